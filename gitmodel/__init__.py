@@ -1,0 +1,29 @@
+"""gitmodel: Git-native model versioning.
+
+Weights live by content in a DVC-compatible cache, metrics in git notes, and releases
+that regress are refused. `Repo` is the Python API; the `git model` CLI is a skin over it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["Repo", "GitModelError", "__version__"]
+
+if TYPE_CHECKING:
+    from gitmodel.errors import GitModelError
+    from gitmodel.repo import Repo
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `import gitmodel` (and the hooks) pay only for what they use.
+    if name == "Repo":
+        from gitmodel.repo import Repo
+
+        return Repo
+    if name == "GitModelError":
+        from gitmodel.errors import GitModelError
+
+        return GitModelError
+    raise AttributeError(name)

@@ -1,0 +1,5 @@
+import sys
+
+from gitmodel.cli import main
+
+sys.exit(main())

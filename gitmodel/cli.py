@@ -1,0 +1,81 @@
+"""`git model`: build the parser, dispatch to a command, map failures to exit codes.
+
+Each verb lives in gitmodel/commands/<verb>.py with `register(subparsers)` (which sets
+`func`) and a function returning an int exit code. Command modules import nothing heavy
+at top level, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from gitmodel import __version__
+from gitmodel.errors import EXIT_BUG, EXIT_USAGE, GitModelError
+
+# Order is the order of `git model --help`.
+COMMANDS = [
+    "init",
+    "add",
+    "commit",
+    "metrics",
+    "log",
+    "diff",
+    "status",
+    "checkout",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's default prints usage + error and exits 2; keep it to one line.
+        self.exit(EXIT_USAGE, f"git model: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="git model",
+        description="Version model weights and metrics with git: weights in a DVC-compatible "
+        "cache, metrics in git notes, releases that refuse regressions.",
+    )
+    parser.add_argument("--version", action="version", version=f"git-model {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        module = importlib.import_module(f"gitmodel.commands.{name.replace('-', '_')}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = args.func(args)
+        return code
+    except GitModelError as exc:
+        print(f"git model: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("git model: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: one line unless asked for the traceback
+        if os.environ.get("GITMODEL_DEBUG"):
+            raise
+        print(
+            f"git model: internal error: {type(exc).__name__}: {exc} "
+            "(set GITMODEL_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

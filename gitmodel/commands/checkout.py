@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "checkout",
+        help="materialise weights from the cache",
+        description="Write the weights named by the work tree's pointers (or those at REV) "
+        "from the cache, byte for byte. Refuses to overwrite changes that are not stored.",
+    )
+    p.add_argument("rev", nargs="?", metavar="REV")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite unstored changes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from gitmodel.commands.status import repo_relative
+    from gitmodel.render import info, print_json
+    from gitmodel.repo import Repo
+
+    repo = Repo()
+    rev, paths = args.rev, list(args.paths)
+    # `git model checkout model.pkl`: a path, not a revision.
+    if rev is not None and os.path.exists(rev) and not paths:
+        rev, paths = None, [rev]
+    result = repo.checkout(rev, repo_relative(repo, paths), force=args.force)
+    if args.json:
+        print_json(result.to_json())
+        return 0
+    for path in result.written:
+        info(f"restored {path}")
+    if not result.written:
+        info("weights up to date")
+    return 0

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "init",
+        help="make the repository gitmodel- and DVC-ready",
+        description="Create .dvc/ as `dvc init` would, a default .gitmodel.toml, set git to "
+        "show and keep metrics notes, and install the hooks. Safe to run again.",
+    )
+    p.add_argument("--no-hooks", action="store_true", help="do not install git hooks")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitmodel.render import info
+    from gitmodel.repo import Repo
+
+    repo = Repo()
+    created = repo.init()
+    for rel in created:
+        info(f"created {rel}")
+    if not args.no_hooks:
+        try:
+            from gitmodel import hooks  # installed by the hooks module when present
+        except ImportError:
+            hooks = None  # type: ignore[assignment]
+        if hooks is not None and hasattr(hooks, "install"):
+            for line in hooks.install(repo):
+                info(line)
+    info(f"gitmodel is ready in {repo.root}")
+    return 0

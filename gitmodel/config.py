@@ -1,0 +1,165 @@
+"""Project policy: `.gitmodel.toml` at the repo root, or `[tool.gitmodel]` in pyproject.toml."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitmodel.errors import GitModelError
+
+CONFIG_FILE = ".gitmodel.toml"
+
+DEFAULT_CONFIG = """\
+# gitmodel policy. Docs: README.md "Configuration".
+
+# Metrics files read by `git model commit` (without --metrics) and by the post-commit
+# hook: a plain `git commit` that includes one of them records its metrics in a note.
+metrics-files = ["metrics.json"]
+
+[release]
+# Tags matching this glob are releases and pass through the gate.
+tags = "v*"
+# A release commit must carry a metrics note.
+require-metrics = true
+
+# One table per gated metric. Uncomment and adapt:
+# [gate.accuracy]
+# direction = "higher"          # "higher" or "lower" is better
+# tolerance = 0.002             # absolute slack
+# relative-tolerance = 0.01     # slack as a fraction of the previous value
+"""
+
+
+class ConfigError(GitModelError):
+    pass
+
+
+@dataclass(frozen=True)
+class GateRule:
+    metric: str
+    direction: str = "higher"
+    tolerance: float = 0.0
+    relative_tolerance: float = 0.0
+    significance: float | None = None
+
+    def slack(self, previous: float) -> float:
+        return self.tolerance + self.relative_tolerance * abs(previous)
+
+
+@dataclass
+class Config:
+    metrics_files: list[str] = field(default_factory=list)
+    release_tags: str = "v*"
+    require_metrics: bool = True
+    gates: dict[str, GateRule] = field(default_factory=dict)
+    source: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _toml_loads(text: str) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+    return tomllib.loads(text)
+
+
+def _number(value: object, key: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{where}: {key} must be a finite number, not {value!r}")
+    if value < 0:
+        raise ConfigError(f"{where}: {key} must not be negative")
+    return float(value)
+
+
+def parse_config(data: dict[str, Any], where: str) -> Config:
+    """Validate a config mapping; wrong types are one-line errors naming the key."""
+    cfg = Config(source=where, raw=data)
+    known_top = {"metrics-files", "release", "gate", "cache", "remote", "eval"}
+    for key in data:
+        if key not in known_top:
+            cfg.warnings.append(f"{where}: unknown key {key!r} ignored")
+    mf = data.get("metrics-files", [])
+    if isinstance(mf, str):
+        mf = [mf]
+    if not isinstance(mf, list) or not all(isinstance(x, str) and x for x in mf):
+        raise ConfigError(f"{where}: metrics-files must be a list of paths")
+    cfg.metrics_files = list(mf)
+    release = data.get("release", {})
+    if not isinstance(release, dict):
+        raise ConfigError(f"{where}: [release] must be a table")
+    for key in release:
+        if key not in {"tags", "require-metrics"}:
+            cfg.warnings.append(f"{where}: unknown key release.{key} ignored")
+    tags = release.get("tags", "v*")
+    if not isinstance(tags, str) or not tags:
+        raise ConfigError(f"{where}: release.tags must be a glob string")
+    cfg.release_tags = tags
+    req = release.get("require-metrics", True)
+    if not isinstance(req, bool):
+        raise ConfigError(f"{where}: release.require-metrics must be true or false")
+    cfg.require_metrics = req
+    gates = data.get("gate", {})
+    if not isinstance(gates, dict):
+        raise ConfigError(f"{where}: [gate] must be a table of metric tables")
+    for metric, rule in gates.items():
+        key = f"gate.{metric}"
+        if not isinstance(rule, dict):
+            raise ConfigError(f"{where}: [{key}] must be a table")
+        for k in rule:
+            if k not in {"direction", "tolerance", "relative-tolerance", "significance"}:
+                cfg.warnings.append(f"{where}: unknown key {key}.{k} ignored")
+        direction = rule.get("direction", "higher")
+        if direction not in ("higher", "lower"):
+            raise ConfigError(f"{where}: {key}.direction must be \"higher\" or \"lower\"")
+        sig = rule.get("significance")
+        significance = None
+        if sig is not None:
+            significance = _number(sig, f"{key}.significance", where)
+            if not 0 < significance < 1:
+                raise ConfigError(f"{where}: {key}.significance must be between 0 and 1")
+        cfg.gates[metric] = GateRule(
+            metric=metric,
+            direction=direction,
+            tolerance=_number(rule.get("tolerance", 0), f"{key}.tolerance", where),
+            relative_tolerance=_number(
+                rule.get("relative-tolerance", 0), f"{key}.relative-tolerance", where
+            ),
+            significance=significance,
+        )
+    return cfg
+
+
+def parse_config_text(text: str, where: str, pyproject: bool = False) -> Config:
+    try:
+        data = _toml_loads(text)
+    except Exception as exc:  # tomllib.TOMLDecodeError; one line for the user
+        raise ConfigError(f"{where}: malformed TOML ({str(exc).splitlines()[0]})") from None
+    if pyproject:
+        data = data.get("tool", {}).get("gitmodel", {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: [tool.gitmodel] must be a table")
+    return parse_config(data, where)
+
+
+def load_config(root: Path) -> Config:
+    """The project's config; defaults when neither file has any."""
+    path = root / CONFIG_FILE
+    if path.is_file():
+        return parse_config_text(_read(path), CONFIG_FILE)
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        text = _read(pyproject)
+        if "gitmodel" in text:
+            return parse_config_text(text, "pyproject.toml [tool.gitmodel]", pyproject=True)
+    return Config()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path.name}: cannot read ({exc})") from None

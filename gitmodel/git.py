@@ -1,0 +1,78 @@
+"""The one door to the `git` binary: every subprocess call to git goes through `run_git`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+
+from gitmodel.errors import GitModelError
+
+# Variables git sets for hooks that would point our own git calls at the wrong repository
+# or index (pre-commit strips the same set). Object-directory variables are kept on purpose:
+# a pre-receive hook must see the quarantined objects of the push it is judging.
+_STRIPPED = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_PREFIX",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+    }
+)
+
+
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a git subprocess: ours, minus repository-steering variables."""
+    env = {k: v for k, v in os.environ.items() if k not in _STRIPPED}
+    if extra:
+        env.update(extra)
+    return env
+
+
+class GitFailed(GitModelError):
+    """A git command exited non-zero."""
+
+    def __init__(self, args: Sequence[str], returncode: int, stderr: str) -> None:
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {returncode}"
+        super().__init__(f"git {' '.join(args[:2])} failed: {last}")
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+def run_git(
+    args: Sequence[str],
+    cwd: str | os.PathLike[str] | None = None,
+    *,
+    input: str | bytes | None = None,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    capture: bool = True,
+    retry_lock: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run `git ARGS` in CWD and return the completed process (text mode).
+
+    retry_lock retries briefly when another process holds git's index.lock, as two
+    concurrent `git model add` runs otherwise fail on each other's lock.
+    """
+    full_env = git_env(env)
+    attempts = 40 if retry_lock else 1
+    for attempt in range(attempts):
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            input=input,
+            text=True,
+            env=full_env,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.PIPE if capture else None,
+        )
+        if proc.returncode == 0 or not check:
+            return proc
+        if retry_lock and ".lock" in (proc.stderr or "") and attempt + 1 < attempts:
+            time.sleep(0.05 + 0.01 * attempt)
+            continue
+        raise GitFailed(list(args), proc.returncode, proc.stderr or "")
+    raise AssertionError("unreachable")

@@ -1,0 +1,123 @@
+"""Metrics: load JSON/YAML/TOML files, flatten nested keys with '.', validate the numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gitmodel.errors import GitModelError
+
+MAX_DEPTH = 32  # deeper nesting than this is hostile, not a metrics file
+
+
+class MetricsError(GitModelError):
+    pass
+
+
+def check_value(name: str, value: object, where: str) -> float | int:
+    """A metric value must be a finite int or float (not a bool, not a string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MetricsError(f"{where}: metric {name!r} is not a number ({value!r})")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MetricsError(f"{where}: metric {name!r} is not finite ({value!r})")
+    return value
+
+
+def flatten(data: Mapping[str, Any], where: str, prefix: str = "", depth: int = 0) -> dict[str, float | int]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; every leaf must be a number."""
+    if depth > MAX_DEPTH:
+        raise MetricsError(f"{where}: metrics nested deeper than {MAX_DEPTH} levels")
+    flat: dict[str, float | int] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if not isinstance(key, str) or not key:
+            raise MetricsError(f"{where}: metric names must be non-empty strings ({key!r})")
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, where, name + ".", depth + 1))
+        else:
+            flat[name] = check_value(name, value, where)
+    return flat
+
+
+def _reject_constant(token: str) -> float:
+    raise ValueError(f"{token} is not a number")
+
+
+def parse_metrics_text(text: str, kind: str, where: str) -> dict[str, float | int]:
+    """Parse metrics text of kind json|yaml|toml into a flat name -> number map."""
+    try:
+        if kind == "json":
+            # NaN/Infinity are not JSON; Python accepts them unless told otherwise.
+            data = json.loads(text, parse_constant=_reject_constant)
+        elif kind == "yaml":
+            import yaml
+
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        elif kind == "toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python < 3.11
+                import tomli as tomllib  # type: ignore[no-redef]
+            data = tomllib.loads(text)
+        else:
+            raise MetricsError(f"{where}: unknown metrics format {kind!r}")
+    except MetricsError:
+        raise
+    except RecursionError:
+        raise MetricsError(f"{where}: metrics nested too deeply") from None
+    except Exception as exc:  # each parser has its own error type; all mean "malformed"
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MetricsError(f"{where}: malformed {kind.upper()} ({first})") from None
+    if not isinstance(data, Mapping):
+        raise MetricsError(f"{where}: metrics must be a mapping of names to numbers")
+    return flatten(data, where)
+
+
+def kind_of(path: Path) -> str:
+    ext = path.suffix.lower()
+    return {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}.get(ext, "json")
+
+
+def load_metrics_file(path: Path, display: str | None = None) -> dict[str, float | int]:
+    where = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MetricsError(f"{where}: no such metrics file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MetricsError(f"{where}: cannot read ({exc})") from None
+    return parse_metrics_text(text, kind_of(path), where)
+
+
+def parse_metric_args(args: Iterable[str]) -> dict[str, float | int]:
+    """--metric NAME=VALUE arguments."""
+    out: dict[str, float | int] = {}
+    for arg in args:
+        name, sep, raw = arg.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise MetricsError(f"--metric {arg!r}: expected NAME=VALUE")
+        try:
+            value: float | int = int(raw) if raw.strip().lstrip("-+").isdigit() else float(raw)
+        except ValueError:
+            raise MetricsError(f"--metric {arg!r}: {raw!r} is not a number") from None
+        out[name] = check_value(name, value, "--metric")
+    return out
+
+
+def validate_note_metrics(metrics: object, where: str) -> dict[str, float | int]:
+    """Metrics read back from a note (untrusted): a flat map of finite numbers."""
+    if not isinstance(metrics, Mapping):
+        raise MetricsError(f"{where}: 'metrics' is not an object")
+    return {str(k): check_value(str(k), v, where) for k, v in metrics.items()}
+
+
+def relpath_display(path: Path, root: Path) -> str:
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:
+        return str(path)

@@ -1,0 +1,107 @@
+"""Drawing results on the terminal: JSON, tables and progress (rich, imported lazily)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from gitmodel.store import Progress
+
+PROGRESS_MIN_BYTES = 32 * 1024 * 1024  # smaller jobs finish before a bar is worth drawing
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def warn(message: str) -> None:
+    print(f"git model: warning: {message}", file=sys.stderr)
+
+
+def info(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def fmt_number(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def fmt_delta(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.6g}" if isinstance(value, float) else f"{value:+d}"
+
+
+def fmt_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A table on stdout: rich on a terminal, plain aligned text otherwise."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=title, show_lines=False)
+        for c in columns:
+            t.add_column(c)
+        for r in rows:
+            t.add_row(*r)
+        Console().print(t)
+        return
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    if title:
+        print(title)
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+class TerminalReporter:
+    """A rich progress bar on stderr when it is a terminal and the job is large."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+
+    def start(self, description: str, total: int) -> Progress:
+        if not sys.stderr.isatty() or total < PROGRESS_MIN_BYTES:
+            return lambda n: None
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            TransferSpeedColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
+        self._progress = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        self._progress.start()
+        task = self._progress.add_task(description, total=total)
+        progress = self._progress
+        return lambda n: progress.advance(task, n)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

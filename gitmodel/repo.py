@@ -1,0 +1,717 @@
+"""`gitmodel.Repo`: the Python API every command calls. It never prints."""
+
+from __future__ import annotations
+
+import configparser
+import datetime as _dt
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from gitmodel import __version__
+from gitmodel.config import CONFIG_FILE, DEFAULT_CONFIG, Config, load_config
+from gitmodel.errors import GitModelError
+from gitmodel.git import GitFailed, run_git
+from gitmodel.lockfile import update_file, write_file
+from gitmodel.metrics import (
+    MetricsError,
+    load_metrics_file,
+    parse_metric_args,
+    validate_note_metrics,
+)
+from gitmodel.notes import NOTES_REF, SCHEMA_VERSION, NoteError, Notes, parse_note
+from gitmodel.pointer import (
+    POINTER_SUFFIX,
+    Out,
+    Pointer,
+    PointerError,
+    check_inside,
+    parse_pointer,
+    pointer_file_for,
+    read_pointer,
+    write_pointer,
+)
+from gitmodel.store import (
+    DEFAULT_LINK_TYPES,
+    ObjectMissing,
+    Progress,
+    Store,
+    StoreError,
+    dir_manifest_bytes,
+    DirEntry,
+    walk_files,
+)
+
+# What `dvc init` writes, byte for byte, so the repository is a valid DVC repository.
+DVC_GITIGNORE = "/config.local\n/tmp\n/cache\n"
+DVCIGNORE = (
+    "# Add patterns of files dvc should ignore, which could improve\n"
+    "# the performance. Learn more at\n"
+    "# https://dvc.org/doc/user-guide/dvcignore\n"
+)
+PENDING_NOTE = "gitmodel/pending-note.json"
+
+
+class Reporter(Protocol):
+    """Progress for long transfers; the CLI draws it, the library only reports."""
+
+    def start(self, description: str, total: int) -> Progress: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class AddResult:
+    path: str  # relative to the repo root
+    pointer: str
+    md5: str
+    size: int
+    nfiles: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"path": self.path, "pointer": self.pointer, "md5": self.md5, "size": self.size}
+        if self.nfiles is not None:
+            d["nfiles"] = self.nfiles
+        return d
+
+
+@dataclass
+class CommitResult:
+    commit: str
+    added: list[AddResult]
+    note: dict[str, Any]
+
+
+@dataclass
+class TrackedOut:
+    """One pointer output with its path relative to the repo root."""
+
+    path: str
+    pointer: str
+    out: Out
+
+
+@dataclass
+class CheckoutResult:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped_missing: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "written": self.written,
+            "unchanged": self.unchanged,
+            "skipped_missing": self.skipped_missing,
+        }
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def discover(path: str | os.PathLike[str] = ".") -> tuple[Path | None, Path, Path]:
+    """(work tree root or None if bare, git dir, common git dir) of the repository at path."""
+    if not os.path.isdir(path):
+        raise GitModelError(f"{path}: no such directory")
+    proc = run_git(
+        ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--is-bare-repository"],
+        cwd=path,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise GitModelError("not a git repository (run `git init` first)")
+    git_dir, common_dir, bare = proc.stdout.splitlines()[:3]
+    if bare == "true":
+        return None, Path(git_dir), Path(common_dir)
+    top = run_git(["rev-parse", "--show-toplevel"], cwd=path, check=False)
+    if top.returncode != 0 or not top.stdout.strip():
+        raise GitModelError("not inside a git work tree")
+    return Path(top.stdout.strip()), Path(git_dir), Path(common_dir)
+
+
+class Repo:
+    """A git repository with gitmodel's weights store and metrics notes."""
+
+    def __init__(self, path: str | os.PathLike[str] = ".") -> None:
+        root, git_dir, common_dir = discover(path)
+        self.bare = root is None
+        self.root: Path = root if root is not None else git_dir
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        self._config: Config | None = None
+        self._store: Store | None = None
+        self._notes: Notes | None = None
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def git(self, *args: str, **kw: Any) -> str:
+        return run_git(list(args), cwd=self.root, **kw).stdout
+
+    @property
+    def dvc_dir(self) -> Path:
+        return self.root / ".dvc"
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.root)
+        return self._config
+
+    def dvc_config(self) -> configparser.ConfigParser:
+        """DVC's own config (.dvc/config then .dvc/config.local), for cache settings."""
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        for name in ("config", "config.local"):
+            try:
+                parser.read(self.dvc_dir / name, encoding="utf-8")
+            except (configparser.Error, UnicodeDecodeError) as exc:
+                raise GitModelError(f".dvc/{name}: cannot parse ({str(exc).splitlines()[0]})") from None
+        return parser
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            cfg = self.dvc_config()
+            cache_dir = self.dvc_dir / "cache"
+            link_types: Sequence[str] = DEFAULT_LINK_TYPES
+            if cfg.has_section("cache"):
+                if cfg.get("cache", "dir", fallback=None):
+                    cache_dir = (self.dvc_dir / cfg.get("cache", "dir")).resolve()
+                raw = cfg.get("cache", "type", fallback=None)
+                if raw:
+                    link_types = [t.strip() for t in raw.strip("[]").replace("'", "").split(",") if t.strip()]
+            self._store = Store(
+                cache_dir, self.dvc_dir / "tmp" / "gitmodel" / "state.db", link_types
+            )
+        return self._store
+
+    @property
+    def notes(self) -> Notes:
+        if self._notes is None:
+            self._notes = Notes(self.git_dir, self.root)
+        return self._notes
+
+    def rev_parse(self, rev: str) -> str:
+        if rev.startswith("-"):
+            raise GitModelError(f"unknown revision {rev!r}")
+        proc = run_git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=self.root, check=False)
+        if proc.returncode != 0:
+            raise GitModelError(f"unknown revision {rev!r}")
+        return proc.stdout.strip()
+
+    def head(self) -> str | None:
+        proc = run_git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], cwd=self.root, check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def _require_worktree(self) -> None:
+        if self.bare:
+            raise GitModelError("this command needs a work tree, not a bare repository")
+
+    # -- init -----------------------------------------------------------------------------
+
+    def init(self) -> list[str]:
+        """Make the repo DVC-compatible and gitmodel-ready; return what was created. Idempotent."""
+        self._require_worktree()
+        created: list[str] = []
+        self.dvc_dir.mkdir(exist_ok=True)
+        for rel, content in ((".dvc/.gitignore", DVC_GITIGNORE), (".dvc/config", ""), (".dvcignore", DVCIGNORE)):
+            path = self.root / rel
+            if not path.exists():
+                write_file(path, content.encode())
+                created.append(rel)
+        (self.dvc_dir / "tmp").mkdir(exist_ok=True)
+        cfg = self.root / CONFIG_FILE
+        pyproject = self.root / "pyproject.toml"
+        has_pyproject_cfg = pyproject.is_file() and "[tool.gitmodel" in pyproject.read_text(errors="replace")
+        if not cfg.exists() and not has_pyproject_cfg:
+            write_file(cfg, DEFAULT_CONFIG.encode())
+            created.append(CONFIG_FILE)
+        for key in ("notes.displayRef", "notes.rewriteRef"):
+            values = run_git(["config", "--get-all", key], cwd=self.root, check=False).stdout.split()
+            if NOTES_REF not in values:
+                run_git(["config", "--add", key, NOTES_REF], cwd=self.root)
+        # Amend and rebase carry notes only when rewriteRef is set and the mode allows it.
+        run_git(["config", "notes.rewriteMode", "concatenate"], cwd=self.root, check=False)
+        if created:
+            self.git("add", "--", *created, retry_lock=True)
+        return created
+
+    # -- add ------------------------------------------------------------------------------
+
+    def _resolve_targets(self, paths: Sequence[str | os.PathLike[str]], cwd: Path | None = None) -> list[Path]:
+        """Validate user paths before anything is written: exist, inside, not git's own."""
+        self._require_worktree()
+        if not paths:
+            raise GitModelError("no paths given")
+        base = cwd or Path.cwd()
+        targets: list[Path] = []
+        for raw in paths:
+            p = Path(os.path.abspath(base / raw))
+            if not os.path.lexists(p):
+                raise GitModelError(f"{raw}: no such file or directory")
+            check_inside(p, self.root, str(raw))
+            rel = Path(os.path.relpath(os.path.realpath(p), os.path.realpath(self.root)))
+            if rel == Path(".") or rel.parts[0] in (".git", ".dvc") or p.name.endswith(POINTER_SUFFIX):
+                raise GitModelError(f"{raw}: cannot track this path")
+            if p.is_symlink() or not (p.is_file() or p.is_dir()):
+                raise GitModelError(f"{raw}: not a regular file or directory")
+            targets.append(Path(os.path.realpath(self.root)) / rel)
+        rels = [str(t.relative_to(os.path.realpath(self.root))) for t in targets]
+        tracked = run_git(["ls-files", "-z", "--", *rels], cwd=self.root).stdout.split("\0")
+        tracked = [t for t in tracked if t]
+        if tracked:
+            raise GitModelError(
+                f"{tracked[0]}: already tracked by git; run `git rm -r --cached {tracked[0]}` first"
+            )
+        return targets
+
+    def add(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        reporter: Reporter | None = None,
+        cwd: Path | None = None,
+        stage: bool = True,
+    ) -> list[AddResult]:
+        """Store weights by content, write PATH.dvc, git-ignore PATH, stage both."""
+        targets = self._resolve_targets(paths, cwd)
+        if not self.dvc_dir.is_dir():
+            self.init()
+        root = Path(os.path.realpath(self.root))
+        results: list[AddResult] = []
+        to_stage: list[str] = []
+        for target in targets:
+            size = _total_size(target)
+            progress = reporter.start(f"storing {target.name}", size) if reporter else None
+            try:
+                if target.is_dir():
+                    oid, total, nfiles = self.store.store_dir(target, progress)
+                    out = Out(target.name, oid, total, nfiles)
+                else:
+                    md5, total = self.store.store_file(target, progress)
+                    out = Out(target.name, md5, total)
+            finally:
+                if reporter:
+                    reporter.stop()
+            pfile = pointer_file_for(target)
+            write_pointer(pfile, out)
+            ignore = target.parent / ".gitignore"
+            add_ignore_entry(ignore, "/" + target.name)
+            rel = str(target.relative_to(root))
+            results.append(AddResult(rel, str(pfile.relative_to(root)), out.md5, total, out.nfiles))
+            to_stage += [str(pfile.relative_to(root)), str(ignore.relative_to(root))]
+        if stage:
+            self.git("add", "--", *sorted(set(to_stage)), retry_lock=True)
+        return results
+
+    # -- pointers -------------------------------------------------------------------------
+
+    def tracked(self, paths: Sequence[str] = ()) -> list[TrackedOut]:
+        """Pointer outputs in the work tree (tracked or new .dvc files)."""
+        self._require_worktree()
+        listing = self.git("ls-files", "-z", "-co", "--exclude-standard", "--", "*" + POINTER_SUFFIX)
+        outs: list[TrackedOut] = []
+        for rel in sorted(set(filter(None, listing.split("\0")))):
+            pfile = self.root / rel
+            if not pfile.is_file():
+                continue
+            pointer = read_pointer(pfile, self.root)
+            outs += self._outs_of(pointer, rel)
+        return _filter_paths(outs, paths)
+
+    def _outs_of(self, pointer: Pointer, pointer_rel: str) -> list[TrackedOut]:
+        base = os.path.dirname(pointer_rel)
+        return [TrackedOut(os.path.normpath(os.path.join(base, o.path)), pointer_rel, o) for o in pointer.outs]
+
+    def pointers_at(self, rev: str, paths: Sequence[str] = ()) -> list[TrackedOut]:
+        """Pointer outputs in the tree of a commit (read from git objects, not the disk)."""
+        sha = self.rev_parse(rev)
+        listing = self.git("ls-tree", "-r", "-z", sha)
+        blobs: list[tuple[str, str]] = []
+        for entry in filter(None, listing.split("\0")):
+            meta, _, rel = entry.partition("\t")
+            parts = meta.split()
+            if rel.endswith(POINTER_SUFFIX) and len(parts) == 3 and parts[1] == "blob":
+                blobs.append((rel, parts[2]))
+        outs: list[TrackedOut] = []
+        for rel, text in zip((b[0] for b in blobs), self.read_blobs([b[1] for b in blobs])):
+            pointer = parse_pointer(self.root / rel, text, self.root)
+            outs += self._outs_of(pointer, rel)
+        return _filter_paths(outs, paths)
+
+    def read_blobs(self, oids: Sequence[str]) -> list[bytes]:
+        """Contents of many git blobs through one `git cat-file --batch`."""
+        if not oids:
+            return []
+        import subprocess
+
+        from gitmodel.git import git_env
+
+        proc = subprocess.run(
+            ["git", "cat-file", "--batch"],
+            cwd=self.root,
+            input=("\n".join(oids) + "\n").encode(),
+            capture_output=True,
+            env=git_env(),
+            check=True,
+        )
+        data, pos, out = proc.stdout, 0, []
+        for _ in oids:
+            nl = data.index(b"\n", pos)
+            header = data[pos:nl].split()
+            size = int(header[2])
+            out.append(data[nl + 1 : nl + 1 + size])
+            pos = nl + 1 + size + 1
+        return out
+
+    # -- notes ----------------------------------------------------------------------------
+
+    def _pending_path(self) -> Path:
+        return self.git_dir / PENDING_NOTE
+
+    def complete_pending_note(self) -> str | None:
+        """Finish a `commit` that died between `git commit` and writing its note.
+
+        Returns the commit that got its note, if any.
+        """
+        path = self._pending_path()
+        if not path.exists():
+            return None
+        try:
+            pending = json.loads(path.read_text())
+            parent, note = pending["parent"], pending["note"]
+        except (ValueError, KeyError, OSError, TypeError):
+            path.unlink(missing_ok=True)
+            return None
+        head = self.head()
+        done = None
+        if head and head != parent:
+            parents = self.git("rev-list", "--parents", "-n", "1", head).split()[1:]
+            if (parent in parents or (parent is None and not parents)) and self.notes.read_raw(head) is None:
+                self.notes.write(head, note)
+                done = head
+        path.unlink(missing_ok=True)
+        return done
+
+    def metrics_note(self, rev: str = "HEAD") -> dict[str, Any]:
+        sha = self.rev_parse(rev)
+        note = self.notes.read(sha)
+        if note is None:
+            raise GitModelError(f"no metrics note on {rev} ({sha[:12]})", exit_code=1)
+        return note
+
+    def write_note(self, rev: str, metrics: dict[str, float | int], source: str = "manual", **extra: Any) -> dict[str, Any]:
+        """Write (or merge into) the note of rev; metrics win over what was there."""
+        sha = self.rev_parse(rev)
+        old = self.notes.read(sha) or {}
+        note = self._build_note(metrics, source, weights=self._weights_at(sha), **extra)
+        merged_metrics = dict(old.get("metrics", {})) if isinstance(old.get("metrics"), dict) else {}
+        merged_metrics.update(note["metrics"])
+        note = {**old, **note, "metrics": merged_metrics}
+        self.notes.write(sha, note)
+        return note
+
+    def _build_note(self, metrics: dict[str, float | int], source: str, weights: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+        note: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "metrics": dict(sorted(metrics.items())),
+            "weights": weights or {},
+            "created": _now(),
+            "source": source,
+            "tool": f"gitmodel {__version__}",
+        }
+        note.update({k: v for k, v in extra.items() if v is not None})
+        return note
+
+    def _weights_at(self, sha: str) -> dict[str, Any]:
+        try:
+            outs = self.pointers_at(sha)
+        except (PointerError, GitFailed):
+            return {}
+        return {t.path: _weight_entry(t.out) for t in outs}
+
+    # -- commit ---------------------------------------------------------------------------
+
+    def collect_metrics(
+        self, metrics_file: str | os.PathLike[str] | None, metric_args: Sequence[str], cwd: Path | None = None
+    ) -> tuple[dict[str, float | int], list[str]]:
+        """Metrics for a commit and the metric files to stage (validated, nothing written)."""
+        base = cwd or Path.cwd()
+        metrics: dict[str, float | int] = {}
+        files: list[str] = []
+        if metrics_file is not None:
+            path = Path(os.path.abspath(base / metrics_file))
+            metrics.update(load_metrics_file(path, str(metrics_file)))
+            files.append(str(path))
+        elif not metric_args:
+            for rel in self.config.metrics_files:
+                path = self.root / rel
+                if path.is_file():
+                    metrics.update(load_metrics_file(path, rel))
+                    files.append(str(path))
+        metrics.update(parse_metric_args(metric_args))
+        return metrics, files
+
+    def commit(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        message: str,
+        metrics_file: str | os.PathLike[str] | None = None,
+        metric_args: Sequence[str] = (),
+        params: dict[str, Any] | None = None,
+        reporter: Reporter | None = None,
+        cwd: Path | None = None,
+        extra_note: dict[str, Any] | None = None,
+    ) -> CommitResult:
+        """add + a real `git commit` (the user's hooks run) + the metrics note."""
+        self._require_worktree()
+        if not message.strip():
+            raise GitModelError("empty commit message (use -m)")
+        self._resolve_targets(paths, cwd) if paths else None
+        metrics, metric_files = self.collect_metrics(metrics_file, metric_args, cwd)
+        added = self.add(paths, reporter, cwd) if paths else []
+        root = os.path.realpath(self.root)
+        stage = []
+        for f in metric_files:
+            real = os.path.realpath(f)
+            if real.startswith(root + os.sep):
+                rel = os.path.relpath(real, root)
+                ignored = run_git(["check-ignore", "-q", "--", rel], cwd=self.root, check=False).returncode == 0
+                if not ignored:
+                    stage.append(rel)
+        if stage:
+            self.git("add", "--", *stage, retry_lock=True)
+        parent = self.head()
+        staged = run_git(["diff", "--cached", "--quiet"], cwd=self.root, check=False).returncode
+        if staged == 0 and parent is not None:
+            raise GitModelError("nothing to commit (weights and metrics are unchanged)")
+        # The journal makes a crash between `git commit` and the note recoverable.
+        note_stub = self._build_note(metrics, "git-model commit", params=params, **(extra_note or {}))
+        pending = self._pending_path()
+        pending.parent.mkdir(parents=True, exist_ok=True)
+        write_file(pending, json.dumps({"parent": parent, "note": note_stub}).encode())
+        try:
+            run_git(
+                ["commit", "-q", "-m", message],
+                cwd=self.root,
+                env={"GITMODEL_COMMITTING": "1"},
+                retry_lock=True,
+            )
+        except GitFailed as exc:
+            pending.unlink(missing_ok=True)
+            raise GitModelError(f"git commit failed: {exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc}") from None
+        sha = self.rev_parse("HEAD")
+        note = {**note_stub, "weights": self._weights_at(sha)}
+        self.notes.write(sha, note)
+        pending.unlink(missing_ok=True)
+        return CommitResult(sha, added, note)
+
+    # -- reading history ------------------------------------------------------------------
+
+    def log(self, rev_range: str = "HEAD", n: int | None = None, metric_names: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Commits newest first with their metrics; one `git log` reads every note in bulk."""
+        if rev_range.startswith("-"):
+            raise GitModelError(f"unknown revision {rev_range!r}")
+        if self.head() is None:
+            return []
+        args = ["log", f"--notes={NOTES_REF}", "--format=%H%x00%ct%x00%s%x00%N%x1e"]
+        if n is not None:
+            args.append(f"-n{n}")
+        proc = run_git([*args, rev_range, "--"], cwd=self.root, check=False)
+        if proc.returncode != 0:
+            raise GitModelError(f"unknown revision or range {rev_range!r}")
+        rows: list[dict[str, Any]] = []
+        for record in proc.stdout.split("\x1e"):
+            record = record.lstrip("\n")
+            if not record:
+                continue
+            sha, ts, subject, note_text = (record.split("\0", 3) + ["", "", ""])[:4]
+            row: dict[str, Any] = {
+                "commit": sha,
+                "date": _dt.datetime.fromtimestamp(int(ts), _dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+                "subject": subject,
+                "metrics": {},
+                "has_note": bool(note_text.strip()),
+            }
+            if note_text.strip():
+                try:
+                    note = parse_note(note_text, sha)
+                    row["metrics"] = validate_note_metrics(note.get("metrics", {}), f"note on {sha[:12]}")
+                    row["weights"] = note.get("weights", {}) if isinstance(note.get("weights"), dict) else {}
+                except (NoteError, MetricsError) as exc:
+                    row["error"] = exc.message
+            if metric_names:
+                row["metrics"] = {k: v for k, v in row["metrics"].items() if k in metric_names}
+            rows.append(row)
+        return rows
+
+    def diff(self, a: str | None = None, b: str | None = None) -> dict[str, Any]:
+        """Metrics and weights between two revisions (default HEAD~1 and HEAD)."""
+        if a is None:
+            a, b = self.default_diff_base(), "HEAD"
+        b = b or "HEAD"
+        sha_a, sha_b = self.rev_parse(a), self.rev_parse(b)
+        ma = self._metrics_of(sha_a)
+        mb = self._metrics_of(sha_b)
+        metrics: dict[str, Any] = {}
+        for name in sorted(set(ma) | set(mb)):
+            old, new = ma.get(name), mb.get(name)
+            metrics[name] = {
+                "old": old,
+                "new": new,
+                "delta": (new - old) if old is not None and new is not None else None,
+            }
+        wa = {t.path: t.out for t in self.pointers_at(sha_a)}
+        wb = {t.path: t.out for t in self.pointers_at(sha_b)}
+        weights: dict[str, Any] = {}
+        for path in sorted(set(wa) | set(wb)):
+            oa, ob = wa.get(path), wb.get(path)
+            if oa is not None and ob is not None and oa.md5 == ob.md5:
+                continue
+            status = "added" if oa is None else "deleted" if ob is None else "modified"
+            weights[path] = {
+                "status": status,
+                "old": _weight_entry(oa) if oa else None,
+                "new": _weight_entry(ob) if ob else None,
+            }
+        return {"a": {"rev": a, "commit": sha_a}, "b": {"rev": b, "commit": sha_b}, "metrics": metrics, "weights": weights}
+
+    def default_diff_base(self) -> str:
+        """Where `diff` with no revisions starts: HEAD~1 (the gate redefines this for releases)."""
+        return "HEAD~1"
+
+    def _metrics_of(self, sha: str) -> dict[str, float | int]:
+        note = self.notes.read(sha)
+        if not note:
+            return {}
+        return validate_note_metrics(note.get("metrics", {}), f"note on {sha[:12]}")
+
+    # -- work tree ------------------------------------------------------------------------
+
+    def status(self, paths: Sequence[str] = ()) -> dict[str, list[str]]:
+        """Which tracked weights differ from their pointer (`modified`) or are absent (`missing`)."""
+        modified: list[str] = []
+        missing: list[str] = []
+        uncached: list[str] = []
+        store = self.store
+        for t in self.tracked(paths):
+            full = self.root / t.path
+            if not self._cached(t.out):
+                uncached.append(t.path)
+            if not os.path.lexists(full):
+                missing.append(t.path)
+            elif t.out.is_dir:
+                if not full.is_dir() or self._dir_oid(full) != t.out.md5:
+                    modified.append(t.path)
+            elif not full.is_file() or store.file_md5(full) != t.out.md5:
+                modified.append(t.path)
+        return {"modified": modified, "missing": missing, "not_in_cache": uncached}
+
+    def _cached(self, out: Out) -> bool:
+        if not self.store.exists(out.md5):
+            return False
+        if out.is_dir:
+            try:
+                return all(self.store.exists(e.md5) for e in self.store.read_dir(out.md5))
+            except (StoreError, ObjectMissing):
+                return False
+        return True
+
+    def _dir_oid(self, path: Path) -> str:
+        import hashlib
+
+        entries = [DirEntry(rel, self.store.file_md5(path / rel), 0) for rel in sorted(walk_files(path))]
+        return hashlib.md5(dir_manifest_bytes(entries)).hexdigest() + ".dir"
+
+    def checkout(
+        self,
+        rev: str | None = None,
+        paths: Sequence[str] = (),
+        force: bool = False,
+        missing_ok: bool = False,
+    ) -> CheckoutResult:
+        """Materialise the weights of the work tree's pointers (or those at rev) from the cache."""
+        self._require_worktree()
+        outs = self.pointers_at(rev, paths) if rev else self.tracked(paths)
+        if paths and not outs:
+            raise GitModelError(f"no tracked weights match {', '.join(paths)}")
+        store = self.store
+        # Plan first: which files to write, from which objects; refuse before writing anything.
+        plan: list[tuple[str, str]] = []  # (repo-relative path, oid)
+        missing: list[str] = []
+        result = CheckoutResult()
+        for t in outs:
+            check_inside(self.root / t.path, self.root, t.pointer)
+            if t.out.is_dir:
+                if not store.exists(t.out.md5):
+                    missing.append(f"{t.path} ({t.out.md5})")
+                    continue
+                for e in store.read_dir(t.out.md5):
+                    plan.append((f"{t.path}/{e.relpath}", e.md5))
+            else:
+                plan.append((t.path, t.out.md5))
+        todo: list[tuple[str, str]] = []
+        for rel, oid in plan:
+            full = self.root / rel
+            check_inside(full, self.root, rel)
+            if full.is_file() and not full.is_symlink() and store.file_md5(full) == oid:
+                result.unchanged.append(rel)
+                continue
+            if not store.exists(oid):
+                missing.append(f"{rel} ({oid})")
+                continue
+            if full.is_file() and not force:
+                current = store.file_md5(full)
+                if not store.exists(current):
+                    raise GitModelError(
+                        f"{rel} has changes that are not stored; `git model add` it or use --force"
+                    )
+            todo.append((rel, oid))
+        if missing and not missing_ok:
+            raise ObjectMissing(missing)
+        result.skipped_missing = missing
+        for rel, oid in todo:
+            store.materialise(oid, self.root / rel)
+            result.written.append(rel)
+        return result
+
+
+def add_ignore_entry(gitignore: Path, entry: str) -> None:
+    """Add `entry` to a .gitignore under the lock-file rule, so concurrent adds lose no line."""
+
+    def change(old: bytes | None) -> bytes | None:
+        text = (old or b"").decode("utf-8", errors="surrogateescape")
+        if entry in text.splitlines():
+            return None
+        if text and not text.endswith("\n"):
+            text += "\n"
+        return (text + entry + "\n").encode("utf-8", errors="surrogateescape")
+
+    update_file(gitignore, change)
+
+
+def _total_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum((path / rel).stat().st_size for rel in walk_files(path))
+
+
+def _weight_entry(out: Out) -> dict[str, Any]:
+    d: dict[str, Any] = {"md5": out.md5, "size": out.size}
+    if out.nfiles is not None:
+        d["nfiles"] = out.nfiles
+    return d
+
+
+def _filter_paths(outs: list[TrackedOut], paths: Iterable[str]) -> list[TrackedOut]:
+    wanted = [os.path.normpath(p).rstrip("/") for p in paths]
+    if not wanted:
+        return outs
+    keep = []
+    for t in outs:
+        for w in wanted:
+            if t.path == w or t.pointer == w or t.path.startswith(w + "/") or w.startswith(t.path + "/"):
+                keep.append(t)
+                break
+    return keep

@@ -1,0 +1,534 @@
+"""Content-addressed objects in a DVC 3 cache: hash-while-copy, links, the stat cache.
+
+Objects live at ``<cache>/files/md5/<oid[:2]>/<oid[2:]>`` exactly as DVC 3 lays them out,
+so real `dvc` commands read what we write and we read what `dvc add` wrote. Every write
+goes to a temporary name in the object's own directory and is `os.replace`d into place,
+so a crash never leaves a half-written object under an object name.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import queue
+import sqlite3
+import stat
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitmodel.errors import GitModelError
+
+CHUNK = 4 * 1024 * 1024
+# At most this many chunks wait for the hasher: bounds memory to ~5 chunks per file.
+QUEUE_DEPTH = 4
+LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
+DEFAULT_LINK_TYPES = ("reflink", "copy")  # DVC's default
+_FICLONE = 0x40049409  # linux/fs.h
+# errnos that mean "this link type is not possible here", not "something is broken"
+_LINK_FALLBACK_ERRNOS = {
+    errno.EXDEV,
+    errno.EPERM,
+    errno.EMLINK,
+    errno.ENOTSUP,
+    errno.EOPNOTSUPP,
+    errno.EINVAL,
+    errno.ENOTTY,
+    errno.ENOSYS,
+    errno.EBADF,
+}
+
+Progress = Callable[[int], None]
+
+
+class StoreError(GitModelError):
+    """Storing or materialising an object failed (disk full, permissions, corruption)."""
+
+
+class ObjectMissing(GitModelError):
+    """Objects needed for a checkout are not in the cache."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        super().__init__(f"not in the cache: {shown}")
+        self.missing = list(missing)
+
+
+class CorruptObject(GitModelError):
+    """A cache object's content does not match its name."""
+
+    exit_code = 1
+
+    def __init__(self, oid: str, actual: str) -> None:
+        super().__init__(f"corrupt cache object {oid} (content hashes to {actual})")
+        self.oid = oid
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    relpath: str
+    md5: str
+    size: int
+
+
+def _hash_and_copy(src_fd: int, dst_fd: int | None, size_hint: int, progress: Progress | None) -> str:
+    """md5 of everything readable from src_fd, writing it to dst_fd in the same pass.
+
+    Hashing runs in its own thread (hashlib drops the GIL on large buffers), so reading,
+    writing and hashing overlap and the whole pass costs about one md5 of the file.
+    """
+    md5 = hashlib.md5()
+    if dst_fd is None and size_hint <= CHUNK:
+        data = os.read(src_fd, CHUNK + 1)
+        while data:
+            md5.update(data)
+            if progress:
+                progress(len(data))
+            data = os.read(src_fd, CHUNK)
+        return md5.hexdigest()
+    chunks: queue.Queue[bytes | None] = queue.Queue(QUEUE_DEPTH)
+
+    def hasher() -> None:
+        while (chunk := chunks.get()) is not None:
+            md5.update(chunk)
+
+    worker = threading.Thread(target=hasher, daemon=True)
+    worker.start()
+    try:
+        with open(src_fd, "rb", buffering=0, closefd=False) as src:
+            while chunk := src.read(CHUNK):
+                chunks.put(chunk)
+                if dst_fd is not None:
+                    view = memoryview(chunk)
+                    while view:
+                        written = os.write(dst_fd, view)
+                        view = view[written:]
+                if progress:
+                    progress(len(chunk))
+    finally:
+        chunks.put(None)
+        worker.join()
+    return md5.hexdigest()
+
+
+def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
+    """The md5 of a file's bytes (DVC 3 `hash: md5`)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return _hash_and_copy(fd, None, os.fstat(fd).st_size, progress)
+    finally:
+        os.close(fd)
+
+
+def _tmp_name(final: Path) -> Path:
+    return final.with_name(f"{final.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def _reflink(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    import fcntl
+
+    with open(src, "rb") as s, open(dst, "wb") as d:
+        try:
+            fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
+        except OSError:
+            os.unlink(dst)
+            raise
+
+
+def _copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    # copy_file_range keeps the bytes in the kernel (and reflinks where the fs can).
+    with open(src, "rb") as s, open(dst, "wb") as d:
+        size = os.fstat(s.fileno()).st_size
+        offset = 0
+        try:
+            while offset < size:
+                n = os.copy_file_range(s.fileno(), d.fileno(), size - offset)
+                if n == 0:
+                    break
+                offset += n
+        except OSError as exc:
+            if exc.errno not in _LINK_FALLBACK_ERRNOS:
+                raise
+            s.seek(offset)
+            d.seek(offset)
+            while chunk := s.read(CHUNK):
+                d.write(chunk)
+
+
+class StatCache:
+    """(inode, mtime, size) -> md5 for workspace files, and which objects were verified.
+
+    SQLite because two `git model` processes may use it at once and it already does the
+    locking; it lives in `.dvc/tmp`, which DVC keeps out of git.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        # One connection shared by the hashing pool's threads, serialised by this lock.
+        self.lock = threading.RLock()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS stat (ino INTEGER PRIMARY KEY, mtime INTEGER,"
+                    " size INTEGER, md5 TEXT)"
+                )
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS verified (oid TEXT PRIMARY KEY, ino INTEGER,"
+                    " mtime INTEGER, size INTEGER)"
+                )
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"stat cache {self.path} is unreadable: {exc}") from exc
+            self._db = db
+        return self._db
+
+    def _query(self, sql: str, params: tuple[object, ...]) -> tuple[object, ...] | None:
+        """Run one statement; a damaged cache degrades to "not cached", never to an error."""
+        try:
+            with self.lock:
+                row: tuple[object, ...] | None = self.db.execute(sql, params).fetchone()
+                return row
+        except (sqlite3.DatabaseError, StoreError):
+            return None
+
+    def lookup(self, st: os.stat_result) -> str | None:
+        row = self._query(
+            "SELECT md5 FROM stat WHERE ino=? AND mtime=? AND size=?",
+            (st.st_ino, st.st_mtime_ns, st.st_size),
+        )
+        return str(row[0]) if row else None
+
+    def record(self, st: os.stat_result, md5: str) -> None:
+        self._query(
+            "INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?)",
+            (st.st_ino, st.st_mtime_ns, st.st_size, md5),
+        )
+
+    def is_verified(self, oid: str, st: os.stat_result) -> bool:
+        row = self._query(
+            "SELECT 1 FROM verified WHERE oid=? AND ino=? AND mtime=? AND size=?",
+            (oid, st.st_ino, st.st_mtime_ns, st.st_size),
+        )
+        return row is not None
+
+    def mark_verified(self, oid: str, st: os.stat_result) -> None:
+        self._query(
+            "INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?)",
+            (oid, st.st_ino, st.st_mtime_ns, st.st_size),
+        )
+
+    def forget_verified(self, oid: str) -> None:
+        self._query("DELETE FROM verified WHERE oid=?", (oid,))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+class Store:
+    """A DVC 3 object cache directory (normally `.dvc/cache`)."""
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        state_path: Path,
+        link_types: Sequence[str] = DEFAULT_LINK_TYPES,
+        jobs: int | None = None,
+    ) -> None:
+        self.cache_dir = cache_dir
+        self.objects = cache_dir / "files" / "md5"
+        self.state = StatCache(state_path)
+        bad = [t for t in link_types if t not in LINK_TYPES]
+        if bad or not link_types:
+            raise GitModelError(f"cache.type: unknown link type {', '.join(bad) or '(empty)'}")
+        self.link_types = tuple(link_types)
+        self.jobs = jobs or max(1, os.cpu_count() or 1)
+
+    # -- object paths -------------------------------------------------------------------
+
+    def oid_to_path(self, oid: str) -> Path:
+        if len(oid) < 3 or not all(c in "0123456789abcdef." for c in oid) or ".." in oid:
+            raise GitModelError(f"not an md5 object id: {oid!r}")
+        return self.objects / oid[:2] / oid[2:]
+
+    def exists(self, oid: str) -> bool:
+        return self.oid_to_path(oid).is_file()
+
+    def iter_oids(self) -> Iterator[str]:
+        if not self.objects.is_dir():
+            return
+        for prefix in sorted(os.listdir(self.objects)):
+            pdir = self.objects / prefix
+            if len(prefix) != 2 or not pdir.is_dir():
+                continue
+            for name in sorted(os.listdir(pdir)):
+                if not name.endswith(".tmp"):
+                    yield prefix + name
+
+    # -- hashing ------------------------------------------------------------------------
+
+    def file_md5(self, path: Path, progress: Progress | None = None) -> str:
+        """The md5 of a workspace file, from the stat cache when it is unchanged."""
+        st = os.stat(path)
+        cached = self.state.lookup(st)
+        if cached:
+            if progress:
+                progress(st.st_size)
+            return cached
+        md5 = hash_file(path, progress)
+        self.state.record(st, md5)
+        return md5
+
+    # -- storing ------------------------------------------------------------------------
+
+    def store_file(self, path: Path, progress: Progress | None = None) -> tuple[str, int]:
+        """Put a workspace file in the cache; return (md5, size). The file is never moved."""
+        try:
+            return self._store_file(path, progress)
+        except OSError as exc:
+            raise StoreError(f"cannot store {path}: {exc.strerror or exc}") from exc
+
+    def _store_file(self, path: Path, progress: Progress | None) -> tuple[str, int]:
+        st = os.stat(path)
+        cached = self.state.lookup(st)
+        if cached and self.exists(cached):
+            if progress:
+                progress(st.st_size)
+            return cached, st.st_size
+        for kind in self.link_types:
+            if kind == "reflink":
+                result = self._store_by_reflink(path, progress)
+            elif kind == "hardlink":
+                result = self._store_by_hardlink(path, progress)
+            else:  # copy; symlink stores by copy and links only at checkout
+                result = self._store_by_copy(path, progress)
+            if result is not None:
+                md5, size = result
+                self.state.record(os.stat(path), md5)
+                return md5, size
+        raise StoreError(f"cannot store {path}: no link type in {','.join(self.link_types)} works")
+
+    def _tmp_dir(self) -> Path:
+        # Not under files/md5, so neither we nor DVC ever list a temp file as an object;
+        # same filesystem as the objects, so the final rename is atomic.
+        d = self.cache_dir / "files" / "tmp"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def _store_by_copy(self, path: Path, progress: Progress | None) -> tuple[str, int]:
+        tmp = _tmp_name(self._tmp_dir() / "object")
+        src_fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(src_fd).st_size
+            dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                md5 = _hash_and_copy(src_fd, dst_fd, size, progress)
+                os.fsync(dst_fd)
+            finally:
+                os.close(dst_fd)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(src_fd)
+        try:
+            self._place_from_tmpdir(tmp, md5)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return md5, size
+
+    def _place_from_tmpdir(self, tmp: Path, md5: str) -> None:
+        final = self.oid_to_path(md5)
+        if final.exists():
+            tmp.unlink()
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
+        # Same filesystem (both under the cache), so the rename is atomic.
+        os.replace(tmp, final)
+        self.state.mark_verified(md5, os.stat(final))
+
+    def _store_by_reflink(self, path: Path, progress: Progress | None) -> tuple[str, int] | None:
+        tmp = _tmp_name(self._tmp_dir() / "object")
+        try:
+            _reflink(path, tmp)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.errno in _LINK_FALLBACK_ERRNOS:
+                return None
+            raise
+        try:
+            md5 = hash_file(tmp, progress)
+            size = os.stat(tmp).st_size
+            self._place_from_tmpdir(tmp, md5)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return md5, size
+
+    def _store_by_hardlink(self, path: Path, progress: Progress | None) -> tuple[str, int] | None:
+        md5 = hash_file(path, progress)
+        size = os.stat(path).st_size
+        final = self.oid_to_path(md5)
+        if final.exists():
+            return md5, size
+        tmp = _tmp_name(self._tmp_dir() / "object")
+        try:
+            os.link(path, tmp)
+        except OSError as exc:
+            if exc.errno in _LINK_FALLBACK_ERRNOS:
+                return None
+            raise
+        # The workspace file now shares the object's inode: the read-only bit protects both.
+        self._place_from_tmpdir(tmp, md5)
+        return md5, size
+
+    def store_bytes(self, data: bytes, suffix: str = "") -> str:
+        """Store data as an object named md5(data) + suffix (".dir" for manifests)."""
+        md5 = hashlib.md5(data).hexdigest() + suffix
+        if self.exists(md5):
+            return md5
+        tmp = _tmp_name(self._tmp_dir() / "object")
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            self._place_from_tmpdir(tmp, md5)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write object {md5}: {exc.strerror or exc}") from exc
+        return md5
+
+    def store_dir(self, root: Path, progress: Progress | None = None) -> tuple[str, int, int]:
+        """Store every file under root and a DVC 3 `.dir` manifest; return (oid, size, nfiles)."""
+        files = sorted(walk_files(root))
+        with ThreadPoolExecutor(self.jobs) as pool:
+            results = list(pool.map(lambda p: self.store_file(root / p, progress), files))
+        entries = [DirEntry(rel, md5, size) for rel, (md5, size) in zip(files, results)]
+        oid = self.store_bytes(dir_manifest_bytes(entries), suffix=".dir")
+        return oid, sum(e.size for e in entries), len(entries)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def read_dir(self, oid: str) -> list[DirEntry]:
+        """Entries of a `.dir` manifest; relpaths are validated to stay inside the directory."""
+        path = self.oid_to_path(oid)
+        try:
+            raw = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            raise ObjectMissing([oid]) from None
+        except (ValueError, OSError) as exc:
+            raise StoreError(f"directory manifest {oid} is not valid JSON: {exc}") from exc
+        if not isinstance(raw, list):
+            raise StoreError(f"directory manifest {oid} is not a list")
+        entries = []
+        for item in raw:
+            if not isinstance(item, dict) or not isinstance(item.get("relpath"), str):
+                raise StoreError(f"directory manifest {oid} has a malformed entry")
+            rel = item["relpath"]
+            check_relpath(rel, f"directory manifest {oid}")
+            md5 = item.get("md5")
+            if not isinstance(md5, str) or len(md5) != 32:
+                raise StoreError(f"directory manifest {oid}: bad md5 for {rel}")
+            size = item.get("size")
+            entries.append(DirEntry(rel, md5, size if isinstance(size, int) else -1))
+        return entries
+
+    def verify(self, oid: str, force: bool = False) -> None:
+        """Raise CorruptObject unless the object's content hashes to its name.
+
+        Objects verified (or written by us) since their last change are trusted unless
+        force is set: objects are read-only, so a change shows in inode/mtime/size.
+        """
+        path = self.oid_to_path(oid)
+        st = os.stat(path)
+        if not force and self.state.is_verified(oid, st):
+            return
+        actual = hash_file(path)
+        if oid.endswith(".dir"):
+            actual += ".dir"
+        if actual != oid:
+            raise CorruptObject(oid, actual)
+        self.state.mark_verified(oid, st)
+
+    # -- materialising ------------------------------------------------------------------
+
+    def materialise(self, oid: str, dest: Path) -> str:
+        """Place object oid at dest (atomically), trying the link types in order."""
+        src = self.oid_to_path(oid)
+        if not src.is_file():
+            raise ObjectMissing([oid])
+        self.verify(oid)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _tmp_name(dest)
+        for kind in self.link_types:
+            try:
+                if kind == "reflink":
+                    _reflink(src, tmp)
+                    os.chmod(tmp, 0o644)
+                elif kind == "hardlink":
+                    os.link(src, tmp)
+                elif kind == "symlink":
+                    os.symlink(src, tmp)
+                else:
+                    _copy(src, tmp)
+                    os.chmod(tmp, 0o644)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                if exc.errno in _LINK_FALLBACK_ERRNOS and kind != "copy":
+                    continue
+                raise StoreError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+            try:
+                if dest.is_dir() and not dest.is_symlink():
+                    raise StoreError(f"cannot write {dest}: a directory is in the way")
+                os.replace(tmp, dest)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            if kind != "symlink":
+                self.state.record(os.stat(dest), oid)
+            return kind
+        raise StoreError(f"cannot write {dest}: no link type in {','.join(self.link_types)} works")
+
+
+
+def check_relpath(rel: str, where: str) -> None:
+    """Refuse a relative path that is absolute or climbs out with `..`."""
+    parts = rel.replace("\\", "/").split("/")
+    if not rel or rel.startswith("/") or os.path.isabs(rel) or ".." in parts or "\0" in rel:
+        raise StoreError(f"{where}: path {rel!r} leaves the directory")
+
+
+def walk_files(root: Path) -> Iterator[str]:
+    """Relative paths (with /) of regular files under root; symlinks are not followed."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d)))
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            if stat.S_ISREG(os.lstat(full).st_mode):
+                yield os.path.relpath(full, root).replace(os.sep, "/")
+
+
+def dir_manifest_bytes(entries: Sequence[DirEntry]) -> bytes:
+    """A `.dir` object exactly as DVC 3 writes it (sorted by path parts, sorted keys)."""
+    ordered = sorted(entries, key=lambda e: tuple(e.relpath.split("/")))
+    return json.dumps(
+        [{"md5": e.md5, "relpath": e.relpath} for e in ordered], sort_keys=True
+    ).encode()
