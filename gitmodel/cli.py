@@ -26,6 +26,7 @@ COMMANDS = [
     "diff",
     "status",
     "checkout",
+    "fsck",
 ]
 
 

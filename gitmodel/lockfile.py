@@ -12,30 +12,65 @@ from pathlib import Path
 
 from gitmodel.errors import GitModelError
 
-STALE_AFTER = 30.0  # seconds: a lock this old was left by a killed process
+STALE_AFTER = 30.0  # seconds: a lock this old, whose holder cannot be asked, is abandoned
+# A live holder flocks its lock right after creating it; one this old and not flocked was
+# left by a killed process (the kernel drops a dead process's flock at once).
+UNLOCKED_GRACE = 1.0
 
 
 class LockTimeout(GitModelError):
     pass
 
 
+def _abandoned(lock: Path) -> bool:
+    """Whether lock was left by a process that died holding it."""
+    import fcntl
+
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    try:
+        st = os.fstat(fd)
+        age = time.time() - st.st_mtime
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return False  # its holder is alive
+        if age < UNLOCKED_GRACE and age < STALE_AFTER:
+            return False  # maybe just created, not yet flocked
+        # Unlink only the lock we examined, not a fresh one another process just made.
+        try:
+            return os.stat(lock).st_ino == st.st_ino
+        except FileNotFoundError:
+            return True
+    finally:
+        os.close(fd)
+
+
 def _acquire(lock: Path, timeout: float) -> int:
+    import fcntl
+
     deadline = time.monotonic() + timeout
     delay = 0.002
     while True:
         try:
-            return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            try:
-                if time.time() - lock.stat().st_mtime > STALE_AFTER:
-                    lock.unlink(missing_ok=True)
-                    continue
-            except FileNotFoundError:
+            if _abandoned(lock):
+                lock.unlink(missing_ok=True)
                 continue
             if time.monotonic() > deadline:
                 raise LockTimeout(f"{lock} is held by another process; remove it if none runs")
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
+            continue
+        try:
+            # Blocking: a checker may hold a shared flock for an instant while it looks.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a filesystem without flock: the lock still excludes by O_EXCL
+        return fd
 
 
 def update_file(
@@ -48,6 +83,9 @@ def update_file(
     """
     lock = path.with_name(path.name + ".lock")
     fd = _acquire(lock, timeout)
+    # Until fd is closed we hold the lock's flock: unlink or rename the lock before closing,
+    # never after, or we might remove a lock another process has taken since.
+    done = False
     try:
         try:
             old: bytes | None = path.read_bytes()
@@ -55,24 +93,19 @@ def update_file(
             old = None
         new = change(old)
         if new is None or new == old:
-            os.close(fd)
-            fd = -1
-            lock.unlink(missing_ok=True)
             return False
         view = memoryview(new)
         while view:
             view = view[os.write(fd, view) :]
         os.fsync(fd)
         os.fchmod(fd, mode)
-        os.close(fd)
-        fd = -1
         os.replace(lock, path)
+        done = True
         return True
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        lock.unlink(missing_ok=True)
-        raise
+    finally:
+        if not done:
+            lock.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def write_file(path: Path, data: bytes, timeout: float = 10.0, mode: int = 0o644) -> None:

@@ -370,28 +370,50 @@ class Repo:
     def _pending_path(self) -> Path:
         return self.git_dir / PENDING_NOTE
 
+    def _read_pending(self) -> dict[str, Any] | None:
+        try:
+            pending = json.loads(self._pending_path().read_text())
+        except FileNotFoundError:
+            return None
+        except (ValueError, OSError):
+            return {}
+        return pending if isinstance(pending, dict) and "parent" in pending else {}
+
+    def pending_note_target(self) -> str | None:
+        """The commit an interrupted `commit` made but left without its note, if any.
+
+        It must be HEAD, a child of the journal's parent, carry the journal's tree (so a
+        later plain `git commit` never receives a stale note) and have no note yet.
+        """
+        pending = self._read_pending()
+        if not pending:
+            return None
+        parent, head = pending["parent"], self.head()
+        if not head or head == parent:
+            return None
+        parents = self.git("rev-list", "--parents", "-n", "1", head).split()[1:]
+        if not (parent in parents or (parent is None and not parents)):
+            return None
+        tree = pending.get("tree")
+        if tree and self.git("rev-parse", f"{head}^{{tree}}").strip() != tree:
+            return None
+        return head if self.notes.read_raw(head) is None else None
+
     def complete_pending_note(self) -> str | None:
         """Finish a `commit` that died between `git commit` and writing its note.
 
         Returns the commit that got its note, if any.
         """
-        path = self._pending_path()
-        if not path.exists():
+        pending = self._read_pending()
+        if pending is None:
             return None
-        try:
-            pending = json.loads(path.read_text())
-            parent, note = pending["parent"], pending["note"]
-        except (ValueError, KeyError, OSError, TypeError):
-            path.unlink(missing_ok=True)
-            return None
-        head = self.head()
+        target = self.pending_note_target()
         done = None
-        if head and head != parent:
-            parents = self.git("rev-list", "--parents", "-n", "1", head).split()[1:]
-            if (parent in parents or (parent is None and not parents)) and self.notes.read_raw(head) is None:
-                self.notes.write(head, note)
-                done = head
-        path.unlink(missing_ok=True)
+        if target and isinstance(pending.get("note"), dict):
+            note = {**pending["note"], "weights": self._weights_at(target)}
+            self.notes.write(target, note)
+            done = target
+        self._pending_path().unlink(missing_ok=True)
         return done
 
     def metrics_note(self, rev: str = "HEAD") -> dict[str, Any]:
@@ -490,7 +512,8 @@ class Repo:
         note_stub = self._build_note(metrics, "git-model commit", params=params, **(extra_note or {}))
         pending = self._pending_path()
         pending.parent.mkdir(parents=True, exist_ok=True)
-        write_file(pending, json.dumps({"parent": parent, "note": note_stub}).encode())
+        tree = self.git("write-tree").strip()  # what the commit will hold, barring hooks
+        write_file(pending, json.dumps({"parent": parent, "tree": tree, "note": note_stub}).encode())
         try:
             run_git(
                 ["commit", "-q", "-m", message],

@@ -1,0 +1,277 @@
+"""Verify what gitmodel keeps: cache objects, `.dir` manifests, pointers, notes, the journal.
+
+`check()` only reads (and records which objects it verified); `repair=True` additionally
+re-fetches damaged or missing objects from the default DVC remote when one is configured,
+removes corrupt objects that cannot be re-fetched (so `git model add` can store them
+again), finishes a note left pending by a crash, and clears stale temporary files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitmodel.errors import GitModelError
+from gitmodel.metrics import MetricsError, validate_note_metrics
+from gitmodel.notes import NoteError, parse_note
+from gitmodel.pointer import POINTER_SUFFIX, PointerError, read_pointer
+from gitmodel.store import CorruptObject, ObjectMissing, StoreError
+
+# A temporary file this old was left by a killed process, not by a writer still running.
+STALE_TMP_SECONDS = 3600.0
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass
+class Problem:
+    kind: str  # corrupt-object | bad-object-name | bad-manifest | missing-object | bad-pointer | bad-note | pending-note
+    name: str  # the object id, pointer path or commit it is about
+    message: str
+    repaired: str | None = None  # what --repair did about it, if anything
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "message": self.message, "repaired": self.repaired}
+
+
+@dataclass
+class FsckReport:
+    objects_checked: int = 0
+    objects_trusted: int = 0  # skipped by --fast: verified since they were last written
+    pointers: int = 0
+    notes: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)  # repairs that fixed no listed problem
+
+    @property
+    def unresolved(self) -> list[Problem]:
+        return [p for p in self.problems if p.repaired is None]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": not self.unresolved,
+            "objects_checked": self.objects_checked,
+            "objects_trusted": self.objects_trusted,
+            "pointers": self.pointers,
+            "notes": self.notes,
+            "problems": [p.to_json() for p in self.problems],
+            "actions": self.actions,
+        }
+
+
+def _valid_oid(name: str) -> bool:
+    base = name.removesuffix(".dir")
+    return len(base) == 32 and set(base) <= _HEX
+
+
+def check(repo: Any, fast: bool = False, repair: bool = False) -> FsckReport:
+    """Verify repo (a gitmodel.Repo); with repair, fix what can be fixed."""
+    report = FsckReport()
+    store = repo.store
+    corrupt = _check_objects(store, fast, report)
+    if repair:
+        # Before the pointer checks, so an object that could not be replaced shows as missing.
+        _replace_corrupt(repo, corrupt, report)
+    missing = _check_manifests(store, corrupt, report)
+    if not repo.bare:
+        missing |= _check_pointers(repo, report)
+    _check_notes(repo, report)
+    pending = _check_pending(repo, report)
+    if repair:
+        _repair_rest(repo, missing, pending, report)
+    return report
+
+
+def _check_objects(store: Any, fast: bool, report: FsckReport) -> set[str]:
+    corrupt: set[str] = set()
+    for oid in store.iter_oids():
+        if not _valid_oid(oid):
+            report.problems.append(
+                Problem("bad-object-name", oid, f"{oid}: not an object name (stray file in the cache)")
+            )
+            continue
+        path = store.oid_to_path(oid)
+        try:
+            st = os.stat(path)
+            if fast and store.state.is_verified(oid, st):
+                report.objects_trusted += 1
+                continue
+            report.objects_checked += 1
+            store.verify(oid, force=True)
+        except CorruptObject as exc:
+            store.state.forget_verified(oid)
+            corrupt.add(oid)
+            report.problems.append(Problem("corrupt-object", oid, exc.message))
+        except OSError as exc:
+            corrupt.add(oid)
+            report.problems.append(Problem("corrupt-object", oid, f"{oid}: unreadable ({exc.strerror})"))
+    return corrupt
+
+
+def _check_manifests(store: Any, corrupt: set[str], report: FsckReport) -> set[str]:
+    """Every `.dir` object parses, stays inside its directory, and its files are cached."""
+    missing: set[str] = set()
+    for oid in store.iter_oids():
+        if not oid.endswith(".dir") or not _valid_oid(oid):
+            continue
+        if oid in corrupt:
+            continue  # already reported; its content means nothing
+        try:
+            entries = store.read_dir(oid)
+        except (StoreError, ObjectMissing) as exc:
+            report.problems.append(Problem("bad-manifest", oid, exc.message))
+            continue
+        for e in entries:
+            if not store.exists(e.md5):
+                missing.add(e.md5)
+                report.problems.append(
+                    Problem("missing-object", e.md5, f"{e.md5}: file {e.relpath!r} of {oid} is not in the cache")
+                )
+    return missing
+
+
+def _pointer_files(repo: Any) -> list[str]:
+    listing = repo.git("ls-files", "-z", "-co", "--exclude-standard", "--", "*" + POINTER_SUFFIX)
+    return sorted(set(filter(None, listing.split("\0"))))
+
+
+def _check_pointers(repo: Any, report: FsckReport) -> set[str]:
+    missing: set[str] = set()
+    store = repo.store
+    for rel in _pointer_files(repo):
+        pfile = repo.root / rel
+        if not os.path.lexists(pfile):
+            continue  # deleted in the work tree; git reports that
+        report.pointers += 1
+        try:
+            pointer = read_pointer(pfile, repo.root)
+        except PointerError as exc:
+            report.problems.append(Problem("bad-pointer", rel, exc.message))
+            continue
+        for out in pointer.outs:
+            if not store.exists(out.md5):
+                missing.add(out.md5)
+                report.problems.append(
+                    Problem("missing-object", out.md5, f"{rel}: object {out.md5} of {out.path!r} is not in the cache")
+                )
+    return missing
+
+
+def _check_notes(repo: Any, report: FsckReport) -> None:
+    try:
+        index = repo.notes.note_map()
+    except Exception as exc:  # pygit2 errors on a damaged notes ref have no common base
+        report.problems.append(Problem("bad-note", repo.notes.ref, f"{repo.notes.ref}: unreadable ({exc})"))
+        return
+    for commit, blob_id in sorted(index.items()):
+        report.notes += 1
+        try:
+            note = parse_note(bytes(repo.notes.repo[blob_id].data), commit)
+            validate_note_metrics(note.get("metrics", {}), f"note on {commit[:12]}")
+        except (NoteError, MetricsError) as exc:
+            report.problems.append(Problem("bad-note", commit, exc.message))
+
+
+def _check_pending(repo: Any, report: FsckReport) -> bool:
+    """A journal left by `git model commit` that died before writing the commit's note."""
+    path = repo.git_dir / "gitmodel" / "pending-note.json"
+    if not path.exists():
+        return False
+    target = repo.pending_note_target()
+    if target is None:
+        report.actions.append("a stale commit journal (its commit never happened) can be removed")
+        return True
+    report.problems.append(
+        Problem(
+            "pending-note",
+            target,
+            f"commit {target[:12]} has no metrics note: `git model commit` was interrupted "
+            "(fsck --repair, or any `git model` command that writes, completes it)",
+        )
+    )
+    return True
+
+
+def _fetch(repo: Any, oids: Iterable[str]) -> set[str]:
+    """Fetch oids from the default DVC remote; the ones that arrived intact."""
+    wanted = sorted(set(oids))
+    if not wanted:
+        return set()
+    try:
+        from gitmodel import remote
+    except ImportError:
+        return set()
+    fetch = getattr(remote, "fetch_objects", None)
+    if fetch is None:
+        return set()
+    try:
+        fetch(repo, wanted)
+    except GitModelError:
+        pass  # what did arrive is still checked below
+    store = repo.store
+    good = set()
+    for oid in wanted:
+        try:
+            if store.exists(oid):
+                store.verify(oid, force=True)
+                good.add(oid)
+        except (CorruptObject, OSError):
+            continue
+    return good
+
+
+def _replace_corrupt(repo: Any, corrupt: set[str], report: FsckReport) -> None:
+    store = repo.store
+    # A corrupt object must go before a good copy can take its name.
+    for oid in sorted(corrupt):
+        try:
+            store.oid_to_path(oid).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            report.actions.append(f"could not remove corrupt object {oid}: {exc.strerror}")
+            continue
+        store.state.forget_verified(oid)
+    fetched = _fetch(repo, corrupt)
+    for p in report.problems:
+        if p.kind == "corrupt-object" and p.name in corrupt:
+            if p.name in fetched:
+                p.repaired = "re-fetched from the remote"
+            elif not store.oid_to_path(p.name).exists():
+                p.repaired = "removed (no intact copy on a remote); `git model add` the file again"
+
+
+def _repair_rest(repo: Any, missing: set[str], pending: bool, report: FsckReport) -> None:
+    fetched = _fetch(repo, missing)
+    for p in report.problems:
+        if p.kind == "missing-object" and p.name in fetched:
+            p.repaired = "fetched from the remote"
+    if pending:
+        done = repo.complete_pending_note()
+        for p in report.problems:
+            if p.kind == "pending-note" and done == p.name:
+                p.repaired = "note written"
+        if done is None:
+            report.actions.append("removed a stale commit journal")
+    removed = _remove_stale_tmp(repo.store.cache_dir / "files" / "tmp")
+    if removed:
+        report.actions.append(f"removed {removed} temporary file(s) left by killed processes")
+
+
+def _remove_stale_tmp(tmp_dir: Path) -> int:
+    if not tmp_dir.is_dir():
+        return 0
+    removed = 0
+    now = time.time()
+    for entry in os.scandir(tmp_dir):
+        try:
+            if entry.is_file(follow_symlinks=False) and now - entry.stat().st_mtime > STALE_TMP_SECONDS:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
