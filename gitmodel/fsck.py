@@ -8,7 +8,6 @@ again), finishes a note left pending by a crash, and clears stale temporary file
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterable
@@ -29,13 +28,20 @@ _HEX = frozenset("0123456789abcdef")
 
 @dataclass
 class Problem:
-    kind: str  # corrupt-object | bad-object-name | bad-manifest | missing-object | bad-pointer | bad-note | pending-note
+    # corrupt-object | bad-object-name | bad-manifest | missing-object | bad-pointer
+    # | bad-note | pending-note
+    kind: str
     name: str  # the object id, pointer path or commit it is about
     message: str
     repaired: str | None = None  # what --repair did about it, if anything
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "message": self.message, "repaired": self.repaired}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "message": self.message,
+            "repaired": self.repaired,
+        }
 
 
 @dataclass
@@ -90,9 +96,8 @@ def _check_objects(store: Any, fast: bool, report: FsckReport) -> set[str]:
     corrupt: set[str] = set()
     for oid in store.iter_oids():
         if not _valid_oid(oid):
-            report.problems.append(
-                Problem("bad-object-name", oid, f"{oid}: not an object name (stray file in the cache)")
-            )
+            message = f"{oid}: not an object name (stray file in the cache)"
+            report.problems.append(Problem("bad-object-name", oid, message))
             continue
         path = store.oid_to_path(oid)
         try:
@@ -108,7 +113,8 @@ def _check_objects(store: Any, fast: bool, report: FsckReport) -> set[str]:
             report.problems.append(Problem("corrupt-object", oid, exc.message))
         except OSError as exc:
             corrupt.add(oid)
-            report.problems.append(Problem("corrupt-object", oid, f"{oid}: unreadable ({exc.strerror})"))
+            message = f"{oid}: unreadable ({exc.strerror})"
+            report.problems.append(Problem("corrupt-object", oid, message))
     return corrupt
 
 
@@ -128,9 +134,8 @@ def _check_manifests(store: Any, corrupt: set[str], report: FsckReport) -> set[s
         for e in entries:
             if not store.exists(e.md5):
                 missing.add(e.md5)
-                report.problems.append(
-                    Problem("missing-object", e.md5, f"{e.md5}: file {e.relpath!r} of {oid} is not in the cache")
-                )
+                message = f"{e.md5}: file {e.relpath!r} of {oid} is not in the cache"
+                report.problems.append(Problem("missing-object", e.md5, message))
     return missing
 
 
@@ -155,9 +160,8 @@ def _check_pointers(repo: Any, report: FsckReport) -> set[str]:
         for out in pointer.outs:
             if not store.exists(out.md5):
                 missing.add(out.md5)
-                report.problems.append(
-                    Problem("missing-object", out.md5, f"{rel}: object {out.md5} of {out.path!r} is not in the cache")
-                )
+                message = f"{rel}: object {out.md5} of {out.path!r} is not in the cache"
+                report.problems.append(Problem("missing-object", out.md5, message))
     return missing
 
 
@@ -165,7 +169,8 @@ def _check_notes(repo: Any, report: FsckReport) -> None:
     try:
         index = repo.notes.note_map()
     except Exception as exc:  # pygit2 errors on a damaged notes ref have no common base
-        report.problems.append(Problem("bad-note", repo.notes.ref, f"{repo.notes.ref}: unreadable ({exc})"))
+        message = f"{repo.notes.ref}: unreadable ({exc})"
+        report.problems.append(Problem("bad-note", repo.notes.ref, message))
         return
     for commit, blob_id in sorted(index.items()):
         report.notes += 1
@@ -269,7 +274,8 @@ def _remove_stale_tmp(tmp_dir: Path) -> int:
     now = time.time()
     for entry in os.scandir(tmp_dir):
         try:
-            if entry.is_file(follow_symlinks=False) and now - entry.stat().st_mtime > STALE_TMP_SECONDS:
+            old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_SECONDS
+            if entry.is_file(follow_symlinks=False) and old:
                 os.unlink(entry.path)
                 removed += 1
         except OSError:

@@ -57,6 +57,8 @@ def _acquire(lock: Path, timeout: float) -> int:
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
+            fd = -1
+        if fd < 0:
             if _abandoned(lock):
                 lock.unlink(missing_ok=True)
                 continue
@@ -74,7 +76,10 @@ def _acquire(lock: Path, timeout: float) -> int:
 
 
 def update_file(
-    path: Path, change: Callable[[bytes | None], bytes | None], timeout: float = 10.0, mode: int = 0o644
+    path: Path,
+    change: Callable[[bytes | None], bytes | None],
+    timeout: float = 10.0,
+    mode: int = 0o644,
 ) -> bool:
     """Replace path's content with change(old) under path.lock; old is None if absent.
 

@@ -13,7 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "problem. --repair re-fetches damaged or missing objects from the default DVC remote, "
         "removes corrupt objects it cannot re-fetch and completes a pending note.",
     )
-    p.add_argument("--fast", action="store_true", help="skip objects verified since they were written")
+    p.add_argument(
+        "--fast", action="store_true", help="skip objects verified since they were written"
+    )
     p.add_argument("--repair", action="store_true", help="fix what can be fixed")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
