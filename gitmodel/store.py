@@ -262,7 +262,8 @@ class Store:
     # -- object paths -------------------------------------------------------------------
 
     def oid_to_path(self, oid: str) -> Path:
-        if len(oid) < 3 or not all(c in "0123456789abcdef." for c in oid) or ".." in oid:
+        plain = oid.removesuffix(".dir")
+        if len(plain) != 32 or not all(c in "0123456789abcdef" for c in plain):
             raise GitModelError(f"not an md5 object id: {oid!r}")
         return self.objects / oid[:2] / oid[2:]
 

@@ -118,6 +118,9 @@ def repo(tmp_path: Path, sh: Shell) -> Path:
     path = tmp_path / "repo"
     path.mkdir()
     sh.git("init", "-q", cwd=path)
+    # identity in the repo too, so in-process library calls (no isolated HOME) can commit
+    sh.git("config", "user.name", "Test User", cwd=path)
+    sh.git("config", "user.email", "test@example.com", cwd=path)
     (path / "README.md").write_text("project\n")
     sh.git("add", "README.md", cwd=path)
     sh.git("commit", "-q", "-m", "initial", cwd=path)
