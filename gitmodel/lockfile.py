@@ -86,6 +86,15 @@ def update_file(
     change returning None (or the old content) leaves the file as it is. Returns whether
     the file was written.
     """
+    try:
+        return _update_file(path, change, timeout, mode)
+    except OSError as exc:  # disk full, permissions: one line for the user, not a traceback
+        raise GitModelError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _update_file(
+    path: Path, change: Callable[[bytes | None], bytes | None], timeout: float, mode: int
+) -> bool:
     lock = path.with_name(path.name + ".lock")
     fd = _acquire(lock, timeout)
     # Until fd is closed we hold the lock's flock: unlink or rename the lock before closing,

@@ -39,7 +39,6 @@ from gitmodel.store import (
     ObjectMissing,
     Progress,
     Store,
-    StoreError,
     dir_manifest_bytes,
     DirEntry,
     walk_files,
@@ -637,7 +636,7 @@ class Repo:
         if out.is_dir:
             try:
                 return all(self.store.exists(e.md5) for e in self.store.read_dir(out.md5))
-            except (StoreError, ObjectMissing):
+            except GitModelError:  # a missing, corrupt or malformed manifest
                 return False
         return True
 

@@ -432,10 +432,12 @@ class Store:
         """Entries of a `.dir` manifest; relpaths are validated to stay inside the directory."""
         path = self.oid_to_path(oid)
         try:
+            # A manifest decides which files checkout writes: never trust changed bytes.
+            self.verify(oid)
             raw = json.loads(path.read_bytes())
         except FileNotFoundError:
             raise ObjectMissing([oid]) from None
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, RecursionError) as exc:
             raise StoreError(f"directory manifest {oid} is not valid JSON: {exc}") from exc
         if not isinstance(raw, list):
             raise StoreError(f"directory manifest {oid} is not a list")
