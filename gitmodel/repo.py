@@ -508,7 +508,13 @@ class Repo:
         if staged == 0 and parent is not None:
             raise GitModelError("nothing to commit (weights and metrics are unchanged)")
         # The journal makes a crash between `git commit` and the note recoverable.
-        note_stub = self._build_note(metrics, "git-model commit", params=params, **(extra_note or {}))
+        # Training history and `eval --store` predictions ride along as objects the note names.
+        from gitmodel.attachments import collect as collect_attachments
+
+        attachments = collect_attachments(self)
+        note_stub = self._build_note(
+            metrics, "git-model commit", params=params, **{**attachments.note, **(extra_note or {})}
+        )
         pending = self._pending_path()
         pending.parent.mkdir(parents=True, exist_ok=True)
         tree = self.git("write-tree").strip()  # what the commit will hold, barring hooks
@@ -527,6 +533,7 @@ class Repo:
         note = {**note_stub, "weights": self._weights_at(sha)}
         self.notes.write(sha, note)
         pending.unlink(missing_ok=True)
+        attachments.consume()
         return CommitResult(sha, added, note)
 
     # -- reading history ------------------------------------------------------------------
