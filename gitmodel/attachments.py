@@ -1,0 +1,92 @@
+"""What a commit's note carries besides metrics: the training history and stored predictions.
+
+Both wait in a pending file until a commit takes them: the history file that
+`gitmodel.log_metrics` appends to, and the entry `git model eval --store` leaves in
+``.git/gitmodel/pending-predictions.json``. `collect` stores them as objects and returns the
+note keys that name them; `consume` removes the pending files once the note is written, so
+a failed commit loses nothing.
+
+Note keys (objects live in the DVC cache, named by md5 like weights)::
+
+    "history": {"md5": "...", "size": 1234, "records": 20}
+    "predictions": {"md5": "...", "size": 5678, "labels_md5": "...", "n": 200,
+                    "task": "classification", "prefix": "", "proba": true}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitmodel.errors import GitModelError
+
+if TYPE_CHECKING:
+    from gitmodel.repo import Repo
+
+PENDING_PREDICTIONS = "gitmodel/pending-predictions.json"  # under the git dir
+
+
+@dataclass
+class Attachments:
+    note: dict[str, Any] = field(default_factory=dict)
+    pending: list[Path] = field(default_factory=list)
+
+    def consume(self) -> None:
+        for path in self.pending:
+            path.unlink(missing_ok=True)
+
+
+def collect(repo: Repo) -> Attachments:
+    """Store the pending history and predictions; the note keys naming them."""
+    from gitmodel.history import HISTORY_KIND, history_path, parse_history
+
+    found = Attachments()
+    hist = history_path(repo.root)
+    if hist.is_file():
+        data = hist.read_bytes()
+        records = parse_history(data, str(hist.name))
+        if records:
+            md5 = repo.store.store_bytes(data)
+            found.note["history"] = {
+                "md5": md5,
+                "size": len(data),
+                "records": len(records),
+                "kind": HISTORY_KIND,
+            }
+        found.pending.append(hist)
+    pending = repo.git_dir / PENDING_PREDICTIONS
+    if pending.is_file():
+        try:
+            entry = json.loads(pending.read_text(encoding="utf-8"))
+        except (ValueError, OSError, UnicodeDecodeError):
+            entry = None
+        if not isinstance(entry, dict) or not isinstance(entry.get("md5"), str):
+            raise GitModelError(
+                f"{pending}: malformed pending predictions; run `git model eval --store` again"
+            )
+        if repo.store.exists(entry["md5"]):
+            found.note["predictions"] = entry
+        found.pending.append(pending)
+    return found
+
+
+def read_object(repo: Repo, entry: object, what: str, where: str) -> bytes:
+    """The bytes of an object a note names (`{"md5": ...}`), verified against the name."""
+    import hashlib
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("md5"), str):
+        raise GitModelError(f"{where}: no {what} recorded")
+    md5 = entry["md5"]
+    if len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
+        raise GitModelError(f"{where}: malformed {what} md5")
+    try:
+        data = repo.store.oid_to_path(md5).read_bytes()
+    except FileNotFoundError:
+        raise GitModelError(
+            f"{where}: {what} object {md5} is not in the cache (`git model pull` fetches it)"
+        ) from None
+    if hashlib.md5(data).hexdigest() != md5:
+        raise GitModelError(f"{where}: {what} object {md5} is corrupt")
+    return data
