@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Repo", "GitModelError", "__version__"]
+__all__ = ["Repo", "GitModelError", "log_metrics", "__version__"]
 
 if TYPE_CHECKING:
     from gitmodel.errors import GitModelError
+    from gitmodel.history import log_metrics
     from gitmodel.repo import Repo
 
 
@@ -26,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from gitmodel.errors import GitModelError
 
         return GitModelError
+    if name == "log_metrics":
+        from gitmodel.history import log_metrics
+
+        return log_metrics
     raise AttributeError(name)

@@ -75,7 +75,8 @@ def load_array(path: str | os.PathLike[str], what: str) -> np.ndarray:
         elif ext in (".csv", ".txt", ".tsv"):
             arr = _load_csv(p, where)
         else:
-            raise EvalError(f"{where}: unknown format {ext or '(no extension)'} (use .npy, .csv or .json)")
+            shown = ext or "(no extension)"
+            raise EvalError(f"{where}: unknown format {shown} (use .npy, .csv or .json)")
     except EvalError:
         raise
     except (ValueError, OSError, UnicodeDecodeError) as exc:
@@ -101,7 +102,8 @@ def _load_csv(path: Path, where: str) -> np.ndarray:
     if not rows:
         raise EvalError(f"{where}: empty file")
     # A first row of names over numeric rows is a header.
-    if len(rows) > 1 and not any(_is_number(c) for c in rows[0]) and all(_is_number(c) for c in rows[1]):
+    header = not any(_is_number(c) for c in rows[0])
+    if len(rows) > 1 and header and all(_is_number(c) for c in rows[1]):
         rows = rows[1:]
     width = len(rows[0])
     if any(len(r) != width for r in rows):
@@ -158,7 +160,8 @@ def check_classification(
         raise EvalError(f"--y-true has {len(y_true)} examples but --y-pred has {len(y_pred)}")
     if _kind(y_true) != _kind(y_pred) and not {_kind(y_true), _kind(y_pred)} <= {"num", "bool"}:
         raise EvalError(
-            f"label sets differ: --y-true has {_kind(y_true)} labels, --y-pred has {_kind(y_pred)} labels"
+            f"label sets differ: --y-true has {_kind(y_true)} labels, "
+            f"--y-pred has {_kind(y_pred)} labels"
         )
     if _kind(y_true) == "num" and y_true.dtype.kind == "f":
         raise EvalError("--y-true: labels are not whole numbers (is this a regression task?)")
@@ -178,7 +181,8 @@ def check_classification(
         if proba.ndim == 1:
             if len(classes) != 2:
                 raise EvalError(
-                    f"--proba has one column but there are {len(classes)} classes (give one column per class)"
+                    f"--proba has one column but there are {len(classes)} classes "
+                    "(give one column per class)"
                 )
             proba = np.column_stack([1 - proba, proba])
         if proba.shape[1] != len(classes):

@@ -60,8 +60,9 @@ def history_path(root: Path | None = None) -> Path:
         from gitmodel.config import load_config
 
         section = load_config(root).raw.get("eval", {})
-        if isinstance(section, dict) and isinstance(section.get("history"), str) and section["history"]:
-            configured = section["history"]
+        value = section.get("history") if isinstance(section, dict) else None
+        if isinstance(value, str) and value:
+            configured = value
     except GitModelError:
         pass  # a broken config is reported by the commands; logging must not die of it
     return Path(os.path.abspath(root / configured))
@@ -81,7 +82,9 @@ def _number(name: str, value: Any) -> float | int:
     return number
 
 
-def log_metrics(step: int | None = None, *, path: str | os.PathLike[str] | None = None, **metrics: Any) -> None:
+def log_metrics(
+    step: int | None = None, *, path: str | os.PathLike[str] | None = None, **metrics: Any
+) -> None:
     """Append one record of training metrics (e.g. per epoch) to the history file."""
     if not metrics:
         raise HistoryError("log_metrics: give at least one metric, e.g. loss=0.3")
