@@ -1,0 +1,180 @@
+"""End-to-end demo of gitmodel on real scikit-learn models (digits, shipped with sklearn).
+
+Runs the real `git` and `git model` commands in a fresh repository and shows each
+command with its output. Usage: scripts/demo.sh [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+
+
+class Demo:
+    """A scratch repository plus a narrator that shows every command it runs."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.repo = workdir / "project"
+        self.out = workdir / "output"  # plots, reports
+        self.home = workdir / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.home / ".gitconfig").write_text(
+            "[user]\n\tname = Demo User\n\temail = demo@example.com\n[init]\n\tdefaultBranch = main\n"
+        )
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+            "HOME": str(self.home),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DVC_NO_ANALYTICS": "1",
+        }
+
+    def step(self, title: str) -> None:
+        print(f"\n\033[1m== {title}\033[0m", flush=True)
+
+    def say(self, text: str) -> None:
+        print(f"   {text}", flush=True)
+
+    def run(self, cmd: str, expect: int | None = 0, cwd: Path | None = None, show: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a shell command line in the repo; print it and its output."""
+        print(f"\033[36m$ {cmd}\033[0m", flush=True)
+        # stderr joins stdout so messages appear in the order the commands wrote them;
+        # callers that parse output (json()) ask for a clean stdout.
+        proc = subprocess.run(
+            cmd,
+            shell=True,
+            cwd=cwd or self.repo,
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if show else subprocess.PIPE,
+        )
+        if show and proc.stdout.strip():
+            print(proc.stdout.rstrip(), flush=True)
+        if expect is not None and proc.returncode != expect:
+            raise SystemExit(f"demo: `{cmd}` exited {proc.returncode}, expected {expect}")
+        if expect != 0:
+            print(f"\033[33m(exit code {proc.returncode})\033[0m", flush=True)
+        return proc
+
+    def json(self, cmd: str) -> Any:
+        return json.loads(self.run(cmd, show=False).stdout)
+
+
+def train(demo: Demo, kind: str, seed: int = 0) -> dict[str, float]:
+    """Train a digits classifier, save it as model.pkl, write metrics.json; return metrics."""
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score, log_loss
+    from sklearn.model_selection import train_test_split
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.svm import SVC
+
+    x, y = load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=seed, stratify=y)
+    models = {
+        "weak": lambda: LogisticRegression(C=1e-4, max_iter=200),
+        "logreg": lambda: LogisticRegression(C=0.05, max_iter=2000),
+        "svc": lambda: SVC(C=10, gamma=0.001, probability=True, random_state=seed),
+        "knn-1": lambda: KNeighborsClassifier(n_neighbors=1),
+    }
+    model = models[kind]()
+    import warnings
+
+    with warnings.catch_warnings():
+        # newer scikit-learn deprecates SVC(probability=True); the demo only needs it to work
+        warnings.simplefilter("ignore", FutureWarning)
+        model.fit(x_train, y_train)
+    pred = model.predict(x_test)
+    proba = model.predict_proba(x_test)
+    metrics = {
+        "accuracy": round(float(accuracy_score(y_test, pred)), 4),
+        "f1_macro": round(float(f1_score(y_test, pred, average="macro")), 4),
+        "log_loss": round(float(log_loss(y_test, proba)), 4),
+    }
+    with open(demo.repo / "model.pkl", "wb") as f:
+        pickle.dump(model, f)
+    (demo.repo / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    # Kept for the evaluation step: the test labels and this model's predictions.
+    demo.last_eval = (y_test, pred, proba)  # type: ignore[attr-defined]
+    demo.say(f"trained {kind}: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    return metrics
+
+
+def demo_core(demo: Demo) -> None:
+    demo.step("A project with training code in git")
+    demo.repo.mkdir(parents=True)
+    demo.run("git init -q && echo '# digits classifier' > README.md && git add README.md && git commit -qm 'start project'")
+    demo.run("git model init")
+    demo.run("cat .gitmodel.toml | grep -v '^#' | sed '/^$/d'")
+    (demo.repo / ".gitmodel.toml").write_text(
+        'metrics-files = ["metrics.json"]\n\n[release]\ntags = "v*"\n\n'
+        '[gate.accuracy]\ndirection = "higher"\ntolerance = 0.005\n\n'
+        '[gate.log_loss]\ndirection = "lower"\nrelative-tolerance = 0.10\n'
+    )
+    demo.run("git add .gitmodel.toml && git commit -qm 'gitmodel: gate accuracy and log loss'")
+
+    demo.step("Version 1: logistic regression, committed with its metrics")
+    train(demo, "logreg")
+    demo.run("git model commit model.pkl -m 'logistic regression baseline'")
+    demo.run("cat model.pkl.dvc")
+    demo.run("git log -1")
+
+    demo.step("Version 2: an SVM")
+    train(demo, "svc")
+    demo.run("git model commit model.pkl -m 'SVM, gamma=0.001'")
+
+    demo.step("Metrics across history, and what changed")
+    demo.run("git model log")
+    demo.run("git model diff HEAD~1 HEAD")
+    demo.run("git model metrics --json")
+
+    demo.step("Status and checkout: weights one command away")
+    demo.run("git model status")
+    demo.run("rm model.pkl && git model status")
+    demo.run("git model checkout && git model status")
+    demo.say("the baseline's weights, byte for byte:")
+    demo.run("git checkout -q HEAD~1 && git model checkout && md5sum model.pkl && grep md5 model.pkl.dvc")
+    demo.run("git checkout -q main && git model checkout && git model status")
+
+    demo.step("Still a DVC repository: the real dvc agrees")
+    demo.run("dvc status")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir)")
+    args = parser.parse_args()
+    if args.keep:
+        workdir = Path(args.keep).resolve()
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True)
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="gitmodel-demo-"))
+    demo = Demo(workdir)
+    print(f"demo directory: {workdir}")
+    try:
+        demo_core(demo)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print("\n\033[1mdemo finished: every step above ran for real.\033[0m")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
