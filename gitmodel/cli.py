@@ -26,7 +26,15 @@ COMMANDS = [
     "diff",
     "status",
     "checkout",
+    "remote",
+    "push",
+    "fetch",
+    "pull",
+    "gc",
     "fsck",
+    "eval",
+    "plot",
+    "report",
 ]
 
 

@@ -1,0 +1,211 @@
+"""A change report between two revisions, ready to post on a pull request.
+
+Metrics with deltas, the release gate's verdict on the newer revision, and the weights that
+changed with their sizes. `build_report` returns plain data (the JSON format);
+`render_markdown` turns it into Markdown.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gitmodel.errors import GitModelError
+
+if TYPE_CHECKING:
+    from gitmodel.repo import Repo
+
+
+def build_report(repo: Repo, a: str | None = None, b: str | None = None) -> dict[str, Any]:
+    """Compare a (default: the previous release, else HEAD~1) with b (default HEAD)."""
+    if a is None and b is not None:
+        raise GitModelError("give A too when giving B")
+    diff = repo.diff(a, b)
+    gates = repo.config.gates
+    metrics = []
+    for name, row in diff["metrics"].items():
+        rule = gates.get(name)
+        better = None
+        if rule is not None and row["delta"] is not None:
+            better = row["delta"] >= 0 if rule.direction == "higher" else row["delta"] <= 0
+        metrics.append(
+            {
+                "metric": name,
+                "old": row["old"],
+                "new": row["new"],
+                "delta": row["delta"],
+                "gated": rule is not None,
+                "direction": rule.direction if rule else None,
+                "better": better,
+            }
+        )
+    weights = []
+    for path, w in diff["weights"].items():
+        old_size = w["old"]["size"] if w["old"] else None
+        new_size = w["new"]["size"] if w["new"] else None
+        weights.append(
+            {
+                "path": path,
+                "status": w["status"],
+                "old": w["old"],
+                "new": w["new"],
+                "size_delta": (new_size or 0) - (old_size or 0),
+            }
+        )
+    gate, gate_note = gate_verdict(repo, diff["b"]["commit"])
+    return {
+        "a": diff["a"],
+        "b": diff["b"],
+        "metrics": metrics,
+        "weights": weights,
+        "gate": gate,
+        "gate_note": gate_note,
+        "attachments": _attachments(repo, diff["b"]["commit"]),
+    }
+
+
+def gate_verdict(repo: Repo, commit: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The release gate's verdict on commit as JSON, or None and why there is none."""
+    try:
+        from gitmodel import gate
+    except ImportError:
+        return None, "the release gate is not available in this version of gitmodel"
+    check = getattr(gate, "check", None)
+    if check is None:
+        return None, "the release gate has no check API"
+    try:
+        verdict = check(repo, commit)
+    except GitModelError as exc:
+        return None, f"no gate verdict: {exc.message}"
+    data = verdict.to_json() if hasattr(verdict, "to_json") else verdict
+    return data if isinstance(data, dict) else None, None
+
+
+def _attachments(repo: Repo, commit: str) -> dict[str, Any]:
+    note = repo.notes.read(commit) or {}
+    out: dict[str, Any] = {}
+    hist = note.get("history")
+    if isinstance(hist, dict):
+        out["history"] = {k: hist.get(k) for k in ("md5", "records")}
+    pred = note.get("predictions")
+    if isinstance(pred, dict):
+        out["predictions"] = {k: pred.get(k) for k in ("md5", "n", "task", "labels_md5")}
+    return out
+
+
+# -- Markdown -----------------------------------------------------------------------------
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def _delta(v: Any) -> str:
+    if v is None:
+        return "–"
+    return f"{v:+.6g}" if isinstance(v, float) else f"{v:+d}"
+
+
+def _size(n: int | None) -> str:
+    from gitmodel.render import fmt_size
+
+    return "–" if n is None else fmt_size(n)
+
+
+def _rev(side: dict[str, Any]) -> str:
+    rev, sha = side["rev"], side["commit"][:10]
+    return f"`{sha}`" if rev.startswith(side["commit"][:7]) else f"`{rev}` (`{sha}`)"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    lines = [f"## Model report: {_rev(report['a'])} → {_rev(report['b'])}", ""]
+    lines += _gate_markdown(report)
+    lines += ["### Metrics", ""]
+    if report["metrics"]:
+        lines += ["| metric | old | new | Δ | |", "|---|---:|---:|---:|---|"]
+        for m in report["metrics"]:
+            mark = ""
+            if m["gated"]:
+                arrow = "↑" if m["direction"] == "higher" else "↓"
+                mark = f"gated {arrow}" + (
+                    "" if m["better"] is None else " ✅" if m["better"] else " ⚠️"
+                )
+            lines.append(
+                f"| {m['metric']} | {_num(m['old'])} | {_num(m['new'])} | "
+                f"{_delta(m['delta'])} | {mark} |"
+            )
+    else:
+        lines.append("No metrics on either revision.")
+    lines += ["", "### Weights", ""]
+    if report["weights"]:
+        lines += ["| path | change | old size | new size | Δ size |", "|---|---|---:|---:|---:|"]
+        for w in report["weights"]:
+            old = w["old"]["size"] if w["old"] else None
+            new = w["new"]["size"] if w["new"] else None
+            sign = "+" if w["size_delta"] >= 0 else "-"
+            lines.append(
+                f"| `{w['path']}` | {w['status']} | {_size(old)} | {_size(new)} | "
+                f"{sign}{_size(abs(w['size_delta']))} |"
+            )
+    else:
+        lines.append("No weights changed.")
+    att = report.get("attachments") or {}
+    if att:
+        lines += [""]
+        if "history" in att:
+            lines.append(
+                f"Training history: {att['history']['records']} records "
+                f"(`git model plot --history {report['b']['commit'][:10]}`)."
+            )
+        if "predictions" in att:
+            p = att["predictions"]
+            lines.append(
+                f"Stored predictions: {p['n']} examples ({p['task']}), "
+                "used by the noise-aware gate."
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _gate_markdown(report: dict[str, Any]) -> list[str]:
+    gate = report.get("gate")
+    if not gate:
+        return [f"_Gate verdict omitted: {report.get('gate_note') or 'not available'}._", ""]
+    passed = gate.get("passed", gate.get("ok"))
+    against = gate.get("previous_tag") or gate.get("against") or gate.get("previous")
+    head = "✅ **passes the release gate**" if passed else "❌ **fails the release gate**"
+    if isinstance(against, str):
+        head += f" against `{against}`"
+    lines = [head, ""]
+    checks = gate.get("checks") or gate.get("metrics") or []
+    if isinstance(checks, list) and checks:
+        lines += [
+            "| gated metric | previous | new | Δ | slack | verdict |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for c in checks:
+            if not isinstance(c, dict):
+                continue
+            ok = c.get("passed", c.get("ok"))
+            lines.append(
+                f"| {c.get('metric')} | {_num(c.get('previous'))} | "
+                f"{_num(c.get('new', c.get('value')))} | "
+                f"{_delta(c.get('delta'))} | {_num(c.get('slack'))} | "
+                f"{'pass' if ok else 'fail'}{_noise_md(c)} |"
+            )
+        lines.append("")
+    summary = gate.get("summary")
+    if isinstance(summary, str):
+        lines += [summary, ""]
+    return lines
+
+
+def _noise_md(check: dict[str, Any]) -> str:
+    noise = check.get("noise")
+    if not isinstance(noise, dict):
+        return ""
+    boot = noise.get("bootstrap")
+    if isinstance(boot, dict):
+        pct = f"{boot['confidence'] * 100:g}%"
+        return f" ({pct} CI [{boot['ci_low']:+.4g}, {boot['ci_high']:+.4g}])"
+    return f" ({noise.get('reason')})" if noise.get("reason") else ""
