@@ -1,0 +1,683 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of gitmodel against md5sum, cp, dvc and plain git.
+
+Generates its own data in a temporary directory, runs every comparison in one go
+(alternating the contenders, several runs each, medians) and prints two Markdown tables:
+the timings, and the targets of issue 6 with what was measured against them.
+
+    python scripts/bench.py            # the issue's sizes: 1 GiB file, 8 x 128 MiB shards, ...
+    python scripts/bench.py --quick    # small sizes: a sanity run in well under a minute
+
+Run it with the Python of the environment gitmodel is installed in: `git model` is found
+next to that interpreter (as is `dvc`, unless --dvc names another one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Sizes:
+    file_bytes: int
+    shard_bytes: int
+    shards: int
+    commits: int
+    releases: int
+    runs: int  # runs of each contender on the big-data rows
+    small_runs: int  # runs of the quick commands (status, log, hooks, help)
+
+
+FULL = Sizes(1024 * MiB, 128 * MiB, 8, 5000, 1000, runs=5, small_runs=15)
+QUICK = Sizes(16 * MiB, 4 * MiB, 4, 200, 30, runs=3, small_runs=3)
+
+
+@dataclass
+class Sample:
+    seconds: float
+    max_rss_kib: int
+    ok: bool
+    error: str = ""
+
+
+@dataclass
+class Contender:
+    label: str
+    argv: list[str]
+    cwd: Path
+    setup: Callable[[], None] | None = None  # untimed, before every run
+    samples: list[Sample] = field(default_factory=list)
+    skip: str = ""  # reason this contender cannot run here
+
+    def median(self) -> float | None:
+        good = [s.seconds for s in self.samples if s.ok]
+        return statistics.median(good) if good else None
+
+    def max_rss_mib(self) -> float | None:
+        good = [s.max_rss_kib for s in self.samples if s.ok]
+        return max(good) / 1024 if good else None
+
+    def failure(self) -> str:
+        bad = [s.error for s in self.samples if not s.ok]
+        return bad[0] if bad else ""
+
+
+@dataclass
+class Row:
+    work: str
+    contenders: list[Contender]
+    runs: int
+    skip: str = ""
+
+    def get(self, label: str) -> Contender:
+        return next(c for c in self.contenders if c.label == label)
+
+
+@dataclass
+class Target:
+    work: str
+    target: str
+    measure: Callable[[], tuple[str, bool | None]]  # (what was measured, met?) None = n/a
+
+
+class Bench:
+    def __init__(self, workdir: Path, sizes: Sizes, dvc: str | None, verbose: bool) -> None:
+        self.dir = workdir
+        self.sizes = sizes
+        self.dvc = dvc
+        self.verbose = verbose
+        bindir = Path(sys.executable).parent
+        home = workdir / "home"
+        home.mkdir()
+        (home / ".gitconfig").write_text(
+            "[user]\n\tname = Bench\n\temail = bench@example.com\n"
+            "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
+            "[gc]\n\tauto = 0\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GITMODEL_"))}
+        env.update(
+            HOME=str(home),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            GIT_CONFIG_NOSYSTEM="1",
+            PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}",
+            DVC_NO_ANALYTICS="1",
+            DVC_NO_UPDATER="1",
+            LC_ALL="C.UTF-8",
+            NO_COLOR="1",
+        )
+        self.env = env
+        self.rows: list[Row] = []
+        self.targets: list[Target] = []
+
+    # -- running ----------------------------------------------------------------------------
+
+    def sh(self, argv: Sequence[str], cwd: Path, input: bytes | None = None) -> str:
+        """Run an untimed setup command; fail loudly, since a broken setup breaks the numbers."""
+        proc = subprocess.run(list(argv), cwd=cwd, env=self.env, input=input, capture_output=True)
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"bench setup failed: {' '.join(argv)} (exit {proc.returncode}): "
+                f"{proc.stderr.decode(errors='replace').strip()}"
+            )
+        return proc.stdout.decode(errors="replace")
+
+    def timed(self, argv: Sequence[str], cwd: Path) -> Sample:
+        """Wall time and peak RSS (of the child and every descendant it waited for)."""
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            list(argv), cwd=cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        ok = proc.returncode == 0
+        msg = "" if ok else (err.decode(errors="replace").strip().splitlines() or ["?"])[-1]
+        return Sample(elapsed, usage.ru_maxrss, ok, f"exit {proc.returncode}: {msg}")
+
+    def run_row(self, row: Row) -> None:
+        self.rows.append(row)
+        active = [c for c in row.contenders if not c.skip]
+        if row.skip or not active:
+            return
+        for r in range(row.runs):
+            # Rotate the order each round so no contender always runs right after another
+            # one's writeback or always gets the coolest cache.
+            order = active[r % len(active) :] + active[: r % len(active)]
+            for c in order:
+                if c.setup:
+                    c.setup()
+                sample = self.timed(c.argv, c.cwd)
+                c.samples.append(sample)
+                if self.verbose:
+                    state = f"{sample.seconds:.3f}s" if sample.ok else sample.error
+                    print(f"  {row.work} / {c.label}: {state}", file=sys.stderr, flush=True)
+
+    # -- data -------------------------------------------------------------------------------
+
+    def random_file(self, path: Path, size: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            left = size
+            while left:
+                n = min(left, 64 * MiB)
+                f.write(os.urandom(n))
+                left -= n
+
+    def new_repo(self, name: str, gitmodel: bool = True) -> Path:
+        path = self.dir / name
+        path.mkdir()
+        self.sh(["git", "init", "-q"], path)
+        (path / "README.txt").write_text("bench\n")
+        self.sh(["git", "add", "README.txt"], path)
+        self.sh(["git", "commit", "-q", "-m", "init"], path)
+        if gitmodel:
+            self.sh(["git", "model", "init"], path)
+            self.sh(["git", "commit", "-q", "-m", "git model init"], path)
+        return path
+
+    def dvc_repo(self, name: str) -> Path:
+        path = self.new_repo(name, gitmodel=False)
+        if self.dvc:
+            self.sh([self.dvc, "init", "-q"], path)
+            self.sh(["git", "commit", "-q", "-m", "dvc init"], path)
+        return path
+
+    def fast_import_history(
+        self, repo: Path, commits: int, tags: int, accuracy: Callable[[int], float]
+    ) -> None:
+        """`commits` commits on main, each with a metrics note; the first `tags` get release tags."""
+        out: list[str] = []
+        stamp = 1_700_000_000
+        for i in range(1, commits + 1):
+            content = f"step {i}\n"
+            msg = f"train step {i}\n"
+            out += [
+                "commit refs/heads/main",
+                f"mark :{i}",
+                f"committer Bench <bench@example.com> {stamp + i} +0000",
+                f"data {len(msg)}",
+                msg.rstrip("\n"),
+            ]
+            if i == 1:
+                out.append("from refs/heads/main^0")
+            out += ["M 100644 inline train.log", f"data {len(content)}", content.rstrip("\n"), ""]
+        msg = "metrics notes\n"
+        out += [
+            f"commit refs/notes/metrics",
+            f"committer Bench <bench@example.com> {stamp + commits + 1} +0000",
+            f"data {len(msg)}",
+            msg.rstrip("\n"),
+        ]
+        for i in range(1, commits + 1):
+            note = (
+                '{"schema": 1, "metrics": {"accuracy": %.6f, "loss": %.6f}, "weights": {},'
+                ' "created": "2026-01-01T00:00:00Z", "source": "bench", "tool": "bench"}\n'
+                % (accuracy(i), 1 - accuracy(i))
+            )
+            out += [f"N inline :{i}", f"data {len(note.encode())}", note.rstrip("\n")]
+        out.append("")
+        for i in range(1, tags + 1):
+            msg = f"release v1.{i}.0\n"
+            out += [
+                f"tag v1.{i}.0",
+                f"from :{i}",
+                f"tagger Bench <bench@example.com> {stamp + i} +0000",
+                f"data {len(msg)}",
+                msg.rstrip("\n"),
+                "",
+            ]
+        self.sh(["git", "fast-import", "--quiet"], repo, input=("\n".join(out) + "\n").encode())
+        self.sh(["git", "reset", "-q", "--hard", "main"], repo)
+
+    # -- the comparisons --------------------------------------------------------------------
+
+    def gm_fresh(self, repo: Path) -> Callable[[], None]:
+        def setup() -> None:
+            shutil.rmtree(repo / ".dvc" / "cache", ignore_errors=True)
+            shutil.rmtree(repo / ".dvc" / "tmp" / "gitmodel", ignore_errors=True)
+
+        return setup
+
+    def dvc_fresh(self, repo: Path) -> Callable[[], None]:
+        def setup() -> None:
+            shutil.rmtree(repo / ".dvc" / "cache", ignore_errors=True)
+            shutil.rmtree(repo / ".dvc" / "tmp", ignore_errors=True)
+
+        return setup
+
+    def removing(self, *paths: Path) -> Callable[[], None]:
+        def setup() -> None:
+            for p in paths:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                elif os.path.lexists(p):
+                    p.unlink()
+
+        return setup
+
+    def run(self) -> None:
+        s = self.sizes
+        big_label = _size(s.file_bytes)
+        dvc_skip = "" if self.dvc else "n/a: dvc not found"
+        gm = ["git", "model"]
+        dvc = [self.dvc or "dvc"]
+
+        self.log(f"generating {big_label} of random data ...")
+        g = self.new_repo("gm")
+        d = self.dvc_repo("dvc")
+        self.random_file(g / "big.bin", s.file_bytes)
+        self.sh(["cp", str(g / "big.bin"), str(d / "big.bin")], self.dir)
+        copy_dst = self.dir / "copy.bin"
+
+        # 1. fresh store of one big file.
+        self.log("store: fresh")
+        store = Row(
+            f"store {big_label}, fresh",
+            [
+                Contender("md5sum", ["md5sum", "big.bin"], g),
+                Contender("cp", ["cp", "big.bin", str(copy_dst)], g, self.removing(copy_dst)),
+                Contender("dvc add", [*dvc, "add", "-q", "big.bin"], d, self.dvc_fresh(d), skip=dvc_skip),
+                Contender("git model add", [*gm, "add", "big.bin"], g, self.gm_fresh(g)),
+            ],
+            s.runs,
+        )
+        self.run_row(store)
+        self.removing(copy_dst)()
+        self.sh(["git", "commit", "-q", "-m", "weights"], g)
+        if self.dvc:
+            self.sh(["git", "add", "big.bin.dvc", ".gitignore"], d)
+            self.sh(["git", "commit", "-q", "-m", "weights"], d)
+
+        # 2. no-op re-add, 3. status.
+        self.log("re-add, status")
+        readd = Row(
+            f"re-add unchanged {big_label}",
+            [
+                Contender("dvc add", [*dvc, "add", "-q", "big.bin"], d, skip=dvc_skip),
+                Contender("git model add", [*gm, "add", "big.bin"], g),
+            ],
+            s.small_runs,
+        )
+        self.run_row(readd)
+        status = Row(
+            f"status, {big_label} tracked",
+            [
+                Contender("git status", ["git", "status", "--short"], g),
+                Contender("dvc status", [*dvc, "status", "-q"], d, skip=dvc_skip),
+                Contender("git model status", [*gm, "status"], g),
+            ],
+            s.small_runs,
+        )
+        self.run_row(status)
+
+        # 4. checkout by copy, 5. by hardlink.
+        self.log("checkout")
+        checkout = Row(
+            f"checkout {big_label} (copy)",
+            [
+                Contender("cp", ["cp", "big.bin", str(copy_dst)], g, self.removing(copy_dst)),
+                Contender("dvc checkout", [*dvc, "checkout", "-q"], d, self.removing(d / "big.bin"), skip=dvc_skip),
+                Contender("git model checkout", [*gm, "checkout"], g, self.removing(g / "big.bin")),
+            ],
+            s.runs,
+        )
+        self.run_row(checkout)
+        self.removing(copy_dst)()
+        for repo in (g, d):
+            with open(repo / ".dvc" / "config", "a") as f:
+                f.write("[cache]\n    type = hardlink\n")
+        link = Row(
+            f"checkout {big_label} (hardlink)",
+            [
+                Contender("dvc checkout", [*dvc, "checkout", "-q"], d, self.removing(d / "big.bin"), skip=dvc_skip),
+                Contender("git model checkout", [*gm, "checkout"], g, self.removing(g / "big.bin")),
+            ],
+            s.runs,
+        )
+        self.run_row(link)
+        self.removing(g / "big.bin", d / "big.bin", g / ".dvc" / "cache", d / ".dvc" / "cache")()
+
+        # 6. a directory of shards on every core.
+        self.log(f"generating {s.shards} x {_size(s.shard_bytes)} shards ...")
+        for i in range(s.shards):
+            self.random_file(g / "shards" / f"shard-{i:02d}.bin", s.shard_bytes)
+        self.sh(["cp", "-r", str(g / "shards"), str(d / "shards")], self.dir)
+        names = sorted(os.listdir(g / "shards"))
+        nproc = os.cpu_count() or 1
+        shards = Row(
+            f"store {s.shards} x {_size(s.shard_bytes)} shards, fresh",
+            [
+                Contender("md5sum (1 core)", ["md5sum", *names], g / "shards"),
+                Contender(
+                    f"md5sum ({nproc} procs)",
+                    ["sh", "-c", f"ls | xargs -P{nproc} -n{max(1, len(names) // nproc)} md5sum"],
+                    g / "shards",
+                ),
+                Contender("dvc add", [*dvc, "add", "-q", "shards"], d, self.dvc_fresh(d), skip=dvc_skip),
+                Contender("git model add", [*gm, "add", "shards"], g, self.gm_fresh(g)),
+            ],
+            s.runs,
+        )
+        self.run_row(shards)
+        self.removing(g / "shards", d / "shards", g / ".dvc" / "cache", d / ".dvc" / "cache")()
+
+        # 7. log over noted commits.
+        self.log(f"log: {s.commits} noted commits")
+        lg = self.new_repo("log")
+        self.fast_import_history(lg, s.commits, 0, lambda i: 0.5 + i / (4 * s.commits))
+        log = Row(
+            f"log -n {s.commits}, noted commits",
+            [
+                Contender(
+                    "git log --notes",
+                    ["git", "log", "--notes=refs/notes/metrics", f"-n{s.commits}", "--format=%H %s %N"],
+                    lg,
+                ),
+                Contender("git model log", [*gm, "log", "-n", str(s.commits)], lg),
+            ],
+            s.small_runs,
+        )
+        self.run_row(log)
+
+        # 8. hooks on an everyday commit, 9. reference-transaction on a branch update.
+        self.log("hooks")
+        plain = self.new_repo("plain", gitmodel=False)
+        hooked = self.new_repo("hooked")
+        hooks_skip = "" if self.hooks_installed(hooked) else "n/a: not installed"
+        for repo in (plain, hooked):
+            self.sh(["git", "branch", "side"], repo)
+
+        def edit(repo: Path) -> Callable[[], None]:
+            counter = [0]
+
+            def setup() -> None:
+                counter[0] += 1
+                (repo / "README.txt").write_text(f"bench {counter[0]}\n")
+                self.sh(["git", "add", "README.txt"], repo)
+
+            return setup
+
+        commit = Row(
+            "git commit (no weights, no metrics)",
+            [
+                Contender("plain git", ["git", "commit", "-q", "-m", "edit"], plain, edit(plain)),
+                Contender("with gitmodel hooks", ["git", "commit", "-q", "-m", "edit"], hooked, edit(hooked)),
+            ],
+            s.small_runs,
+            skip=hooks_skip,
+        )
+        self.run_row(commit)
+        ref_skip = hooks_skip or (
+            "" if self.hook_path(hooked, "reference-transaction") else "n/a: not installed"
+        )
+
+        refs = Row(
+            "branch update (git update-ref)",
+            [
+                Contender("plain git", ["git", "update-ref", "refs/heads/side", "HEAD"], plain,
+                          self.reset_branch(plain)),
+                Contender("with gitmodel hooks", ["git", "update-ref", "refs/heads/side", "HEAD"], hooked,
+                          self.reset_branch(hooked)),
+            ],
+            s.small_runs,
+            skip=ref_skip,
+        )
+        self.run_row(refs)
+
+        # 10. gated `git tag` with many earlier releases.
+        self.log(f"gate: {s.releases} earlier releases")
+        gate = self.new_repo("gate")
+        with open(gate / ".gitmodel.toml", "a") as f:
+            f.write('\n[gate.accuracy]\ndirection = "higher"\ntolerance = 0.002\n')
+        self.sh(["git", "commit", "-q", "-am", "gate on accuracy"], gate)
+        self.fast_import_history(gate, s.releases + 1, s.releases, lambda i: 0.5 + i / (4 * s.commits))
+        tag_skip = "" if self.hook_path(gate, "reference-transaction") else "n/a: not installed"
+        untag = self.removing(gate / ".git" / "refs" / "tags" / "v2.0.0")
+        tag = Row(
+            f"git tag, {s.releases} earlier releases",
+            [
+                Contender("git tag (no hooks)", ["git", "-c", "core.hooksPath=/dev/null", "tag", "v2.0.0"],
+                          gate, untag),
+                Contender("git tag (gated)", ["git", "tag", "v2.0.0"], gate, untag),
+            ],
+            s.small_runs,
+            skip=tag_skip,
+        )
+        self.run_row(tag)
+
+        # 11. help.
+        helprow = Row(
+            "git model --help",
+            [
+                Contender("python -c pass", [sys.executable, "-c", "pass"], self.dir),
+                Contender("git-model --help", ["git-model", "--help"], self.dir),
+            ],
+            s.small_runs,
+        )
+        self.run_row(helprow)
+
+        self.define_targets(store, readd, status, checkout, link, shards, log, commit, refs, tag, helprow)
+
+    def reset_branch(self, repo: Path) -> Callable[[], None]:
+        def setup() -> None:
+            self.sh(["git", "update-ref", "refs/heads/side", "HEAD~1"], repo)
+
+        return setup
+
+    def hook_path(self, repo: Path, name: str) -> Path | None:
+        hooks = self.sh(["git", "rev-parse", "--git-path", "hooks"], repo).strip()
+        configured = subprocess.run(
+            ["git", "config", "core.hooksPath"], cwd=repo, env=self.env, capture_output=True, text=True
+        ).stdout.strip()
+        base = Path(configured) if configured else repo / hooks
+        path = base if base.is_absolute() else repo / base
+        hook = path / name
+        if hook.is_file() and os.access(hook, os.X_OK):
+            text = hook.read_text(errors="replace")
+            if "gitmodel" in text or "git-model" in text or "git model" in text:
+                return hook
+        return None
+
+    def hooks_installed(self, repo: Path) -> bool:
+        return any(
+            self.hook_path(repo, h)
+            for h in ("pre-commit", "post-commit", "reference-transaction", "pre-push", "post-checkout")
+        )
+
+    def log(self, message: str) -> None:
+        if self.verbose:
+            print(message, file=sys.stderr, flush=True)
+
+    # -- targets ----------------------------------------------------------------------------
+
+    def define_targets(
+        self, store: Row, readd: Row, status: Row, checkout: Row, link: Row, shards: Row,
+        log: Row, commit: Row, refs: Row, tag: Row, helprow: Row,
+    ) -> None:
+        def ratio(row: Row, a: str, b: str, limit: float, more: bool = False) -> Callable[[], tuple[str, bool | None]]:
+            def measure() -> tuple[str, bool | None]:
+                ca, cb = row.get(a), row.get(b)
+                if row.skip or ca.skip or cb.skip:
+                    return row.skip or ca.skip or cb.skip, None
+                ma, mb = ca.median(), cb.median()
+                if ma is None or mb is None:
+                    return f"failed: {ca.failure() or cb.failure()}", False
+                r = (mb / ma) if more else (ma / mb)
+                return f"{r:.2f}x", (r >= limit) if more else (r <= limit)
+
+            return measure
+
+        def absolute(row: Row, a: str, limit: float) -> Callable[[], tuple[str, bool | None]]:
+            def measure() -> tuple[str, bool | None]:
+                c = row.get(a)
+                if row.skip or c.skip:
+                    return row.skip or c.skip, None
+                m = c.median()
+                if m is None:
+                    return f"failed: {c.failure()}", False
+                return f"{m:.3f} s", m <= limit
+
+            return measure
+
+        def added(row: Row, base: str, a: str, limit_ms: float) -> Callable[[], tuple[str, bool | None]]:
+            def measure() -> tuple[str, bool | None]:
+                cb, ca = row.get(base), row.get(a)
+                if row.skip:
+                    return row.skip, None
+                mb, ma = cb.median(), ca.median()
+                if mb is None or ma is None:
+                    return f"failed: {ca.failure() or cb.failure()}", False
+                extra = (ma - mb) * 1000
+                return f"+{extra:.1f} ms", extra <= limit_ms
+
+            return measure
+
+        def memory(row: Row, a: str, limit_mib: float) -> Callable[[], tuple[str, bool | None]]:
+            def measure() -> tuple[str, bool | None]:
+                m = row.get(a).max_rss_mib()
+                if m is None:
+                    return "failed", False
+                return f"{m:.0f} MiB", m <= limit_mib
+
+            return measure
+
+        gm_add = "git model add"
+        self.targets = [
+            Target(store.work, "<= 1.1x md5sum", ratio(store, gm_add, "md5sum", 1.1)),
+            Target(store.work, "<= 0.55x dvc add", ratio(store, gm_add, "dvc add", 0.55)),
+            Target(readd.work, "<= 0.15 s", absolute(readd, gm_add, 0.15)),
+            Target(status.work, "<= 0.15 s", absolute(status, "git model status", 0.15)),
+            Target(checkout.work, "<= 1.1x cp", ratio(checkout, "git model checkout", "cp", 1.1)),
+            Target(link.work, "near-instant (<= 0.15 s)", absolute(link, "git model checkout", 0.15)),
+            Target(shards.work, ">= 1.8x single-core md5 rate",
+                   ratio(shards, gm_add, "md5sum (1 core)", 1.8, more=True)),
+            Target(log.work, "<= 0.3 s", absolute(log, "git model log", 0.3)),
+            Target(commit.work, "<= 10 ms added", added(commit, "plain git", "with gitmodel hooks", 10)),
+            Target(refs.work, "<= 5 ms added", added(refs, "plain git", "with gitmodel hooks", 5)),
+            Target(tag.work, "<= 0.3 s", absolute(tag, "git tag (gated)", 0.3)),
+            Target(helprow.work, "<= 0.15 s", absolute(helprow, "git-model --help", 0.15)),
+            Target(f"peak memory, {store.work}", "<= 100 MiB", memory(store, gm_add, 100)),
+        ]
+
+    # -- report -----------------------------------------------------------------------------
+
+    def report(self) -> str:
+        lines = [
+            "| work | contender | median | min | max | runs | peak RSS |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for row in self.rows:
+            for c in row.contenders:
+                reason = row.skip or c.skip
+                if reason:
+                    lines.append(f"| {row.work} | {c.label} | {reason} | | | | |")
+                    continue
+                good = [x.seconds for x in c.samples if x.ok]
+                if not good:
+                    lines.append(f"| {row.work} | {c.label} | failed: {c.failure()} | | | | |")
+                    continue
+                rss = c.max_rss_mib()
+                lines.append(
+                    f"| {row.work} | {c.label} | {statistics.median(good):.3f} s | {min(good):.3f} | "
+                    f"{max(good):.3f} | {len(good)} | {rss:.0f} MiB |"
+                )
+        lines += ["", "| work | target | measured | met |", "|---|---|---:|---|"]
+        for t in self.targets:
+            measured, met = t.measure()
+            verdict = "n/a" if met is None else ("yes" if met else "**no**")
+            lines.append(f"| {t.work} | {t.target} | {measured} | {verdict} |")
+        return "\n".join(lines)
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * MiB)} GiB" if n >= 1024 * MiB and n % (1024 * MiB) == 0 else f"{n // MiB} MiB"
+
+
+def _filesystem(path: Path) -> str:
+    """The mount (device, type) a path lives on, from /proc/mounts."""
+    real = os.path.realpath(path)
+    best = ("?", "?", "")
+    try:
+        with open("/proc/mounts") as f:
+            for line in f:
+                dev, mnt, fstype = line.split()[:3]
+                if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best[2]):
+                    best = (dev, fstype, mnt)
+    except OSError:
+        pass
+    return f"{best[0]} ({best[1]}, mounted on {best[2] or '?'})"
+
+
+def _version(argv: Sequence[str]) -> str:
+    try:
+        out = subprocess.run(list(argv), capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return out.strip().splitlines()[0] if out.strip() else "?"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes for a fast sanity run")
+    parser.add_argument("--runs", type=int, help="runs of each contender on the big-data rows")
+    parser.add_argument("--dir", type=Path, help="where to create the temporary data (default: $TMPDIR or /tmp)")
+    parser.add_argument("--dvc", help="the dvc executable (default: next to this Python, else on PATH)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    if args.runs:
+        sizes = Sizes(**{**sizes.__dict__, "runs": args.runs, "small_runs": max(args.runs, sizes.small_runs)})
+    dvc = args.dvc or shutil.which("dvc", path=str(Path(sys.executable).parent)) or shutil.which("dvc")
+    if not shutil.which("git-model", path=str(Path(sys.executable).parent)):
+        print("bench: git-model is not installed next to this Python", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="gitmodel-bench-", dir=args.dir))
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    try:
+        bench = Bench(workdir, sizes, dvc, verbose=not args.quiet)
+        bench.run()
+        table = bench.report()
+    finally:
+        if args.keep:
+            print(f"bench: data kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    load_after = os.getloadavg()
+    mode = "--quick" if args.quick else "full"
+    print(f"# gitmodel benchmark ({mode})")
+    print()
+    print(f"- date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+    print(f"- machine: {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}, "
+          f"Python {platform.python_version()}")
+    print(f"- data: {workdir.parent} on {_filesystem(workdir.parent)}")
+    print(f"- tools: {_version(['git', '--version'])}; dvc {_version([dvc, '--version']) if dvc else 'n/a'}; "
+          f"{_version(['md5sum', '--version'])}")
+    print(f"- load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
+          f"{time.monotonic() - started:.0f} s in all")
+    print(f"- medians of {sizes.runs} runs (big-data rows) and {sizes.small_runs} runs (quick commands), "
+          "contenders alternated; warm page cache")
+    print()
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
