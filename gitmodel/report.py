@@ -66,18 +66,14 @@ def build_report(repo: Repo, a: str | None = None, b: str | None = None) -> dict
 def gate_verdict(repo: Repo, commit: str) -> tuple[dict[str, Any] | None, str | None]:
     """The release gate's verdict on commit as JSON, or None and why there is none."""
     try:
-        from gitmodel import gate
+        from gitmodel.gate import gate_for
     except ImportError:
         return None, "the release gate is not available in this version of gitmodel"
-    check = getattr(gate, "check", None)
-    if check is None:
-        return None, "the release gate has no check API"
     try:
-        verdict = check(repo, commit)
+        verdict = gate_for(repo).verdict(commit)
     except GitModelError as exc:
         return None, f"no gate verdict: {exc.message}"
-    data = verdict.to_json() if hasattr(verdict, "to_json") else verdict
-    return data if isinstance(data, dict) else None, None
+    return verdict.to_json(), None
 
 
 def _attachments(repo: Repo, commit: str) -> dict[str, Any]:
@@ -171,41 +167,39 @@ def _gate_markdown(report: dict[str, Any]) -> list[str]:
     gate = report.get("gate")
     if not gate:
         return [f"_Gate verdict omitted: {report.get('gate_note') or 'not available'}._", ""]
-    passed = gate.get("passed", gate.get("ok"))
-    against = gate.get("previous_tag") or gate.get("against") or gate.get("previous")
-    head = "✅ **passes the release gate**" if passed else "❌ **fails the release gate**"
-    if isinstance(against, str):
-        head += f" against `{against}`"
+    previous = gate.get("previous") or {}
+    if gate.get("overridden"):
+        head = "⚠️ **fails the release gate, overridden**"
+    elif gate.get("passed"):
+        head = "✅ **passes the release gate**"
+    else:
+        head = "❌ **fails the release gate**"
+    if previous.get("tag"):
+        head += f" against `{previous['tag']}`"
     lines = [head, ""]
-    checks = gate.get("checks") or gate.get("metrics") or []
-    if isinstance(checks, list) and checks:
+    checks = gate.get("metrics") or []
+    if checks:
         lines += [
-            "| gated metric | previous | new | Δ | slack | verdict |",
+            "| gated metric | previous | new | Δ | slack | result |",
             "|---|---:|---:|---:|---:|---|",
         ]
         for c in checks:
-            if not isinstance(c, dict):
-                continue
-            ok = c.get("passed", c.get("ok"))
+            result = "pass" if c.get("passed") else "**FAIL**"
+            if c.get("reason"):
+                result += f" ({c['reason']})"
             lines.append(
-                f"| {c.get('metric')} | {_num(c.get('previous'))} | "
-                f"{_num(c.get('new', c.get('value')))} | "
-                f"{_delta(c.get('delta'))} | {_num(c.get('slack'))} | "
-                f"{'pass' if ok else 'fail'}{_noise_md(c)} |"
+                f"| {c.get('metric')} | {_num(c.get('previous'))} | {_num(c.get('new'))} | "
+                f"{_delta(c.get('delta'))} | {_num(c.get('slack'))} | {result} |"
             )
         lines.append("")
-    summary = gate.get("summary")
-    if isinstance(summary, str):
-        lines += [summary, ""]
+        for c in checks:
+            noise = c.get("noise")
+            if isinstance(noise, dict) and noise.get("reason"):
+                lines += [f"- {c.get('metric')}: {noise['reason']}"]
+        if any(isinstance(c.get("noise"), dict) for c in checks):
+            lines.append("")
+    for problem in gate.get("problems") or []:
+        lines.append(f"- problem: {problem}")
+    if gate.get("summary"):
+        lines += [f"`{gate['summary']}`", ""]
     return lines
-
-
-def _noise_md(check: dict[str, Any]) -> str:
-    noise = check.get("noise")
-    if not isinstance(noise, dict):
-        return ""
-    boot = noise.get("bootstrap")
-    if isinstance(boot, dict):
-        pct = f"{boot['confidence'] * 100:g}%"
-        return f" ({pct} CI [{boot['ci_low']:+.4g}, {boot['ci_high']:+.4g}])"
-    return f" ({noise.get('reason')})" if noise.get("reason") else ""
