@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import os
 import platform
 import shutil
@@ -201,7 +202,7 @@ class Bench:
     def fast_import_history(
         self, repo: Path, commits: int, tags: int, accuracy: Callable[[int], float]
     ) -> None:
-        """`commits` commits on main, each with a metrics note; the first `tags` get release tags."""
+        """`commits` commits on main, each with a metrics note; the first `tags` are releases."""
         out: list[str] = []
         stamp = 1_700_000_000
         for i in range(1, commits + 1):
@@ -219,16 +220,17 @@ class Bench:
             out += ["M 100644 inline train.log", f"data {len(content)}", content.rstrip("\n"), ""]
         msg = "metrics notes\n"
         out += [
-            f"commit refs/notes/metrics",
+            "commit refs/notes/metrics",
             f"committer Bench <bench@example.com> {stamp + commits + 1} +0000",
             f"data {len(msg)}",
             msg.rstrip("\n"),
         ]
         for i in range(1, commits + 1):
+            acc = round(accuracy(i), 6)
+            metrics = json.dumps({"accuracy": acc, "loss": round(1 - acc, 6)})
             note = (
-                '{"schema": 1, "metrics": {"accuracy": %.6f, "loss": %.6f}, "weights": {},'
+                f'{{"schema": 1, "metrics": {metrics}, "weights": {{}},'
                 ' "created": "2026-01-01T00:00:00Z", "source": "bench", "tool": "bench"}\n'
-                % (accuracy(i), 1 - accuracy(i))
             )
             out += [f"N inline :{i}", f"data {len(note.encode())}", note.rstrip("\n")]
         out.append("")
@@ -292,7 +294,9 @@ class Bench:
             [
                 Contender("md5sum", ["md5sum", "big.bin"], g),
                 Contender("cp", ["cp", "big.bin", str(copy_dst)], g, self.removing(copy_dst)),
-                Contender("dvc add", [*dvc, "add", "-q", "big.bin"], d, self.dvc_fresh(d), skip=dvc_skip),
+                Contender(
+                    "dvc add", [*dvc, "add", "-q", "big.bin"], d, self.dvc_fresh(d), skip=dvc_skip
+                ),
                 Contender("git model add", [*gm, "add", "big.bin"], g, self.gm_fresh(g)),
             ],
             s.runs,
@@ -332,7 +336,13 @@ class Bench:
             f"checkout {big_label} (copy)",
             [
                 Contender("cp", ["cp", "big.bin", str(copy_dst)], g, self.removing(copy_dst)),
-                Contender("dvc checkout", [*dvc, "checkout", "-q"], d, self.removing(d / "big.bin"), skip=dvc_skip),
+                Contender(
+                    "dvc checkout",
+                    [*dvc, "checkout", "-q"],
+                    d,
+                    self.removing(d / "big.bin"),
+                    skip=dvc_skip,
+                ),
                 Contender("git model checkout", [*gm, "checkout"], g, self.removing(g / "big.bin")),
             ],
             s.runs,
@@ -345,7 +355,13 @@ class Bench:
         link = Row(
             f"checkout {big_label} (hardlink)",
             [
-                Contender("dvc checkout", [*dvc, "checkout", "-q"], d, self.removing(d / "big.bin"), skip=dvc_skip),
+                Contender(
+                    "dvc checkout",
+                    [*dvc, "checkout", "-q"],
+                    d,
+                    self.removing(d / "big.bin"),
+                    skip=dvc_skip,
+                ),
                 Contender("git model checkout", [*gm, "checkout"], g, self.removing(g / "big.bin")),
             ],
             s.runs,
@@ -369,7 +385,9 @@ class Bench:
                     ["sh", "-c", f"ls | xargs -P{nproc} -n{max(1, len(names) // nproc)} md5sum"],
                     g / "shards",
                 ),
-                Contender("dvc add", [*dvc, "add", "-q", "shards"], d, self.dvc_fresh(d), skip=dvc_skip),
+                Contender(
+                    "dvc add", [*dvc, "add", "-q", "shards"], d, self.dvc_fresh(d), skip=dvc_skip
+                ),
                 Contender("git model add", [*gm, "add", "shards"], g, self.gm_fresh(g)),
             ],
             s.runs,
@@ -386,7 +404,13 @@ class Bench:
             [
                 Contender(
                     "git log --notes",
-                    ["git", "log", "--notes=refs/notes/metrics", f"-n{s.commits}", "--format=%H %s %N"],
+                    [
+                        "git",
+                        "log",
+                        "--notes=refs/notes/metrics",
+                        f"-n{s.commits}",
+                        "--format=%H %s %N",
+                    ],
                     lg,
                 ),
                 Contender("git model log", [*gm, "log", "-n", str(s.commits)], lg),
@@ -417,7 +441,12 @@ class Bench:
             "git commit (no weights, no metrics)",
             [
                 Contender("plain git", ["git", "commit", "-q", "-m", "edit"], plain, edit(plain)),
-                Contender("with gitmodel hooks", ["git", "commit", "-q", "-m", "edit"], hooked, edit(hooked)),
+                Contender(
+                    "with gitmodel hooks",
+                    ["git", "commit", "-q", "-m", "edit"],
+                    hooked,
+                    edit(hooked),
+                ),
             ],
             s.small_runs,
             skip=hooks_skip,
@@ -430,10 +459,18 @@ class Bench:
         refs = Row(
             "branch update (git update-ref)",
             [
-                Contender("plain git", ["git", "update-ref", "refs/heads/side", "HEAD"], plain,
-                          self.reset_branch(plain)),
-                Contender("with gitmodel hooks", ["git", "update-ref", "refs/heads/side", "HEAD"], hooked,
-                          self.reset_branch(hooked)),
+                Contender(
+                    "plain git",
+                    ["git", "update-ref", "refs/heads/side", "HEAD"],
+                    plain,
+                    self.reset_branch(plain),
+                ),
+                Contender(
+                    "with gitmodel hooks",
+                    ["git", "update-ref", "refs/heads/side", "HEAD"],
+                    hooked,
+                    self.reset_branch(hooked),
+                ),
             ],
             s.small_runs,
             skip=ref_skip,
@@ -446,14 +483,20 @@ class Bench:
         with open(gate / ".gitmodel.toml", "a") as f:
             f.write('\n[gate.accuracy]\ndirection = "higher"\ntolerance = 0.002\n')
         self.sh(["git", "commit", "-q", "-am", "gate on accuracy"], gate)
-        self.fast_import_history(gate, s.releases + 1, s.releases, lambda i: 0.5 + i / (4 * s.commits))
+        self.fast_import_history(
+            gate, s.releases + 1, s.releases, lambda i: 0.5 + i / (4 * s.commits)
+        )
         tag_skip = "" if self.hook_path(gate, "reference-transaction") else "n/a: not installed"
         untag = self.removing(gate / ".git" / "refs" / "tags" / "v2.0.0")
         tag = Row(
             f"git tag, {s.releases} earlier releases",
             [
-                Contender("git tag (no hooks)", ["git", "-c", "core.hooksPath=/dev/null", "tag", "v2.0.0"],
-                          gate, untag),
+                Contender(
+                    "git tag (no hooks)",
+                    ["git", "-c", "core.hooksPath=/dev/null", "tag", "v2.0.0"],
+                    gate,
+                    untag,
+                ),
                 Contender("git tag (gated)", ["git", "tag", "v2.0.0"], gate, untag),
             ],
             s.small_runs,
@@ -472,7 +515,9 @@ class Bench:
         )
         self.run_row(helprow)
 
-        self.define_targets(store, readd, status, checkout, link, shards, log, commit, refs, tag, helprow)
+        self.define_targets(
+            store, readd, status, checkout, link, shards, log, commit, refs, tag, helprow
+        )
 
     def reset_branch(self, repo: Path) -> Callable[[], None]:
         def setup() -> None:
@@ -483,7 +528,11 @@ class Bench:
     def hook_path(self, repo: Path, name: str) -> Path | None:
         hooks = self.sh(["git", "rev-parse", "--git-path", "hooks"], repo).strip()
         configured = subprocess.run(
-            ["git", "config", "core.hooksPath"], cwd=repo, env=self.env, capture_output=True, text=True
+            ["git", "config", "core.hooksPath"],
+            cwd=repo,
+            env=self.env,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         base = Path(configured) if configured else repo / hooks
         path = base if base.is_absolute() else repo / base
@@ -497,7 +546,13 @@ class Bench:
     def hooks_installed(self, repo: Path) -> bool:
         return any(
             self.hook_path(repo, h)
-            for h in ("pre-commit", "post-commit", "reference-transaction", "pre-push", "post-checkout")
+            for h in (
+                "pre-commit",
+                "post-commit",
+                "reference-transaction",
+                "pre-push",
+                "post-checkout",
+            )
         )
 
     def log(self, message: str) -> None:
@@ -507,10 +562,22 @@ class Bench:
     # -- targets ----------------------------------------------------------------------------
 
     def define_targets(
-        self, store: Row, readd: Row, status: Row, checkout: Row, link: Row, shards: Row,
-        log: Row, commit: Row, refs: Row, tag: Row, helprow: Row,
+        self,
+        store: Row,
+        readd: Row,
+        status: Row,
+        checkout: Row,
+        link: Row,
+        shards: Row,
+        log: Row,
+        commit: Row,
+        refs: Row,
+        tag: Row,
+        helprow: Row,
     ) -> None:
-        def ratio(row: Row, a: str, b: str, limit: float, more: bool = False) -> Callable[[], tuple[str, bool | None]]:
+        def ratio(
+            row: Row, a: str, b: str, limit: float, more: bool = False
+        ) -> Callable[[], tuple[str, bool | None]]:
             def measure() -> tuple[str, bool | None]:
                 ca, cb = row.get(a), row.get(b)
                 if row.skip or ca.skip or cb.skip:
@@ -535,7 +602,9 @@ class Bench:
 
             return measure
 
-        def added(row: Row, base: str, a: str, limit_ms: float) -> Callable[[], tuple[str, bool | None]]:
+        def added(
+            row: Row, base: str, a: str, limit_ms: float
+        ) -> Callable[[], tuple[str, bool | None]]:
             def measure() -> tuple[str, bool | None]:
                 cb, ca = row.get(base), row.get(a)
                 if row.skip:
@@ -564,11 +633,18 @@ class Bench:
             Target(readd.work, "<= 0.15 s", absolute(readd, gm_add, 0.15)),
             Target(status.work, "<= 0.15 s", absolute(status, "git model status", 0.15)),
             Target(checkout.work, "<= 1.1x cp", ratio(checkout, "git model checkout", "cp", 1.1)),
-            Target(link.work, "near-instant (<= 0.15 s)", absolute(link, "git model checkout", 0.15)),
-            Target(shards.work, ">= 1.8x single-core md5 rate",
-                   ratio(shards, gm_add, "md5sum (1 core)", 1.8, more=True)),
+            Target(
+                link.work, "near-instant (<= 0.15 s)", absolute(link, "git model checkout", 0.15)
+            ),
+            Target(
+                shards.work,
+                ">= 1.8x single-core md5 rate",
+                ratio(shards, gm_add, "md5sum (1 core)", 1.8, more=True),
+            ),
             Target(log.work, "<= 0.3 s", absolute(log, "git model log", 0.3)),
-            Target(commit.work, "<= 10 ms added", added(commit, "plain git", "with gitmodel hooks", 10)),
+            Target(
+                commit.work, "<= 10 ms added", added(commit, "plain git", "with gitmodel hooks", 10)
+            ),
             Target(refs.work, "<= 5 ms added", added(refs, "plain git", "with gitmodel hooks", 5)),
             Target(tag.work, "<= 0.3 s", absolute(tag, "git tag (gated)", 0.3)),
             Target(helprow.work, "<= 0.15 s", absolute(helprow, "git-model --help", 0.15)),
@@ -594,7 +670,8 @@ class Bench:
                     continue
                 rss = c.max_rss_mib()
                 lines.append(
-                    f"| {row.work} | {c.label} | {statistics.median(good):.3f} s | {min(good):.3f} | "
+                    f"| {row.work} | {c.label} | {statistics.median(good):.3f} s | "
+                    f"{min(good):.3f} | "
                     f"{max(good):.3f} | {len(good)} | {rss:.0f} MiB |"
                 )
         lines += ["", "| work | target | measured | met |", "|---|---|---:|---|"]
@@ -606,7 +683,11 @@ class Bench:
 
 
 def _size(n: int) -> str:
-    return f"{n // (1024 * MiB)} GiB" if n >= 1024 * MiB and n % (1024 * MiB) == 0 else f"{n // MiB} MiB"
+    return (
+        f"{n // (1024 * MiB)} GiB"
+        if n >= 1024 * MiB and n % (1024 * MiB) == 0
+        else f"{n // MiB} MiB"
+    )
 
 
 def _filesystem(path: Path) -> str:
@@ -617,7 +698,9 @@ def _filesystem(path: Path) -> str:
         with open("/proc/mounts") as f:
             for line in f:
                 dev, mnt, fstype = line.split()[:3]
-                if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best[2]):
+                if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(
+                    best[2]
+                ):
                     best = (dev, fstype, mnt)
     except OSError:
         pass
@@ -633,18 +716,30 @@ def _version(argv: Sequence[str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast sanity run")
     parser.add_argument("--runs", type=int, help="runs of each contender on the big-data rows")
-    parser.add_argument("--dir", type=Path, help="where to create the temporary data (default: $TMPDIR or /tmp)")
-    parser.add_argument("--dvc", help="the dvc executable (default: next to this Python, else on PATH)")
+    parser.add_argument(
+        "--dir", type=Path, help="where to create the temporary data (default: $TMPDIR or /tmp)"
+    )
+    parser.add_argument(
+        "--dvc", help="the dvc executable (default: next to this Python, else on PATH)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.runs:
-        sizes = Sizes(**{**sizes.__dict__, "runs": args.runs, "small_runs": max(args.runs, sizes.small_runs)})
-    dvc = args.dvc or shutil.which("dvc", path=str(Path(sys.executable).parent)) or shutil.which("dvc")
+        sizes = Sizes(
+            **{**sizes.__dict__, "runs": args.runs, "small_runs": max(args.runs, sizes.small_runs)}
+        )
+    dvc = (
+        args.dvc
+        or shutil.which("dvc", path=str(Path(sys.executable).parent))
+        or shutil.which("dvc")
+    )
     if not shutil.which("git-model", path=str(Path(sys.executable).parent)):
         print("bench: git-model is not installed next to this Python", file=sys.stderr)
         return 2
@@ -665,15 +760,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# gitmodel benchmark ({mode})")
     print()
     print(f"- date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
-    print(f"- machine: {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}, "
-          f"Python {platform.python_version()}")
+    print(
+        f"- machine: {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
     print(f"- data: {workdir.parent} on {_filesystem(workdir.parent)}")
-    print(f"- tools: {_version(['git', '--version'])}; dvc {_version([dvc, '--version']) if dvc else 'n/a'}; "
-          f"{_version(['md5sum', '--version'])}")
-    print(f"- load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
-          f"{time.monotonic() - started:.0f} s in all")
-    print(f"- medians of {sizes.runs} runs (big-data rows) and {sizes.small_runs} runs (quick commands), "
-          "contenders alternated; warm page cache")
+    print(
+        f"- tools: {_version(['git', '--version'])}; "
+        f"dvc {_version([dvc, '--version']) if dvc else 'n/a'}; "
+        f"{_version(['md5sum', '--version'])}"
+    )
+    print(
+        f"- load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
+        f"{time.monotonic() - started:.0f} s in all"
+    )
+    print(
+        f"- medians of {sizes.runs} runs (big-data rows) and {sizes.small_runs} runs "
+        "(quick commands), "
+        "contenders alternated; warm page cache"
+    )
     print()
     print(table)
     return 0
