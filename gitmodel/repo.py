@@ -233,6 +233,10 @@ class Repo:
                 run_git(["config", "--add", key, NOTES_REF], cwd=self.root)
         # Amend and rebase carry notes only when rewriteRef is set and the mode allows it.
         run_git(["config", "notes.rewriteMode", "concatenate"], cwd=self.root, check=False)
+        # Plain `git fetch`/`git pull` bring each remote's notes (see gitmodel.notes_sync).
+        from gitmodel.notes_sync import configure_fetch
+
+        configure_fetch(self.root)
         if created:
             self.git("add", "--", *created, retry_lock=True)
         return created
@@ -659,8 +663,13 @@ class Repo:
         paths: Sequence[str] = (),
         force: bool = False,
         missing_ok: bool = False,
+        fetch: bool = True,
     ) -> CheckoutResult:
-        """Materialise the weights of the work tree's pointers (or those at rev) from the cache."""
+        """Materialise the weights of the work tree's pointers (or those at rev) from the cache.
+
+        Objects missing from the cache are first fetched from the default DVC remote, when
+        one is configured (fetch=False: cache only).
+        """
         self._require_worktree()
         outs = self.pointers_at(rev, paths) if rev else self.tracked(paths)
         if paths and not outs:
@@ -698,6 +707,10 @@ class Repo:
                     )
             todo.append((rel, oid))
         if missing and not missing_ok:
+            from gitmodel.remote import fetch_for_checkout
+
+            if fetch and fetch_for_checkout(self, outs):
+                return self.checkout(rev, paths, force, missing_ok, fetch=False)
             raise ObjectMissing(missing)
         result.skipped_missing = missing
         for rel, oid in todo:

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "gc",
+        help="remove cache objects no pointer needs",
+        description="Remove cache objects referenced by no pointer in any branch, tag, stash, "
+        "HEAD, the index or the work tree. Objects of commits not on any git remote "
+        "(unpushed, including reflog-only ones) are always kept, and so are objects stored "
+        "within the grace period (a concurrent `git model add` may not have written its "
+        "pointer yet).",
+    )
+    p.add_argument("-n", "--dry-run", action="store_true", help="list what would be removed")
+    p.add_argument("--grace", type=float, default=3600.0, metavar="SECONDS",
+                   help="keep objects stored this recently (default 3600)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitmodel.gc import collect_garbage
+    from gitmodel.render import fmt_size, info, print_json
+    from gitmodel.repo import Repo
+
+    result = collect_garbage(Repo(), dry_run=args.dry_run, grace=args.grace)
+    if args.json:
+        print_json(result.to_json())
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    for oid in result.removed:
+        print(f"{verb} {oid}")
+    info(f"{verb} {len(result.removed)} objects ({fmt_size(result.bytes)}); kept {result.kept}")
+    return 0

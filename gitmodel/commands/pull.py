@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "pull",
+        help="fetch notes and weights, then materialise the work tree's weights",
+        description="`git model fetch` for the work tree's pointers, then `git model checkout`. "
+        "Git branches are pulled by `git pull`.",
+    )
+    p.add_argument("git_remote", nargs="?", metavar="GIT_REMOTE")
+    p.add_argument("-r", "--remote", dest="dvc_remote", metavar="DVC_REMOTE",
+                   help="DVC remote (default: DVC's core.remote)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite unstored changes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitmodel.commands.fetch import render_sync
+    from gitmodel.remote import pull
+    from gitmodel.render import TerminalReporter
+    from gitmodel.repo import Repo
+
+    result = pull(Repo(), args.git_remote, args.dvc_remote, TerminalReporter(), force=args.force)
+    return render_sync(result, args.json)

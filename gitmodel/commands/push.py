@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "push",
+        help="upload weights to the DVC remote, notes to the git remote",
+        description="Upload the weights of every commit the git remote does not have yet (and "
+        "HEAD's) to the default DVC remote, only the objects it lacks, then merge and push "
+        "refs/notes/metrics. Git branches are pushed by `git push`, whose pre-push hook does "
+        "the same upload.",
+    )
+    p.add_argument("git_remote", nargs="?", metavar="GIT_REMOTE")
+    p.add_argument("-r", "--remote", dest="dvc_remote", metavar="DVC_REMOTE",
+                   help="DVC remote (default: DVC's core.remote)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitmodel.commands.fetch import render_sync
+    from gitmodel.remote import push
+    from gitmodel.render import TerminalReporter
+    from gitmodel.repo import Repo
+
+    result = push(Repo(), args.git_remote, args.dvc_remote, TerminalReporter())
+    return render_sync(result, args.json)

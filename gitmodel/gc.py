@@ -1,0 +1,157 @@
+"""Drop cache objects that nothing needs, and never one that might still be needed.
+
+Kept (the roots): the pointers in the trees of every branch, tag, remote-tracking ref,
+stash entry (with its untracked-files parent), HEAD of every worktree, the index and the
+work tree; and every pointer that any commit not on a git remote introduces. That last
+set includes commits reachable only from reflogs, so weights of an unpushed commit
+survive a `git reset` until they are pushed. With no git remote at all every commit is
+unpushed and nothing in history is removed. Objects stored within the grace period are
+kept too: a concurrent `git model add` stores the object before it writes the pointer.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gitmodel.git import run_git
+from gitmodel.pointer import POINTER_SUFFIX, PointerError, parse_pointer
+
+if TYPE_CHECKING:
+    from gitmodel.repo import Repo, TrackedOut
+
+
+@dataclass
+class GcResult:
+    removed: list[str] = field(default_factory=list)
+    bytes: int = 0
+    kept: int = 0
+    dry_run: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"removed": self.removed, "bytes": self.bytes, "kept": self.kept, "dry_run": self.dry_run}
+
+
+def _root_commits(repo: Repo) -> list[str]:
+    refs = run_git(
+        ["for-each-ref", "--format=%(objectname)", "refs/heads", "refs/tags", "refs/remotes"],
+        cwd=repo.root,
+    ).stdout.split()
+    stash = run_git(["rev-list", "--walk-reflogs", "refs/stash"], cwd=repo.root, check=False)
+    stashes = stash.stdout.split() if stash.returncode == 0 else []
+    heads = []
+    for line in run_git(["worktree", "list", "--porcelain"], cwd=repo.root).stdout.splitlines():
+        if line.startswith("HEAD "):
+            heads.append(line.split()[1])
+    # A stash's third parent holds its untracked files (only with `stash -u`).
+    untracked = []
+    for sha in stashes:
+        p = run_git(["rev-parse", "--verify", "-q", f"{sha}^3"], cwd=repo.root, check=False)
+        if p.returncode == 0:
+            untracked.append(p.stdout.strip())
+    return sorted(set(refs + stashes + untracked + heads))
+
+
+def _pointer_blob_outs(repo: Repo, pairs: list[tuple[str, str]]) -> list[TrackedOut]:
+    unique = sorted(set(pairs))
+    outs: list[TrackedOut] = []
+    for (path, _blob), text in zip(unique, repo.read_blobs([b for _, b in unique])):
+        try:
+            outs += repo._outs_of(parse_pointer(repo.root / path, text, repo.root), path)
+        except PointerError:
+            continue
+    return outs
+
+
+def _tree_pointers(repo: Repo, commits: list[str]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for sha in commits:
+        listing = run_git(["ls-tree", "-r", "-z", sha], cwd=repo.root, check=False).stdout
+        for entry in filter(None, listing.split("\0")):
+            meta, _, rel = entry.partition("\t")
+            parts = meta.split()
+            if rel.endswith(POINTER_SUFFIX) and len(parts) == 3 and parts[1] == "blob":
+                pairs.append((rel, parts[2]))
+    return pairs
+
+
+def _index_pointers(repo: Repo) -> list[tuple[str, str]]:
+    listing = run_git(["ls-files", "-s", "-z", "--", "*" + POINTER_SUFFIX], cwd=repo.root).stdout
+    pairs = []
+    for entry in filter(None, listing.split("\0")):
+        meta, _, rel = entry.partition("\t")
+        parts = meta.split()
+        if len(parts) >= 2:
+            pairs.append((rel, parts[1]))
+    return pairs
+
+
+def _unpushed_pointers(repo: Repo) -> list[tuple[str, str]]:
+    proc = run_git(
+        ["log", "--raw", "-z", "--no-renames", "--no-abbrev", "-m", "--format=", "--full-history",
+         "--all", "--reflog", "--not", "--remotes", "--"],
+        cwd=repo.root,
+        check=False,
+    )
+    pairs = []
+    tokens = proc.stdout.split("\0")
+    i = 0
+    while i < len(tokens):
+        head = tokens[i].lstrip("\n")
+        if head.startswith(":") and i + 1 < len(tokens):
+            parts = head[1:].split()
+            path = tokens[i + 1]
+            i += 2
+            if len(parts) >= 5 and set(parts[3]) != {"0"} and path.endswith(POINTER_SUFFIX):
+                pairs.append((path, parts[3]))
+            continue
+        i += 1
+    return pairs
+
+
+def live_objects(repo: Repo) -> set[str]:
+    """Every object id some root needs (directory manifests and their entries included)."""
+    from gitmodel.store import ObjectMissing, StoreError
+
+    outs = _pointer_blob_outs(
+        repo, _tree_pointers(repo, _root_commits(repo)) + _index_pointers(repo) + _unpushed_pointers(repo)
+    )
+    if not repo.bare:
+        outs += repo.tracked()
+    live: set[str] = set()
+    for t in outs:
+        live.add(t.out.md5)
+        if t.out.is_dir:
+            try:
+                live.update(e.md5 for e in repo.store.read_dir(t.out.md5))
+            except (ObjectMissing, StoreError):
+                pass
+    return live
+
+
+def collect_garbage(repo: Repo, dry_run: bool = False, grace: float = 3600.0) -> GcResult:
+    store = repo.store
+    live = live_objects(repo)
+    result = GcResult(dry_run=dry_run)
+    cutoff = time.time() - grace
+    for oid in list(store.iter_oids()):
+        if oid in live:
+            result.kept += 1
+            continue
+        path = store.oid_to_path(oid)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        # ctime moves when the object is placed (rename, chmod), even for a hardlinked file.
+        if max(st.st_ctime, st.st_mtime) > cutoff:
+            result.kept += 1
+            continue
+        result.removed.append(oid)
+        result.bytes += st.st_size
+        if not dry_run:
+            path.unlink(missing_ok=True)
+            store.state.forget_verified(oid)
+    return result

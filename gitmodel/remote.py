@@ -1,0 +1,778 @@
+"""Weights to and from DVC remotes, through DVC's own remote machinery.
+
+The remote is whatever DVC's config names (`dvc remote add`, or `git model remote add`):
+DVC's `Config` resolves it, `dvc.fs.get_cloud_fs` builds its filesystem (local, ssh, s3,
+gs, azure... whichever dvc plugins are installed) and dvc-data's `HashFileDB` lays the
+objects out as `files/md5/<oid[:2]>/<oid[2:]>`, so `dvc pull` reads what we push.
+
+What we add on top of DVC's transfer, and why:
+
+- Uploads are atomic on every filesystem: on those where a write is visible while it
+  happens (local, ssh...) each object goes to a temporary name beside its final one and is
+  renamed into place, so an interrupted push never leaves a truncated object under an
+  object name (DVC's own ssh upload writes in place). Object stores (s3, gs, azure) only
+  show an object once its upload completed, so they get the final name directly.
+- Existence is checked in one batch (`HashFileDB.oids_exist`); on non-atomic filesystems
+  the sizes of objects already there are checked too, so a truncated object left by some
+  other interrupted tool is uploaded again instead of trusted.
+- Downloads go to a temporary file inside the cache's own temp directory, are md5-verified
+  there and only then renamed into `files/md5/`: a partial or corrupt download never
+  enters the cache.
+- Directories: entries are uploaded before their `.dir` manifest (as DVC does), so a
+  `.dir` on the remote means the whole directory is there.
+- A small per-remote record of objects known to be on the remote lets the pre-push hook
+  decide "nothing to upload" without importing dvc at all.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitmodel.errors import GitModelError, Refused
+from gitmodel.git import GitFailed, run_git
+
+if TYPE_CHECKING:
+    from gitmodel.repo import Reporter, Repo, TrackedOut
+
+ZERO = "0" * 40
+# Object stores publish an object only once its upload completed: no temporary name needed.
+ATOMIC_PROTOCOLS = frozenset({"s3", "gs", "gcs", "azure", "abfs", "oss"})
+RECORD_DIR = "gitmodel/remotes"
+
+
+class RemoteError(GitModelError):
+    """A DVC remote cannot be used: unreachable, misconfigured, or missing objects."""
+
+
+# -- DVC remote config ----------------------------------------------------------------------
+
+
+@dataclass
+class RemoteInfo:
+    name: str
+    url: str
+    default: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "default": self.default}
+
+
+def _config_paths(repo: Repo) -> list[Path]:
+    """DVC's config levels in precedence order (system, global, repo, local)."""
+    system = os.environ.get("DVC_SYSTEM_CONFIG_DIR") or "/etc/xdg/dvc"
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    global_dir = os.environ.get("DVC_GLOBAL_CONFIG_DIR") or os.path.join(xdg, "dvc")
+    return [
+        Path(system) / "config",
+        Path(global_dir) / "config",
+        repo.dvc_dir / "config",
+        repo.dvc_dir / "config.local",
+    ]
+
+
+def _cheap_config(repo: Repo) -> dict[str, dict[str, str]]:
+    """DVC's merged config read with configparser: no dvc import (hook paths stay fast)."""
+    merged: dict[str, dict[str, str]] = {}
+    for path in _config_paths(repo):
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError, OSError):
+            continue
+        for section in parser.sections():
+            # configobj writes ['remote "name"'], git-style files write [remote "name"].
+            key = section.strip("'").strip()
+            merged.setdefault(key, {}).update(parser[section])
+    return merged
+
+
+def default_remote_name(repo: Repo) -> str | None:
+    """The default DVC remote's name, read cheaply; None when none is configured."""
+    return _cheap_config(repo).get("core", {}).get("remote") or None
+
+
+def _cheap_remote_url(repo: Repo, name: str) -> str | None:
+    return _cheap_config(repo).get(f'remote "{name}"', {}).get("url")
+
+
+def _dvc_config(repo: Repo) -> Any:
+    from dvc.config import Config, ConfigError
+
+    try:
+        return Config(dvc_dir=str(repo.dvc_dir))
+    except ConfigError as exc:
+        raise RemoteError(f"DVC config: {str(exc).splitlines()[0]}") from None
+
+
+def list_remotes(repo: Repo) -> list[RemoteInfo]:
+    conf = _dvc_config(repo)
+    default = conf["core"].get("remote")
+    return [
+        RemoteInfo(name, str(section.get("url", "")), name == default)
+        for name, section in sorted(conf["remote"].items())
+    ]
+
+
+def add_remote(repo: Repo, name: str, url: str, default: bool = False, cwd: Path | None = None) -> RemoteInfo:
+    """Add a DVC remote to `.dvc/config` (what `dvc remote add [-d]` does)."""
+    import re
+
+    from dvc.config import ConfigError
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise GitModelError(f"bad remote name {name!r} (letters, digits, . _ -)")
+    if not url:
+        raise GitModelError("empty remote URL")
+    if "://" not in url and not re.match(r"^[A-Za-z0-9.-]+:", url) or url.startswith("file://"):
+        # A local directory: absolute, so every clone and subdirectory resolves it alike.
+        local = url.removeprefix("file://")
+        url = os.path.abspath(os.path.join(cwd or Path.cwd(), os.path.expanduser(local)))
+    if not repo.dvc_dir.is_dir():
+        repo.init()
+    conf = _dvc_config(repo)
+    try:
+        with conf.edit("repo") as c:
+            if name in c["remote"]:
+                raise GitModelError(f"DVC remote {name!r} already exists")
+            c["remote"][name] = {"url": url}
+            if default or not c["core"].get("remote"):
+                c["core"]["remote"] = name
+    except ConfigError as exc:
+        raise GitModelError(f"cannot add remote: {str(exc).splitlines()[0]}") from None
+    from gitmodel.notes_sync import configure_fetch
+
+    configure_fetch(repo.root)
+    # Staged, so the next commit shares the remote with every clone (`dvc pull` included).
+    run_git(["add", "--", ".dvc/config"], cwd=repo.root, check=False, retry_lock=True)
+    return RemoteInfo(name, url, default)
+
+
+# -- the record of objects known to be on a remote ------------------------------------------
+
+
+def _record_path(repo: Repo, name: str) -> Path | None:
+    url = _cheap_remote_url(repo, name)
+    if url is None:
+        return None
+    key = hashlib.sha1(f"{name}\0{url}".encode()).hexdigest()[:16]
+    return repo.dvc_dir / "tmp" / RECORD_DIR / f"{key}.present"
+
+
+def _read_record(path: Path | None) -> set[str]:
+    if path is None:
+        return set()
+    try:
+        return set(path.read_text().split())
+    except (OSError, UnicodeDecodeError):
+        return set()
+
+
+def _append_record(path: Path | None, oids: Iterable[str]) -> None:
+    lines = "".join(f"{o}\n" for o in sorted(oids))
+    if path is None or not lines:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One O_APPEND write per call: concurrent pushes interleave whole lines, never bytes.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, lines.encode())
+    finally:
+        os.close(fd)
+
+
+def forget_record(repo: Repo, name: str) -> None:
+    path = _record_path(repo, name)
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+# -- transfers ----------------------------------------------------------------------------
+
+
+@dataclass
+class TransferReport:
+    remote: str
+    direction: str  # "upload" or "download"
+    transferred: list[str] = field(default_factory=list)
+    present: int = 0  # objects that were already there
+    bytes: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # oid -> reason
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "remote": self.remote,
+            "direction": self.direction,
+            "transferred": len(self.transferred),
+            "already_there": self.present,
+            "bytes": self.bytes,
+            "failed": self.failed,
+        }
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    first = text.splitlines()[0]
+    return first if type(exc).__name__ in first else f"{type(exc).__name__}: {first}"
+
+
+def _byte_callback(progress: Callable[[int], None] | None, counter: list[int], lock: threading.Lock) -> Any:
+    """An fsspec callback that reports byte deltas to our progress function."""
+    from fsspec.callbacks import Callback
+
+    class Bytes(Callback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self._seen = 0
+
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            delta = int(self.value or 0) - self._seen
+            if delta > 0:
+                self._seen += delta
+                with lock:
+                    counter[0] += delta
+                if progress:
+                    progress(delta)
+
+        def finish(self, size: int) -> None:
+            """Count what the filesystem did not report (small or reflinked copies)."""
+            if size > self._seen:
+                self.absolute_update(size)
+
+    return Bytes()
+
+
+class DvcRemote:
+    """One DVC remote opened through DVC's config, filesystem and object-db classes."""
+
+    def __init__(self, repo: Repo, name: str | None = None, jobs: int | None = None) -> None:
+        from dvc.fs import get_cloud_fs
+        from dvc_data.hashfile.db import get_odb
+
+        self.repo = repo
+        conf = _dvc_config(repo)
+        name = name or conf["core"].get("remote")
+        if not name:
+            raise RemoteError(
+                "no default DVC remote; add one with `git model remote add NAME URL --default`"
+            )
+        if name not in conf["remote"]:
+            raise RemoteError(f"no DVC remote named {name!r} (see `git model remote list`)")
+        self.name = name
+        self.url = str(conf["remote"][name].get("url", ""))
+        try:
+            cls, config, fs_path = get_cloud_fs(conf, name=name)
+            if config.get("worktree") or config.get("version_aware"):
+                raise RemoteError(f"DVC remote {name!r} is version-aware; gitmodel needs a plain remote")
+            self.fs = cls(**config)
+            self.odb = get_odb(self.fs, self.fs.join(fs_path, "files", "md5"), hash_name="md5")
+        except GitModelError:
+            raise
+        except Exception as exc:  # a missing plugin, a bad option: DVC raises many types
+            raise RemoteError(f"DVC remote {name!r}: {_one_line(exc)}") from None
+        self.jobs = jobs or int(getattr(self.fs, "jobs", 0) or 8)
+        self.atomic = self.fs.protocol in ATOMIC_PROTOCOLS
+        self.record = _record_path(repo, name)
+
+    def _unreachable(self, exc: BaseException) -> RemoteError:
+        return RemoteError(f"cannot reach DVC remote {self.name!r} ({self.url}): {_one_line(exc)}")
+
+    def existing(self, oids: Sequence[str], sizes: dict[str, int] | None = None) -> set[str]:
+        """Which oids the remote has, checked in batches; truncated objects count as absent."""
+        if not oids:
+            return set()
+        try:
+            found = set(self.odb.oids_exist(list(oids), jobs=self.jobs))
+            if sizes and not self.atomic:
+                check = sorted(o for o in found if o in sizes)
+                paths = [self.odb.oid_to_path(o) for o in check]
+                infos = self.fs.info(paths, batch_size=self.jobs, return_exceptions=True) if paths else []
+                for oid, info in zip(check, infos):
+                    if isinstance(info, BaseException) or info.get("size") != sizes[oid]:
+                        found.discard(oid)
+        except GitModelError:
+            raise
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        return found
+
+    def upload_one(self, local: Path, oid: str, callback: Any) -> None:
+        from dvc_objects.fs.utils import as_atomic
+
+        dest = self.odb.oid_to_path(oid)
+        if self.atomic:
+            self.fs.put_file(str(local), dest, callback=callback)
+            return
+        with as_atomic(self.fs, dest, create_parents=True) as tmp:
+            self.fs.put_file(str(local), tmp, callback=callback)
+
+    def download_one(self, oid: str, dest: Path, callback: Any) -> None:
+        self.fs.get_file(self.odb.oid_to_path(oid), str(dest), callback=callback)
+
+
+def _run_parallel(
+    jobs: int, items: Sequence[str], work: Callable[[str], None]
+) -> dict[str, BaseException]:
+    failures: dict[str, BaseException] = {}
+    if not items:
+        return failures
+
+    def guarded(item: str) -> None:
+        try:
+            work(item)
+        except Exception as exc:
+            failures[item] = exc
+
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items)))) as pool:
+        list(pool.map(guarded, items))
+    return failures
+
+
+def _expand_outs(repo: Repo, outs: Sequence[TrackedOut]) -> tuple[dict[str, str], dict[str, str]]:
+    """(file oid -> path, dir oid -> path) for the objects outs name."""
+    files: dict[str, str] = {}
+    dirs: dict[str, str] = {}
+    for t in outs:
+        (dirs if t.out.is_dir else files).setdefault(t.out.md5, t.path)
+    return files, dirs
+
+
+def upload(
+    repo: Repo,
+    outs: Sequence[TrackedOut],
+    remote_name: str | None = None,
+    reporter: Reporter | None = None,
+    trust_record: bool = True,
+) -> TransferReport:
+    """Upload every object outs need that the remote lacks; raise Refused on any failure."""
+    from gitmodel.store import ObjectMissing, StoreError
+
+    store = repo.store
+    files, dirs = _expand_outs(repo, outs)
+    name = remote_name or default_remote_name(repo)
+    record = _read_record(_record_path(repo, name)) if (name and trust_record) else set()
+    wanted_dirs = {d: p for d, p in dirs.items() if d not in record}
+    if not wanted_dirs and all(f in record for f in files):
+        return TransferReport(name or "", "upload", present=len(files) + len(dirs))
+    remote = DvcRemote(repo, name)
+    # Directory entries: from the local manifest; a .dir absent locally must be on the remote.
+    remote_dirs = set()
+    local_dirs = [d for d in wanted_dirs if store.exists(d)]
+    not_local = [d for d in wanted_dirs if d not in local_dirs]
+    if not_local:
+        remote_dirs = remote.existing(not_local)
+        lost = [f"{wanted_dirs[d]} ({d})" for d in not_local if d not in remote_dirs]
+        if lost:
+            raise Refused(_neither_message(lost, remote.name))
+    entry_of: dict[str, str] = dict(files)
+    for d in local_dirs:
+        try:
+            for e in store.read_dir(d):
+                entry_of.setdefault(e.md5, f"{wanted_dirs[d]}/{e.relpath}")
+        except (StoreError, ObjectMissing) as exc:
+            raise Refused(f"cannot read directory manifest of {wanted_dirs[d]}: {exc.message}") from None
+    candidates = sorted(o for o in entry_of if o not in record)
+    sizes = {o: store.oid_to_path(o).stat().st_size for o in candidates if store.exists(o)}
+    sizes.update({d: store.oid_to_path(d).stat().st_size for d in local_dirs})
+    there = remote.existing(candidates + sorted(local_dirs), sizes)
+    todo_files = [o for o in candidates if o not in there]
+    todo_dirs = [d for d in local_dirs if d not in there]
+    lost = [f"{entry_of[o]} ({o})" for o in todo_files if not store.exists(o)]
+    if lost:
+        raise Refused(_neither_message(lost, remote.name))
+    report = TransferReport(remote.name, "upload")
+    report.present = len(candidates) + len(local_dirs) - len(todo_files) - len(todo_dirs)
+    total = sum(sizes.get(o, 0) for o in todo_files + todo_dirs)
+    counter, lock = [0], threading.Lock()
+    progress = reporter.start(f"pushing to {remote.name}", total) if reporter and total else None
+
+    def push_one(oid: str) -> None:
+        store.verify(oid)  # never spread a corrupt local object
+        callback = _byte_callback(progress, counter, lock)
+        remote.upload_one(store.oid_to_path(oid), oid, callback)
+        callback.finish(sizes.get(oid, 0))
+
+    try:
+        failures = _run_parallel(remote.jobs, todo_files, push_one)
+        # A manifest goes up only after all its entries: its presence promises them.
+        ok_dirs = []
+        for d in todo_dirs:
+            entries = {e.md5 for e in store.read_dir(d)}
+            if entries & set(failures):
+                failures[d] = RuntimeError("some of its files failed to upload")
+            else:
+                ok_dirs.append(d)
+        failures.update(_run_parallel(remote.jobs, ok_dirs, push_one))
+    finally:
+        if reporter and progress:
+            reporter.stop()
+    report.transferred = [o for o in todo_files + todo_dirs if o not in failures]
+    report.bytes = counter[0]
+    present = (set(candidates) | set(local_dirs) | remote_dirs) - set(failures)
+    _append_record(remote.record, present)
+    if failures:
+        oid, exc = sorted(failures.items())[0]
+        report.failed = {o: _one_line(e) for o, e in failures.items()}
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise Refused(
+            f"upload to DVC remote {remote.name!r} ({remote.url}) failed for "
+            f"{entry_of.get(oid) or dirs.get(oid, oid)}{more}: {_one_line(exc)}"
+        )
+    return report
+
+
+def _neither_message(lost: list[str], remote: str) -> str:
+    shown = ", ".join(lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+    return f"weights are neither in the cache nor on DVC remote {remote!r}: {shown}"
+
+
+def download(
+    repo: Repo,
+    outs: Sequence[TrackedOut],
+    remote_name: str | None = None,
+    reporter: Reporter | None = None,
+) -> TransferReport:
+    """Download into the cache every object outs need that it lacks, md5-verified first."""
+    from gitmodel.store import StoreError, hash_file
+
+    store = repo.store
+    files, dirs = _expand_outs(repo, outs)
+    missing_dirs = [d for d in dirs if not store.exists(d)]
+    entry_of = dict(files)
+    for d in dirs:
+        if d not in missing_dirs:
+            for e in store.read_dir(d):
+                entry_of.setdefault(e.md5, f"{dirs[d]}/{e.relpath}")
+    missing = [o for o in sorted(entry_of) if not store.exists(o)]
+    report = TransferReport(remote_name or default_remote_name(repo) or "", "download")
+    if not missing and not missing_dirs:
+        report.present = len(entry_of) + len(dirs)
+        return report
+    remote = DvcRemote(repo, remote_name)
+    report.remote = remote.name
+    counter, lock = [0], threading.Lock()
+    progress_box: list[Callable[[int], None] | None] = [None]
+    tmp_dir = store.cache_dir / "files" / "tmp"
+
+    def fetch_one(oid: str) -> None:
+        import uuid
+
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_dir / f"download.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            callback = _byte_callback(progress_box[0], counter, lock)
+            remote.download_one(oid, tmp, callback)
+            callback.finish(tmp.stat().st_size)
+            actual = hash_file(tmp) + (".dir" if oid.endswith(".dir") else "")
+            if actual != oid:
+                raise RemoteError(f"corrupt object on the remote (content hashes to {actual})")
+            store._place_from_tmpdir(tmp, oid)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    failures = _run_parallel(remote.jobs, missing_dirs, fetch_one)
+    for d in missing_dirs:
+        if d not in failures:
+            try:
+                for e in store.read_dir(d):
+                    if not store.exists(e.md5) and e.md5 not in entry_of:
+                        entry_of[e.md5] = f"{dirs[d]}/{e.relpath}"
+                        missing.append(e.md5)
+            except StoreError as exc:
+                failures[d] = exc
+    for oid in failures:
+        entry_of.setdefault(oid, dirs.get(oid, oid))
+    total = _remote_sizes(remote, missing)
+    progress_box[0] = reporter.start(f"fetching from {remote.name}", total) if reporter and total else None
+    try:
+        failures.update(_run_parallel(remote.jobs, sorted(set(missing)), fetch_one))
+    finally:
+        if reporter and progress_box[0]:
+            reporter.stop()
+    report.transferred = [o for o in missing_dirs + missing if o not in failures]
+    report.present = len(entry_of) + len(dirs) - len(set(missing) | set(missing_dirs))
+    report.bytes = counter[0]
+    if failures:
+        report.failed = {o: _one_line(e) for o, e in failures.items()}
+        oid, exc = sorted(failures.items())[0]
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        what = entry_of.get(oid, oid)
+        if isinstance(exc, FileNotFoundError):
+            reason = "not on the remote"
+        elif isinstance(exc, RemoteError):
+            reason = exc.message
+        else:
+            reason = _one_line(exc)
+        raise RemoteError(
+            f"cannot fetch {what}{more} from DVC remote {remote.name!r} ({remote.url}): {reason}"
+        )
+    return report
+
+
+def _remote_sizes(remote: DvcRemote, oids: Sequence[str]) -> int:
+    """Total bytes to download, for the progress bar (0 when the remote will not say)."""
+    if not oids:
+        return 0
+    try:
+        paths = [remote.odb.oid_to_path(o) for o in oids]
+        infos = remote.fs.info(paths, batch_size=remote.jobs, return_exceptions=True)
+        return sum(int(i.get("size") or 0) for i in infos if isinstance(i, dict))
+    except Exception:
+        return 0
+
+
+# -- which pointers a push publishes --------------------------------------------------------
+
+
+def new_pointer_outs(
+    repo: Repo, include: Sequence[str], exclude: Sequence[str] = (), remote: str | None = None
+) -> list[TrackedOut]:
+    """Pointer outputs that commits in `include` (not in `exclude` nor on `remote`) introduce.
+
+    One `git log --raw` over the new commits, merges against every parent, lists each
+    pointer blob they add or change; pointers unchanged since a published commit were
+    published (and uploaded) with it.
+    """
+    from gitmodel.pointer import POINTER_SUFFIX, PointerError, parse_pointer
+
+    if not include:
+        return []
+    args = ["log", "--raw", "-z", "--no-renames", "--no-abbrev", "-m", "--format=", "--full-history"]
+    args += list(include) + [f"^{e}" for e in exclude]
+    if remote:
+        args += ["--not", f"--remotes={remote}"]
+    try:
+        out = run_git(args + ["--"], cwd=repo.root).stdout
+    except GitFailed as exc:
+        raise GitModelError(f"cannot list the commits being pushed: {exc.message}") from None
+    blobs: dict[tuple[str, str], None] = {}
+    tokens = out.split("\0")
+    i = 0
+    while i < len(tokens):
+        head = tokens[i].lstrip("\n")
+        if head.startswith(":") and i + 1 < len(tokens):
+            parts = head[1:].split()
+            path = tokens[i + 1]
+            i += 2
+            if len(parts) >= 5 and parts[3] != ZERO and path.endswith(POINTER_SUFFIX):
+                blobs[(path, parts[3])] = None
+            continue
+        i += 1
+    keys = list(blobs)
+    outs: list[TrackedOut] = []
+    for (path, _blob), text in zip(keys, repo.read_blobs([b for _, b in keys])):
+        try:
+            pointer = parse_pointer(repo.root / path, text, repo.root)
+        except PointerError:
+            continue  # not a weights pointer (or one we cannot read): nothing to upload
+        outs += repo._outs_of(pointer, path)
+    return outs
+
+
+def _exists_locally(repo: Repo, sha: str) -> bool:
+    return run_git(["cat-file", "-e", f"{sha}^{{commit}}"], cwd=repo.root, check=False).returncode == 0
+
+
+# -- the pre-push hook ----------------------------------------------------------------------
+
+
+@dataclass
+class PrePushResult:
+    pointers: int = 0
+    upload: TransferReport | None = None
+    notes: str = "skipped"
+
+
+def pre_push(repo: Repo, remote_name: str, remote_url: str, updates: Sequence[Sequence[str]]) -> int:
+    """The pre-push hook's entry (gitmodel.hooks calls it): exit code 0, or Refused raised."""
+    from gitmodel.render import TerminalReporter, fmt_size, info
+
+    result = prepare_push(repo, remote_name, remote_url, updates, TerminalReporter())
+    if result.upload is not None and result.upload.transferred:
+        t = result.upload
+        info(f"gitmodel: uploaded {len(t.transferred)} objects ({fmt_size(t.bytes)}) to DVC remote {t.remote}")
+    return 0
+
+
+def prepare_push(
+    repo: Repo,
+    remote_name: str,
+    remote_url: str,
+    updates: Sequence[Sequence[str]],
+    reporter: Reporter | None = None,
+) -> PrePushResult:
+    """Upload the weights of the commits being pushed, then publish the notes.
+
+    `updates` are git's pre-push stdin lines split into (local ref, local sha, remote ref,
+    remote sha). Runs before git moves any ref; raises Refused to stop the push. Deciding
+    that there is nothing to upload costs two git calls and no dvc import.
+    """
+    from gitmodel import notes_sync
+
+    result = PrePushResult()
+    include, exclude = [], []
+    for update in updates:
+        if len(update) < 4:
+            continue
+        local_ref, local_sha, remote_ref, remote_sha = update[:4]
+        if local_sha == ZERO or remote_ref.startswith("refs/notes/"):
+            continue  # a deletion, or notes: no weights ride on them
+        include.append(local_sha)
+        if remote_sha != ZERO and _exists_locally(repo, remote_sha):
+            exclude.append(remote_sha)
+    if not include:
+        return result
+    outs = new_pointer_outs(repo, include, exclude, remote_name)
+    result.pointers = len(outs)
+    if outs:
+        if default_remote_name(repo) is None:
+            raise Refused(
+                f"the commits being pushed track weights ({outs[0].path}) but no default DVC "
+                "remote is configured: `git model remote add NAME URL --default` "
+                "(or push with --no-verify to publish pointers without their weights)"
+            )
+        try:
+            result.upload = upload(repo, outs, reporter=reporter)
+        except RemoteError as exc:
+            raise Refused(f"push refused, weights not uploaded: {exc.message}") from None
+        except Refused as exc:
+            raise Refused(f"push refused: {exc.message}") from None
+    try:
+        result.notes = notes_sync.push_notes(repo.git_dir, repo.root, remote_name)
+    except notes_sync.NotesSyncError as exc:
+        raise Refused(f"push refused: {exc.message}") from None
+    return result
+
+
+# -- commands' operations ------------------------------------------------------------------
+
+
+def resolve_git_remote(repo: Repo, name: str | None) -> str | None:
+    """The git remote a command talks to: the given one, the branch's, origin, or the only one."""
+    from gitmodel import notes_sync
+
+    remotes = notes_sync.git_remotes(repo.root)
+    if name:
+        if name not in remotes and "/" not in name and ":" not in name:
+            raise GitModelError(f"no git remote named {name!r}")
+        return name
+    branch = run_git(["symbolic-ref", "-q", "--short", "HEAD"], cwd=repo.root, check=False).stdout.strip()
+    if branch:
+        upstream = run_git(["config", "--get", f"branch.{branch}.remote"], cwd=repo.root, check=False)
+        if upstream.returncode == 0 and upstream.stdout.strip() in remotes:
+            return upstream.stdout.strip()
+    if "origin" in remotes:
+        return "origin"
+    return remotes[0] if len(remotes) == 1 else None
+
+
+@dataclass
+class SyncResult:
+    git_remote: str | None
+    transfer: TransferReport | None = None
+    notes: str = "skipped"
+    notes_conflicts: int = 0
+    checkout: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "git_remote": self.git_remote,
+            "weights": self.transfer.to_json() if self.transfer else None,
+            "notes": self.notes,
+            "notes_conflicts": self.notes_conflicts,
+        }
+        if self.checkout is not None:
+            d["checkout"] = self.checkout.to_json()
+        return d
+
+
+def push(
+    repo: Repo,
+    git_remote: str | None = None,
+    dvc_remote: str | None = None,
+    reporter: Reporter | None = None,
+) -> SyncResult:
+    """Upload the weights of commits the git remote lacks (and HEAD's), then push notes."""
+    from gitmodel import notes_sync
+
+    remote = resolve_git_remote(repo, git_remote)
+    result = SyncResult(remote)
+    refs = run_git(["for-each-ref", "--format=%(objectname)", "refs/heads", "refs/tags"], cwd=repo.root).stdout.split()
+    head = repo.head()
+    include = sorted(set(refs + ([head] if head else [])))
+    outs = new_pointer_outs(repo, include, (), remote if remote and "/" not in remote else None)
+    if head:
+        outs += repo.pointers_at(head)
+    if outs:
+        # An explicit push asks the remote again instead of trusting the local record.
+        result.transfer = upload(repo, outs, dvc_remote, reporter, trust_record=False)
+    if remote:
+        notes_sync.configure_fetch(repo.root)
+        try:
+            fetched = notes_sync.fetch_notes(repo.root, remote)
+            if fetched:
+                outcome = notes_sync.merge_notes_commit(repo.git_dir, repo.root, fetched)
+                result.notes_conflicts = len(outcome.conflicts)
+            result.notes = notes_sync.push_notes(repo.git_dir, repo.root, remote)
+        except notes_sync.NotesSyncError as exc:
+            raise RemoteError(exc.message) from None
+    return result
+
+
+def fetch(
+    repo: Repo,
+    git_remote: str | None = None,
+    dvc_remote: str | None = None,
+    reporter: Reporter | None = None,
+    outs: Sequence[TrackedOut] | None = None,
+) -> SyncResult:
+    """Fetch and merge the notes of a git remote; download HEAD's weights into the cache."""
+    from gitmodel import notes_sync
+
+    remote = resolve_git_remote(repo, git_remote)
+    result = SyncResult(remote)
+    if remote:
+        notes_sync.configure_fetch(repo.root)
+        try:
+            fetched = notes_sync.fetch_notes(repo.root, remote)
+        except notes_sync.NotesSyncError as exc:
+            raise RemoteError(exc.message) from None
+        result.notes = "none"
+        if fetched:
+            outcome = notes_sync.merge_notes_commit(repo.git_dir, repo.root, fetched)
+            result.notes, result.notes_conflicts = outcome.action, len(outcome.conflicts)
+    if outs is None:
+        head = repo.head()
+        outs = repo.pointers_at(head) if head else []
+    if outs:
+        result.transfer = download(repo, outs, dvc_remote, reporter)
+    return result
+
+
+def pull(
+    repo: Repo,
+    git_remote: str | None = None,
+    dvc_remote: str | None = None,
+    reporter: Reporter | None = None,
+    force: bool = False,
+) -> SyncResult:
+    """fetch, then materialise the weights of the work tree's pointers."""
+    outs = repo.tracked()
+    result = fetch(repo, git_remote, dvc_remote, reporter, outs=outs)
+    result.checkout = repo.checkout(force=force)
+    return result
+
+
+def fetch_for_checkout(repo: Repo, outs: Sequence[TrackedOut]) -> bool:
+    """Download what a checkout lacks from the default remote; False when there is none."""
+    if default_remote_name(repo) is None:
+        return False
+    download(repo, outs)
+    return True
