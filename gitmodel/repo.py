@@ -41,6 +41,7 @@ from gitmodel.store import (
     Store,
     dir_manifest_bytes,
     DirEntry,
+    git_fsyncs_loose_objects,
     walk_files,
 )
 
@@ -181,8 +182,14 @@ class Repo:
                 raw = cfg.get("cache", "type", fallback=None)
                 if raw:
                     link_types = [t.strip() for t in raw.strip("[]").replace("'", "").split(",") if t.strip()]
+            root = self.root
             self._store = Store(
-                cache_dir, self.dvc_dir / "tmp" / "gitmodel" / "state.db", link_types
+                cache_dir,
+                self.dvc_dir / "tmp" / "gitmodel" / "state.db",
+                link_types,
+                # Flush objects exactly when git would flush its own (core.fsync); asked
+                # only when an object is written, so no-op commands pay nothing for it.
+                fsync=lambda: git_fsyncs_loose_objects(root),
             )
         return self._store
 
