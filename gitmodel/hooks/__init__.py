@@ -1,0 +1,525 @@
+"""Git hooks: install, chain and uninstall the shims; the Python entry points they exec.
+
+The scripts git runs are shell shims built from `templates/` (a common header plus one
+body per hook). Each carries an ID marker; a hook that is not ours is moved to
+`<hook>.legacy` and still runs first with the same arguments and stdin; uninstall puts it
+back. Shims exec `main()` below with the interpreter that installed them.
+
+Doors:
+  reference-transaction  plain `git tag` of a failing release is refused (fetch/clone never)
+  pre-push               pushing a failing release tag is refused; then `gitmodel.remote`
+                         (when present) uploads weights and publishes notes
+  post-commit            a plain `git commit` that changes a metrics file writes the note
+  post-checkout/-merge   weights of the new HEAD are materialised from the cache
+  pre-receive (server)   pushed release tags are gated with the notes the server has
+
+Imports here stay light: these functions run inside git operations.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
+
+from gitmodel.errors import GitModelError
+
+if TYPE_CHECKING:
+    from gitmodel.config import Config
+    from gitmodel.gate import Gate
+    from gitmodel.repo import Repo
+
+MARKER = "gitmodel-hook-id: 5b1f0c7e"
+LEGACY_SUFFIX = ".legacy"
+CLIENT_HOOKS = ("reference-transaction", "pre-push", "post-commit", "post-checkout", "post-merge")
+SERVER_HOOKS = ("pre-receive",)
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+# -- install / uninstall -------------------------------------------------------------------
+
+
+def hooks_dir(repo: Repo) -> Path:
+    """Where git looks for hooks: core.hooksPath if set, else the common git dir's hooks/."""
+    from gitmodel.git import run_git
+
+    out = run_git(["rev-parse", "--path-format=absolute", "--git-path", "hooks"], cwd=repo.root)
+    return Path(out.stdout.strip())
+
+
+def is_ours(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return MARKER.encode() in f.read(1024)
+    except OSError:
+        return False
+
+
+def render_shim(hook: str, python: str | None = None) -> str:
+    import shlex
+
+    header = (TEMPLATES / "shim.sh").read_text()
+    body = (TEMPLATES / f"{hook}.sh").read_text()
+    python = python or sys.executable
+    return header.replace("@HOOK@", hook).replace("@PYTHON@", shlex.quote(python)) + body
+
+
+def install(repo: Repo, server: bool | None = None) -> list[str]:
+    """Install (or refresh) our hooks; keep foreign ones as .legacy. Returns report lines."""
+    from gitmodel.lockfile import write_file
+
+    if server is None:
+        server = repo.bare
+    if server and not repo.bare:
+        raise GitModelError(
+            "--server installs pre-receive into a bare repository; this one has a work tree"
+        )
+    if repo.bare and not server:
+        raise GitModelError(
+            "a bare repository gets the server hook: use `git model install --server`"
+        )
+    names = SERVER_HOOKS if server else CLIENT_HOOKS
+    directory = hooks_dir(repo)
+    directory.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    done: list[str] = []
+    for hook in names:
+        path = directory / hook
+        legacy = directory / (hook + LEGACY_SUFFIX)
+        if os.path.lexists(path) and not is_ours(path):
+            if os.path.lexists(legacy):
+                lines.append(
+                    f"hook {hook}: left alone (both {hook} and {hook}{LEGACY_SUFFIX} exist "
+                    "and neither is ours)"
+                )
+                continue
+            os.replace(path, legacy)
+            lines.append(
+                f"hook {hook}: your existing hook is kept as {legacy.name} and still runs first"
+            )
+        write_file(path, render_shim(hook).encode(), mode=0o755)
+        done.append(hook)
+    if done:
+        lines.insert(0, f"installed hooks in {_display(directory, repo)}: {', '.join(done)}")
+    return lines
+
+
+def uninstall(repo: Repo) -> list[str]:
+    """Remove our hooks and put back what was there before. Returns report lines."""
+    directory = hooks_dir(repo)
+    lines: list[str] = []
+    for hook in CLIENT_HOOKS + SERVER_HOOKS:
+        path = directory / hook
+        legacy = directory / (hook + LEGACY_SUFFIX)
+        if os.path.lexists(path) and not is_ours(path):
+            if os.path.lexists(legacy):
+                lines.append(f"hook {hook}: not ours; {legacy.name} left in place")
+            continue
+        if os.path.lexists(path):
+            path.unlink()
+            lines.append(f"removed hook {hook}")
+        if os.path.lexists(legacy):
+            os.replace(legacy, path)
+            lines.append(f"hook {hook}: restored your previous hook")
+    return lines or ["no gitmodel hooks were installed"]
+
+
+def _display(path: Path, repo: Repo) -> str:
+    try:
+        return str(path.relative_to(repo.root))
+    except ValueError:
+        return str(path)
+
+
+# -- shared by the entry points ------------------------------------------------------------
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(message if message.endswith("\n") else message + "\n")
+
+
+def _is_oid(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+def _nonzero(oid: str) -> bool:
+    return _is_oid(oid) and oid.strip("0") != ""
+
+
+def local_policy(root: Path) -> Config | None:
+    """The repository's policy, or None when it has none (hooks then stay out of the way)."""
+    from gitmodel.config import load_config
+
+    cfg = load_config(root)
+    return cfg if cfg.source is not None else None
+
+
+def server_policy(root: Path) -> Config:
+    """A server's policy: `<bare repo>/.gitmodel.toml` (set by the admin, cannot be pushed),
+    else the policy in the server's HEAD as accepted before this push, else the defaults."""
+    from gitmodel.config import CONFIG_FILE, Config, load_config, parse_config_text
+    from gitmodel.git import run_git
+
+    own = load_config(root)
+    if own.source is not None:
+        return own
+    for name, pyproject in ((CONFIG_FILE, False), ("pyproject.toml", True)):
+        proc = run_git(["cat-file", "blob", f"HEAD:{name}"], cwd=root, check=False)
+        if proc.returncode == 0 and (not pyproject or "gitmodel" in proc.stdout):
+            return parse_config_text(
+                proc.stdout, f"{name} at the server's HEAD", pyproject=pyproject
+            )
+    return Config()
+
+
+def _judge_tag(gate: Gate, name: str, new: str) -> tuple[bool, str]:
+    """(passed, text) for release tag `name` being given object `new`."""
+    from gitmodel.gate import peel_commit
+
+    commit = peel_commit(gate.root, new)
+    if commit is None:
+        return False, f"release gate: {name} does not point at a commit\nFAIL: refused\n"
+    verdict = gate.verdict(commit, tag=name)
+    return verdict.passed, verdict.text()
+
+
+# -- reference-transaction -----------------------------------------------------------------
+
+
+def reference_transaction(args: Sequence[str], stdin: IO[str]) -> int:
+    """Refuse `git tag` of a release that fails the gate (the shim sends only tag lines)."""
+    from gitmodel.config import ConfigError
+    from gitmodel.gate import Gate, NoteSource
+    from gitmodel.versions import is_release
+
+    if not args or args[0] != "prepared":
+        return 0
+    candidates = []
+    for line in stdin.read().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and _nonzero(parts[0]) and parts[1].startswith("refs/tags/"):
+            candidates.append((parts[0], parts[1][len("refs/tags/") :]))
+    root = Path.cwd()
+    try:
+        config = local_policy(root)
+    except ConfigError as exc:
+        # A broken policy cannot judge; refuse only what looks like a release under the default.
+        if any(is_release(name, "v*") for _, name in candidates):
+            _say(f"gitmodel: cannot judge the release tag: {exc.message}")
+            return 1
+        return 0
+    if config is None:
+        return 0
+    gate = Gate(root, config, NoteSource.from_ref(root))
+    refused = []
+    for new, name in candidates:
+        if not gate.is_release(name):
+            continue
+        passed, text = _judge_tag(gate, name, new)
+        _say(text.rstrip("\n"))
+        if not passed:
+            refused.append(name)
+    if refused:
+        _say(
+            f"gitmodel: refused to create release tag {', '.join(refused)}. "
+            "To release anyway: git model release VERSION --allow-regression REASON"
+        )
+        return 1
+    return 0
+
+
+# -- pre-push ------------------------------------------------------------------------------
+
+
+class PushUpdate(NamedTuple):
+    """One line of pre-push input."""
+
+    local_ref: str
+    local_sha: str
+    remote_ref: str
+    remote_sha: str
+
+    @property
+    def deletes(self) -> bool:
+        return not _nonzero(self.local_sha)
+
+
+def parse_push_updates(text: str) -> list[PushUpdate]:
+    updates = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            updates.append(PushUpdate(*parts))
+    return updates
+
+
+def gate_push(root: Path, updates: Sequence[PushUpdate]) -> int:
+    """Refuse (1) when a release tag being pushed fails the gate; 0 otherwise."""
+    from gitmodel.gate import Gate, NoteSource
+
+    tag_updates = [u for u in updates if u.remote_ref.startswith("refs/tags/") and not u.deletes]
+    if not tag_updates:
+        return 0
+    config = local_policy(root)
+    if config is None:
+        return 0
+    gate = Gate(root, config, NoteSource.from_ref(root))
+    refused = []
+    for u in tag_updates:
+        name = u.remote_ref[len("refs/tags/") :]
+        if not gate.is_release(name):
+            continue
+        passed, text = _judge_tag(gate, name, u.local_sha)
+        _say(text.rstrip("\n"))
+        if not passed:
+            refused.append(name)
+    if refused:
+        _say(f"gitmodel: refused to push release tag {', '.join(refused)}: the release gate failed")
+        return 1
+    return 0
+
+
+def _remote_extension() -> Callable[..., Any] | None:
+    """`gitmodel.remote.pre_push`, when the remotes module provides it."""
+    import importlib.util
+
+    if importlib.util.find_spec("gitmodel.remote") is None:
+        return None
+    import importlib
+
+    module = importlib.import_module("gitmodel.remote")
+    return getattr(module, "pre_push", None)
+
+
+def pre_push(args: Sequence[str], stdin: IO[str]) -> int:
+    remote_name = args[0] if args else ""
+    remote_url = args[1] if len(args) > 1 else remote_name
+    updates = parse_push_updates(stdin.read())
+    root = Path.cwd()
+    code = gate_push(root, updates)
+    if code:
+        return code
+    extension = _remote_extension()
+    if extension is not None:
+        import inspect
+
+        from gitmodel.repo import Repo
+
+        kwargs: dict[str, Any] = {}
+        if "reporter" in inspect.signature(extension).parameters:
+            from gitmodel.render import TerminalReporter
+
+            kwargs["reporter"] = TerminalReporter()
+        result = extension(Repo(root), remote_name, remote_url, updates, **kwargs)
+        if isinstance(result, int):
+            return result
+        for line in result.lines() if hasattr(result, "lines") else []:
+            _say(f"gitmodel: {line}")
+    return 0
+
+
+def framework_pre_push(args: Sequence[str], stdin: IO[str]) -> int:
+    """pre-push under the pre-commit framework, which passes one ref in the environment."""
+    remote_ref = os.environ.get("PRE_COMMIT_REMOTE_BRANCH", "")
+    local_sha = os.environ.get("PRE_COMMIT_TO_REF", "")
+    local_ref = os.environ.get("PRE_COMMIT_LOCAL_BRANCH", "")
+    if not remote_ref or not local_sha:
+        return 0
+    return gate_push(
+        Path.cwd(), [PushUpdate(local_ref, local_sha, remote_ref, "0" * len(local_sha))]
+    )
+
+
+# -- pre-receive (server) --------------------------------------------------------------------
+
+
+def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
+    """Gate pushed release tags on the server, with the notes it has and the push brings.
+
+    Everything pushed is hostile: the previous releases come from the server's tags and
+    notes as they were before this push (refs move only after this hook), so a push
+    cannot rewrite the baseline it is judged against; the candidate's note may arrive in
+    the same push.
+    """
+    from gitmodel.config import ConfigError
+    from gitmodel.gate import Gate, NoteSource, list_release_tags, peel_commit
+    from gitmodel.notes import NOTES_REF
+    from gitmodel.versions import ReleaseTag, is_release, parse_tag
+
+    root = Path.cwd()
+    lines = [line.split() for line in stdin.read().splitlines()]
+    lines = [p for p in lines if len(p) == 3 and _is_oid(p[0]) and _is_oid(p[1])]
+    try:
+        config = server_policy(root)
+    except ConfigError as exc:
+        _say(
+            "gitmodel: the server's release policy is broken, release tags are refused: "
+            + exc.message
+        )
+        return 1
+    accepted = NoteSource.from_ref(root, NOTES_REF)
+    pushed_notes = [new for _, new, ref in lines if ref == NOTES_REF and _nonzero(new)]
+    incoming = NoteSource(root, pushed_notes[-1]) if pushed_notes else accepted
+    creations = [
+        (new, ref[len("refs/tags/") :])
+        for _, new, ref in lines
+        if ref.startswith("refs/tags/")
+        and _nonzero(new)
+        and is_release(ref[len("refs/tags/") :], config.release_tags)
+    ]
+    if not creations:
+        return 0
+    now = int(time.time())
+    tags = {t.name: t for t in list_release_tags(root, config.release_tags)}
+    for new, name in creations:  # tags made by this push are releases too, for each other
+        tags[name] = ReleaseTag(parse_tag(name), peel_commit(root, new), now)
+    gate = Gate(
+        root,
+        config,
+        [incoming, accepted],
+        baseline_notes=[accepted, incoming],
+        tags=list(tags.values()),
+    )
+    refused = []
+    for new, name in creations:
+        passed, text = _judge_tag(gate, name, new)
+        _say(text.rstrip("\n"))
+        if not passed:
+            refused.append(name)
+    if refused:
+        _say(
+            f"gitmodel: the server refused release tag {', '.join(refused)}: the release gate "
+            "failed (push refs/notes/metrics with the tag if its note is missing here)"
+        )
+        return 1
+    return 0
+
+
+# -- post-commit -----------------------------------------------------------------------------
+
+
+def post_commit(args: Sequence[str], stdin: IO[str]) -> int:
+    """A plain `git commit` that changed a metrics file: write the commit's note from it."""
+    from gitmodel.git import run_git
+    from gitmodel.metrics import MetricsError, kind_of, parse_metrics_text
+
+    if os.environ.get("GITMODEL_COMMITTING") == "1":
+        return 0
+    root = Path.cwd()
+    config = local_policy(root)
+    if config is None or not config.metrics_files:
+        return 0
+    if _rewriting(root):
+        return 0
+    changed = run_git(
+        ["diff-tree", "--root", "--no-commit-id", "--name-only", "-r", "-z", "HEAD"],
+        cwd=root,
+        check=False,
+    ).stdout.split("\0")
+    wanted = [os.path.normpath(f) for f in config.metrics_files]
+    hits = [f for f in wanted if f in changed]
+    if not hits:
+        return 0
+    metrics: dict[str, float | int] = {}
+    for rel in hits:
+        proc = run_git(["cat-file", "blob", f"HEAD:{rel}"], cwd=root, check=False)
+        if proc.returncode != 0:
+            continue  # deleted by this commit
+        try:
+            metrics.update(parse_metrics_text(proc.stdout, kind_of(Path(rel)), rel))
+        except MetricsError as exc:
+            _say(f"gitmodel: no metrics note written: {exc.message}")
+            return 0
+    if not metrics:
+        return 0
+    from gitmodel.repo import Repo
+
+    Repo(root).write_note("HEAD", metrics, source="post-commit")
+    _say(f"gitmodel: recorded {len(metrics)} metric(s) from {', '.join(hits)} in the commit's note")
+    return 0
+
+
+def _rewriting(root: Path) -> bool:
+    """An amend or a rebase: git copies the old note itself (notes.rewriteRef) afterwards,
+    and a second note written now would be concatenated with it."""
+    from gitmodel.git import run_git
+
+    git_dir = run_git(["rev-parse", "--absolute-git-dir"], cwd=root, check=False).stdout.strip()
+    if git_dir and any((Path(git_dir) / d).exists() for d in ("rebase-merge", "rebase-apply")):
+        return True
+    action = run_git(["reflog", "-1", "--format=%gs", "HEAD"], cwd=root, check=False).stdout
+    return action.startswith("commit (amend)")
+
+
+# -- post-checkout / post-merge --------------------------------------------------------------
+
+
+def materialise(args: Sequence[str], stdin: IO[str]) -> int:
+    """Write the weights of the new HEAD whose objects are cached; never fail the checkout."""
+    try:
+        from gitmodel.repo import Repo
+
+        repo = Repo(Path.cwd())
+        if repo.bare or not repo.dvc_dir.is_dir():
+            return 0
+        result = repo.checkout(missing_ok=True)
+    except GitModelError as exc:
+        _say(f"gitmodel: weights not updated: {exc.message}")
+        return 0
+    except Exception as exc:  # a checkout must never fail because of us
+        _say(f"gitmodel: weights not updated ({type(exc).__name__}: {exc})")
+        return 0
+    if result.written:
+        _say(f"gitmodel: materialised {len(result.written)} weight file(s)")
+    if result.skipped_missing:
+        _say(
+            f"gitmodel: {len(result.skipped_missing)} weight file(s) are not in the cache "
+            "(git model pull fetches them)"
+        )
+    return 0
+
+
+# -- entry point ---------------------------------------------------------------------------
+
+HANDLERS: dict[str, Callable[[Sequence[str], IO[str]], int]] = {
+    "reference-transaction": reference_transaction,
+    "pre-push": pre_push,
+    "pre-receive": pre_receive,
+    "post-commit": post_commit,
+    "post-checkout": materialise,
+    "post-merge": materialise,
+    # Entry points for the pre-commit framework (.pre-commit-hooks.yaml).
+    "framework-pre-push": framework_pre_push,
+    "framework-checkout": materialise,
+}
+
+# Doors that refuse: an unexpected error there fails closed (exit 3); elsewhere it is
+# reported and the git operation goes on.
+_GATING = {"reference-transaction", "pre-push", "pre-receive", "framework-pre-push"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`<python> -c ... HOOK ARGS` (from a shim) or `git model hook HOOK ARGS`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in HANDLERS:
+        _say(f"gitmodel: unknown hook {argv[0] if argv else ''!r}; known: {', '.join(HANDLERS)}")
+        return 2
+    name = argv[0]
+    try:
+        return HANDLERS[name](argv[1:], sys.stdin)
+    except GitModelError as exc:
+        _say(f"gitmodel: {name}: {exc.message}")
+        return exc.exit_code if name in _GATING else 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("GITMODEL_DEBUG"):
+            raise
+        _say(
+            f"gitmodel: {name} hook: internal error: {type(exc).__name__}: {exc} "
+            "(GITMODEL_DEBUG=1 for a traceback)"
+        )
+        return 3 if name in _GATING else 0

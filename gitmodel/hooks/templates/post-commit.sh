@@ -1,0 +1,36 @@
+[ -x "$legacy" ] && GITMODEL_IN_LEGACY=$hook "$legacy" "$@"
+# `git model commit` writes the note itself.
+[ "${GITMODEL_COMMITTING:-}" = 1 ] && exit 0
+# The metrics-files of the policy, read in shell (no process started for it). A policy in
+# pyproject.toml, or a metrics-files array that spans lines, is left to Python.
+files=
+if [ -f .gitmodel.toml ]; then
+    while IFS= read -r line; do
+        case "$line" in
+            metrics-files*=*\]*) files=${line#*=} ;;
+            metrics-files*=*) files=ask ;;
+        esac
+    done <.gitmodel.toml
+    [ -n "$files" ] || exit 0
+elif [ -f pyproject.toml ]; then
+    files=ask
+else
+    exit 0
+fi
+if [ "$files" != ask ]; then
+    set -f  # the names are pathspecs for git, not globs for the shell
+    old_ifs=$IFS
+    IFS="\"'[], 	"
+    set --
+    for f in $files; do
+        # A metrics file absent from the work tree was not added or changed by this commit.
+        [ -n "$f" ] && [ -e "$f" ] && set -- "$@" "$f"
+    done
+    IFS=$old_ifs
+    set +f
+    [ $# -gt 0 ] || exit 0
+    # Did this commit change one of them? (exit 1 = yes)
+    git --literal-pathspecs diff-tree --quiet --root -r HEAD -- "$@" 2>/dev/null && exit 0
+    set --
+fi
+gitmodel

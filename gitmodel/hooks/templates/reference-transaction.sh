@@ -1,0 +1,71 @@
+# Only the "prepared" state can refuse, and only tags can be releases.
+if [ -x "$legacy" ]; then
+    read_input "$@"
+    [ "$1" = prepared ] || exit 0
+    scan_tags <<GITMODEL_EOF
+$input
+GITMODEL_EOF
+else
+    [ "$1" = prepared ] || exit 0
+    scan_tags
+fi
+[ -n "$tags" ] || exit 0
+
+# Only release tags: the [release] tags glob of .gitmodel.toml, read without Python. A
+# policy in pyproject.toml is left to Python; no policy at all means no gate.
+if [ -f .gitmodel.toml ]; then
+    glob=
+    while IFS= read -r line; do
+        case "$line" in
+            tags*=*) glob=${line#*=}; glob=${glob#*[\"\']}; glob=${glob%%[\"\']*} ;;
+        esac
+    done <.gitmodel.toml
+    glob=${glob:-v*}
+elif [ -f pyproject.toml ]; then
+    glob='*'
+else
+    exit 0
+fi
+release=
+while read -r new ref; do
+    name=${ref#refs/tags/}
+    # $glob unquoted: matched as a pattern, never run.
+    case "$name" in $glob|?*@$glob) release=1 ;; esac
+done <<GITMODEL_EOF
+$tags
+GITMODEL_EOF
+[ -n "$release" ] || exit 0
+
+# Judge only tags that `git tag` makes. Fetch and clone bring tags that exist upstream
+# and must never be refused; they share this hook, so ask which command runs it.
+parent_verb() {
+    if [ -r "/proc/$PPID/cmdline" ]; then
+        tr '\0' '\n' <"/proc/$PPID/cmdline"
+    else
+        ps -o args= -p "$PPID" 2>/dev/null | tr ' ' '\n'
+    fi | {
+        read -r argv0
+        case "${argv0##*/}" in git-?*) echo "${argv0##*/git-}"; exit 0 ;; esac
+        skip=
+        while read -r arg; do
+            if [ -n "$skip" ]; then skip=; continue; fi
+            case "$arg" in
+                -C|-c|--git-dir|--work-tree|--namespace|--exec-path|--super-prefix|--config-env) skip=1 ;;
+                -*) ;;
+                *) echo "$arg"; exit 0 ;;
+            esac
+        done
+    }
+}
+verb=$(parent_verb)
+case "$verb" in
+    tag) ;;
+    ""|fetch|clone|pull|remote|push|receive-pack|fetch-pack|submodule|update-ref|fast-import) exit 0 ;;
+    *)
+        alias=$(git config --get "alias.$verb" 2>/dev/null) || exit 0
+        case "$alias" in tag|"tag "*) ;; *) exit 0 ;; esac
+        ;;
+esac
+gitmodel "$@" <<GITMODEL_EOF
+$tags
+GITMODEL_EOF
