@@ -26,6 +26,10 @@ COMMANDS = [
     "diff",
     "status",
     "checkout",
+    "check",
+    "release",
+    "install",
+    "uninstall",
     "remote",
     "push",
     "fetch",
@@ -35,6 +39,7 @@ COMMANDS = [
     "eval",
     "plot",
     "report",
+    "hook",
 ]
 
 

@@ -618,8 +618,10 @@ class Repo:
         return {"a": {"rev": a, "commit": sha_a}, "b": {"rev": b, "commit": sha_b}, "metrics": metrics, "weights": weights}
 
     def default_diff_base(self) -> str:
-        """Where `diff` with no revisions starts: HEAD~1 (the gate redefines this for releases)."""
-        return "HEAD~1"
+        """Where `diff` with no revisions starts: the previous release, else HEAD~1."""
+        from gitmodel.gate import previous_release_tag
+
+        return previous_release_tag(self) or "HEAD~1"
 
     def _metrics_of(self, sha: str) -> dict[str, float | int]:
         note = self.notes.read(sha)
