@@ -201,22 +201,23 @@ def _check_pending(repo: Any, report: FsckReport) -> bool:
     return True
 
 
-def _fetch(repo: Any, oids: Iterable[str]) -> set[str]:
+def _fetch(repo: Any, oids: Iterable[str], report: FsckReport) -> set[str]:
     """Fetch oids from the default DVC remote; the ones that arrived intact."""
     wanted = sorted(set(oids))
     if not wanted:
         return set()
-    try:
-        from gitmodel import remote
-    except ImportError:
+    from gitmodel import remote
+    from gitmodel.pointer import Out
+    from gitmodel.repo import TrackedOut
+
+    if remote.default_remote_name(repo) is None:
+        report.actions.append("no default DVC remote to re-fetch from")
         return set()
-    fetch = getattr(remote, "fetch_objects", None)
-    if fetch is None:
-        return set()
     try:
-        fetch(repo, wanted)
-    except GitModelError:
-        pass  # what did arrive is still checked below
+        # download() verifies each object before it enters the cache.
+        remote.download(repo, [TrackedOut(oid, oid, Out(oid, oid)) for oid in wanted])
+    except GitModelError as exc:
+        report.actions.append(exc.message)  # what did arrive is still counted below
     store = repo.store
     good = set()
     for oid in wanted:
@@ -241,7 +242,7 @@ def _replace_corrupt(repo: Any, corrupt: set[str], report: FsckReport) -> None:
             report.actions.append(f"could not remove corrupt object {oid}: {exc.strerror}")
             continue
         store.state.forget_verified(oid)
-    fetched = _fetch(repo, corrupt)
+    fetched = _fetch(repo, corrupt, report)
     for p in report.problems:
         if p.kind == "corrupt-object" and p.name in corrupt:
             if p.name in fetched:
@@ -251,7 +252,7 @@ def _replace_corrupt(repo: Any, corrupt: set[str], report: FsckReport) -> None:
 
 
 def _repair_rest(repo: Any, missing: set[str], pending: bool, report: FsckReport) -> None:
-    fetched = _fetch(repo, missing)
+    fetched = _fetch(repo, missing, report)
     for p in report.problems:
         if p.kind == "missing-object" and p.name in fetched:
             p.repaired = "fetched from the remote"

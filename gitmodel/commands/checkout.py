@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     repo = Repo()
     rev, paths = args.rev, list(args.paths)
     # `git model checkout model.pkl`: a path, not a revision.
-    if rev is not None and os.path.exists(rev) and not paths:
+    if rev is not None and not paths and (os.path.exists(rev) or os.path.exists(rev + ".dvc")):
         rev, paths = None, [rev]
     result = repo.checkout(rev, repo_relative(repo, paths), force=args.force)
     if args.json:
