@@ -101,10 +101,14 @@ def _load_csv(path: Path, where: str) -> np.ndarray:
         rows = [r for r in csv.reader(f, delimiter=delimiter) if r and any(c.strip() for c in r)]
     if not rows:
         raise EvalError(f"{where}: empty file")
-    # A first row of names over numeric rows is a header.
-    header = not any(_is_number(c) for c in rows[0])
-    if len(rows) > 1 and header and all(_is_number(c) for c in rows[1]):
-        rows = rows[1:]
+    # A first row of names is a header: over numeric rows, or (string labels) when none of
+    # its names occurs again in its column.
+    if len(rows) > 1 and not any(_is_number(c) for c in rows[0]):
+        below = [{r[i].strip() for r in rows[1:] if i < len(r)} for i in range(len(rows[0]))]
+        numeric_below = all(_is_number(c) for c in rows[1])
+        unseen = all(c.strip() not in col for c, col in zip(rows[0], below, strict=True))
+        if numeric_below or (unseen and len(rows) > 2):
+            rows = rows[1:]
     width = len(rows[0])
     if any(len(r) != width for r in rows):
         raise EvalError(f"{where}: rows have different numbers of columns")

@@ -1,0 +1,239 @@
+"""The paired bootstrap, and the noise-aware release gate built on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Shell, write_bytes
+from sklearn import metrics as skm
+
+from gitmodel.bootstrap import BootstrapError, _scorer, paired_bootstrap
+
+
+def flip(pred: np.ndarray, y: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """pred with k of its correct answers made wrong (a drop of exactly k / n in accuracy)."""
+    rng = np.random.default_rng(seed)
+    right = np.flatnonzero(pred == y)
+    chosen = rng.choice(right, size=k, replace=False)
+    out = pred.copy()
+    out[chosen] = 1 - y[chosen]
+    return out
+
+
+def binary_set(n: int, acc: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    pred = np.where(rng.random(n) < acc, y, 1 - y)
+    return y, pred
+
+
+def test_small_drop_on_small_set_passes_large_drop_fails() -> None:
+    y, prev = binary_set(200, 0.9)
+    small = flip(prev, y, 2)  # -1 point on 200 examples: noise
+    large = flip(prev, y, 30)  # -15 points: real
+    r_small = paired_bootstrap("accuracy", "classification", y, prev, small, slack=0.002)
+    r_large = paired_bootstrap("accuracy", "classification", y, prev, large, slack=0.002)
+    assert r_small.delta == pytest.approx(-0.01)
+    assert not r_small.significant
+    assert r_small.ci_low < -0.002 <= r_small.ci_high
+    assert r_large.delta == pytest.approx(-0.15)
+    assert r_large.significant
+    assert r_large.ci_high < -0.002
+    assert r_small.resamples >= 1000 and r_small.confidence == pytest.approx(0.95)
+
+
+def test_same_drop_on_a_large_set_is_significant() -> None:
+    y, prev = binary_set(20000, 0.9)
+    cand = flip(prev, y, 400)  # the same -2 points, now on 20,000 examples
+    result = paired_bootstrap("accuracy", "classification", y, prev, cand, slack=0.002)
+    assert result.significant
+
+
+def test_deterministic_by_seed() -> None:
+    y, prev = binary_set(300, 0.85)
+    cand = flip(prev, y, 6)
+    a = paired_bootstrap("f1_macro", "classification", y, prev, cand, seed=7)
+    b = paired_bootstrap("f1_macro", "classification", y, prev, cand, seed=7)
+    c = paired_bootstrap("f1_macro", "classification", y, prev, cand, seed=8)
+    assert a == b
+    assert (a.ci_low, a.ci_high) != (c.ci_low, c.ci_high)
+
+
+def test_lower_is_better_direction() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=400)
+    prev = y + rng.normal(scale=0.3, size=400)
+    worse = y + rng.normal(scale=0.6, size=400)
+    r = paired_bootstrap("rmse", "regression", y, prev, worse, direction="lower", slack=0.01)
+    assert r.delta > 0 and r.significant and r.ci_low > 0.01
+    same = paired_bootstrap(
+        "rmse", "regression", y, prev, prev + 1e-4, direction="lower", slack=0.01
+    )
+    assert not same.significant
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "accuracy",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "precision_weighted",
+        "recall_weighted",
+        "f1_weighted",
+        "log_loss",
+        "roc_auc",
+    ],
+)
+def test_vectorised_classification_metrics_equal_scikit_learn(metric: str) -> None:
+    rng = np.random.default_rng(5)
+    n, k = 150, 3
+    y = rng.integers(0, k, n)
+    pred = np.where(rng.random(n) < 0.7, y, rng.integers(0, k, n))
+    proba = np.round(rng.random((n, k)), 2) + 0.01  # rounded: ties in ROC AUC
+    proba /= proba.sum(axis=1, keepdims=True)
+    idx = rng.integers(0, n, n)
+    counts = np.bincount(idx, minlength=n)[None, :].astype(float)
+    reference = {
+        "accuracy": lambda i: skm.accuracy_score(y[i], pred[i]),
+        "precision_macro": lambda i: skm.precision_score(
+            y[i], pred[i], average="macro", zero_division=0
+        ),
+        "recall_macro": lambda i: skm.recall_score(y[i], pred[i], average="macro", zero_division=0),
+        "f1_macro": lambda i: skm.f1_score(y[i], pred[i], average="macro", zero_division=0),
+        "precision_weighted": lambda i: skm.precision_score(
+            y[i], pred[i], average="weighted", zero_division=0
+        ),
+        "recall_weighted": lambda i: skm.recall_score(
+            y[i], pred[i], average="weighted", zero_division=0
+        ),
+        "f1_weighted": lambda i: skm.f1_score(y[i], pred[i], average="weighted", zero_division=0),
+        "log_loss": lambda i: skm.log_loss(y[i], proba[i], labels=[0, 1, 2]),
+        "roc_auc": lambda i: skm.roc_auc_score(y[i], proba[i], multi_class="ovr"),
+    }[metric]
+    score = _scorer(metric, "classification", y, pred, proba, None)
+    assert score(np.ones((1, n)))[0] == pytest.approx(reference(np.arange(n)))
+    assert score(counts)[0] == pytest.approx(reference(idx))
+
+
+@pytest.mark.parametrize("metric", ["mse", "rmse", "mae", "r2"])
+def test_vectorised_regression_metrics_equal_scikit_learn(metric: str) -> None:
+    rng = np.random.default_rng(6)
+    y = rng.normal(size=90)
+    pred = y + rng.normal(scale=0.5, size=90)
+    idx = rng.integers(0, 90, 90)
+    counts = np.bincount(idx, minlength=90)[None, :].astype(float)
+    ref = {
+        "mse": skm.mean_squared_error,
+        "rmse": lambda a, b: np.sqrt(skm.mean_squared_error(a, b)),
+        "mae": skm.mean_absolute_error,
+        "r2": skm.r2_score,
+    }[metric]
+    score = _scorer(metric, "regression", y, pred, None, None)
+    assert score(counts)[0] == pytest.approx(ref(y[idx], pred[idx]))
+
+
+def test_refuses_too_few_resamples_and_unknown_metrics() -> None:
+    y, p = binary_set(20, 0.8)
+    with pytest.raises(BootstrapError, match="at least 1000"):
+        paired_bootstrap("accuracy", "classification", y, p, p, resamples=100)
+    with pytest.raises(BootstrapError, match="cannot be recomputed"):
+        paired_bootstrap("bleu", "classification", y, p, p)
+    with pytest.raises(BootstrapError, match="needs stored probabilities"):
+        paired_bootstrap("roc_auc", "classification", y, p, p)
+
+
+# -- the noise-aware gate, end to end --------------------------------------------------------
+
+GATE = """\
+metrics-files = ["metrics.json"]
+[release]
+tags = "v*"
+[gate.accuracy]
+direction = "higher"
+tolerance = 0.002
+significance = 0.05
+"""
+
+
+def commit_model(
+    sh: Shell, repo: Path, y: np.ndarray, pred: np.ndarray, seed: int, store: bool
+) -> str:
+    np.save(repo / "y.npy", y)
+    np.save(repo / "p.npy", pred)
+    args = ["eval", "--y-true", "y.npy", "--y-pred", "p.npy", "--task", "classification"]
+    sh.gm(*args, *(["--store"] if store else []), cwd=repo)
+    write_bytes(repo / "model.bin", 2000, seed=seed)
+    sh.gm("commit", "model.bin", "-m", f"model {seed}", cwd=repo)
+    return sh.git("rev-parse", "HEAD", cwd=repo).stdout.strip()
+
+
+def gate_verdict(repo: Path, commit: str) -> dict:
+    gate = pytest.importorskip("gitmodel.gate")
+    from gitmodel.repo import Repo
+
+    return gate.gate_for(Repo(repo)).verdict(commit).to_json()
+
+
+@pytest.fixture
+def gated_repo(sh: Shell, repo: Path) -> Path:
+    (repo / ".gitmodel.toml").write_text(GATE)
+    (repo / ".gitignore").write_text("*.npy\n")
+    sh.git("add", ".gitmodel.toml", ".gitignore", cwd=repo)
+    sh.git("commit", "-q", "-m", "gate on accuracy, noise-aware", cwd=repo)
+    return repo
+
+
+def test_gate_passes_a_drop_within_noise_refuses_a_real_one(sh: Shell, gated_repo: Path) -> None:
+    repo = gated_repo
+    y, prev = binary_set(200, 0.9)
+    commit_model(sh, repo, y, prev, seed=1, store=True)
+    sh.git("tag", "v1.0.0", cwd=repo)
+    small = commit_model(sh, repo, y, flip(prev, y, 2), seed=2, store=True)
+    v = gate_verdict(repo, small)
+    (m,) = v["metrics"]
+    assert v["passed"] and m["passed"], v
+    assert m["delta"] == pytest.approx(-0.01)
+    boot = m["noise"]["bootstrap"]
+    assert boot["ci_low"] < -0.002 <= boot["ci_high"]
+    assert "CI" in m["noise"]["reason"]
+
+    large = commit_model(sh, repo, y, flip(prev, y, 30), seed=3, store=True)
+    v = gate_verdict(repo, large)
+    (m,) = v["metrics"]
+    assert not v["passed"] and not m["passed"]
+    assert m["noise"]["bootstrap"]["significant"] is True
+    assert m["noise"]["bootstrap"]["ci_high"] < -0.002
+
+
+def test_gate_without_stored_predictions_falls_back(sh: Shell, gated_repo: Path) -> None:
+    repo = gated_repo
+    y, prev = binary_set(200, 0.9)
+    commit_model(sh, repo, y, prev, seed=1, store=True)
+    sh.git("tag", "v1.0.0", cwd=repo)
+    cand = commit_model(sh, repo, y, flip(prev, y, 2), seed=2, store=False)
+    v = gate_verdict(repo, cand)
+    (m,) = v["metrics"]
+    assert not v["passed"]  # the plain rule: -0.01 is beyond the 0.002 tolerance
+    assert m["noise"]["applied"] is False
+    assert "no stored predictions on the candidate" in m["noise"]["reason"]
+    assert "plain rule" in m["noise"]["reason"]
+
+
+def test_gate_on_a_different_evaluation_set_falls_back(sh: Shell, gated_repo: Path) -> None:
+    repo = gated_repo
+    y, prev = binary_set(200, 0.9)
+    commit_model(sh, repo, y, prev, seed=1, store=True)
+    sh.git("tag", "v1.0.0", cwd=repo)
+    y2, p2 = binary_set(200, 0.75, seed=9)
+    cand = commit_model(sh, repo, y2, p2, seed=2, store=True)
+    v = gate_verdict(repo, cand)
+    (m,) = v["metrics"]
+    assert m["noise"]["applied"] is False
+    assert "different evaluation sets" in m["noise"]["reason"]
+    note = json.loads(sh.git("notes", "--ref=refs/notes/metrics", "show", cand, cwd=repo).stdout)
+    assert note["predictions"]["labels_md5"] != ""
