@@ -117,3 +117,17 @@ def test_import_gitmodel_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_plain_git_commit_attaches_history_through_post_commit(sh: Shell, repo: Path) -> None:
+    if not (repo / ".git" / "hooks" / "post-commit").exists():
+        pytest.skip("this version installs no post-commit hook")
+    (repo / "train.py").write_text(TRAIN)
+    sh.run([sys.executable, "train.py"], cwd=repo)
+    (repo / "metrics.json").write_text('{"accuracy": 0.8}')
+    sh.git("add", "metrics.json", "train.py", cwd=repo)
+    sh.git("commit", "-q", "-m", "plain commit", cwd=repo)
+    note = sh.gm("metrics", "--json", cwd=repo).json()
+    assert note["source"] == "post-commit"
+    assert note["history"]["records"] == 5
+    assert not (repo / ".gitmodel" / "history.jsonl").exists()

@@ -437,7 +437,18 @@ def post_commit(args: Sequence[str], stdin: IO[str]) -> int:
         return 0
     from gitmodel.repo import Repo
 
-    Repo(root).write_note("HEAD", metrics, source="post-commit")
+    from gitmodel.attachments import Attachments
+    from gitmodel.attachments import collect as collect_attachments
+
+    repo = Repo(root)
+    # The training history and `eval --store` predictions ride along, as with `git model commit`.
+    try:
+        attachments = collect_attachments(repo)
+    except GitModelError as exc:
+        _say(f"gitmodel: history/predictions not attached: {exc.message}")
+        attachments = Attachments()
+    repo.write_note("HEAD", metrics, source="post-commit", **attachments.note)
+    attachments.consume()
     _say(f"gitmodel: recorded {len(metrics)} metric(s) from {', '.join(hits)} in the commit's note")
     return 0
 
