@@ -435,10 +435,9 @@ def post_commit(args: Sequence[str], stdin: IO[str]) -> int:
             return 0
     if not metrics:
         return 0
-    from gitmodel.repo import Repo
-
     from gitmodel.attachments import Attachments
     from gitmodel.attachments import collect as collect_attachments
+    from gitmodel.repo import Repo
 
     repo = Repo(root)
     # The training history and `eval --store` predictions ride along, as with `git model commit`.
