@@ -49,7 +49,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"git model: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser for every verb, or (only=VERB) for that verb alone."""
     parser = _Parser(
         prog="git model",
         description="Version model weights and metrics with git: weights in a DVC-compatible "
@@ -57,15 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"git-model {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
+    for name in [only] if only else COMMANDS:
         module = importlib.import_module(f"gitmodel.commands.{name.replace('-', '_')}")
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Import and register only the verb being run (every hook and command pays for one
+    # module, not all of them); `git model`, `--help` and typos still get the full parser.
+    parser = build_parser(words[0] if words and words[0] in COMMANDS else None)
+    args = parser.parse_args(words)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

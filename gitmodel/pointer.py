@@ -7,6 +7,7 @@ pointer's directory and must stay inside the repository (a pushed repository is 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,91 @@ def _safe_loader() -> Any:
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# Pointers in the exact shape DVC 3 and render_pointer write are read and written without
+# PyYAML: importing it costs more than the rest of `git model status`. Only lines whose
+# YAML meaning is unambiguous take this path (plain scalars that YAML 1.1 resolves to the
+# same str or int); anything else, however valid, goes to the real parser.
+_PLAIN_KEYS = frozenset({"md5", "size", "nfiles", "hash", "path"})
+_PLAIN_MD5 = re.compile(r"[0-9a-f]{32}(?:\.dir)?")
+_PLAIN_INT = re.compile(r"0|[1-9][0-9]{0,17}")
+# Starts with a letter or _, so no YAML int, float, timestamp or indicator; the words YAML
+# 1.1 reads as booleans or null are excluded below.
+_PLAIN_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_.@-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.@-]*)*")
+_YAML_WORDS = frozenset(
+    "yes Yes YES no No NO true True TRUE false False FALSE on On ON off Off OFF"
+    " null Null NULL".split()
+)
+
+
+def _plain_value(key: str, text: str) -> str | int | None:
+    """text's value if YAML would read it exactly so, else None (then YAML decides)."""
+    if key == "md5":
+        # A hex string of only digits and "b" could be a YAML int; let YAML judge those.
+        if _PLAIN_MD5.fullmatch(text) and any(c in "acdef" for c in text[:32]):
+            return text
+    elif key in ("size", "nfiles"):
+        if _PLAIN_INT.fullmatch(text):
+            return int(text)
+    elif key == "hash":
+        if text == "md5":
+            return text
+    elif _PLAIN_PATH.fullmatch(text) and text not in _YAML_WORDS:
+        return text
+    return None
+
+
+def _load_plain(text: bytes | str) -> dict[str, Any] | None:
+    """The pointer as YAML would load it, if it has the canonical shape; else None."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    lines = text.split("\n")
+    if len(lines) < 3 or lines[0] != "outs:" or lines.pop() != "":
+        return None
+    outs: list[dict[str, Any]] = []
+    for line in lines[1:]:
+        if line.startswith("- "):
+            outs.append({})
+        elif not line.startswith("  ") or not outs:
+            return None
+        key, sep, raw = line[2:].partition(": ")
+        value = _plain_value(key, raw) if sep and key in _PLAIN_KEYS else None
+        if value is None or key in outs[-1]:
+            return None
+        outs[-1][key] = value
+    return {"outs": outs}
+
+
+def _dump_plain(data: dict[str, Any]) -> str | None:
+    """data as `yaml.safe_dump(sort_keys=False)` writes it, if it has the canonical shape."""
+    if list(data) != ["outs"] or not isinstance(data["outs"], list):
+        return None
+    lines = ["outs:"]
+    for entry in data["outs"]:
+        if not isinstance(entry, dict) or not entry:
+            return None
+        lead = "- "
+        for key, value in entry.items():
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                return None
+            text = str(value)
+            if key not in _PLAIN_KEYS or _plain_value(key, text) != value:
+                return None
+            lines.append(f"{lead}{key}: {text}")
+            lead = "  "
+    return "\n".join(lines) + "\n"
+
+
+def load_pointer_yaml(text: bytes | str) -> Any:
+    """Parse pointer text; the canonical shape without PyYAML, anything else with it."""
+    plain = _load_plain(text)
+    if plain is not None:
+        return plain
+    return _yaml().load(text, Loader=_safe_loader())
+
+
 def check_inside(path: Path, root: Path, what: str) -> None:
     """Refuse a path that, after resolving `..` and symlinks, is not under root."""
     real_root = os.path.realpath(root)
@@ -67,13 +153,15 @@ def check_inside(path: Path, root: Path, what: str) -> None:
 
 def parse_pointer(file: Path, text: bytes | str, root: Path) -> Pointer:
     """Parse and validate pointer text; errors name the pointer and are one line."""
-    yaml = _yaml()
     name = os.path.relpath(file, root)
-    try:
-        data = yaml.load(text, Loader=_safe_loader())
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
-        raise PointerError(f"{name}: not valid YAML ({first})") from None
+    data = _load_plain(text)
+    if data is None:
+        yaml = _yaml()
+        try:
+            data = yaml.load(text, Loader=_safe_loader())
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+            raise PointerError(f"{name}: not valid YAML ({first})") from None
     if not isinstance(data, dict) or not isinstance(data.get("outs"), list) or not data["outs"]:
         raise PointerError(f"{name}: not a DVC pointer (no 'outs' list)")
     outs = []
@@ -104,6 +192,8 @@ def parse_pointer(file: Path, text: bytes | str, root: Path) -> Pointer:
 
 
 def read_pointer(file: Path, root: Path) -> Pointer:
+    # A pointer committed as a symlink out of the repository must not be read through.
+    check_inside(file, root, os.path.relpath(file, root))
     try:
         text = file.read_bytes()
     except FileNotFoundError:
@@ -119,7 +209,6 @@ def pointer_file_for(path: Path) -> Path:
 
 def render_pointer(out: Out, previous: dict[str, Any] | None = None) -> bytes:
     """DVC 3 pointer YAML for one output, keeping other keys of a previous pointer."""
-    yaml = _yaml()
     entry: dict[str, Any] = {"md5": out.md5, "size": out.size}
     if out.nfiles is not None:
         entry["nfiles"] = out.nfiles
@@ -133,7 +222,10 @@ def render_pointer(out: Out, previous: dict[str, Any] | None = None) -> bytes:
                 if k not in ("md5", "size", "nfiles", "hash", "path")}
         entry.update(kept)
     data["outs"] = [entry]
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).encode()
+    plain = _dump_plain(data)
+    if plain is not None:
+        return plain.encode()
+    return _yaml().safe_dump(data, sort_keys=False, default_flow_style=False).encode()
 
 
 def write_pointer(file: Path, out: Out) -> None:
@@ -143,7 +235,7 @@ def write_pointer(file: Path, out: Out) -> None:
         previous = None
         if old:
             try:
-                loaded = _yaml().load(old, Loader=_safe_loader())
+                loaded = load_pointer_yaml(old)
                 previous = loaded if isinstance(loaded, dict) else None
             except Exception:  # a broken old pointer is simply replaced
                 previous = None

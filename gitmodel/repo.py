@@ -116,6 +116,15 @@ def discover(path: str | os.PathLike[str] = ".") -> tuple[Path | None, Path, Pat
     """(work tree root or None if bare, git dir, common git dir) of the repository at path."""
     if not os.path.isdir(path):
         raise GitModelError(f"{path}: no such directory")
+    # One git process in the common case (a work tree); it is on every command's path.
+    both = run_git(
+        ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--show-toplevel"],
+        cwd=path,
+        check=False,
+    )
+    lines = both.stdout.splitlines()
+    if both.returncode == 0 and len(lines) == 3 and lines[2]:
+        return Path(lines[2]), Path(lines[0]), Path(lines[1])
     proc = run_git(
         ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--is-bare-repository"],
         cwd=path,
