@@ -205,18 +205,20 @@ class Bench:
         """`commits` commits on main, each with a metrics note; the first `tags` are releases."""
         out: list[str] = []
         stamp = 1_700_000_000
+        branch = self.sh(["git", "symbolic-ref", "HEAD"], repo).strip()
+        head = self.sh(["git", "rev-parse", "HEAD"], repo).strip()
         for i in range(1, commits + 1):
             content = f"step {i}\n"
             msg = f"train step {i}\n"
             out += [
-                "commit refs/heads/main",
+                f"commit {branch}",
                 f"mark :{i}",
                 f"committer Bench <bench@example.com> {stamp + i} +0000",
                 f"data {len(msg)}",
                 msg.rstrip("\n"),
             ]
             if i == 1:
-                out.append("from refs/heads/main^0")
+                out.append(f"from {head}")
             out += ["M 100644 inline train.log", f"data {len(content)}", content.rstrip("\n"), ""]
         msg = "metrics notes\n"
         out += [
@@ -245,7 +247,7 @@ class Bench:
                 "",
             ]
         self.sh(["git", "fast-import", "--quiet"], repo, input=("\n".join(out) + "\n").encode())
-        self.sh(["git", "reset", "-q", "--hard", "main"], repo)
+        self.sh(["git", "reset", "-q", "--hard", branch], repo)
 
     # -- the comparisons --------------------------------------------------------------------
 
