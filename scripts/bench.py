@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,7 @@ class Sample:
     max_rss_kib: int
     ok: bool
     error: str = ""
+    cpu_seconds: float = 0.0  # user + system, of the child and its waited-for descendants
 
 
 @dataclass
@@ -149,7 +151,8 @@ class Bench:
         proc.returncode = os.waitstatus_to_exitcode(status)
         ok = proc.returncode == 0
         msg = "" if ok else (err.decode(errors="replace").strip().splitlines() or ["?"])[-1]
-        return Sample(elapsed, usage.ru_maxrss, ok, f"exit {proc.returncode}: {msg}")
+        cpu = usage.ru_utime + usage.ru_stime
+        return Sample(elapsed, usage.ru_maxrss, ok, f"exit {proc.returncode}: {msg}", cpu)
 
     def run_row(self, row: Row) -> None:
         self.rows.append(row)
@@ -163,6 +166,9 @@ class Bench:
             for c in order:
                 if c.setup:
                     c.setup()
+                # Flush every dirty page first (untimed): otherwise whoever runs after a
+                # big write pays for its writeback through the kernel's dirty throttling.
+                os.sync()
                 sample = self.timed(c.argv, c.cwd)
                 c.samples.append(sample)
                 if self.verbose:
@@ -300,6 +306,14 @@ class Bench:
                     "dvc add", [*dvc, "add", "-q", "big.bin"], d, self.dvc_fresh(d), skip=dvc_skip
                 ),
                 Contender("git model add", [*gm, "add", "big.bin"], g, self.gm_fresh(g)),
+                # Durable like git's objects when git is told to be (core.fsync): the
+                # disk's write speed, not hashing, sets this one.
+                Contender(
+                    "git model add, core.fsync=loose-object",
+                    ["git", "-c", "core.fsync=loose-object", "model", "add", "big.bin"],
+                    g,
+                    self.gm_fresh(g),
+                ),
             ],
             s.runs,
         )
@@ -657,24 +671,25 @@ class Bench:
 
     def report(self) -> str:
         lines = [
-            "| work | contender | median | min | max | runs | peak RSS |",
-            "|---|---|---:|---:|---:|---:|---:|",
+            "| work | contender | median | min | max | runs | CPU (median) | peak RSS |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         for row in self.rows:
             for c in row.contenders:
                 reason = row.skip or c.skip
                 if reason:
-                    lines.append(f"| {row.work} | {c.label} | {reason} | | | | |")
+                    lines.append(f"| {row.work} | {c.label} | {reason} | | | | | |")
                     continue
                 good = [x.seconds for x in c.samples if x.ok]
                 if not good:
-                    lines.append(f"| {row.work} | {c.label} | failed: {c.failure()} | | | | |")
+                    lines.append(f"| {row.work} | {c.label} | failed: {c.failure()} | | | | | |")
                     continue
                 rss = c.max_rss_mib()
+                cpu = statistics.median(x.cpu_seconds for x in c.samples if x.ok)
                 lines.append(
                     f"| {row.work} | {c.label} | {statistics.median(good):.3f} s | "
                     f"{min(good):.3f} | "
-                    f"{max(good):.3f} | {len(good)} | {rss:.0f} MiB |"
+                    f"{max(good):.3f} | {len(good)} | {cpu:.3f} s | {rss:.0f} MiB |"
                 )
         lines += ["", "| work | target | measured | met |", "|---|---|---:|---|"]
         for t in self.targets:
@@ -745,6 +760,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not shutil.which("git-model", path=str(Path(sys.executable).parent)):
         print("bench: git-model is not installed next to this Python", file=sys.stderr)
         return 2
+    # A killed run still removes its GiBs of data (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="gitmodel-bench-", dir=args.dir))
     load_before = os.getloadavg()
     started = time.monotonic()
@@ -779,7 +796,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"- medians of {sizes.runs} runs (big-data rows) and {sizes.small_runs} runs "
         "(quick commands), "
-        "contenders alternated; warm page cache"
+        "contenders alternated; warm page cache, `sync` before every timed run"
     )
     print()
     print(table)

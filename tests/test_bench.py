@@ -38,7 +38,7 @@ def test_bench_quick_completes_and_prints_its_tables(
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.startswith("# gitmodel benchmark (--quick)")
-    assert "| work | contender | median | min | max | runs | peak RSS |" in out
+    assert "| work | contender | median | min | max | runs | CPU (median) | peak RSS |" in out
     assert "| work | target | measured | met |" in out
     for work in (
         "store 16 MiB, fresh",
