@@ -1,0 +1,105 @@
+"""Release-tag grammar and ordering (pure functions, no git)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gitmodel.versions import (
+    ReleaseTag,
+    bump,
+    is_release,
+    latest_version,
+    parse_tag,
+    releases_before,
+)
+
+
+def tags(*spec: tuple[str, int]) -> list[ReleaseTag]:
+    return [ReleaseTag(parse_tag(name), f"{i:040x}", date) for i, (name, date) in enumerate(spec)]
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "version"),
+    [
+        ("v1.2.3", None, "1.2.3"),
+        ("1.2.3", None, "1.2.3"),
+        ("V2", None, "2"),
+        ("v1.2.3-rc.1", None, "1.2.3rc1"),  # semver pre-release, read by PEP 440
+        ("v1.0.0+build.5", None, "1.0.0+build.5"),
+        ("churn@v1.0.0", "churn", "1.0.0"),
+        ("team/churn@v3.1", "team/churn", "3.1"),
+        ("v-2024-05", None, None),
+        ("release-7", None, None),
+        ("v1.2.3-alpha.beta", None, None),  # semver that PEP 440 cannot read: date order
+    ],
+)
+def test_grammar(name: str, model: str | None, version: str | None) -> None:
+    parsed = parse_tag(name)
+    assert parsed.model == model
+    assert (str(parsed.version) if parsed.version else None) == version
+
+
+def test_is_release_uses_the_glob_on_the_version_part() -> None:
+    assert is_release("v1.0.0", "v*")
+    assert is_release("churn@v1.0.0", "v*")
+    assert not is_release("wip", "v*")
+    assert not is_release("churn@1.0.0", "v*")
+    assert is_release("release-7", "release-*")
+    assert not is_release("v1.0.0", "release-*")
+
+
+def test_hotfix_compares_with_the_release_below_it() -> None:
+    pool = tags(("v1.0.0", 1), ("v1.0.1", 2), ("v1.2.0", 3), ("v1.10.0", 4))
+    before = releases_before(parse_tag("v1.0.2"), "", 10, pool)
+    assert [t.name for t in before] == ["v1.0.1", "v1.0.0"]
+    # Version order, not string order and not date order.
+    before = releases_before(parse_tag("v1.11.0"), "", 10, pool)
+    assert [t.name for t in before][:2] == ["v1.10.0", "v1.2.0"]
+
+
+def test_untagged_candidate_comes_after_every_release() -> None:
+    pool = tags(("v1.0.0", 5), ("v2.0.0", 1), ("v1.5.0", 9))
+    assert [t.name for t in releases_before(None, "", 10, pool)] == ["v2.0.0", "v1.5.0", "v1.0.0"]
+
+
+def test_unversioned_tags_fall_back_to_date_order() -> None:
+    pool = tags(("release-a", 30), ("release-b", 10), ("release-c", 20))
+    before = releases_before(parse_tag("release-new"), "", 100, pool)
+    assert [t.name for t in before] == ["release-a", "release-c", "release-b"]
+    # An existing unversioned release looks only at older ones.
+    before = releases_before(parse_tag("release-c"), "", 20, pool)
+    assert [t.name for t in before] == ["release-b"]
+
+
+def test_versioned_candidate_after_unversioned_history() -> None:
+    pool = tags(("v-old", 5), ("v1.0.0", 8))
+    before = releases_before(parse_tag("v1.1.0"), "", 10, pool)
+    assert [t.name for t in before] == ["v1.0.0", "v-old"]
+
+
+def test_model_lines_are_separate() -> None:
+    pool = tags(("v1.0.0", 1), ("churn@v1.0.0", 2), ("fraud@v2.0.0", 3), ("churn@v1.1.0", 4))
+    before = releases_before(parse_tag("churn@v1.2.0"), "churn", 10, pool)
+    assert [t.name for t in before] == ["churn@v1.1.0", "churn@v1.0.0"]
+    assert [t.name for t in releases_before(parse_tag("v2.0.0"), "", 10, pool)] == ["v1.0.0"]
+    latest = latest_version(pool, "churn")
+    assert latest is not None and latest.name == "churn@v1.1.0"
+
+
+@pytest.mark.parametrize(
+    ("previous", "part", "expected"),
+    [
+        ("v1.2.3", "patch", "v1.2.4"),
+        ("v1.2.3", "minor", "v1.3.0"),
+        ("v1.2.3", "major", "v2.0.0"),
+        ("1.2", "patch", "1.2.1"),
+        (None, "minor", "v0.1.0"),
+        (None, "major", "v1.0.0"),
+    ],
+)
+def test_bump(previous: str | None, part: str, expected: str) -> None:
+    assert bump(parse_tag(previous) if previous else None, part, "v*") == expected
+
+
+def test_bump_keeps_the_model_line() -> None:
+    assert bump(parse_tag("churn@v1.0.0"), "minor", "v*", "churn") == "churn@v1.1.0"
