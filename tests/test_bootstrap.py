@@ -209,6 +209,14 @@ def test_gate_passes_a_drop_within_noise_refuses_a_real_one(sh: Shell, gated_rep
     assert m["noise"]["bootstrap"]["significant"] is True
     assert m["noise"]["bootstrap"]["ci_high"] < -0.002
 
+    # The same verdicts at the door a plain `git tag` goes through (reference-transaction).
+    if (repo / ".git" / "hooks" / "reference-transaction").exists():
+        sh.git("tag", "v1.1.0", small, cwd=repo)
+        r = sh.git("tag", "v1.2.0", large, cwd=repo, check=False)
+        assert r.returncode != 0
+        assert "95% CI" in r.stderr and "significant" in r.stderr
+        assert sh.git("tag", "-l", "v1.2.0", cwd=repo).stdout == ""
+
 
 def test_gate_without_stored_predictions_falls_back(sh: Shell, gated_repo: Path) -> None:
     repo = gated_repo

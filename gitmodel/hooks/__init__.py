@@ -213,7 +213,7 @@ def reference_transaction(args: Sequence[str], stdin: IO[str]) -> int:
         return 0
     if config is None:
         return 0
-    gate = Gate(root, config, NoteSource.from_ref(root))
+    gate = Gate(root, config, NoteSource.from_ref(root), repo=noise_repo(root, config))
     refused = []
     for new, name in candidates:
         if not gate.is_release(name):
@@ -229,6 +229,22 @@ def reference_transaction(args: Sequence[str], stdin: IO[str]) -> int:
         )
         return 1
     return 0
+
+
+def noise_repo(root: Path, config: Any) -> Any:
+    """The Repo the noise-aware rule reads stored predictions from, only when a rule opts in.
+
+    Without it the hook would judge by the plain rule and refuse a tag that `git model
+    check` and `git model release` pass.
+    """
+    if not any(rule.significance is not None for rule in config.gates.values()):
+        return None
+    from gitmodel.repo import Repo
+
+    try:
+        return Repo(root)
+    except GitModelError:
+        return None
 
 
 # -- pre-push ------------------------------------------------------------------------------
@@ -266,7 +282,7 @@ def gate_push(root: Path, updates: Sequence[PushUpdate]) -> int:
     config = local_policy(root)
     if config is None:
         return 0
-    gate = Gate(root, config, NoteSource.from_ref(root))
+    gate = Gate(root, config, NoteSource.from_ref(root), repo=noise_repo(root, config))
     refused = []
     for u in tag_updates:
         name = u.remote_ref[len("refs/tags/") :]
