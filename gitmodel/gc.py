@@ -31,7 +31,12 @@ class GcResult:
     dry_run: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"removed": self.removed, "bytes": self.bytes, "kept": self.kept, "dry_run": self.dry_run}
+        return {
+            "removed": self.removed,
+            "bytes": self.bytes,
+            "kept": self.kept,
+            "dry_run": self.dry_run,
+        }
 
 
 def _root_commits(repo: Repo) -> list[str]:
@@ -57,7 +62,7 @@ def _root_commits(repo: Repo) -> list[str]:
 def _pointer_blob_outs(repo: Repo, pairs: list[tuple[str, str]]) -> list[TrackedOut]:
     unique = sorted(set(pairs))
     outs: list[TrackedOut] = []
-    for (path, _blob), text in zip(unique, repo.read_blobs([b for _, b in unique])):
+    for (path, _blob), text in zip(unique, repo.read_blobs([b for _, b in unique]), strict=True):
         try:
             outs += repo._outs_of(parse_pointer(repo.root / path, text, repo.root), path)
         except PointerError:
@@ -90,8 +95,21 @@ def _index_pointers(repo: Repo) -> list[tuple[str, str]]:
 
 def _unpushed_pointers(repo: Repo) -> list[tuple[str, str]]:
     proc = run_git(
-        ["log", "--raw", "-z", "--no-renames", "--no-abbrev", "-m", "--format=", "--full-history",
-         "--all", "--reflog", "--not", "--remotes", "--"],
+        [
+            "log",
+            "--raw",
+            "-z",
+            "--no-renames",
+            "--no-abbrev",
+            "-m",
+            "--format=",
+            "--full-history",
+            "--all",
+            "--reflog",
+            "--not",
+            "--remotes",
+            "--",
+        ],
         cwd=repo.root,
         check=False,
     )
@@ -116,7 +134,10 @@ def live_objects(repo: Repo) -> set[str]:
     from gitmodel.store import ObjectMissing, StoreError
 
     outs = _pointer_blob_outs(
-        repo, _tree_pointers(repo, _root_commits(repo)) + _index_pointers(repo) + _unpushed_pointers(repo)
+        repo,
+        _tree_pointers(repo, _root_commits(repo))
+        + _index_pointers(repo)
+        + _unpushed_pointers(repo),
     )
     if not repo.bare:
         outs += repo.tracked()

@@ -96,7 +96,9 @@ def merge_note(
             bd = b if isinstance(b, dict) else {}
             out: dict[str, Any] = {}
             for key in sorted(set(o) | set(t)):
-                value = merge(path + [key], bd.get(key, _MISSING), o.get(key, _MISSING), t.get(key, _MISSING))
+                value = merge(
+                    path + [key], bd.get(key, _MISSING), o.get(key, _MISSING), t.get(key, _MISSING)
+                )
                 if value is not _MISSING:
                     out[key] = value
             return out
@@ -116,7 +118,9 @@ def merge_note(
     bd = {k: v for k, v in (base or {}).items() if k != _HISTORY}
     merged: dict[str, Any] = {}
     for key in sorted(keys):
-        value = merge([key], bd.get(key, _MISSING), ours.get(key, _MISSING), theirs.get(key, _MISSING))
+        value = merge(
+            [key], bd.get(key, _MISSING), ours.get(key, _MISSING), theirs.get(key, _MISSING)
+        )
         if value is not _MISSING:
             merged[key] = value
     unique: dict[str, Any] = {}
@@ -130,7 +134,9 @@ def merge_note(
     return merged, bool(lost)
 
 
-def _merge_note_bytes(base: bytes | None, ours: bytes, theirs: bytes, commit: str) -> tuple[bytes, bool]:
+def _merge_note_bytes(
+    base: bytes | None, ours: bytes, theirs: bytes, commit: str
+) -> tuple[bytes, bool]:
     if ours == theirs:
         return ours, False
     if base is not None and ours == base:
@@ -264,7 +270,9 @@ def merge_notes_commit(git_dir: Any, cwd: Any, other: str, ref: str = NOTES_REF)
                 merged[commit] = t
         tree = _write_tree(repo, merged)
         sig = _signature(repo)
-        new = repo.create_commit(None, sig, sig, _MERGE_MESSAGE + "\n", tree, [repo[local].id, repo[other].id])
+        new = repo.create_commit(
+            None, sig, sig, _MERGE_MESSAGE + "\n", tree, [repo[local].id, repo[other].id]
+        )
         if _update_ref(cwd, ref, str(new), local, check=False):
             return MergeOutcome("merged", str(new), conflicts)
     raise NotesSyncError(f"{ref} keeps changing under the notes merge; try again")
@@ -279,7 +287,8 @@ def _update_ref(cwd: Any, ref: str, new: str, old: str, check: bool = True) -> b
         check=False,
     )
     if proc.returncode != 0 and check:
-        raise NotesSyncError(f"cannot update {ref}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'failed'}")
+        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
+        raise NotesSyncError(f"cannot update {ref}: {last}")
     return proc.returncode == 0
 
 
@@ -292,7 +301,11 @@ def git_remotes(cwd: Any) -> list[str]:
 
 def tracking_ref(remote: str) -> str:
     """Where a git remote's notes are fetched to; a URL (no configured name) gets a hash."""
-    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", remote) and ".." not in remote and not remote.endswith(".lock"):
+    if (
+        re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", remote)
+        and ".." not in remote
+        and not remote.endswith(".lock")
+    ):
         name = remote
     else:
         name = "url-" + hashlib.sha1(remote.encode()).hexdigest()[:16]
@@ -309,7 +322,12 @@ def configure_fetch(cwd: Any, remotes: list[str] | None = None) -> list[str]:
     for remote in git_remotes(cwd) if remotes is None else remotes:
         key = f"remote.{remote}.fetch"
         current = run_git(["config", "--get-all", key], cwd=cwd, check=False).stdout.split()
-        if not current and run_git(["config", "--get", f"remote.{remote}.url"], cwd=cwd, check=False).returncode:
+        if (
+            not current
+            and run_git(
+                ["config", "--get", f"remote.{remote}.url"], cwd=cwd, check=False
+            ).returncode
+        ):
             continue  # not a configured remote
         spec = fetch_refspec(remote)
         if spec not in current:

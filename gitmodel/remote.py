@@ -40,7 +40,7 @@ from gitmodel.errors import GitModelError, Refused
 from gitmodel.git import GitFailed, run_git
 
 if TYPE_CHECKING:
-    from gitmodel.repo import Reporter, Repo, TrackedOut
+    from gitmodel.repo import Repo, Reporter, TrackedOut
 
 ZERO = "0" * 40
 # Object stores publish an object only once its upload completed: no temporary name needed.
@@ -121,7 +121,9 @@ def list_remotes(repo: Repo) -> list[RemoteInfo]:
     ]
 
 
-def add_remote(repo: Repo, name: str, url: str, default: bool = False, cwd: Path | None = None) -> RemoteInfo:
+def add_remote(
+    repo: Repo, name: str, url: str, default: bool = False, cwd: Path | None = None
+) -> RemoteInfo:
     """Add a DVC remote to `.dvc/config` (what `dvc remote add [-d]` does)."""
     import re
 
@@ -153,6 +155,30 @@ def add_remote(repo: Repo, name: str, url: str, default: bool = False, cwd: Path
     # Staged, so the next commit shares the remote with every clone (`dvc pull` included).
     run_git(["add", "--", ".dvc/config"], cwd=repo.root, check=False, retry_lock=True)
     return RemoteInfo(name, url, default)
+
+
+def modify_remote(
+    repo: Repo, name: str, option: str, value: str | None, local: bool = False
+) -> None:
+    """Set (or with value None, unset) one option of a DVC remote, validated by DVC's schema.
+
+    `local` writes `.dvc/config.local` (git-ignored), the place for credentials.
+    """
+    from dvc.config import ConfigError
+
+    conf = _dvc_config(repo)
+    if name not in conf["remote"]:
+        raise GitModelError(f"no DVC remote named {name!r} (see `git model remote list`)")
+    try:
+        with conf.edit("local" if local else "repo") as c:
+            section = c["remote"].setdefault(name, {})
+            if value is None:
+                section.pop(option, None)
+            else:
+                section[option] = value
+    except ConfigError as exc:
+        raise GitModelError(f"cannot set {option}: {str(exc).splitlines()[0]}") from None
+    forget_record(repo, name)  # the remote may be another place now
 
 
 # -- the record of objects known to be on a remote ------------------------------------------
@@ -223,11 +249,13 @@ def _one_line(exc: BaseException) -> str:
     return first if type(exc).__name__ in first else f"{type(exc).__name__}: {first}"
 
 
-def _byte_callback(progress: Callable[[int], None] | None, counter: list[int], lock: threading.Lock) -> Any:
+def _byte_callback(
+    progress: Callable[[int], None] | None, counter: list[int], lock: threading.Lock
+) -> Any:
     """An fsspec callback that reports byte deltas to our progress function."""
     from fsspec.callbacks import Callback
 
-    class Bytes(Callback):  # type: ignore[misc]
+    class Bytes(Callback):
         def __init__(self) -> None:
             super().__init__()
             self._seen = 0
@@ -270,7 +298,9 @@ class DvcRemote:
         try:
             cls, config, fs_path = get_cloud_fs(conf, name=name)
             if config.get("worktree") or config.get("version_aware"):
-                raise RemoteError(f"DVC remote {name!r} is version-aware; gitmodel needs a plain remote")
+                raise RemoteError(
+                    f"DVC remote {name!r} is version-aware; gitmodel needs a plain remote"
+                )
             self.fs = cls(**config)
             self.odb = get_odb(self.fs, self.fs.join(fs_path, "files", "md5"), hash_name="md5")
         except GitModelError:
@@ -290,11 +320,15 @@ class DvcRemote:
             return set()
         try:
             found = set(self.odb.oids_exist(list(oids), jobs=self.jobs))
-            if sizes and not self.atomic:
+            if sizes:
                 check = sorted(o for o in found if o in sizes)
                 paths = [self.odb.oid_to_path(o) for o in check]
-                infos = self.fs.info(paths, batch_size=self.jobs, return_exceptions=True) if paths else []
-                for oid, info in zip(check, infos):
+                infos = (
+                    self.fs.info(paths, batch_size=self.jobs, return_exceptions=True)
+                    if paths
+                    else []
+                )
+                for oid, info in zip(check, infos, strict=True):
                     if isinstance(info, BaseException) or info.get("size") != sizes[oid]:
                         found.discard(oid)
         except GitModelError:
@@ -377,7 +411,9 @@ def upload(
             for e in store.read_dir(d):
                 entry_of.setdefault(e.md5, f"{wanted_dirs[d]}/{e.relpath}")
         except (StoreError, ObjectMissing) as exc:
-            raise Refused(f"cannot read directory manifest of {wanted_dirs[d]}: {exc.message}") from None
+            raise Refused(
+                f"cannot read directory manifest of {wanted_dirs[d]}: {exc.message}"
+            ) from None
     candidates = sorted(o for o in entry_of if o not in record)
     sizes = {o: store.oid_to_path(o).stat().st_size for o in candidates if store.exists(o)}
     sizes.update({d: store.oid_to_path(d).stat().st_size for d in local_dirs})
@@ -418,12 +454,12 @@ def upload(
     present = (set(candidates) | set(local_dirs) | remote_dirs) - set(failures)
     _append_record(remote.record, present)
     if failures:
-        oid, exc = sorted(failures.items())[0]
+        oid = min(failures)
         report.failed = {o: _one_line(e) for o, e in failures.items()}
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         raise Refused(
             f"upload to DVC remote {remote.name!r} ({remote.url}) failed for "
-            f"{entry_of.get(oid) or dirs.get(oid, oid)}{more}: {_one_line(exc)}"
+            f"{entry_of.get(oid) or dirs.get(oid, oid)}{more}: {_one_line(failures[oid])}"
         )
     return report
 
@@ -490,7 +526,9 @@ def download(
     for oid in failures:
         entry_of.setdefault(oid, dirs.get(oid, oid))
     total = _remote_sizes(remote, missing)
-    progress_box[0] = reporter.start(f"fetching from {remote.name}", total) if reporter and total else None
+    progress_box[0] = (
+        reporter.start(f"fetching from {remote.name}", total) if reporter and total else None
+    )
     try:
         failures.update(_run_parallel(remote.jobs, sorted(set(missing)), fetch_one))
     finally:
@@ -501,15 +539,16 @@ def download(
     report.bytes = counter[0]
     if failures:
         report.failed = {o: _one_line(e) for o, e in failures.items()}
-        oid, exc = sorted(failures.items())[0]
+        oid = min(failures)
+        first = failures[oid]
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         what = entry_of.get(oid, oid)
-        if isinstance(exc, FileNotFoundError):
+        if isinstance(first, FileNotFoundError):
             reason = "not on the remote"
-        elif isinstance(exc, RemoteError):
-            reason = exc.message
+        elif isinstance(first, RemoteError):
+            reason = first.message
         else:
-            reason = _one_line(exc)
+            reason = _one_line(first)
         raise RemoteError(
             f"cannot fetch {what}{more} from DVC remote {remote.name!r} ({remote.url}): {reason}"
         )
@@ -544,7 +583,16 @@ def new_pointer_outs(
 
     if not include:
         return []
-    args = ["log", "--raw", "-z", "--no-renames", "--no-abbrev", "-m", "--format=", "--full-history"]
+    args = [
+        "log",
+        "--raw",
+        "-z",
+        "--no-renames",
+        "--no-abbrev",
+        "-m",
+        "--format=",
+        "--full-history",
+    ]
     args += list(include) + [f"^{e}" for e in exclude]
     if remote:
         args += ["--not", f"--remotes={remote}"]
@@ -567,7 +615,7 @@ def new_pointer_outs(
         i += 1
     keys = list(blobs)
     outs: list[TrackedOut] = []
-    for (path, _blob), text in zip(keys, repo.read_blobs([b for _, b in keys])):
+    for (path, _blob), text in zip(keys, repo.read_blobs([b for _, b in keys]), strict=True):
         try:
             pointer = parse_pointer(repo.root / path, text, repo.root)
         except PointerError:
@@ -577,7 +625,9 @@ def new_pointer_outs(
 
 
 def _exists_locally(repo: Repo, sha: str) -> bool:
-    return run_git(["cat-file", "-e", f"{sha}^{{commit}}"], cwd=repo.root, check=False).returncode == 0
+    return (
+        run_git(["cat-file", "-e", f"{sha}^{{commit}}"], cwd=repo.root, check=False).returncode == 0
+    )
 
 
 # -- the pre-push hook ----------------------------------------------------------------------
@@ -590,14 +640,19 @@ class PrePushResult:
     notes: str = "skipped"
 
 
-def pre_push(repo: Repo, remote_name: str, remote_url: str, updates: Sequence[Sequence[str]]) -> int:
+def pre_push(
+    repo: Repo, remote_name: str, remote_url: str, updates: Sequence[Sequence[str]]
+) -> int:
     """The pre-push hook's entry (gitmodel.hooks calls it): exit code 0, or Refused raised."""
     from gitmodel.render import TerminalReporter, fmt_size, info
 
     result = prepare_push(repo, remote_name, remote_url, updates, TerminalReporter())
     if result.upload is not None and result.upload.transferred:
         t = result.upload
-        info(f"gitmodel: uploaded {len(t.transferred)} objects ({fmt_size(t.bytes)}) to DVC remote {t.remote}")
+        info(
+            f"gitmodel: uploaded {len(t.transferred)} objects ({fmt_size(t.bytes)}) "
+            f"to DVC remote {t.remote}"
+        )
     return 0
 
 
@@ -663,9 +718,13 @@ def resolve_git_remote(repo: Repo, name: str | None) -> str | None:
         if name not in remotes and "/" not in name and ":" not in name:
             raise GitModelError(f"no git remote named {name!r}")
         return name
-    branch = run_git(["symbolic-ref", "-q", "--short", "HEAD"], cwd=repo.root, check=False).stdout.strip()
+    branch = run_git(
+        ["symbolic-ref", "-q", "--short", "HEAD"], cwd=repo.root, check=False
+    ).stdout.strip()
     if branch:
-        upstream = run_git(["config", "--get", f"branch.{branch}.remote"], cwd=repo.root, check=False)
+        upstream = run_git(
+            ["config", "--get", f"branch.{branch}.remote"], cwd=repo.root, check=False
+        )
         if upstream.returncode == 0 and upstream.stdout.strip() in remotes:
             return upstream.stdout.strip()
     if "origin" in remotes:
@@ -704,7 +763,9 @@ def push(
 
     remote = resolve_git_remote(repo, git_remote)
     result = SyncResult(remote)
-    refs = run_git(["for-each-ref", "--format=%(objectname)", "refs/heads", "refs/tags"], cwd=repo.root).stdout.split()
+    refs = run_git(
+        ["for-each-ref", "--format=%(objectname)", "refs/heads", "refs/tags"], cwd=repo.root
+    ).stdout.split()
     head = repo.head()
     include = sorted(set(refs + ([head] if head else [])))
     outs = new_pointer_outs(repo, include, (), remote if remote and "/" not in remote else None)

@@ -12,8 +12,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "refs/notes/metrics; download the weights HEAD names into the cache (verified).",
     )
     p.add_argument("git_remote", nargs="?", metavar="GIT_REMOTE")
-    p.add_argument("-r", "--remote", dest="dvc_remote", metavar="DVC_REMOTE",
-                   help="DVC remote (default: DVC's core.remote)")
+    p.add_argument(
+        "-r",
+        "--remote",
+        dest="dvc_remote",
+        metavar="DVC_REMOTE",
+        help="DVC remote (default: DVC's core.remote)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -38,10 +43,16 @@ def render_sync(result: Any, as_json: bool) -> int:
     if t is not None:
         verb = "uploaded" if t.direction == "upload" else "downloaded"
         where = "to" if t.direction == "upload" else "from"
-        info(f"weights: {verb} {len(t.transferred)} objects ({fmt_size(t.bytes)}) {where} "
-             f"DVC remote {t.remote}; {t.present} already there")
+        info(
+            f"weights: {verb} {len(t.transferred)} objects ({fmt_size(t.bytes)}) {where} "
+            f"DVC remote {t.remote}; {t.present} already there"
+        )
     if result.git_remote:
-        extra = f" ({result.notes_conflicts} conflicting notes merged)" if result.notes_conflicts else ""
+        extra = (
+            f" ({result.notes_conflicts} conflicting notes merged)"
+            if result.notes_conflicts
+            else ""
+        )
         info(f"notes: {result.notes} ({result.git_remote}){extra}")
     if result.checkout is not None:
         for path in result.checkout.written:

@@ -14,8 +14,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "pointer yet).",
     )
     p.add_argument("-n", "--dry-run", action="store_true", help="list what would be removed")
-    p.add_argument("--grace", type=float, default=3600.0, metavar="SECONDS",
-                   help="keep objects stored this recently (default 3600)")
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="keep objects stored this recently (default 3600)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 

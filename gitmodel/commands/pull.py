@@ -11,8 +11,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "Git branches are pulled by `git pull`.",
     )
     p.add_argument("git_remote", nargs="?", metavar="GIT_REMOTE")
-    p.add_argument("-r", "--remote", dest="dvc_remote", metavar="DVC_REMOTE",
-                   help="DVC remote (default: DVC's core.remote)")
+    p.add_argument(
+        "-r",
+        "--remote",
+        dest="dvc_remote",
+        metavar="DVC_REMOTE",
+        help="DVC remote (default: DVC's core.remote)",
+    )
     p.add_argument("-f", "--force", action="store_true", help="overwrite unstored changes")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

@@ -13,8 +13,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "the same upload.",
     )
     p.add_argument("git_remote", nargs="?", metavar="GIT_REMOTE")
-    p.add_argument("-r", "--remote", dest="dvc_remote", metavar="DVC_REMOTE",
-                   help="DVC remote (default: DVC's core.remote)")
+    p.add_argument(
+        "-r",
+        "--remote",
+        dest="dvc_remote",
+        metavar="DVC_REMOTE",
+        help="DVC remote (default: DVC's core.remote)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 

@@ -1,0 +1,287 @@
+# ruff: noqa: F811  (pytest fixtures imported from remote_servers are parameters here)
+"""Push / clone / pull / unreachable storage, the same scenarios on three real remotes:
+a local directory, OpenSSH's sshd (ssh://) and moto's S3 server (s3:// with endpointurl).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Shell, write_bytes
+from remote_servers import Storage, local_storage, s3_server, sshd, storage  # noqa: F401
+
+MB = 1024 * 1024
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def configure_remote(sh: Shell, repo: Path, st: Storage, url: str, dead: bool = False) -> None:
+    sh.gm("remote", "add", "store", url, "--default", cwd=repo)
+    for key, value in (st.dead_options if dead else st.options).items():
+        sh.gm("remote", "modify", "store", key, value, cwd=repo)
+    sh.git("add", ".dvc/config", cwd=repo)
+    sh.git("commit", "-q", "-m", "DVC remote", cwd=repo)
+
+
+@pytest.fixture
+def origin(tmp_path: Path, sh: Shell) -> Path:
+    path = tmp_path / "origin.git"
+    sh.git("init", "-q", "--bare", str(path), cwd=tmp_path)
+    return path
+
+
+def make_project(sh: Shell, tmp_path: Path, origin: Path, st: Storage, dead: bool = False) -> Path:
+    repo = tmp_path / "a"
+    repo.mkdir()
+    sh.git("init", "-q", cwd=repo)
+    (repo / "train.py").write_text("print('train')\n")
+    sh.git("add", "train.py", cwd=repo)
+    sh.git("commit", "-q", "-m", "code", cwd=repo)
+    sh.git("remote", "add", "origin", str(origin), cwd=repo)
+    sh.gm("init", cwd=repo)
+    sh.git("commit", "-q", "-m", "gitmodel init", cwd=repo)
+    configure_remote(sh, repo, st, st.dead_url if dead else st.fresh_url(), dead)
+    write_bytes(repo / "model.bin", 3 * MB, seed=1)
+    write_bytes(repo / "shards" / "a.bin", 100_000, seed=2)
+    write_bytes(repo / "shards" / "sub" / "b.bin", 50_000, seed=3)
+    sh.gm("commit", "model.bin", "shards", "-m", "model v1", "--metric", "accuracy=0.91", cwd=repo)
+    return repo
+
+
+@pytest.fixture
+def env_sh(sh: Shell, storage: Storage) -> Shell:
+    sh.env.update(storage.env)
+    return sh
+
+
+def test_push_clone_pull(env_sh: Shell, tmp_path: Path, origin: Path, storage: Storage) -> None:
+    sh = env_sh
+    a = make_project(sh, tmp_path, origin, storage)
+    sh.git("push", "-q", "origin", "main", cwd=a)  # the pre-push hook uploads and publishes notes
+    sh.gm("push", cwd=a)  # idempotent: nothing left to upload
+    assert sh.git("ls-remote", str(origin), "refs/notes/metrics", cwd=a).stdout.strip()
+
+    b = tmp_path / "b"
+    sh.git("clone", "-q", str(origin), str(b), cwd=tmp_path)
+    sh.gm("init", cwd=b)
+    out = sh.gm("pull", "--json", cwd=b).json()
+    assert out["weights"]["failed"] == {}
+    assert md5(b / "model.bin") == md5(a / "model.bin")
+    assert md5(b / "shards" / "sub" / "b.bin") == md5(a / "shards" / "sub" / "b.bin")
+    assert sh.gm("metrics", "--json", cwd=b).json()["metrics"] == {"accuracy": 0.91}
+
+    # A real `dvc pull` in another fresh clone restores the same weights.
+    c = tmp_path / "c"
+    sh.git("clone", "-q", str(origin), str(c), cwd=tmp_path)
+    sh.dvc("pull", "-q", cwd=c)
+    assert md5(c / "model.bin") == md5(a / "model.bin")
+    assert md5(c / "shards" / "a.bin") == md5(a / "shards" / "a.bin")
+
+    # A second version: only its new object travels, and checkout fetches on demand.
+    write_bytes(a / "model.bin", 2 * MB, seed=9)
+    sh.gm("commit", "model.bin", "-m", "model v2", "--metric", "accuracy=0.93", cwd=a)
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    sh.git("pull", "-q", "--ff-only", cwd=b)
+    sh.gm("checkout", cwd=b)
+    assert md5(b / "model.bin") == md5(a / "model.bin")
+    sh.gm("fetch", cwd=b)
+    assert sh.gm("metrics", "--json", cwd=b).json()["metrics"] == {"accuracy": 0.93}
+
+
+def test_unreachable_storage(env_sh: Shell, tmp_path: Path, origin: Path, storage: Storage) -> None:
+    """A dead DVC remote: pull fails with one clear line; push is refused, no ref moves."""
+    sh = env_sh
+    a = make_project(sh, tmp_path, origin, storage)
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    b = tmp_path / "b"
+    sh.git("clone", "-q", str(origin), str(b), cwd=tmp_path)
+    sh.gm("init", cwd=b)
+    sh.dvc("remote", "modify", "store", "url", storage.dead_url, cwd=b)  # real DVC config edits
+    for key, value in storage.dead_options.items():
+        sh.gm("remote", "modify", "store", key, value, cwd=b)
+    r = sh.gm("pull", cwd=b, check=False, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert "DVC remote 'store'" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (b / "model.bin").exists()
+
+    before = sh.git("ls-remote", str(origin), cwd=b).stdout
+    write_bytes(b / "model.bin", 1 * MB, seed=5)
+    sh.gm("commit", "model.bin", "-m", "model v2", "--metric", "accuracy=0.95", cwd=b)
+    r = sh.git("push", "origin", "main", cwd=b, check=False, timeout=120)
+    assert r.returncode != 0
+    assert "store" in r.stderr and "refused" in r.stderr, r.stderr
+    # Git moved no ref: a pointer is never published without its weights.
+    assert sh.git("ls-remote", str(origin), cwd=b).stdout == before
+    r = sh.gm("push", cwd=b, check=False, timeout=120)
+    assert r.returncode in (1, 2) and "store" in r.stderr and "Traceback" not in r.stderr
+
+
+def _remote_object(st: Storage, url: str, oid: str) -> tuple[str, object]:
+    """(path or key, client) of an object on the remote, to damage it from outside."""
+    rel = f"files/md5/{oid[:2]}/{oid[2:]}"
+    if st.kind == "s3":
+        import boto3
+        from remote_servers import _boto_creds
+
+        client = boto3.client("s3", endpoint_url=st.options["endpointurl"], **_boto_creds(st.env))
+        prefix = url.removeprefix("s3://weights/")
+        return f"{prefix}/{rel}", client
+    path = url.split("127.0.0.1:", 1)[-1]
+    path = path[path.index("/") :] if st.kind == "ssh" else url
+    return os.path.join(path, rel), None
+
+
+def _write_remote(st: Storage, url: str, oid: str, data: bytes) -> None:
+    where, client = _remote_object(st, url, oid)
+    if client is not None:
+        client.put_object(Bucket="weights", Key=where, Body=data)  # type: ignore[attr-defined]
+        return
+    p = Path(where)
+    if p.exists():
+        os.chmod(p, 0o644)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+
+
+def _read_remote(st: Storage, url: str, oid: str) -> bytes:
+    where, client = _remote_object(st, url, oid)
+    if client is not None:
+        body: bytes = client.get_object(Bucket="weights", Key=where)["Body"].read()  # type: ignore[attr-defined]
+        return body
+    return Path(where).read_bytes()
+
+
+def test_interrupted_push_leaves_no_corrupt_object(
+    env_sh: Shell, tmp_path: Path, origin: Path, storage: Storage
+) -> None:
+    """A truncated object (what a non-atomic writer leaves when killed) is uploaded again."""
+    sh = env_sh
+    a = make_project(sh, tmp_path, origin, storage)
+    url = sh.gm("remote", "list", "--json", cwd=a).json()[0]["url"]
+    oid = md5(a / "model.bin")
+    whole = (a / "model.bin").read_bytes()
+    _write_remote(storage, url, oid, whole[: len(whole) // 3])
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    assert hashlib.md5(_read_remote(storage, url, oid)).hexdigest() == oid
+
+
+def test_download_is_verified_before_it_enters_the_cache(
+    sh: Shell, tmp_path: Path, origin: Path, local_storage: Storage
+) -> None:
+    # The download path is the same DVC filesystem call for every remote kind: one suffices.
+    storage = local_storage
+    a = make_project(sh, tmp_path, origin, storage)
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    url = sh.gm("remote", "list", "--json", cwd=a).json()[0]["url"]
+    oid = md5(a / "model.bin")
+    whole = bytearray((a / "model.bin").read_bytes())
+    whole[1000] ^= 0xFF  # same size, other content
+    _write_remote(storage, url, oid, bytes(whole))
+    b = tmp_path / "b"
+    sh.git("clone", "-q", str(origin), str(b), cwd=tmp_path)
+    sh.gm("init", cwd=b)
+    r = sh.gm("pull", cwd=b, check=False)
+    assert r.returncode == 2 and "corrupt" in r.stderr, r.stderr
+    cache = b / ".dvc" / "cache" / "files" / "md5"
+    assert not (cache / oid[:2] / oid[2:]).exists()
+    leftovers = (
+        list((b / ".dvc" / "cache" / "files" / "tmp").glob("*"))
+        if (cache.parent / "tmp").exists()
+        else []
+    )
+    assert leftovers == []
+    assert not (b / "model.bin").exists()
+    # The directory's objects were fine and did arrive.
+    assert sh.gm("status", "--json", cwd=b).json()["not_in_cache"] == ["model.bin"]
+
+
+def test_nothing_to_upload_does_not_import_dvc(
+    sh: Shell, tmp_path: Path, origin: Path, local_storage: Storage
+) -> None:
+    a = make_project(sh, tmp_path, origin, local_storage)
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    (a / "train.py").write_text("print('train v2')\n")
+    sh.git("commit", "-qam", "code only", cwd=a)
+    head = sh.git("rev-parse", "HEAD", cwd=a).stdout.strip()
+    old = sh.git("rev-parse", "origin/main", cwd=a).stdout.strip()
+    # Also a branch that re-publishes the already uploaded pointer on another ref.
+    code = (
+        "import sys, json\n"
+        "from gitmodel.repo import Repo\n"
+        "from gitmodel.remote import prepare_push\n"
+        f"r = prepare_push(Repo('.'), 'origin', {str(origin)!r},"
+        f" [('refs/heads/main', {head!r}, 'refs/heads/main', {old!r}),"
+        f" ('refs/heads/copy', {old!r}, 'refs/heads/copy', '0'*40)])\n"
+        "print(json.dumps({'dvc': 'dvc' in sys.modules, 'pointers': r.pointers}))\n"
+    )
+    out = json.loads(sh.run([sys.executable, "-c", code], cwd=a).stdout)
+    assert out["dvc"] is False
+
+
+def test_push_without_default_remote_is_refused(sh: Shell, tmp_path: Path, origin: Path) -> None:
+    repo = tmp_path / "a"
+    repo.mkdir()
+    sh.git("init", "-q", cwd=repo)
+    sh.git("remote", "add", "origin", str(origin), cwd=repo)
+    sh.gm("init", cwd=repo)
+    write_bytes(repo / "model.bin", 1000)
+    sh.gm("commit", "model.bin", "-m", "model", cwd=repo)
+    hooks = Path(sh.git("rev-parse", "--git-path", "hooks", cwd=repo).stdout.strip())
+    if not (repo / hooks / "pre-push").exists():
+        pytest.skip("the pre-push hook is not installed by this build")
+    r = sh.git("push", "origin", "main", cwd=repo, check=False)
+    assert r.returncode != 0 and "no default DVC remote" in r.stderr, r.stderr
+    assert sh.git("ls-remote", str(origin), cwd=repo).stdout.strip() == ""
+
+
+def test_remote_list_and_fetch_refspec(sh: Shell, repo: Path, tmp_path: Path) -> None:
+    sh.git("remote", "add", "origin", str(tmp_path / "nowhere.git"), cwd=repo)
+    sh.gm("remote", "add", "one", str(tmp_path / "s1"), cwd=repo)
+    sh.gm("remote", "add", "two", "s3://bucket/path", "--default", cwd=repo)
+    listed = sh.gm("remote", "list", "--json", cwd=repo).json()
+    assert [(r["name"], r["default"]) for r in listed] == [("one", False), ("two", True)]
+    assert listed[0]["url"] == str(tmp_path / "s1")
+    # DVC itself reads the same config.
+    assert "two" in sh.dvc("remote", "default", cwd=repo).stdout
+    specs = sh.git("config", "--get-all", "remote.origin.fetch", cwd=repo).stdout.split()
+    assert "+refs/notes/metrics:refs/notes/remotes/origin/metrics" in specs
+    r = sh.gm("remote", "add", "one", "/elsewhere", cwd=repo, check=False)
+    assert r.returncode == 2 and "already exists" in r.stderr
+
+
+def test_checkout_fetches_missing_objects(
+    sh: Shell, tmp_path: Path, origin: Path, local_storage: Storage
+) -> None:
+    a = make_project(sh, tmp_path, origin, local_storage)
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    b = tmp_path / "b"
+    sh.git("clone", "-q", str(origin), str(b), cwd=tmp_path)
+    sh.gm("init", cwd=b)
+    sh.gm("checkout", cwd=b)
+    assert md5(b / "model.bin") == md5(a / "model.bin")
+    assert (b / "shards" / "sub" / "b.bin").read_bytes() == (
+        a / "shards" / "sub" / "b.bin"
+    ).read_bytes()
+
+
+def test_plain_git_fetch_brings_notes(
+    sh: Shell, tmp_path: Path, origin: Path, local_storage: Storage
+) -> None:
+    a = make_project(sh, tmp_path, origin, local_storage)
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    b = tmp_path / "b"
+    sh.git("clone", "-q", str(origin), str(b), cwd=tmp_path)
+    sh.gm("init", cwd=b)
+    sh.git("fetch", "-q", cwd=b)
+    assert sh.git("rev-parse", "refs/notes/remotes/origin/metrics", cwd=b).stdout.strip()
+    sh.gm("fetch", cwd=b)
+    log = sh.git("log", "-1", cwd=b).stdout
+    assert "accuracy" in log  # notes.displayRef shows the merged note in plain git log

@@ -1,0 +1,187 @@
+"""Notes travel with pushes and pulls and merge without loss (real git remotes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import Shell
+
+from gitmodel.notes_sync import merge_note
+
+
+def test_merge_note_key_by_key() -> None:
+    base = {"metrics": {"acc": 0.9}, "created": "2026-01-01T00:00:00Z"}
+    ours = {"metrics": {"acc": 0.9, "f1": 0.5}, "created": "2026-01-02T00:00:00Z"}
+    theirs = {
+        "metrics": {"acc": 0.9, "loss": 0.1},
+        "params": {"lr": 1},
+        "created": "2026-01-03T00:00:00Z",
+    }
+    merged, conflict = merge_note(base, ours, theirs)
+    assert not conflict
+    assert merged["metrics"] == {"acc": 0.9, "f1": 0.5, "loss": 0.1}
+    assert merged["params"] == {"lr": 1}
+    assert "history" not in merged
+
+
+def test_merge_note_conflict_rule_keeps_the_loser() -> None:
+    older = {"metrics": {"acc": 0.91}, "created": "2026-01-01T00:00:00Z", "source": "ci"}
+    newer = {"metrics": {"acc": 0.93}, "created": "2026-01-02T00:00:00Z", "source": "laptop"}
+    merged, conflict = merge_note(None, older, newer)
+    assert conflict
+    assert merged["metrics"]["acc"] == 0.93  # the later measurement wins
+    assert merged["history"] == [
+        {
+            "path": ["metrics", "acc"],
+            "value": 0.91,
+            "created": "2026-01-01T00:00:00Z",
+            "source": "ci",
+        }
+    ]
+    # Same answer from the other side: two clones converge on identical notes.
+    assert merge_note(None, newer, older)[0] == merged
+    # One side changed a value, the other kept the base: no conflict, the change wins.
+    merged, conflict = merge_note(older, older, newer)
+    assert not conflict and merged["metrics"]["acc"] == 0.93 and "history" not in merged
+
+
+def test_merge_note_keeps_both_histories() -> None:
+    a = {
+        "metrics": {"acc": 1},
+        "created": "1",
+        "history": [{"path": ["metrics", "acc"], "value": 0, "created": "0"}],
+    }
+    b = {"metrics": {"acc": 2}, "created": "2"}
+    merged, _ = merge_note(None, a, b)
+    assert [h["value"] for h in merged["history"]] == [0, 1]
+
+
+def _clone(sh: Shell, origin: Path, dest: Path) -> Path:
+    sh.git("clone", "-q", str(origin), str(dest), cwd=dest.parent)
+    sh.gm("init", cwd=dest)
+    return dest
+
+
+def _note(sh: Shell, repo: Path, rev: str = "HEAD") -> dict:
+    return json.loads(sh.git("notes", "--ref=metrics", "show", rev, cwd=repo).stdout)
+
+
+def test_two_clones_note_the_same_commit_and_both_pushes_succeed(
+    sh: Shell, repo: Path, tmp_path: Path
+) -> None:
+    origin = tmp_path / "origin.git"
+    sh.git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    sh.git("remote", "add", "origin", str(origin), cwd=repo)
+    (repo / "train.py").write_text("train\n")
+    sh.git("add", "train.py", cwd=repo)
+    sh.gm("commit", "-m", "train", "--metric", "acc=0.9", cwd=repo)
+    sh.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    sh.gm("push", cwd=repo)
+    a = _clone(sh, origin, tmp_path / "a")
+    b = _clone(sh, origin, tmp_path / "b")
+    sh.gm("fetch", cwd=a)
+    sh.gm("fetch", cwd=b)
+    # Each clone evaluates the same commit differently, one also on another metric.
+    sh.git(
+        "notes",
+        "--ref=metrics",
+        "add",
+        "-f",
+        "-m",
+        json.dumps(
+            {
+                "schema": 1,
+                "metrics": {"acc": 0.91, "f1": 0.7},
+                "created": "2030-01-01T00:00:00Z",
+                "source": "a",
+            }
+        ),
+        "HEAD",
+        cwd=a,
+    )
+    sh.git(
+        "notes",
+        "--ref=metrics",
+        "add",
+        "-f",
+        "-m",
+        json.dumps(
+            {
+                "schema": 1,
+                "metrics": {"acc": 0.95, "auc": 0.8},
+                "created": "2030-01-02T00:00:00Z",
+                "source": "b",
+            }
+        ),
+        "HEAD",
+        cwd=b,
+    )
+    # And new commits with their own notes, pushed with plain `git push` (the hook publishes notes).
+    for clone, name in ((a, "a.txt"), (b, "b.txt")):
+        (clone / name).write_text(name)
+        sh.git("add", name, cwd=clone)
+        sh.gm("commit", "-m", f"add {name}", "--metric", "acc=0.5", cwd=clone)
+    sh.gm("push", cwd=a)
+    sh.gm("push", cwd=b)  # the remote's notes moved on: fetched, merged, pushed
+    sh.gm("fetch", cwd=a)
+    first = sh.git("rev-parse", "HEAD~1", cwd=a).stdout.strip()
+    for clone in (a, b):
+        note = _note(sh, clone, first)
+        assert note["metrics"] == {"acc": 0.95, "f1": 0.7, "auc": 0.8}
+        assert note["history"][0]["value"] == 0.91 and note["history"][0]["source"] == "a"
+    # Both clones' own new commits keep their notes on the remote.
+    remote_notes = sh.git("notes", "--ref=metrics", "list", cwd=b).stdout
+    assert sh.git("rev-parse", "HEAD", cwd=a).stdout.strip() in remote_notes
+    assert sh.git("rev-parse", "HEAD", cwd=b).stdout.strip() in remote_notes
+    # A real merge commit: both histories of notes stay reachable.
+    parents = sh.git("rev-list", "--parents", "-n1", "refs/notes/metrics", cwd=b).stdout.split()
+    assert len(parents) == 3
+    assert (
+        sh.git("rev-parse", "refs/notes/metrics", cwd=a).stdout
+        == sh.git("ls-remote", str(origin), "refs/notes/metrics", cwd=a).stdout.split()[0] + "\n"
+    )
+
+
+def test_pre_push_publishes_notes_before_refs(sh: Shell, repo: Path, tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    sh.git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    sh.git("remote", "add", "origin", str(origin), cwd=repo)
+    hooks = Path(sh.git("rev-parse", "--git-path", "hooks", cwd=repo).stdout.strip())
+    if not (repo / hooks / "pre-push").exists():
+        import pytest
+
+        pytest.skip("the pre-push hook is not installed by this build")
+    (repo / "train.py").write_text("train\n")
+    sh.git("add", "train.py", cwd=repo)
+    sh.gm("commit", "-m", "train", "--metric", "acc=0.9", cwd=repo)
+    sh.git("push", "-q", "origin", "main", cwd=repo)
+    local = sh.git("rev-parse", "refs/notes/metrics", cwd=repo).stdout.split()[0]
+    remote = sh.git("ls-remote", str(origin), "refs/notes/metrics", cwd=repo).stdout.split()[0]
+    assert local == remote
+    # Another clone's notes moved the remote on: the next plain push merges them first.
+    b = _clone(sh, origin, tmp_path / "b")
+    sh.git("fetch", "-q", cwd=b)
+    sh.gm("fetch", cwd=b)
+    sh.git(
+        "notes",
+        "--ref=metrics",
+        "add",
+        "-f",
+        "-m",
+        json.dumps(
+            {"schema": 1, "metrics": {"acc": 0.9, "f1": 0.3}, "created": "2031-01-01T00:00:00Z"}
+        ),
+        "HEAD",
+        cwd=b,
+    )
+    sh.gm("push", cwd=b)
+    (repo / "x.txt").write_text("x")
+    sh.git("add", "x.txt", cwd=repo)
+    sh.gm("commit", "-m", "x", "--metric", "acc=0.92", cwd=repo)
+    sh.git("push", "-q", "origin", "main", cwd=repo)
+    sh.gm("fetch", cwd=b)
+    assert _note(sh, b, "HEAD")["metrics"] == {"acc": 0.9, "f1": 0.3}
+    head = sh.git("rev-parse", "HEAD", cwd=repo).stdout.strip()
+    sh.git("fetch", "-q", cwd=b)
+    assert _note(sh, b, head)["metrics"] == {"acc": 0.92}
