@@ -153,6 +153,28 @@ def demo_core(demo: Demo) -> None:
     demo.run("dvc status")
 
 
+def demo_release_gate(demo: Demo) -> None:
+    """The release gate at its doors: a refused plain `git tag`, then a passing release."""
+    demo.step("Release gate: the baseline becomes v1.0.0")
+    demo.run("git model release v1.0.0 --rev HEAD~1 -m 'logistic regression baseline'")
+
+    demo.step("An experiment that got worse: plain `git tag` refuses it")
+    demo.run("git checkout -q -b experiment")
+    train(demo, "weak")
+    demo.run("git model commit model.pkl -m 'experiment: heavier regularisation'")
+    demo.run("git tag v1.1.0", expect=None)  # the reference-transaction hook says no
+    demo.run("git tag -l")
+    demo.say("no tag was left behind; `git model release --allow-regression REASON` would")
+    demo.say("release it anyway and record the reason in the tag and in the commit's note.")
+
+    demo.step("Back to the SVM (the post-checkout hook restores its weights): it passes")
+    demo.run("git checkout -q main && git model status")
+    demo.run("git model check")
+    demo.run("git model release --bump minor -m 'SVM'")
+    demo.run("git tag -n40 v1.1.0")
+    demo.run("git model diff")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir)")
@@ -168,6 +190,7 @@ def main() -> int:
     print(f"demo directory: {workdir}")
     try:
         demo_core(demo)
+        demo_release_gate(demo)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
