@@ -173,11 +173,16 @@ def render_image(chart: Chart, output: Path) -> None:
                     ha="center",
                     fontsize=8,
                     color="#d62728",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
                 )
         ax.margins(y=0.25)
     bottom = axes[-1, 0]
     bottom.set_xlabel(chart.xlabel)
-    if chart.xticks:
+    if not chart.xticks:
+        from matplotlib.ticker import MaxNLocator
+
+        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
+    else:
         step = max(1, math.ceil(len(chart.xticks) / 20))
         bottom.set_xticks(chart.x[::step])
         bottom.set_xticklabels(chart.xticks[::step], rotation=45, ha="right", fontsize=8)

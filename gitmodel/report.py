@@ -109,6 +109,10 @@ def _size(n: int | None) -> str:
     return "–" if n is None else fmt_size(n)
 
 
+def _plural(n: Any, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def _rev(side: dict[str, Any]) -> str:
     rev, sha = side["rev"], side["commit"][:10]
     return f"`{sha}`" if rev.startswith(side["commit"][:7]) else f"`{rev}` (`{sha}`)"
@@ -151,7 +155,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [""]
         if "history" in att:
             lines.append(
-                f"Training history: {att['history']['records']} records "
+                f"Training history: {_plural(att['history']['records'], 'record')} "
                 f"(`git model plot --history {report['b']['commit'][:10]}`)."
             )
         if "predictions" in att:

@@ -175,6 +175,135 @@ def demo_release_gate(demo: Demo) -> None:
     demo.run("git model diff")
 
 
+def demo_remotes(demo: Demo) -> None:
+    """Weights to a DVC remote (a local directory here) and notes to a git remote, via git push."""
+    origin = demo.workdir / "origin.git"
+    store = demo.workdir / "dvc-store"
+    clone = demo.workdir / "teammate"
+    demo.step("Remotes: a git remote for code and notes, a DVC remote for the weights")
+    demo.run(f"git init -q --bare {origin}", cwd=demo.workdir)
+    demo.run(f"git remote add origin {origin}")
+    demo.run(f"git model remote add store {store} --default")
+    demo.run("git commit -q -m 'weights go to the DVC remote store'")
+
+    demo.step("git push: the pre-push hook uploads the new weights and the notes before the refs")
+    demo.run("git push -q origin main experiment")
+    demo.run("git push -q origin --tags")
+    demo.run("git model push")  # nothing left: every object is already there
+    demo.run(f"find {store} -type f | wc -l")
+
+    demo.step("A teammate clones: git model pull brings the weights and every note")
+    demo.run(f"git clone -q {origin} {clone}", cwd=demo.workdir)
+    demo.run("git model init", cwd=clone)
+    demo.run("git model pull", cwd=clone)
+    demo.run("git model log -n 3", cwd=clone)
+    demo.run("git model status", cwd=clone)
+    demo.run("dvc pull", cwd=clone)  # the real dvc reads the same remote
+
+
+SCIENCE_TRAIN = """\
+\"\"\"Train a digits classifier epoch by epoch; log the history; save predictions for eval.\"\"\"
+import argparse
+import pickle
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.linear_model import SGDClassifier
+from sklearn.metrics import log_loss
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+import gitmodel
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--epochs", type=int, default=20)
+parser.add_argument("--seed", type=int, default=0)
+args = parser.parse_args()
+x, y = load_digits(return_X_y=True)
+x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+scaler = StandardScaler().fit(x_train)
+x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
+model = SGDClassifier(loss="log_loss", random_state=args.seed)
+for epoch in range(args.epochs):
+    model.partial_fit(x_train, y_train, classes=np.arange(10))
+    gitmodel.log_metrics(
+        step=epoch,
+        loss=log_loss(y_train, model.predict_proba(x_train), labels=np.arange(10)),
+        val_accuracy=model.score(x_test, y_test),
+    )
+Path("eval").mkdir(exist_ok=True)
+np.save("eval/y_true.npy", y_test)
+np.save("eval/y_pred.npy", model.predict(x_test))
+np.save("eval/proba.npy", model.predict_proba(x_test))
+with open("model.pkl", "wb") as f:
+    pickle.dump(model, f)
+"""
+
+
+def demo_science(demo: Demo) -> None:
+    """Training history, metrics from predictions, the noise-aware gate, plots and a report."""
+    repo = demo.workdir / "science"
+    repo.mkdir(parents=True)
+
+    def run(cmd: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
+        return demo.run(cmd, expect=expect, cwd=repo)
+
+    demo.step("Release science: a training loop that logs its history")
+    run("git init -q && git model init > /dev/null")
+    (repo / ".gitmodel.toml").write_text(
+        'metrics-files = ["metrics.json"]\n\n[release]\ntags = "v*"\n\n'
+        '[gate.accuracy]\ndirection = "higher"\ntolerance = 0.002\n'
+        "significance = 0.05   # refuse only drops beyond the tolerance that are not noise\n"
+    )
+    (repo / "train.py").write_text(SCIENCE_TRAIN)
+    (repo / ".gitignore").write_text("/eval/\n")
+    run("cat .gitmodel.toml")
+    run("grep -n log_metrics -A3 train.py")
+    run("git add -A && git commit -qm 'digits: SGD training loop with gitmodel.log_metrics'")
+    run("python train.py --epochs 20 --seed 0 && tail -n 2 .gitmodel/history.jsonl")
+
+    demo.step("Metrics from predictions (scikit-learn), stored for the gate")
+    run(
+        "git model eval --y-true eval/y_true.npy --y-pred eval/y_pred.npy "
+        "--proba eval/proba.npy --task classification --store"
+    )
+    run("git model commit model.pkl -m 'SGD, 20 epochs, seed 0'")
+    run("git model metrics --json | grep -A7 '\"history\"\\|\"predictions\"'")
+    run("git model release v1.0.0 -m 'first SGD release'")
+
+    demo.step("A retrain that is 0.7 points worse on 450 examples: noise, not a regression")
+    run("python train.py --epochs 20 --seed 4")
+    run(
+        "git model eval --y-true eval/y_true.npy --y-pred eval/y_pred.npy "
+        "--proba eval/proba.npy --task classification --store > /dev/null"
+    )
+    run("git model commit model.pkl -m 'SGD, 20 epochs, seed 4'")
+    demo.say("the plain rule would refuse (the drop exceeds the 0.002 tolerance);")
+    demo.say("the paired bootstrap on the stored predictions shows it is within the noise:")
+    run("git model check")
+    run("git model release v1.1.0 -m 'retrained'")
+
+    demo.step("An undertrained model: a real drop, refused with its confidence interval")
+    run("python train.py --epochs 1 --seed 0")
+    run(
+        "git model eval --y-true eval/y_true.npy --y-pred eval/y_pred.npy "
+        "--proba eval/proba.npy --task classification --store > /dev/null"
+    )
+    run("git model commit model.pkl -m 'SGD, 1 epoch'")
+    run("git model check", expect=1)
+
+    demo.step("Plots: the loss curve of a commit, accuracy across commits with releases marked")
+    run("git model plot --history v1.1.0")
+    run(f"git model plot --history v1.1.0 -o {demo.out}/training-history.png")
+    run("git model plot --metric accuracy")
+    run(f"git model plot --metric accuracy --metric log_loss -o {demo.out}/accuracy.png")
+
+    demo.step("A report for the pull request: v1.1.0 against the candidate")
+    run(f"git model report v1.1.0 HEAD --format md -o {demo.out}/report.md")
+    run(f"cat {demo.out}/report.md")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir)")
@@ -191,6 +320,8 @@ def main() -> int:
     try:
         demo_core(demo)
         demo_release_gate(demo)
+        demo_remotes(demo)
+        demo_science(demo)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
