@@ -90,3 +90,22 @@ def read_object(repo: Repo, entry: object, what: str, where: str) -> bytes:
     if hashlib.md5(data).hexdigest() != md5:
         raise GitModelError(f"{where}: {what} object {md5} is corrupt")
     return data
+
+
+NOTE_OBJECT_KEYS = ("history", "predictions")
+
+
+def note_objects(repo: Repo) -> set[str]:
+    """Every object a metrics note names (history, predictions): gc must keep them."""
+    from gitmodel.notes import NoteError
+
+    index = repo.notes.note_map()
+    found: set[str] = set()
+    for note in repo.notes.read_many(index).values():
+        if isinstance(note, NoteError):
+            continue
+        for key in NOTE_OBJECT_KEYS:
+            entry = note.get(key)
+            if isinstance(entry, dict) and isinstance(entry.get("md5"), str):
+                found.add(entry["md5"])
+    return found

@@ -141,7 +141,10 @@ def live_objects(repo: Repo) -> set[str]:
     )
     if not repo.bare:
         outs += repo.tracked()
-    live: set[str] = set()
+    from gitmodel.attachments import note_objects
+
+    # Training histories and stored predictions are named by notes, not pointers.
+    live: set[str] = note_objects(repo)
     for t in outs:
         live.add(t.out.md5)
         if t.out.is_dir:

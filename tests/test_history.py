@@ -131,3 +131,24 @@ def test_plain_git_commit_attaches_history_through_post_commit(sh: Shell, repo: 
     assert note["source"] == "post-commit"
     assert note["history"]["records"] == 5
     assert not (repo / ".gitmodel" / "history.jsonl").exists()
+
+
+def test_gc_keeps_objects_that_notes_name(sh: Shell, repo: Path) -> None:
+    (repo / "train.py").write_text(TRAIN)
+    sh.run([sys.executable, "train.py"], cwd=repo)
+    write_bytes(repo / "model.bin", 1000)
+    sh.gm("commit", "model.bin", "-m", "trained", "--metric", "accuracy=0.7", cwd=repo)
+    oid = sh.gm("metrics", "--json", cwd=repo).json()["history"]["md5"]
+    # A later commit replaces the weights; the history stays named by the older note only.
+    write_bytes(repo / "model.bin", 1000, seed=5)
+    sh.gm("commit", "model.bin", "-m", "retrained", "--metric", "accuracy=0.8", cwd=repo)
+    # Pushed: gc may now drop what no root needs (it keeps every unpushed commit's objects).
+    sh.git("init", "-q", "--bare", str(repo.parent / "remote.git"), cwd=repo)
+    sh.git("remote", "add", "origin", str(repo.parent / "remote.git"), cwd=repo)
+    sh.git("push", "-q", "--no-verify", "origin", "HEAD:refs/heads/main", cwd=repo)
+    sh.git("fetch", "-q", "origin", cwd=repo)
+    removed = sh.gm("gc", "--grace", "0", "--json", cwd=repo).json()["removed"]
+    assert removed  # the first model's weights went: gc did run
+
+    assert oid not in removed
+    assert object_path(repo, oid).is_file()
