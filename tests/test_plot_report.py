@@ -119,3 +119,75 @@ def test_help_paths_do_not_import_science_libraries(tmp_path: Path) -> None:
         assert proc.returncode == 0
         imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()}
         assert not imported & {"numpy", "sklearn", "matplotlib", "scipy"}, args
+
+
+# -- CI templates: run their gate scripts for real against a clone ------------------------
+
+CI = Path(__file__).resolve().parent.parent / "ci"
+
+
+@pytest.fixture
+def ci_clone(sh: Shell, history_repo: Path, tmp_path: Path) -> Path:
+    """A CI checkout of a project whose origin has a good v1.0.0 and a regressing v2.0.0."""
+    repo = history_repo
+    write_bytes(repo / "model.bin", 900, seed=9)
+    sh.gm("commit", "model.bin", "-m", "worse", "--metric", "accuracy=0.7", cwd=repo)
+    # git has no --no-verify for `git tag`: step around our own reference-transaction hook
+    sh.git("-c", "core.hooksPath=/dev/null", "tag", "v2.0.0", cwd=repo)
+    origin = tmp_path / "origin.git"
+    sh.git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    sh.git("remote", "add", "origin", str(origin), cwd=repo)
+    sh.git("push", "-q", "--no-verify", "origin", "HEAD:refs/heads/main", "--tags", cwd=repo)
+    sh.git("push", "-q", "--no-verify", "origin", "refs/notes/metrics", cwd=repo)
+    clone = tmp_path / "ci"
+    sh.git("clone", "-q", str(origin), str(clone), cwd=tmp_path)
+    return clone
+
+
+def _run_script(sh: Shell, script: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    r = sh.run(["bash", "-e", "-c", script], cwd=cwd, env=env, check=False)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_gitlab_template_gates_release_tags_and_merge_requests(sh: Shell, ci_clone: Path) -> None:
+    import yaml
+
+    ci = yaml.safe_load((CI / "gitlab-ci.yml").read_text())
+    assert ci["stages"] == ["build", "test", "gate"]
+    assert {"build", "test", "gate:merge-request", "gate:release-tag"} <= set(ci)
+    setup = "\n".join(ci[".gate"]["before_script"][1:])  # the notes fetch (pip is ours)
+    tag_job = setup + "\n" + "\n".join(ci["gate:release-tag"]["script"])
+    code, out = _run_script(sh, tag_job, ci_clone, {"CI_COMMIT_TAG": "v2.0.0"})
+    assert code == 1, out
+    assert "FAIL: accuracy is worse than v1.1.0" in out
+    code, out = _run_script(sh, tag_job, ci_clone, {"CI_COMMIT_TAG": "v1.1.0"})
+    assert code == 0, out
+    head = sh.git("rev-parse", "HEAD", cwd=ci_clone).stdout.strip()
+    mr_job = setup + "\n" + "\n".join(ci["gate:merge-request"]["script"])
+    code, out = _run_script(sh, mr_job, ci_clone, {"CI_COMMIT_SHA": head})
+    assert code == 1, out
+    assert "fails the release gate" in (ci_clone / "model-report.md").read_text()
+
+
+def test_github_template_refuses_a_regressing_tag_by_deleting_it(
+    sh: Shell, ci_clone: Path, tmp_path: Path
+) -> None:
+    import yaml
+
+    wf = yaml.safe_load((CI / "github-actions.yml").read_text())
+    assert list(wf["jobs"]) == ["build", "test", "gate"]
+    assert wf["jobs"]["gate"]["needs"] == "test" and wf["jobs"]["test"]["needs"] == "build"
+    steps = {s.get("name"): s for s in wf["jobs"]["gate"]["steps"]}
+    fetch = steps["Fetch metrics notes"]["run"]
+    tag_step = steps["Gate the release tag"]["run"]
+    env = {"TAG": "v2.0.0", "DELETE_REFUSED_TAG": "true"}
+    code, out = _run_script(sh, fetch + "\n" + tag_step, ci_clone, env)
+    assert code == 1, out
+    assert "release v2.0.0 refused" in out
+    origin_tags = sh.git("tag", "-l", cwd=tmp_path / "origin.git").stdout.split()
+    assert origin_tags == ["v1.0.0", "v1.1.0"]
+    pr_step = steps["Gate the pull request"]["run"]
+    sh.git("checkout", "-q", "v1.1.0", cwd=ci_clone)
+    code, out = _run_script(sh, pr_step, ci_clone, {"GITHUB_STEP_SUMMARY": str(tmp_path / "s.md")})
+    assert code == 0, out
+    assert "passes the release gate" in (tmp_path / "s.md").read_text()
