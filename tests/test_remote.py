@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -285,3 +286,39 @@ def test_plain_git_fetch_brings_notes(
     sh.gm("fetch", cwd=b)
     log = sh.git("log", "-1", cwd=b).stdout
     assert "accuracy" in log  # notes.displayRef shows the merged note in plain git log
+
+
+def test_killed_push_then_rerun_completes(
+    sh: Shell, tmp_path: Path, origin: Path, sshd: Storage
+) -> None:
+    """SIGKILL in the middle of an ssh upload, then push again: every object is whole."""
+    import signal
+    import time
+
+    a = make_project(sh, tmp_path, origin, sshd)
+    write_bytes(a / "big.bin", 64 * MB, seed=7)
+    sh.gm("commit", "big.bin", "-m", "big", cwd=a)
+    url = sh.gm("remote", "list", "--json", cwd=a).json()[0]["url"]
+    root = Path("/" + url.split("127.0.0.1:", 1)[1].split("/", 1)[1])
+    proc = subprocess.Popen(
+        ["git", "model", "push"],
+        cwd=a,
+        env=sh.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(p.name.endswith(".tmp") for p in root.rglob("*")):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the push finished before it could be interrupted"
+    for p in (root / "files" / "md5").rglob("*"):
+        if p.is_file() and not p.name.endswith(".tmp"):
+            oid = p.parent.name + p.name
+            if not oid.endswith(".dir"):
+                assert md5(p) == oid, f"corrupt object {oid} on the remote after a kill"
+    sh.gm("push", cwd=a)
+    big = md5(a / "big.bin")
+    assert md5(root / "files" / "md5" / big[:2] / big[2:]) == big
