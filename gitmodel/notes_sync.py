@@ -376,11 +376,16 @@ def push_notes(git_dir: Any, cwd: Any, remote: str, attempts: int = 3) -> str:
 
     Returns "none" (no local notes), "up-to-date" or "pushed".
     """
-    local = _ref_sha(cwd, NOTES_REF)
+    tracking = tracking_ref(remote)
+    # One git call for both refs: this runs on every `git push`.
+    listing = run_git(
+        ["for-each-ref", "--format=%(refname) %(objectname)", NOTES_REF, tracking], cwd=cwd
+    ).stdout.split()
+    refs = dict(zip(listing[::2], listing[1::2], strict=True))
+    local = refs.get(NOTES_REF)
     if local is None:
         return "none"
-    tracking = tracking_ref(remote)
-    if _ref_sha(cwd, tracking) == local:
+    if refs.get(tracking) == local:
         return "up-to-date"  # the remote had exactly these notes at our last contact
     for _attempt in range(attempts):
         local = _ref_sha(cwd, NOTES_REF)
