@@ -8,7 +8,7 @@ a failed commit loses nothing.
 
 Note keys (objects live in the DVC cache, named by md5 like weights)::
 
-    "history": {"md5": "...", "size": 1234, "records": 20}
+    "training_history": {"md5": "...", "size": 1234, "records": 20}
     "predictions": {"md5": "...", "size": 5678, "labels_md5": "...", "n": 200,
                     "task": "classification", "prefix": "", "proba": true}
 """
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from gitmodel.repo import Repo
 
 PENDING_PREDICTIONS = "gitmodel/pending-predictions.json"  # under the git dir
+# Not plain "history": notes merging keeps its conflict log under that key.
+HISTORY_KEY = "training_history"
+PREDICTIONS_KEY = "predictions"
 
 
 @dataclass
@@ -49,7 +52,7 @@ def collect(repo: Repo) -> Attachments:
         records = parse_history(data, str(hist.name))
         if records:
             md5 = repo.store.store_bytes(data)
-            found.note["history"] = {
+            found.note[HISTORY_KEY] = {
                 "md5": md5,
                 "size": len(data),
                 "records": len(records),
@@ -67,7 +70,7 @@ def collect(repo: Repo) -> Attachments:
                 f"{pending}: malformed pending predictions; run `git model eval --store` again"
             )
         if repo.store.exists(entry["md5"]):
-            found.note["predictions"] = entry
+            found.note[PREDICTIONS_KEY] = entry
         found.pending.append(pending)
     return found
 
@@ -92,7 +95,7 @@ def read_object(repo: Repo, entry: object, what: str, where: str) -> bytes:
     return data
 
 
-NOTE_OBJECT_KEYS = ("history", "predictions")
+NOTE_OBJECT_KEYS = (HISTORY_KEY, PREDICTIONS_KEY)
 
 
 def note_objects(repo: Repo) -> set[str]:

@@ -3,8 +3,9 @@
 Each call appends one JSON line to the history file (default ``.gitmodel/history.jsonl`` at
 the repository root; ``[eval] history = "PATH"`` in the config or the ``GITMODEL_HISTORY``
 environment variable move it). The next `git model commit` (or post-commit note) stores
-the file as a content-addressed object, names it in the note (``"history": {"md5": ...}``)
-and removes it, so the next training run starts a fresh history.
+the file as a content-addressed object, names it in the note
+(``"training_history": {"md5": ...}``) and removes it, so the next training run starts a
+fresh history.
 
 Each line: ``{"run": "<id of the process that logged it>", "time": <unix seconds>,
 "step": <int, optional>, "<metric>": <number>, ...}``. One `write` per line on a file

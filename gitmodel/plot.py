@@ -104,11 +104,11 @@ def metric_chart(
 
 def history_chart(repo: Repo, rev: str = "HEAD", metrics: Sequence[str] = ()) -> Chart:
     """The training history attached to rev's note (its last run), e.g. loss per epoch."""
-    from gitmodel.attachments import read_object
+    from gitmodel.attachments import HISTORY_KEY, read_object
     from gitmodel.history import last_run, parse_history, series
 
     note = repo.metrics_note(rev)
-    entry = note.get("history")
+    entry = note.get(HISTORY_KEY)
     if entry is None:
         raise GitModelError(
             f"{rev} has no training history (call gitmodel.log_metrics() while training, "

@@ -79,7 +79,9 @@ def gate_verdict(repo: Repo, commit: str) -> tuple[dict[str, Any] | None, str | 
 def _attachments(repo: Repo, commit: str) -> dict[str, Any]:
     note = repo.notes.read(commit) or {}
     out: dict[str, Any] = {}
-    hist = note.get("history")
+    from gitmodel.attachments import HISTORY_KEY
+
+    hist = note.get(HISTORY_KEY)
     if isinstance(hist, dict):
         out["history"] = {k: hist.get(k) for k in ("md5", "records")}
     pred = note.get("predictions")

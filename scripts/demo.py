@@ -221,7 +221,9 @@ parser.add_argument("--epochs", type=int, default=20)
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
 x, y = load_digits(return_X_y=True)
-x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+x_train, x_test, y_train, y_test = train_test_split(
+    x, y, test_size=0.25, random_state=0, stratify=y
+)
 scaler = StandardScaler().fit(x_train)
 x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
 model = SGDClassifier(loss="log_loss", random_state=args.seed)
@@ -269,7 +271,7 @@ def demo_science(demo: Demo) -> None:
         "--proba eval/proba.npy --task classification --store"
     )
     run("git model commit model.pkl -m 'SGD, 20 epochs, seed 0'")
-    run("git model metrics --json | grep -A7 '\"history\"\\|\"predictions\"'")
+    run("git model metrics --json | grep -A7 '\"predictions\"\\|\"training_history\"'")
     run("git model release v1.0.0 -m 'first SGD release'")
 
     demo.step("A retrain that is 0.7 points worse on 450 examples: noise, not a regression")

@@ -39,7 +39,7 @@ def test_training_script_history_is_attached_by_commit(sh: Shell, repo: Path) ->
     write_bytes(repo / "model.bin", 1000)
     sh.gm("commit", "model.bin", "-m", "trained", "--metric", "accuracy=0.7", cwd=repo)
     note = sh.gm("metrics", "--json", cwd=repo).json()
-    entry = note["history"]
+    entry = note["training_history"]
     assert entry["md5"] == hashlib.md5(data).hexdigest()
     assert entry["records"] == 5 and entry["size"] == len(data)
     assert object_path(repo, entry["md5"]).read_bytes() == data
@@ -69,7 +69,7 @@ def test_history_path_from_env_and_config(sh: Shell, repo: Path) -> None:
     write_bytes(repo / "model.bin", 1000)
     sh.git("add", ".gitmodel.toml", cwd=repo)
     sh.gm("commit", "model.bin", "-m", "m", "--metric", "accuracy=1", cwd=repo)
-    assert sh.gm("metrics", "--json", cwd=repo).json()["history"]["records"] == 5
+    assert sh.gm("metrics", "--json", cwd=repo).json()["training_history"]["records"] == 5
     assert not hist.exists()
 
 
@@ -129,7 +129,7 @@ def test_plain_git_commit_attaches_history_through_post_commit(sh: Shell, repo: 
     sh.git("commit", "-q", "-m", "plain commit", cwd=repo)
     note = sh.gm("metrics", "--json", cwd=repo).json()
     assert note["source"] == "post-commit"
-    assert note["history"]["records"] == 5
+    assert note["training_history"]["records"] == 5
     assert not (repo / ".gitmodel" / "history.jsonl").exists()
 
 
@@ -138,7 +138,7 @@ def test_gc_keeps_objects_that_notes_name(sh: Shell, repo: Path) -> None:
     sh.run([sys.executable, "train.py"], cwd=repo)
     write_bytes(repo / "model.bin", 1000)
     sh.gm("commit", "model.bin", "-m", "trained", "--metric", "accuracy=0.7", cwd=repo)
-    oid = sh.gm("metrics", "--json", cwd=repo).json()["history"]["md5"]
+    oid = sh.gm("metrics", "--json", cwd=repo).json()["training_history"]["md5"]
     # A later commit replaces the weights; the history stays named by the older note only.
     write_bytes(repo / "model.bin", 1000, seed=5)
     sh.gm("commit", "model.bin", "-m", "retrained", "--metric", "accuracy=0.8", cwd=repo)
