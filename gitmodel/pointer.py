@@ -180,7 +180,7 @@ def parse_pointer(file: Path, text: bytes | str, root: Path) -> Pointer:
                 f"{name}: output {path!r} uses a DVC 2 hash; run `dvc cache migrate` first"
             )
         parts = path.replace("\\", "/").split("/")
-        if os.path.isabs(path) or path.startswith("/") or ".." in parts:
+        if os.path.isabs(path) or path.startswith("/") or ".." in parts or "\0" in path:
             raise PointerError(f"{name}: output path {path!r} leaves the repository")
         check_inside(file.parent / path, root, name)
         size = item.get("size")

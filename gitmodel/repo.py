@@ -36,6 +36,7 @@ from gitmodel.pointer import (
 )
 from gitmodel.store import (
     DEFAULT_LINK_TYPES,
+    CorruptObject,
     ObjectMissing,
     Progress,
     Store,
@@ -326,16 +327,28 @@ class Repo:
 
     # -- pointers -------------------------------------------------------------------------
 
-    def tracked(self, paths: Sequence[str] = ()) -> list[TrackedOut]:
-        """Pointer outputs in the work tree (tracked or new .dvc files)."""
+    def tracked(self, paths: Sequence[str] = (), errors: list[GitModelError] | None = None) -> list[TrackedOut]:
+        """Pointer outputs in the work tree (tracked or new .dvc files).
+
+        With errors, a bad pointer is appended there (when paths could mean it) and
+        skipped, so one hostile pointer cannot block the others; without, it raises.
+        """
         self._require_worktree()
         listing = self.git("ls-files", "-z", "-co", "--exclude-standard", "--", "*" + POINTER_SUFFIX)
         outs: list[TrackedOut] = []
+        wanted = [os.path.normpath(p).rstrip("/") for p in paths]
         for rel in sorted(set(filter(None, listing.split("\0")))):
             pfile = self.root / rel
             if not pfile.is_file():
                 continue
-            pointer = read_pointer(pfile, self.root)
+            try:
+                pointer = read_pointer(pfile, self.root)
+            except PointerError as exc:
+                if errors is None:
+                    raise
+                if not wanted or any(rel in (w, w + POINTER_SUFFIX) or rel.startswith(w + "/") for w in wanted):
+                    errors.append(exc)
+                continue
             outs += self._outs_of(pointer, rel)
         return _filter_paths(outs, paths)
 
@@ -488,6 +501,8 @@ class Repo:
         elif not metric_args:
             for rel in self.config.metrics_files:
                 path = self.root / rel
+                # The config is repository content: it may not point outside the repository.
+                check_inside(path, self.root, f"{CONFIG_FILE} metrics-files {rel!r}")
                 if path.is_file():
                     metrics.update(load_metrics_file(path, rel))
                     files.append(str(path))
@@ -690,8 +705,11 @@ class Repo:
         one is configured (fetch=False: cache only).
         """
         self._require_worktree()
-        outs = self.pointers_at(rev, paths) if rev else self.tracked(paths)
-        if paths and not outs:
+        # A bad pointer or manifest is reported after the good weights are written: one
+        # hostile file in a pushed repository must not hold the others hostage.
+        bad: list[GitModelError] = []
+        outs = self.pointers_at(rev, paths) if rev else self.tracked(paths, errors=bad)
+        if paths and not outs and not bad:
             raise GitModelError(f"no tracked weights match {', '.join(paths)}")
         store = self.store
         # Plan first: which files to write, from which objects; refuse before writing anything.
@@ -699,19 +717,23 @@ class Repo:
         missing: list[str] = []
         result = CheckoutResult()
         for t in outs:
-            check_inside(self.root / t.path, self.root, t.pointer)
-            if t.out.is_dir:
-                if not store.exists(t.out.md5):
-                    missing.append(f"{t.path} ({t.out.md5})")
-                    continue
-                for e in store.read_dir(t.out.md5):
-                    plan.append((f"{t.path}/{e.relpath}", e.md5))
-            else:
-                plan.append((t.path, t.out.md5))
+            try:
+                check_inside(self.root / t.path, self.root, t.pointer)
+                if t.out.is_dir:
+                    if not store.exists(t.out.md5):
+                        missing.append(f"{t.path} ({t.out.md5})")
+                        continue
+                    entries = [(f"{t.path}/{e.relpath}", e.md5) for e in store.read_dir(t.out.md5)]
+                    for rel, _ in entries:
+                        check_inside(self.root / rel, self.root, f"{t.pointer} ({t.out.md5})")
+                    plan += entries
+                else:
+                    plan.append((t.path, t.out.md5))
+            except GitModelError as exc:
+                bad.append(exc)
         todo: list[tuple[str, str]] = []
         for rel, oid in plan:
             full = self.root / rel
-            check_inside(full, self.root, rel)
             if full.is_file() and not full.is_symlink() and store.file_md5(full) == oid:
                 result.unchanged.append(rel)
                 continue
@@ -733,10 +755,17 @@ class Repo:
             raise ObjectMissing(missing)
         result.skipped_missing = missing
         for rel, oid in todo:
-            store.materialise(oid, self.root / rel)
+            try:
+                store.materialise(oid, self.root / rel)
+            except CorruptObject as exc:
+                bad.append(exc)
+                continue
             result.written.append(rel)
         return result
 
+        if bad:
+            more = f" (and {len(bad) - 1} more problem(s); `git model fsck` lists them)" if len(bad) > 1 else ""
+            raise GitModelError(bad[0].message + more, exit_code=bad[0].exit_code)
 
 def add_ignore_entry(gitignore: Path, entry: str) -> None:
     """Add `entry` to a .gitignore under the lock-file rule, so concurrent adds lose no line."""

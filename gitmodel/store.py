@@ -493,7 +493,7 @@ class Store:
             rel = item["relpath"]
             check_relpath(rel, f"directory manifest {oid}")
             md5 = item.get("md5")
-            if not isinstance(md5, str) or len(md5) != 32:
+            if not isinstance(md5, str) or len(md5) != 32 or not set(md5) <= set("0123456789abcdef"):
                 raise StoreError(f"directory manifest {oid}: bad md5 for {rel}")
             size = item.get("size")
             entries.append(DirEntry(rel, md5, size if isinstance(size, int) else -1))
@@ -560,7 +560,9 @@ class Store:
 def check_relpath(rel: str, where: str) -> None:
     """Refuse a relative path that is absolute or climbs out with `..`."""
     parts = rel.replace("\\", "/").split("/")
-    if not rel or rel.startswith("/") or os.path.isabs(rel) or ".." in parts or "\0" in rel:
+    # "." and empty parts never come from DVC or us; they only serve to alias a path.
+    bad_part = any(p in ("", ".", "..") for p in parts)
+    if not rel or rel.startswith("/") or os.path.isabs(rel) or bad_part or "\0" in rel:
         raise StoreError(f"{where}: path {rel!r} leaves the directory")
 
 
