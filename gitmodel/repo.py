@@ -761,11 +761,11 @@ class Repo:
                 bad.append(exc)
                 continue
             result.written.append(rel)
-        return result
-
         if bad:
             more = f" (and {len(bad) - 1} more problem(s); `git model fsck` lists them)" if len(bad) > 1 else ""
             raise GitModelError(bad[0].message + more, exit_code=bad[0].exit_code)
+        return result
+
 
 def add_ignore_entry(gitignore: Path, entry: str) -> None:
     """Add `entry` to a .gitignore under the lock-file rule, so concurrent adds lose no line."""
