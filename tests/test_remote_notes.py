@@ -185,3 +185,24 @@ def test_pre_push_publishes_notes_before_refs(sh: Shell, repo: Path, tmp_path: P
     head = sh.git("rev-parse", "HEAD", cwd=repo).stdout.strip()
     sh.git("fetch", "-q", cwd=b)
     assert _note(sh, b, head)["metrics"] == {"acc": 0.92}
+
+
+def test_plain_git_pull_merges_notes(sh: Shell, repo: Path, tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    sh.git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    sh.git("remote", "add", "origin", str(origin), cwd=repo)
+    sh.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    b = _clone(sh, origin, tmp_path / "b")
+    hooks = Path(sh.git("rev-parse", "--git-path", "hooks", cwd=b).stdout.strip())
+    if not (b / hooks / "post-merge").exists():
+        import pytest
+
+        pytest.skip("the post-merge hook is not installed by this build")
+    (repo / "train.py").write_text("train\n")
+    sh.git("add", "train.py", cwd=repo)
+    sh.gm("commit", "-m", "train", "--metric", "acc=0.9", cwd=repo)
+    sh.gm("push", cwd=repo)
+    sh.git("push", "-q", "origin", "main", cwd=repo)
+    sh.git("pull", "-q", cwd=b)  # the fetch refspec brings the notes, post-merge merges them
+    assert _note(sh, b)["metrics"] == {"acc": 0.9}
+    assert "acc" in sh.git("log", "-1", cwd=b).stdout

@@ -508,6 +508,25 @@ def materialise(args: Sequence[str], stdin: IO[str]) -> int:
     return 0
 
 
+def post_merge(args: Sequence[str], stdin: IO[str]) -> int:
+    """After `git pull`: merge the notes it fetched (see gitmodel.notes_sync), then weights."""
+    try:
+        from gitmodel import notes_sync
+        from gitmodel.git import run_git
+
+        root = Path.cwd()
+        git_dir = run_git(["rev-parse", "--path-format=absolute", "--git-dir"], cwd=root)
+        for outcome in notes_sync.merge_fetched(git_dir.stdout.strip(), root):
+            if outcome.conflicts:
+                _say(
+                    f"gitmodel: merged fetched notes; {len(outcome.conflicts)} conflicting "
+                    "value(s) resolved (the other kept in the note's history)"
+                )
+    except Exception as exc:  # a pull must never fail because of notes
+        _say(f"gitmodel: fetched notes not merged ({type(exc).__name__}: {exc})")
+    return materialise(args, stdin)
+
+
 # -- entry point ---------------------------------------------------------------------------
 
 HANDLERS: dict[str, Callable[[Sequence[str], IO[str]], int]] = {
@@ -516,7 +535,7 @@ HANDLERS: dict[str, Callable[[Sequence[str], IO[str]], int]] = {
     "pre-receive": pre_receive,
     "post-commit": post_commit,
     "post-checkout": materialise,
-    "post-merge": materialise,
+    "post-merge": post_merge,
     # Entry points for the pre-commit framework (.pre-commit-hooks.yaml).
     "framework-pre-push": framework_pre_push,
     "framework-checkout": materialise,
