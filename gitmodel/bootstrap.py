@@ -4,7 +4,7 @@ Both models were scored on the same examples, so each resample draws example ind
 and scores both models on them: the spread of the *difference* is what matters, and the
 pairing removes the variance both models share (hard examples are hard for both).
 
-Resamples are drawn as multinomial counts (how often each example is picked), so every
+Resamples are drawn as counts (how often each example is picked), so every
 metric that is a sum over examples (per-class precision/recall/F1 too, and ROC AUC as a
 Mann-Whitney sum over the examples sorted once by score) is computed for a block of
 resamples with array operations instead of a Python loop per resample.
@@ -130,13 +130,15 @@ def paired_bootstrap(
     cand_full = float(scorer_cand(ones)[0])
 
     rng = np.random.default_rng(seed)
-    pvals = np.full(n, 1.0 / n)
     block = max(1, min(resamples, _BLOCK_CELLS // n))
     deltas = np.empty(resamples)
     done = 0
     while done < resamples:
         k = min(block, resamples - done)
-        counts = rng.multinomial(n, pvals, size=k).astype(np.float64)
+        # How often each example is drawn, per resample (a multinomial draw, done as
+        # uniform indices + one bincount: much faster than rng.multinomial for large n).
+        picks = rng.integers(0, n, size=(k, n)) + (np.arange(k) * n)[:, None]
+        counts = np.bincount(picks.ravel(), minlength=k * n).reshape(k, n).astype(np.float64)
         deltas[done : done + k] = scorer_cand(counts) - scorer_prev(counts)
         done += k
     deltas = deltas[np.isfinite(deltas)]  # e.g. ROC AUC on a resample with one class
@@ -251,27 +253,24 @@ def _roc_auc_scorer(y_true: np.ndarray, proba: np.ndarray, labels: np.ndarray) -
         columns = [(y_true == label, rows[:, i]) for i, label in enumerate(labels)]
     prepared = []
     for positive, score in columns:
-        order = np.argsort(score, kind="stable")
-        s = score[order]
-        # index of the first example of each example's tie group, and of the last
-        new_group = np.r_[True, s[1:] != s[:-1]]
-        first = np.maximum.accumulate(np.where(new_group, np.arange(len(s)), 0))
-        last_of_group = np.r_[np.flatnonzero(new_group)[1:] - 1, len(s) - 1]
-        last = last_of_group[np.cumsum(new_group) - 1]
-        pos = positive[order].astype(np.float64)
-        prepared.append((order, pos, 1.0 - pos, first, last))
+        pos_idx, neg_idx = np.flatnonzero(positive), np.flatnonzero(~positive)
+        neg_order = neg_idx[np.argsort(score[neg_idx], kind="stable")]
+        neg_sorted = score[neg_order]
+        # For each positive: how many negatives score strictly lower, and lower or equal.
+        below = np.searchsorted(neg_sorted, score[pos_idx], side="left")
+        upto = np.searchsorted(neg_sorted, score[pos_idx], side="right")
+        prepared.append((pos_idx, neg_order, below, upto))
 
     def score(c: np.ndarray) -> np.ndarray:
         aucs = []
-        for order, pos, neg, first, last in prepared:
-            w = c[:, order]
-            negw = w * neg
-            incl = np.cumsum(negw, axis=1)
-            excl_at_first = incl[:, first] - negw[:, first]
-            ties = incl[:, last] - excl_at_first
-            posw = w * pos
-            num = (posw * (excl_at_first + 0.5 * ties)).sum(axis=1)
-            den = posw.sum(axis=1) * negw.sum(axis=1)
+        for pos_idx, neg_order, below, upto in prepared:
+            # cum[:, j] = weight of the j lowest-scoring negatives
+            cum = np.zeros((len(c), len(neg_order) + 1))
+            np.cumsum(c[:, neg_order], axis=1, out=cum[:, 1:])
+            wins = 0.5 * (cum[:, below] + cum[:, upto])  # ties count half
+            posw = c[:, pos_idx]
+            num = (posw * wins).sum(axis=1)
+            den = posw.sum(axis=1) * cum[:, -1]
             with np.errstate(divide="ignore", invalid="ignore"):
                 aucs.append(np.where(den > 0, num / den, np.nan))
         return np.mean(aucs, axis=0)  # NaN when any class lacks positives or negatives
