@@ -252,13 +252,13 @@ def _roc_auc_scorer(y_true: np.ndarray, proba: np.ndarray, labels: np.ndarray) -
         rows = proba / proba.sum(axis=1, keepdims=True).clip(min=1e-300)
         columns = [(y_true == label, rows[:, i]) for i, label in enumerate(labels)]
     prepared = []
-    for positive, score in columns:
+    for positive, values in columns:
         pos_idx, neg_idx = np.flatnonzero(positive), np.flatnonzero(~positive)
-        neg_order = neg_idx[np.argsort(score[neg_idx], kind="stable")]
-        neg_sorted = score[neg_order]
+        neg_order = neg_idx[np.argsort(values[neg_idx], kind="stable")]
+        neg_sorted = values[neg_order]
         # For each positive: how many negatives score strictly lower, and lower or equal.
-        below = np.searchsorted(neg_sorted, score[pos_idx], side="left")
-        upto = np.searchsorted(neg_sorted, score[pos_idx], side="right")
+        below = np.searchsorted(neg_sorted, values[pos_idx], side="left")
+        upto = np.searchsorted(neg_sorted, values[pos_idx], side="right")
         prepared.append((pos_idx, neg_order, below, upto))
 
     def score(c: np.ndarray) -> np.ndarray:
