@@ -263,13 +263,18 @@ def note_of(sh: Shell, repo: Path, rev: str = "HEAD") -> dict[str, Any] | None:
 def test_post_commit_writes_the_note_from_a_metrics_file(gated: Path, sh: Shell) -> None:
     (gated / "metrics.json").write_text('{"accuracy": 0.91, "eval": {"loss": 0.2}}')
     sh.git("add", "metrics.json", cwd=gated)
-    sh.git("commit", "-q", "-m", "train", cwd=gated)
+    assert (
+        sh.git("commit", "-q", "-m", "train", cwd=gated).stdout == ""
+    )  # the hook is quiet on stdout
     note = note_of(sh, gated)
     assert note is not None and note["metrics"] == {"accuracy": 0.91, "eval.loss": 0.2}
     assert note["source"] == "post-commit"
     (gated / "README.md").write_text("other\n")
-    sh.git("commit", "-q", "-am", "docs only", cwd=gated)
+    assert sh.git("commit", "-q", "-am", "docs only", cwd=gated).stdout == ""
     assert note_of(sh, gated) is None
+    # A rebase carries notes (notes.rewriteRef); the hook writes no second one.
+    sh.git("rebase", "-q", "--force-rebase", "HEAD~2", cwd=gated)
+    assert note_of(sh, gated, "HEAD~1")["metrics"] == {"accuracy": 0.91, "eval.loss": 0.2}  # type: ignore[index]
     # An amend keeps one valid note (git copies the old one; we do not write a second).
     sh.git("commit", "-q", "--amend", "-m", "docs only, amended", cwd=gated)
     sh.git("checkout", "-q", "HEAD~1", cwd=gated)

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from gitmodel.repo import Repo
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "release",
         help="gate, then create an annotated release tag",
@@ -135,7 +135,8 @@ def _record_override(repo: Repo, commit: str, tag: str, reason: str) -> None:
         "tool": f"gitmodel {__version__}",
     }
     who = run_git(["config", "user.email"], cwd=repo.root, check=False).stdout.strip()
-    entries = note.get("overrides") if isinstance(note.get("overrides"), list) else []
+    previous = note.get("overrides")
+    entries: list[Any] = list(previous) if isinstance(previous, list) else []
     entries = [e for e in entries if not (isinstance(e, dict) and e.get("tag") == tag)]
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     entries.append({"tag": tag, "reason": reason, "at": now, "by": who})

@@ -30,7 +30,7 @@ if [ "$files" != ask ]; then
     set +f
     [ $# -gt 0 ] || exit 0
     # Did this commit change one of them? (exit 1 = yes)
-    git --literal-pathspecs diff-tree --quiet --root -r HEAD -- "$@" 2>/dev/null && exit 0
+    git --literal-pathspecs diff-tree --quiet --no-commit-id --root -r HEAD -- "$@" 2>/dev/null && exit 0
     set --
 fi
 gitmodel
