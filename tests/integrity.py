@@ -37,9 +37,15 @@ def objects(cache: Path) -> dict[str, Path]:
     return found
 
 
-def assert_objects_intact(cache: Path) -> int:
-    """Every object's name is the md5 of its content (`.dir` manifests included)."""
+def assert_objects_intact(cache: Path, temporaries: bool = False) -> int:
+    """Every object's name is the md5 of its content (`.dir` manifests included).
+
+    temporaries: tolerate `<name>.<hex>.tmp` files beside objects (an interrupted atomic
+    upload to a remote leaves them; no reader takes them for objects).
+    """
     found = objects(cache)
+    if temporaries:
+        found = {o: p for o, p in found.items() if not o.endswith(".tmp")}
     for oid, path in found.items():
         assert len(oid.removesuffix(".dir")) == 32, f"stray file {path} under the object tree"
         actual = md5_of(path) + (".dir" if oid.endswith(".dir") else "")

@@ -81,6 +81,18 @@ def _signature(repo: Path) -> list[tuple[str, int, int]]:
     return sig
 
 
+def _tree_signature(root: Path) -> list[tuple[str, int, int]]:
+    sig = []
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except FileNotFoundError:
+                continue
+            sig.append((os.path.join(dirpath, name), st.st_mtime_ns, st.st_size))
+    return sorted(sig)
+
+
 def _crash(
     sh: Shell,
     repo: Path,
@@ -89,6 +101,7 @@ def _crash(
     full: float,
     i: int,
     journal: bool = False,
+    watch: Path | None = None,
 ) -> tuple[bool, str]:
     """Run `git model ARGS` and SIGKILL it; even trials just after it starts writing (or,
     with journal, just after the commit journal appears), odd ones at a random moment."""
@@ -100,10 +113,14 @@ def _crash(
 
             delay = rnd.uniform(0, 0.15)
         else:
-            base = _signature(repo)
+
+            def sign() -> list[tuple[str, int, int]]:
+                return _signature(repo) + (_tree_signature(watch) if watch else [])
+
+            base = sign()
 
             def started() -> bool:
-                return _signature(repo) != base
+                return sign() != base
 
             delay = rnd.uniform(0, 0.05)
         proc = spawn(_gm_args(*args), repo, sh.env)
@@ -332,6 +349,122 @@ def test_sigkill_during_checkout(repo: Path, sh: Shell) -> None:
 @pytest.mark.slow
 def test_sigkill_during_checkout_long(repo: Path, sh: Shell) -> None:
     assert _crash_checkout(sh, repo, SLOW_TRIALS, seed=6) >= SLOW_TRIALS // 2
+
+
+# -- push and pull --------------------------------------------------------------------
+
+
+def _with_remotes(sh: Shell, repo: Path, tmp_path: Path) -> Path:
+    """A bare git origin and a local-directory DVC remote (returned)."""
+    origin = tmp_path / "origin.git"
+    sh.git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    sh.git("remote", "add", "origin", str(origin), cwd=repo)
+    storage = tmp_path / "storage"
+    sh.gm("remote", "add", "store", str(storage), "--default", cwd=repo)
+    sh.git("add", ".dvc/config", cwd=repo)
+    sh.git("commit", "-qm", "remote", cwd=repo)
+    return storage
+
+
+def _assert_remote_consistent(repo: Path, storage: Path, what: str) -> None:
+    try:
+        assert_objects_intact(storage, temporaries=True)
+        on_remote = objects(storage)
+        # The local record of what the remote holds (trusted by the pre-push hook) never
+        # names an object the remote does not have.
+        for record in (repo / ".dvc" / "tmp").rglob("*.present"):
+            for oid in record.read_text().split():
+                assert oid in on_remote, f"record {record.name} names {oid}, not on the remote"
+    except AssertionError as exc:
+        raise AssertionError(f"after {what}: {exc}") from None
+
+
+def _needed(sh: Shell, repo: Path) -> set[str]:
+    """Every object the work tree's pointers need (manifests and their files)."""
+    cache = objects(repo / ".dvc" / "cache")
+    need = set()
+    for pointer in (repo / "models" / "a.bin.dvc", repo / "data.dvc"):
+        oid = pointer.read_text().split("md5: ")[1].split()[0]
+        need.add(oid)
+        if oid.endswith(".dir"):
+            need |= {e["md5"] for e in json.loads(cache[oid].read_bytes())}
+    return need
+
+
+def _crash_push(sh: Shell, repo: Path, tmp_path: Path, trials: int, seed: int) -> int:
+    rnd = random.Random(seed)
+    storage = _with_remotes(sh, repo, tmp_path)
+    _fill(repo, seed)
+    sh.gm("commit", "models/a.bin", "data", "-m", "calibrate", "--metric", "acc=1", cwd=repo)
+    full = _timed(sh, repo, "push")
+    kills = 0
+    for i in range(trials):
+        _fill(repo, seed * 1000 + i + 1)
+        sh.gm("commit", "models/a.bin", "data", "-m", f"v{i}", "--metric", "acc=1", cwd=repo)
+        killed, what = _crash(sh, repo, ["push"], rnd, full, i, watch=storage)
+        kills += killed
+        _assert_consistent(repo, what)
+        _assert_remote_consistent(repo, storage, what)
+        sh.gm("push", cwd=repo)  # the next command works ...
+        _assert_remote_consistent(repo, storage, f"re-running the {what}")
+        missing = _needed(sh, repo) - set(objects(storage))
+        assert not missing, f"{what}: the next push left {missing} off the remote"
+    return kills
+
+
+def test_sigkill_during_push(repo: Path, sh: Shell, tmp_path: Path) -> None:
+    assert _crash_push(sh, repo, tmp_path, DEFAULT_TRIALS, seed=7) >= DEFAULT_TRIALS // 2
+
+
+@pytest.mark.slow
+def test_sigkill_during_push_long(repo: Path, sh: Shell, tmp_path: Path) -> None:
+    assert _crash_push(sh, repo, tmp_path, SLOW_TRIALS, seed=8) >= SLOW_TRIALS // 2
+
+
+def _crash_pull(sh: Shell, repo: Path, tmp_path: Path, trials: int, seed: int) -> int:
+    rnd = random.Random(seed)
+    _with_remotes(sh, repo, tmp_path)
+    clone = tmp_path / "clone"
+    known: dict[str, set[str]] = {}
+
+    def publish(v: int) -> dict[str, str]:
+        contents = _fill(repo, seed * 1000 + v)
+        sh.gm("commit", *ADD[1:], "-m", f"v{v}", "--metric", "acc=1", cwd=repo)
+        sh.gm("push", cwd=repo)
+        sh.git(*NO_HOOKS, "push", "-q", "origin", "HEAD", cwd=repo)
+        for rel, md5 in contents.items():
+            known.setdefault(rel, set()).add(md5)
+        return contents
+
+    publish(0)
+    sh.git("clone", "-q", str(tmp_path / "origin.git"), str(clone), cwd=tmp_path)
+    sh.gm("init", cwd=clone)
+    full = _timed(sh, clone, "pull")
+    kills = 0
+    for i in range(trials):
+        contents = publish(i + 1)
+        sh.git(*NO_HOOKS, "pull", "-q", "--ff-only", cwd=clone)
+        killed, what = _crash(sh, clone, ["pull"], rnd, full, i)
+        kills += killed
+        _assert_consistent(clone, what)
+        for rel, md5s in known.items():
+            p = clone / rel
+            if p.exists():
+                assert md5_of(p) in md5s, f"{what}: {rel} holds partial or foreign content"
+        sh.gm("pull", cwd=clone)  # the next command works, and does the whole job
+        for rel, md5 in contents.items():
+            assert md5_of(clone / rel) == md5, f"{what}: {rel} not restored by the next pull"
+    _fsck_clean(sh, clone, f"{trials} killed pulls")
+    return kills
+
+
+def test_sigkill_during_pull(repo: Path, sh: Shell, tmp_path: Path) -> None:
+    assert _crash_pull(sh, repo, tmp_path, DEFAULT_TRIALS, seed=9) >= DEFAULT_TRIALS // 2
+
+
+@pytest.mark.slow
+def test_sigkill_during_pull_long(repo: Path, sh: Shell, tmp_path: Path) -> None:
+    assert _crash_pull(sh, repo, tmp_path, SLOW_TRIALS, seed=10) >= SLOW_TRIALS // 2
 
 
 # -- disk full and write errors -------------------------------------------------------
