@@ -1,7 +1,7 @@
 """Carry `refs/notes/metrics` between clones without losing a note.
 
 The rule for fetching: every git remote gets the fetch refspec
-``+refs/notes/metrics:refs/notes/remotes/<remote>/metrics`` (added by `git model init`,
+``+refs/notes/metrics*:refs/notes/remotes/<remote>/metrics*`` (added by `git model init`,
 `git model remote add` and `git model fetch`), so a plain `git fetch` / `git pull` brings
 the remote's notes into a tracking ref without touching the local notes. `merge_fetched`
 (run by `git model fetch`/`pull`/`push`, by the pre-push hook, and by the post-merge
@@ -313,7 +313,13 @@ def tracking_ref(remote: str) -> str:
 
 
 def fetch_refspec(remote: str) -> str:
-    return f"+{NOTES_REF}:{tracking_ref(remote)}"
+    """`+refs/notes/metrics*:refs/notes/remotes/<remote>/metrics*`.
+
+    A pattern on purpose: git fails a whole `git fetch` when an exact configured refspec
+    names a ref the remote lacks (a remote with no notes yet), but a pattern that matches
+    nothing is fine. `*` also matches the empty string, so it maps exactly our ref.
+    """
+    return f"+{NOTES_REF}*:{tracking_ref(remote)}*"
 
 
 def configure_fetch(cwd: Any, remotes: list[str] | None = None) -> list[str]:
@@ -330,6 +336,9 @@ def configure_fetch(cwd: Any, remotes: list[str] | None = None) -> list[str]:
         ):
             continue  # not a configured remote
         spec = fetch_refspec(remote)
+        exact = spec.replace("*", "")
+        if exact in current:  # an exact refspec breaks `git fetch` until the remote has notes
+            run_git(["config", "--fixed-value", "--unset-all", key, exact], cwd=cwd, check=False)
         if spec not in current:
             run_git(["config", "--add", key, spec], cwd=cwd)
             changed.append(remote)
