@@ -274,11 +274,11 @@ def parse_push_updates(text: str) -> list[PushUpdate]:
 
 def gate_push(root: Path, updates: Sequence[PushUpdate]) -> int:
     """Refuse (1) when a release tag being pushed fails the gate; 0 otherwise."""
-    from gitmodel.gate import Gate, NoteSource
-
     tag_updates = [u for u in updates if u.remote_ref.startswith("refs/tags/") and not u.deletes]
     if not tag_updates:
-        return 0
+        return 0  # before any import: most pushes carry no tag
+    from gitmodel.gate import Gate, NoteSource
+
     config = local_policy(root)
     if config is None:
         return 0
