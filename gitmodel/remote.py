@@ -29,6 +29,7 @@ from __future__ import annotations
 import configparser
 import hashlib
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -526,7 +527,8 @@ def download(
                 failures[d] = exc
     for oid in failures:
         entry_of.setdefault(oid, dirs.get(oid, oid))
-    total = _remote_sizes(remote, missing)
+    # Sizes cost one more round trip: only worth it when a bar will be drawn.
+    total = _remote_sizes(remote, missing) if reporter and sys.stderr.isatty() else 0
     progress_box[0] = (
         reporter.start(f"fetching from {remote.name}", total) if reporter and total else None
     )
