@@ -206,3 +206,51 @@ def test_plain_git_pull_merges_notes(sh: Shell, repo: Path, tmp_path: Path) -> N
     sh.git("pull", "-q", cwd=b)  # the fetch refspec brings the notes, post-merge merges them
     assert _note(sh, b)["metrics"] == {"acc": 0.9}
     assert "acc" in sh.git("log", "-1", cwd=b).stdout
+
+
+def test_merge_notes_commit_three_way_with_fanout(sh: Shell, repo: Path) -> None:
+    """Hundreds of notes (a fanned-out tree), additions, a deletion and a conflict."""
+    import pygit2
+
+    from gitmodel import notes_sync
+
+    g = pygit2.Repository(str(repo / ".git"))
+    sig = pygit2.Signature("t", "t@example.com")
+
+    def note(value: float, created: str) -> pygit2.Oid:
+        body = {"metrics": {"acc": value}, "created": created}
+        return g.create_blob(json.dumps(body).encode())
+
+    def commit(entries: dict[str, pygit2.Oid], parents: list[pygit2.Oid]) -> pygit2.Oid:
+        return g.create_commit(
+            None, sig, sig, "notes\n", notes_sync._write_tree(g, entries), parents
+        )
+
+    shas = [f"{i:040x}" for i in range(1, 301)]
+    base_entries = {s: note(0.5, "2026-01-01") for s in shas}
+    base = commit(base_entries, [])
+    ours_entries = dict(base_entries)
+    ours_entries.update({f"{i:040x}": note(0.6, "2026-01-02") for i in range(1000, 1010)})
+    ours_entries[shas[0]] = note(0.7, "2026-01-02")
+    theirs_entries = dict(base_entries)
+    theirs_entries.update({f"{i:040x}": note(0.8, "2026-01-03") for i in range(2000, 2010)})
+    theirs_entries[shas[0]] = note(0.9, "2026-01-03")
+    del theirs_entries[shas[1]]
+    ours = commit(ours_entries, [base])
+    theirs = commit(theirs_entries, [base])
+    sh.git("update-ref", "refs/notes/metrics", str(ours), cwd=repo)
+
+    outcome = notes_sync.merge_notes_commit(repo / ".git", repo, str(theirs))
+    assert outcome.action == "merged" and outcome.conflicts == [shas[0]]
+    listed = sh.git("notes", "--ref=metrics", "list", cwd=repo).stdout.splitlines()
+    assert len(listed) == 300 + 20 - 1
+    merged = notes_sync._note_entries(g, outcome.commit)
+    assert shas[1] not in merged  # deleted over there, unchanged here: deleted
+    conflict = json.loads(g[merged[shas[0]]].data)
+    assert conflict["metrics"]["acc"] == 0.9
+    assert conflict["history"][0]["value"] == 0.7
+    parents = sh.git("rev-list", "--parents", "-n1", "refs/notes/metrics", cwd=repo).stdout.split()
+    assert parents[1:] == [str(ours), str(theirs)]
+    sh.git("fsck", "--no-dangling", cwd=repo)
+    # Merging the same commit again changes nothing.
+    assert notes_sync.merge_notes_commit(repo / ".git", repo, str(theirs)).action == "up-to-date"
