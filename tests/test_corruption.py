@@ -199,3 +199,22 @@ def test_stray_file_in_object_tree_is_named(repo: Path, sh: Shell) -> None:
     stray.write_text("x")
     r = sh.gm("fsck", cwd=repo, check=False)
     assert r.returncode == 1 and "abnot-an-object" in r.stdout
+
+
+def test_repair_refetches_damaged_and_missing_objects_from_the_remote(
+    repo: Path, sh: Shell, tmp_path: Path
+) -> None:
+    sh.gm("remote", "add", "store", str(tmp_path / "storage"), "--default", cwd=repo)
+    oid = _add(sh, repo, "model.bin")
+    other = _add(sh, repo, "other.bin", seed=1)
+    sh.gm("commit", "-m", "weights", "--metric", "acc=1", cwd=repo)
+    sh.gm("push", cwd=repo)
+    _flip_byte(_object(repo, oid))
+    _object(repo, other).unlink()
+
+    r = sh.gm("fsck", "--repair", "--json", cwd=repo, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    repaired = {p["name"]: p["repaired"] for p in r.json()["problems"]}
+    assert repaired == {oid: "re-fetched from the remote", other: "fetched from the remote"}
+    assert md5_of(_object(repo, oid)) == oid and md5_of(_object(repo, other)) == other
+    assert sh.gm("fsck", cwd=repo, check=False).returncode == 0

@@ -31,13 +31,14 @@ class Sentinel:
         self.outside.mkdir(exist_ok=True)
         (self.outside / "keep.txt").write_text("keep me\n")
         self.pwned = tmp_path / "pwned"
+        self.allowed: list[Path] = []  # other directories a test may legitimately write
         self.before = self.snapshot()
 
     def snapshot(self) -> dict[str, str]:
         out = {}
         for dirpath, dirnames, filenames in os.walk(self.root):
             here = Path(dirpath)
-            if here == self.repo or self.repo in here.parents:
+            if any(here == d or d in here.parents for d in (self.repo, *self.allowed)):
                 dirnames[:] = []
                 continue
             for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
@@ -460,4 +461,43 @@ def test_shell_metacharacters_in_names(repo: Path, sh: Shell, sentinel: Sentinel
     sh.git("checkout", "-q", "HEAD~2", cwd=repo)
     sh.git("checkout", "-q", "-", cwd=repo)
     assert not list(repo.rglob(marker)) and not list(Path.cwd().glob(marker))
+    sentinel.check()
+
+
+def test_server_pre_receive_treats_the_push_as_hostile(
+    repo: Path, sh: Shell, sentinel: Sentinel, tmp_path: Path
+) -> None:
+    """Hostile config, notes and pointers pushed with a release tag: the server judges by
+    its own policy, reports in one line, runs nothing and writes nothing outside."""
+    server = tmp_path / "server.git"
+    sentinel.allowed.append(server)
+    sh.git("init", "-q", "--bare", str(server), cwd=tmp_path)
+    sh.gm("install", "--server", cwd=server)
+    sh.git("remote", "add", "origin", str(server), cwd=repo)
+    write_bytes(repo / "good.bin", 1000)
+    sh.gm("commit", "good.bin", "-m", "good", "--metric", "acc=0.9", cwd=repo)
+    sh.git("push", "-q", "--no-verify", "origin", "HEAD:main", cwd=repo)
+    (repo / ".gitmodel.toml").write_text(
+        "metrics-files = ['../outside/keep.txt']\n[gate.acc]\n"
+        f"tolerance = '$(touch {sentinel.pwned})'\n"
+    )
+    (repo / "evil.dvc").write_text(_pointer("0" * 32, "../outside/evil.bin"))
+    sh.git("add", "-A", cwd=repo)
+    sh.git("-c", "core.hooksPath=/dev/null", "commit", "-qm", "hostile", cwd=repo)
+    note = '{"metrics": {"acc": NaN}, "x": "$(touch ' + str(sentinel.pwned) + ')"}'
+    sh.git("notes", "--ref=refs/notes/metrics", "add", "-f", "-m", note, "HEAD", cwd=repo)
+    sh.git("-c", "core.hooksPath=/dev/null", "tag", "-a", "v1.0.0", "-m", "release", cwd=repo)
+    r = sh.git(
+        "push",
+        "--no-verify",
+        "origin",
+        "HEAD:main",
+        "v1.0.0",
+        "refs/notes/metrics",
+        cwd=repo,
+        check=False,
+    )
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    if r.returncode != 0:
+        assert "v1.0.0" in r.stderr, r.stderr  # refused, naming the release
     sentinel.check()
