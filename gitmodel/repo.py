@@ -688,7 +688,9 @@ class Repo:
     def _dir_oid(self, path: Path) -> str:
         import hashlib
 
-        entries = [DirEntry(rel, self.store.file_md5(path / rel), 0) for rel in sorted(walk_files(path))]
+        rels = sorted(walk_files(path))
+        md5s = self.store.files_md5([path / rel for rel in rels])
+        entries = [DirEntry(rel, md5, 0) for rel, md5 in zip(rels, md5s, strict=True)]
         return hashlib.md5(dir_manifest_bytes(entries)).hexdigest() + ".dir"
 
     def checkout(

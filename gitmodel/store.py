@@ -9,7 +9,6 @@ so a crash never leaves a half-written object under an object name.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import queue
@@ -91,6 +90,8 @@ def _hash_and_copy(
     hashlib drops the GIL on large buffers, so reading, writing and hashing overlap on
     two cores and the whole pass costs about one md5 of the file.
     """
+    import hashlib  # lazy: OpenSSL's start-up is paid only by commands that hash
+
     md5 = hashlib.md5()
     if dst_fd is None and size_hint <= CHUNK:
         data = os.read(src_fd, CHUNK + 1)
@@ -335,6 +336,15 @@ class Store:
         self.state.record(st, md5)
         return md5
 
+    def files_md5(self, paths: Sequence[Path]) -> list[str]:
+        """file_md5 of many files, the uncached ones hashed on every core at once."""
+        if len(paths) < 2 or self.jobs < 2:
+            return [self.file_md5(p) for p in paths]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.jobs) as pool:
+            return list(pool.map(self.file_md5, paths))
+
     # -- storing ------------------------------------------------------------------------
 
     def store_file(self, path: Path, progress: Progress | None = None) -> tuple[str, int]:
@@ -443,6 +453,8 @@ class Store:
 
     def store_bytes(self, data: bytes, suffix: str = "") -> str:
         """Store data as an object named md5(data) + suffix (".dir" for manifests)."""
+        import hashlib
+
         md5 = hashlib.md5(data).hexdigest() + suffix
         if self.exists(md5):
             return md5
@@ -493,7 +505,8 @@ class Store:
             rel = item["relpath"]
             check_relpath(rel, f"directory manifest {oid}")
             md5 = item.get("md5")
-            if not isinstance(md5, str) or len(md5) != 32 or not set(md5) <= set("0123456789abcdef"):
+            hex_digits = set("0123456789abcdef")
+            if not isinstance(md5, str) or len(md5) != 32 or not set(md5) <= hex_digits:
                 raise StoreError(f"directory manifest {oid}: bad md5 for {rel}")
             size = item.get("size")
             entries.append(DirEntry(rel, md5, size if isinstance(size, int) else -1))

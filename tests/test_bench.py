@@ -47,6 +47,7 @@ def test_bench_quick_completes_and_prints_its_tables(
         "checkout 16 MiB (copy)",
         "checkout 16 MiB (hardlink)",
         "shards, fresh",
+        "shards (status, empty stat cache)",
         "log -n 200, noted commits",
         "git commit (no weights, no metrics)",
         "branch update (git update-ref)",
