@@ -428,3 +428,24 @@ def test_pre_commit_framework_manifest() -> None:
             "post-merge",
             "manual",
         }
+
+
+def test_policy_in_pyproject_and_the_framework_entry(repo: Path, sh: Shell) -> None:
+    (repo / ".gitmodel.toml").unlink()
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.gitmodel]\nmetrics-files = ["metrics.json"]\n'
+        '[tool.gitmodel.gate.accuracy]\ndirection = "higher"\n'
+    )
+    sh.git("add", "-A", cwd=repo)
+    sh.git("commit", "-q", "-m", "policy in pyproject", cwd=repo)
+    released(sh, repo)
+    sh.git("tag", "-d", "v1.1.0", cwd=repo)
+    refused = sh.git("tag", "v1.1.0", cwd=repo, check=False)
+    assert refused.returncode != 0 and "FAIL" in refused.stderr
+    # The pre-commit framework's pre-push passes one ref in its environment.
+    head = sh.git("rev-parse", "HEAD", cwd=repo).stdout.strip()
+    env = {"PRE_COMMIT_REMOTE_BRANCH": "refs/tags/v1.1.0", "PRE_COMMIT_TO_REF": head}
+    out = sh.gm("hook", "framework-pre-push", cwd=repo, env=env, check=False)
+    assert out.returncode == 1 and "FAIL" in out.stderr
+    env["PRE_COMMIT_REMOTE_BRANCH"] = "refs/heads/main"
+    assert sh.gm("hook", "framework-pre-push", cwd=repo, env=env).returncode == 0
