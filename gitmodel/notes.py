@@ -42,7 +42,11 @@ def parse_note(text: str | bytes, commit: str) -> dict[str, Any]:
     if len(text) > MAX_NOTE_BYTES:
         raise NoteError(f"note on {commit[:12]} is too large")
     try:
-        data = json.loads(text, parse_constant=_reject)
+        # One decoder for every note: `git model log` parses thousands of them.
+        if isinstance(text, str):
+            data = _DECODER.decode(text)
+        else:
+            data = json.loads(text, parse_constant=_reject)
     except (ValueError, RecursionError):
         raise NoteError(f"note on {commit[:12]} is not valid JSON") from None
     if not isinstance(data, dict):
@@ -52,6 +56,9 @@ def parse_note(text: str | bytes, commit: str) -> dict[str, Any]:
 
 def _reject(token: str) -> None:
     raise ValueError(token)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject)
 
 
 def render_note(note: dict[str, Any]) -> str:

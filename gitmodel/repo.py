@@ -6,6 +6,7 @@ import configparser
 import datetime as _dt
 import json
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -594,7 +595,8 @@ class Repo:
             sha, ts, subject, note_text = (record.split("\0", 3) + ["", "", ""])[:4]
             row: dict[str, Any] = {
                 "commit": sha,
-                "date": _dt.datetime.fromtimestamp(int(ts), _dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+                # time.strftime: half the cost of datetime, the same text (UTC, Z).
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts))),
                 "subject": subject,
                 "metrics": {},
                 "has_note": bool(note_text.strip()),
