@@ -7,7 +7,6 @@ is imported only inside `render_image`.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitmodel.errors import GitModelError
-from gitmodel.git import run_git
 
 if TYPE_CHECKING:
     from gitmodel.repo import Repo
@@ -55,20 +53,13 @@ class Chart:
 
 
 def release_tags(repo: Repo) -> dict[str, list[str]]:
-    """commit sha -> release tag names (tags matching [release] tags), in one git call."""
-    pattern = repo.config.release_tags
-    proc = run_git(
-        ["for-each-ref", "refs/tags", "--format=%(refname:short)%00%(objectname)%00%(*objectname)"],
-        cwd=repo.root,
-        check=False,
-    )
+    """commit sha -> release tag names, by the gate's own reading of `[release] tags`."""
+    from gitmodel.gate import list_release_tags
+
     tags: dict[str, list[str]] = {}
-    for line in proc.stdout.splitlines():
-        name, obj, peeled = (line.split("\0") + ["", ""])[:3]
-        # Per-model tags NAME@v1.2.0 are releases when their version part matches.
-        version_part = name.rpartition("@")[2]
-        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(version_part, pattern):
-            tags.setdefault(peeled or obj, []).append(name)
+    for release in list_release_tags(repo.root, repo.config.release_tags):
+        if release.commit:
+            tags.setdefault(release.commit, []).append(release.name)
     return tags
 
 
