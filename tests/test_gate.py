@@ -348,3 +348,10 @@ def test_per_model_release_lines(gated: Path, sh: Shell) -> None:
         == 0
     )
     assert sh.git("tag", "-l", "churn@v1.2.0", cwd=gated).stdout.strip() == "churn@v1.2.0"
+
+
+def test_unknown_policy_keys_are_warnings(gated: Path, sh: Shell) -> None:
+    (gated / ".gitmodel.toml").write_text(POLICY + "tolerence = 0.5\n")  # typo, in [gate.loss]
+    commit(sh, gated, "r1", {"accuracy": 0.9, "loss": 0.3})
+    out = sh.gm("check", cwd=gated)
+    assert "warning" in out.stderr and "gate.loss.tolerence" in out.stderr

@@ -28,12 +28,14 @@ def run(args: argparse.Namespace) -> int:
 
     from gitmodel.errors import EXIT_OK, EXIT_REFUSED, GitModelError
     from gitmodel.gate import gate_for
-    from gitmodel.render import print_json
+    from gitmodel.render import print_json, warn
     from gitmodel.repo import Repo
     from gitmodel.versions import parse_tag
 
     repo = Repo()
     gate = gate_for(repo)
+    for message in gate.config.warnings:
+        warn(message)  # unknown keys: the policy may not say what its author meant
     commit = repo.rev_parse(args.rev)
     tag = args.tag
     if tag is not None and not gate.is_release(tag):

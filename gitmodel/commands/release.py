@@ -44,12 +44,14 @@ def run(args: argparse.Namespace) -> int:
     from gitmodel.errors import GitModelError, Refused
     from gitmodel.gate import gate_for
     from gitmodel.git import run_git
-    from gitmodel.render import info, print_json
+    from gitmodel.render import info, print_json, warn
     from gitmodel.repo import Repo
     from gitmodel.versions import bump, latest_version, parse_tag
 
     repo = Repo()
     gate = gate_for(repo)
+    for message in gate.config.warnings:
+        warn(message)  # unknown keys: the policy may not say what its author meant
     if (args.version is None) == (args.bump is None):
         raise GitModelError("give either VERSION or --bump major|minor|patch")
     if args.version is not None:
