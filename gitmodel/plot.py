@@ -232,7 +232,9 @@ def render_terminal(chart: Chart, width: int = 60, height: int = 6) -> str:
                     cells.append(" " * repeat)
                 else:
                     fill = h - row * 8
-                    cells.append(_BLOCKS[max(0, min(8, fill))] * (repeat - 1) + " ")
+                    block = _BLOCKS[max(0, min(8, fill))]
+                    # Wide columns get a gap so neighbours read as separate bars.
+                    cells.append(block if repeat == 1 else block * (repeat - 1) + " ")
             axis = _num(hi) if row == height - 1 else _num(lo) if row == 0 else ""
             lines.append(f"{axis.rjust(label_w)} │{''.join(cells)}")
         lines.append(" " * label_w + " └" + "─" * (len(heights) * repeat))

@@ -191,3 +191,17 @@ def test_github_template_refuses_a_regressing_tag_by_deleting_it(
     code, out = _run_script(sh, pr_step, ci_clone, {"GITHUB_STEP_SUMMARY": str(tmp_path / "s.md")})
     assert code == 0, out
     assert "passes the release gate" in (tmp_path / "s.md").read_text()
+
+
+def test_terminal_chart_of_more_points_than_columns() -> None:
+    from gitmodel.plot import Chart, render_terminal
+
+    n = 150
+    values: list[float | None] = [float(i % 30) if i % 17 else None for i in range(n)]
+    chart = Chart("t", "commit", [float(i) for i in range(n)], {"m": values},
+                  [f"{i:07x}" for i in range(n)], {149: "v2.0.0"})
+    lines = render_terminal(chart, width=60).splitlines()
+    bars = [ln.split("│", 1)[1] for ln in lines if "│" in ln]
+    assert all(len(b) == 60 for b in bars)
+    assert sum(ch != " " for ch in bars[-1]) > 50  # the bottom row is mostly filled
+    assert lines[-3].rstrip().endswith("▲")  # the release is the last column
