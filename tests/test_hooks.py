@@ -449,3 +449,16 @@ def test_policy_in_pyproject_and_the_framework_entry(repo: Path, sh: Shell) -> N
     assert out.returncode == 1 and "FAIL" in out.stderr
     env["PRE_COMMIT_REMOTE_BRANCH"] = "refs/heads/main"
     assert sh.gm("hook", "framework-pre-push", cwd=repo, env=env).returncode == 0
+
+
+def test_another_installer_wrapping_ours(repo: Path, sh: Shell) -> None:
+    # What pre-commit's `install` does to a hook it does not know: move it to .legacy.
+    hooks = repo / ".git" / "hooks"
+    (hooks / "pre-push").rename(hooks / "pre-push.legacy")
+    (hooks / "pre-push").write_text('#!/bin/sh\n"$0.legacy" "$@"\n')
+    (hooks / "pre-push").chmod(0o755)
+    out = sh.gm("install", cwd=repo)
+    assert "ours runs as pre-push.legacy" in out.stderr
+    assert MARKER in (hooks / "pre-push.legacy").read_text()
+    sh.gm("uninstall", cwd=repo)
+    assert not (hooks / "pre-push.legacy").exists() and (hooks / "pre-push").exists()

@@ -90,6 +90,11 @@ def install(repo: Repo, server: bool | None = None) -> list[str]:
         path = directory / hook
         legacy = directory / (hook + LEGACY_SUFFIX)
         if os.path.lexists(path) and not is_ours(path):
+            if is_ours(legacy):
+                # Another installer (e.g. pre-commit) moved ours aside and runs it first.
+                write_file(legacy, render_shim(hook).encode(), mode=0o755)
+                lines.append(f"hook {hook}: ours runs as {legacy.name}, called by your hook")
+                continue
             if os.path.lexists(legacy):
                 lines.append(
                     f"hook {hook}: left alone (both {hook} and {hook}{LEGACY_SUFFIX} exist "
@@ -115,7 +120,10 @@ def uninstall(repo: Repo) -> list[str]:
         path = directory / hook
         legacy = directory / (hook + LEGACY_SUFFIX)
         if os.path.lexists(path) and not is_ours(path):
-            if os.path.lexists(legacy):
+            if is_ours(legacy):
+                legacy.unlink()
+                lines.append(f"removed hook {legacy.name} (your {hook} stays)")
+            elif os.path.lexists(legacy):
                 lines.append(f"hook {hook}: not ours; {legacy.name} left in place")
             continue
         if os.path.lexists(path):
