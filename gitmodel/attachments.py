@@ -16,6 +16,7 @@ Note keys (objects live in the DVC cache, named by md5 like weights)::
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from gitmodel.errors import GitModelError
 
 if TYPE_CHECKING:
-    from gitmodel.repo import Repo
+    from gitmodel.repo import Repo, TrackedOut
 
 PENDING_PREDICTIONS = "gitmodel/pending-predictions.json"  # under the git dir
 # Not plain "history": notes merging keeps its conflict log under that key.
@@ -82,14 +83,14 @@ def read_object(repo: Repo, entry: object, what: str, where: str) -> bytes:
     if not isinstance(entry, dict) or not isinstance(entry.get("md5"), str):
         raise GitModelError(f"{where}: no {what} recorded")
     md5 = entry["md5"]
-    if len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
+    if not _is_md5(md5):
         raise GitModelError(f"{where}: malformed {what} md5")
-    try:
-        data = repo.store.oid_to_path(md5).read_bytes()
-    except FileNotFoundError:
-        raise GitModelError(
-            f"{where}: {what} object {md5} is not in the cache (`git model pull` fetches it)"
-        ) from None
+    path = repo.store.oid_to_path(md5)
+    if not path.is_file():
+        why = _fetch_object(repo, md5, f"{what} of {where}")
+        if not path.is_file():
+            raise GitModelError(f"{where}: {what} object {md5} is not in the cache ({why})")
+    data = path.read_bytes()
     if hashlib.md5(data).hexdigest() != md5:
         raise GitModelError(f"{where}: {what} object {md5} is corrupt")
     return data
@@ -112,3 +113,61 @@ def note_objects(repo: Repo) -> set[str]:
             if isinstance(entry, dict) and isinstance(entry.get("md5"), str):
                 found.add(entry["md5"])
     return found
+
+
+def _fetch_object(repo: Repo, md5: str, label: str) -> str:
+    """Try the default DVC remote for one object (as checkout does); say why not, if not."""
+    from gitmodel.pointer import Out
+    from gitmodel.remote import fetch_for_checkout
+    from gitmodel.repo import TrackedOut
+
+    try:
+        if not fetch_for_checkout(repo, [TrackedOut(label, "", Out(label, md5))]):
+            return "no default DVC remote to fetch it from"
+    except GitModelError as exc:
+        return f"not fetched from the DVC remote: {exc.message}"
+    return "the DVC remote does not have it either"
+
+
+def note_object_outs(
+    repo: Repo, include: Sequence[str], exclude: Sequence[str] = (), remote: str | None = None
+) -> list[TrackedOut]:
+    """Objects the notes of commits in include (not exclude, not on remote) name, in the cache.
+
+    For the remote transfer: histories and stored predictions travel with their commits.
+    One `git log` reads the notes of exactly the commits being pushed.
+    """
+    from gitmodel.git import run_git
+    from gitmodel.notes import NOTES_REF, parse_note
+    from gitmodel.pointer import Out
+    from gitmodel.repo import TrackedOut
+
+    if not include:
+        return []
+    args = ["log", f"--notes={NOTES_REF}", "--format=%H%x00%N%x1e", "--ignore-missing"]
+    args += list(include) + [f"^{e}" for e in exclude]
+    if remote:
+        args += ["--not", f"--remotes={remote}"]
+    proc = run_git(args + ["--"], cwd=repo.root, check=False)
+    outs: list[TrackedOut] = []
+    for record in proc.stdout.split("\x1e"):
+        sha, _, text = record.strip("\n").partition("\0")
+        if '"md5"' not in text:
+            continue
+        try:
+            note = parse_note(text, sha)
+        except GitModelError:
+            continue  # a broken note names nothing we could upload
+        for key in NOTE_OBJECT_KEYS:
+            entry = note.get(key)
+            if not isinstance(entry, dict):
+                continue
+            md5 = entry.get("md5")
+            if isinstance(md5, str) and _is_md5(md5) and repo.store.exists(md5):
+                label = f"{key} of {sha[:12]}"
+                outs.append(TrackedOut(label, "", Out(label, md5, entry.get("size"))))
+    return outs
+
+
+def _is_md5(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
