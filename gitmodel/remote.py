@@ -145,7 +145,9 @@ def add_remote(
             if name in c["remote"]:
                 raise GitModelError(f"DVC remote {name!r} already exists")
             c["remote"][name] = {"url": url}
-            if default or not c["core"].get("remote"):
+            # The first remote becomes the default: the pre-push upload needs one.
+            default = default or not c["core"].get("remote")
+            if default:
                 c["core"]["remote"] = name
     except ConfigError as exc:
         raise GitModelError(f"cannot add remote: {str(exc).splitlines()[0]}") from None
@@ -635,7 +637,7 @@ def new_pointer_outs(
 class PrePushResult:
     pointers: int = 0
     upload: TransferReport | None = None
-    notes: str = "skipped"
+    notes: str = "skipped"  # or push_notes()'s answer, or "not published (why)"
 
 
 def pre_push(
@@ -645,6 +647,8 @@ def pre_push(
     from gitmodel.render import TerminalReporter, fmt_size, info
 
     result = prepare_push(repo, remote_name, remote_url, updates, TerminalReporter())
+    if result.notes.startswith("not published"):
+        info(f"gitmodel: warning: metrics notes {result.notes}")
     if result.upload is not None and result.upload.transferred:
         t = result.upload
         info(
@@ -684,6 +688,11 @@ def prepare_push(
         return result
     outs = new_pointer_outs(repo, include, exclude, remote_name)
     result.pointers = len(outs)
+    if default_remote_name(repo) is not None:
+        from gitmodel.attachments import note_object_outs
+
+        # Training histories and stored predictions the notes name travel with their commits.
+        outs += note_object_outs(repo, include, exclude, remote_name)
     if outs:
         if default_remote_name(repo) is None:
             raise Refused(
@@ -700,7 +709,11 @@ def prepare_push(
     try:
         result.notes = notes_sync.push_notes(repo.git_dir, repo.root, remote_name)
     except notes_sync.NotesSyncError as exc:
-        raise Refused(f"push refused: {exc.message}") from None
+        # A release tag needs its notes on the server (its gate reads them); a branch push
+        # should not be blocked by a server that will not take a notes ref.
+        if any(len(u) >= 3 and u[2].startswith("refs/tags/") for u in updates):
+            raise Refused(f"push refused: {exc.message}") from None
+        result.notes = f"not published ({exc.message})"
     return result
 
 
@@ -769,6 +782,10 @@ def push(
     outs = new_pointer_outs(repo, include, (), remote if remote and "/" not in remote else None)
     if head:
         outs += repo.pointers_at(head)
+    if dvc_remote or default_remote_name(repo):
+        from gitmodel.attachments import note_object_outs
+
+        outs += note_object_outs(repo, include, (), remote if remote and "/" not in remote else None)
     if outs:
         # An explicit push asks the remote again instead of trusting the local record.
         result.transfer = upload(repo, outs, dvc_remote, reporter, trust_record=False)
