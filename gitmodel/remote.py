@@ -785,7 +785,8 @@ def push(
     if dvc_remote or default_remote_name(repo):
         from gitmodel.attachments import note_object_outs
 
-        outs += note_object_outs(repo, include, (), remote if remote and "/" not in remote else None)
+        tracking = remote if remote and "/" not in remote else None
+        outs += note_object_outs(repo, include, (), tracking)
     if outs:
         # An explicit push asks the remote again instead of trusting the local record.
         result.transfer = upload(repo, outs, dvc_remote, reporter, trust_record=False)
