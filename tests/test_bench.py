@@ -26,6 +26,8 @@ def test_bench_quick_completes_and_prints_its_tables(
             sys.executable,
             str(ROOT / "scripts" / "bench.py"),
             "--quick",
+            "--runs",
+            "1",  # behaviour, not numbers: one run of each big-data contender is enough
             "--quiet",
             "--dir",
             str(tmp_path),
