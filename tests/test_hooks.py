@@ -462,3 +462,29 @@ def test_another_installer_wrapping_ours(repo: Path, sh: Shell) -> None:
     assert MARKER in (hooks / "pre-push.legacy").read_text()
     sh.gm("uninstall", cwd=repo)
     assert not (hooks / "pre-push.legacy").exists() and (hooks / "pre-push").exists()
+
+
+HEAVY = ("dvc", "dvc_data", "dvc_objects", "numpy", "sklearn", "matplotlib", "pygit2")
+
+
+def test_gate_hooks_import_nothing_heavy(gated: Path, sh: Shell) -> None:
+    released(sh, gated)
+    sha = sh.git("rev-parse", "v1.1.0", cwd=gated).stdout.strip()
+    probe = (
+        "import sys, io\n"
+        "from gitmodel.hooks import main\n"
+        "sys.stdin = io.StringIO(sys.argv[2])\n"
+        "code = main(sys.argv[1].split())\n"
+        f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
+        "print(code, ','.join(heavy))\n"
+    )
+    cases = {
+        "reference-transaction prepared": f"{sha} refs/tags/v1.0.1\n",
+        "post-commit": "",
+    }
+    for hook, stdin in cases.items():
+        out = sh.run([sys.executable, "-c", probe, hook, stdin], cwd=gated)
+        code, heavy = (out.stdout.split() + [""])[:2]
+        assert heavy == "", f"{hook} imported {heavy}"
+    assert "1" == sh.run([sys.executable, "-c", probe, "reference-transaction prepared",
+                          f"{sha} refs/tags/v1.0.1\n"], cwd=gated).stdout.split()[0]  # fmt: skip
