@@ -646,9 +646,13 @@ class Repo:
 
     def default_diff_base(self) -> str:
         """Where `diff` with no revisions starts: the previous release, else HEAD~1."""
+        from gitmodel.config import ConfigError
         from gitmodel.gate import previous_release_tag
 
-        return previous_release_tag(self) or "HEAD~1"
+        try:
+            return previous_release_tag(self) or "HEAD~1"
+        except ConfigError:
+            return "HEAD~1"  # a broken release policy is `check`'s to report, not diff's
 
     def _metrics_of(self, sha: str) -> dict[str, float | int]:
         note = self.notes.read(sha)
