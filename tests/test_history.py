@@ -152,3 +152,30 @@ def test_gc_keeps_objects_that_notes_name(sh: Shell, repo: Path) -> None:
 
     assert oid not in removed
     assert object_path(repo, oid).is_file()
+
+
+def test_history_and_predictions_travel_through_the_dvc_remote(
+    sh: Shell, repo: Path, tmp_path: Path
+) -> None:
+    (repo / "train.py").write_text(TRAIN)
+    sh.run([sys.executable, "train.py"], cwd=repo)
+    (repo / "y.json").write_text("[0, 1, 1, 0]")
+    sh.gm("eval", "--y-true", "y.json", "--y-pred", "y.json", "--task", "classification",
+          "--store", cwd=repo)
+    sh.gm("remote", "add", "store", str(tmp_path / "dvc-store"), "--default", cwd=repo)
+    write_bytes(repo / "model.bin", 1000)
+    sh.gm("commit", "model.bin", "-m", "trained", cwd=repo)
+    note = sh.gm("metrics", "--json", cwd=repo).json()
+    sh.git("init", "-q", "--bare", str(tmp_path / "origin.git"), cwd=tmp_path)
+    sh.git("remote", "add", "origin", str(tmp_path / "origin.git"), cwd=repo)
+    sh.git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=repo)  # pre-push uploads
+    for key in ("training_history", "predictions"):
+        md5 = note[key]["md5"]
+        assert (tmp_path / "dvc-store" / "files" / "md5" / md5[:2] / md5[2:]).is_file(), key
+
+    clone = tmp_path / "clone"
+    sh.git("clone", "-q", str(tmp_path / "origin.git"), str(clone), cwd=tmp_path)
+    sh.gm("init", cwd=clone)
+    sh.gm("fetch", cwd=clone)
+    out = sh.gm("plot", "--history", cwd=clone).stdout  # fetches the history object itself
+    assert "training history of HEAD" in out and "loss" in out
