@@ -31,11 +31,17 @@ cleanup() { if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi; }
 trap cleanup EXIT
 
 install() {
-    apt-get install -y -qq --no-install-recommends openssh-server </dev/null >/dev/null 2>&1
+    # Wait for a dpkg lock held by another apt run instead of failing at once.
+    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=120 \
+        openssh-server </dev/null >/dev/null 2>&1
 }
 # Only refresh the package lists when the package is unknown or the install fails on them.
 if ! apt-cache show openssh-server >/dev/null 2>&1 || ! install; then
-    apt-get update -qq </dev/null >/dev/null 2>&1
-    install || { echo "services.sh: apt-get install openssh-server failed" >&2; exit 1; }
+    apt-get update -qq -o DPkg::Lock::Timeout=120 </dev/null >/dev/null 2>&1 || true
+    if ! install; then
+        # The rest of the suite still runs; the ssh remote tests skip and say why.
+        echo "services.sh: warning: apt-get install openssh-server failed; ssh tests will skip" >&2
+        exit 0
+    fi
 fi
-have_sshd || { echo "services.sh: sshd still missing after install" >&2; exit 1; }
+have_sshd || echo "services.sh: warning: sshd still missing after install; ssh tests will skip" >&2
