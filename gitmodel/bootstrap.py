@@ -361,6 +361,14 @@ def noise_check(
     except (BootstrapError, ValueError, TypeError) as exc:
         message = exc.message if isinstance(exc, BootstrapError) else str(exc).splitlines()[0]
         return NoiseCheck(None, f"bootstrap not possible ({message}): plain rule applied")
+    # The predictions must be the ones the note's metric came from (same model, same
+    # metric); metrics written rounded to 4 decimals still match.
+    if abs(result.previous - previous_value) > 1e-4 * max(1.0, abs(previous_value)):
+        return NoiseCheck(
+            None,
+            f"the stored predictions give {metric} {result.previous:.6g}, not the previous "
+            f"release's {previous_value:.6g}: plain rule applied",
+        )
     return NoiseCheck(result, result.describe())
 
 

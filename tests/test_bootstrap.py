@@ -245,3 +245,23 @@ def test_gate_on_a_different_evaluation_set_falls_back(sh: Shell, gated_repo: Pa
     assert "different evaluation sets" in m["noise"]["reason"]
     note = json.loads(sh.git("notes", "--ref=refs/notes/metrics", "show", cand, cwd=repo).stdout)
     assert note["predictions"]["labels_md5"] != ""
+
+
+def test_gate_falls_back_when_predictions_do_not_match_the_note(
+    sh: Shell, gated_repo: Path
+) -> None:
+    repo = gated_repo
+    y, prev = binary_set(200, 0.9)
+    np.save(repo / "y.npy", y)
+    np.save(repo / "p.npy", prev)
+    sh.gm("eval", "--y-true", "y.npy", "--y-pred", "p.npy", "--task", "classification",
+          "--store", "-o", "-", cwd=repo)
+    write_bytes(repo / "model.bin", 2000, seed=1)
+    # The note's accuracy is not what the stored predictions give (another model's, say).
+    sh.gm("commit", "model.bin", "-m", "v1", "--metric", "accuracy=0.99", cwd=repo)
+    sh.git("tag", "v1.0.0", cwd=repo)
+    cand = commit_model(sh, repo, y, flip(prev, y, 2), seed=2, store=True)
+    (m,) = gate_verdict(repo, cand)["metrics"]
+    assert not m["passed"]
+    assert m["noise"]["applied"] is False
+    assert "not the previous release's 0.99" in m["noise"]["reason"]
