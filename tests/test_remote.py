@@ -71,7 +71,8 @@ def test_push_clone_pull(env_sh: Shell, tmp_path: Path, origin: Path, storage: S
     sh = env_sh
     a = make_project(sh, tmp_path, origin, storage)
     sh.git("push", "-q", "origin", "main", cwd=a)  # the pre-push hook uploads and publishes notes
-    sh.gm("push", cwd=a)  # idempotent: nothing left to upload
+    again = sh.gm("push", "--json", cwd=a).json()  # idempotent: nothing left to upload
+    assert again["weights"]["transferred"] == 0 and again["weights"]["already_there"] >= 4
     assert sh.git("ls-remote", str(origin), "refs/notes/metrics", cwd=a).stdout.strip()
 
     b = tmp_path / "b"
@@ -93,7 +94,9 @@ def test_push_clone_pull(env_sh: Shell, tmp_path: Path, origin: Path, storage: S
     # A second version: only its new object travels, and checkout fetches on demand.
     write_bytes(a / "model.bin", 2 * MB, seed=9)
     sh.gm("commit", "model.bin", "-m", "model v2", "--metric", "accuracy=0.93", cwd=a)
-    sh.git("push", "-q", "origin", "main", cwd=a)
+    pushed = sh.git("push", "-q", "origin", "main", cwd=a)
+    if has_pre_push(sh, a):
+        assert "uploaded 1 objects" in pushed.stderr, pushed.stderr  # only the new one
     sh.git("pull", "-q", "--ff-only", cwd=b)
     sh.gm("checkout", cwd=b)
     assert md5(b / "model.bin") == md5(a / "model.bin")
