@@ -4,7 +4,7 @@ import argparse
 from typing import Any
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "fetch",
         help="fetch notes and HEAD's weights",
