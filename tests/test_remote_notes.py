@@ -254,3 +254,38 @@ def test_merge_notes_commit_three_way_with_fanout(sh: Shell, repo: Path) -> None
     sh.git("fsck", "--no-dangling", cwd=repo)
     # Merging the same commit again changes nothing.
     assert notes_sync.merge_notes_commit(repo / ".git", repo, str(theirs)).action == "up-to-date"
+
+
+def test_server_sees_the_note_before_the_branch_moves(
+    sh: Shell, repo: Path, tmp_path: Path
+) -> None:
+    """A server hook that demands the note of every pushed commit accepts a plain git push."""
+    origin = tmp_path / "origin.git"
+    sh.git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\n"
+        "while read old new ref; do\n"
+        '  case "$ref" in refs/heads/*) git notes --ref=metrics show "$new" >/dev/null 2>&1 '
+        '|| { echo "no note for $new" >&2; exit 1; } ;; esac\n'
+        "done\n"
+    )
+    hook.chmod(0o755)
+    sh.git("remote", "add", "origin", str(origin), cwd=repo)
+    if not (repo / ".git" / "hooks" / "pre-push").exists():
+        import pytest
+
+        pytest.skip("the pre-push hook is not installed by this build")
+    (repo / "train.py").write_text("train\n")
+    sh.git("add", "train.py", cwd=repo)
+    sh.gm("commit", "-m", "train", "--metric", "acc=0.9", cwd=repo)
+    r = sh.git("push", "origin", "main", cwd=repo, check=False)
+    assert r.returncode == 0, r.stderr
+    r = sh.git("push", "--no-verify", "origin", "HEAD:refs/heads/other", cwd=repo, check=False)
+    assert r.returncode == 0  # its note is on the server already
+    # Control: without the hook a new commit arrives before its note, and the server says no.
+    (repo / "train.py").write_text("train v2\n")
+    sh.git("add", "train.py", cwd=repo)
+    sh.gm("commit", "-m", "train v2", "--metric", "acc=0.91", cwd=repo)
+    r = sh.git("push", "--no-verify", "origin", "main", cwd=repo, check=False)
+    assert r.returncode != 0 and "no note for" in r.stderr
