@@ -274,17 +274,19 @@ def demo_science(demo: Demo) -> None:
     run("git model metrics --json | grep -A7 '\"predictions\"\\|\"training_history\"'")
     run("git model release v1.0.0 -m 'first SGD release'")
 
-    demo.step("A retrain that is 0.7 points worse on 450 examples: noise, not a regression")
+    demo.step("A retrain with another seed, a little worse on 450 examples: noise or regression?")
     run("python train.py --epochs 20 --seed 4")
     run(
         "git model eval --y-true eval/y_true.npy --y-pred eval/y_pred.npy "
         "--proba eval/proba.npy --task classification --store > /dev/null"
     )
     run("git model commit model.pkl -m 'SGD, 20 epochs, seed 4'")
-    demo.say("the plain rule would refuse (the drop exceeds the 0.002 tolerance);")
-    demo.say("the paired bootstrap on the stored predictions shows it is within the noise:")
-    run("git model check")
-    run("git model release v1.1.0 -m 'retrained'")
+    demo.say("the plain rule refuses any drop beyond the 0.002 tolerance; the paired bootstrap")
+    demo.say("on the stored predictions asks whether the drop is bigger than the test set's noise:")
+    if run("git model check", expect=None).returncode == 0:
+        run("git model release v1.1.0 -m 'retrained'")
+    else:
+        demo.say("(with this scikit-learn version the seed-4 model is significantly worse)")
 
     demo.step("An undertrained model: a real drop, refused with its confidence interval")
     run("python train.py --epochs 1 --seed 0")
@@ -296,13 +298,13 @@ def demo_science(demo: Demo) -> None:
     run("git model check", expect=1)
 
     demo.step("Plots: the loss curve of a commit, accuracy across commits with releases marked")
-    run("git model plot --history v1.1.0")
-    run(f"git model plot --history v1.1.0 -o {demo.out}/training-history.png")
+    run("git model plot --history HEAD~1")
+    run(f"git model plot --history HEAD~1 -o {demo.out}/training-history.png")
     run("git model plot --metric accuracy")
     run(f"git model plot --metric accuracy --metric log_loss -o {demo.out}/accuracy.png")
 
-    demo.step("A report for the pull request: v1.1.0 against the candidate")
-    run(f"git model report v1.1.0 HEAD --format md -o {demo.out}/report.md")
+    demo.step("A report for the pull request: the previous release against the candidate")
+    run(f"git model report --format md -o {demo.out}/report.md")
     run(f"cat {demo.out}/report.md")
 
 
