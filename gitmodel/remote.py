@@ -26,7 +26,6 @@ What we add on top of DVC's transfer, and why:
 
 from __future__ import annotations
 
-import configparser
 import hashlib
 import os
 import sys
@@ -80,6 +79,8 @@ def _config_paths(repo: Repo) -> list[Path]:
 
 def _cheap_config(repo: Repo) -> dict[str, dict[str, str]]:
     """DVC's merged config read with configparser: no dvc import (hook paths stay fast)."""
+    import configparser
+
     merged: dict[str, dict[str, str]] = {}
     for path in _config_paths(repo):
         parser = configparser.ConfigParser(interpolation=None, strict=False)
