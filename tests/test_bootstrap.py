@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -218,33 +217,26 @@ def test_gate_passes_a_drop_within_noise_refuses_a_real_one(sh: Shell, gated_rep
         assert sh.git("tag", "-l", "v1.2.0", cwd=repo).stdout == ""
 
 
-def test_gate_without_stored_predictions_falls_back(sh: Shell, gated_repo: Path) -> None:
+def test_gate_falls_back_without_predictions_or_on_another_set(
+    sh: Shell, gated_repo: Path
+) -> None:
     repo = gated_repo
     y, prev = binary_set(200, 0.9)
     commit_model(sh, repo, y, prev, seed=1, store=True)
     sh.git("tag", "v1.0.0", cwd=repo)
-    cand = commit_model(sh, repo, y, flip(prev, y, 2), seed=2, store=False)
-    v = gate_verdict(repo, cand)
+    unstored = commit_model(sh, repo, y, flip(prev, y, 2), seed=2, store=False)
+    v = gate_verdict(repo, unstored)
     (m,) = v["metrics"]
     assert not v["passed"]  # the plain rule: -0.01 is beyond the 0.002 tolerance
     assert m["noise"]["applied"] is False
     assert "no stored predictions on the candidate" in m["noise"]["reason"]
     assert "plain rule" in m["noise"]["reason"]
 
-
-def test_gate_on_a_different_evaluation_set_falls_back(sh: Shell, gated_repo: Path) -> None:
-    repo = gated_repo
-    y, prev = binary_set(200, 0.9)
-    commit_model(sh, repo, y, prev, seed=1, store=True)
-    sh.git("tag", "v1.0.0", cwd=repo)
     y2, p2 = binary_set(200, 0.75, seed=9)
-    cand = commit_model(sh, repo, y2, p2, seed=2, store=True)
-    v = gate_verdict(repo, cand)
-    (m,) = v["metrics"]
+    other_set = commit_model(sh, repo, y2, p2, seed=3, store=True)
+    (m,) = gate_verdict(repo, other_set)["metrics"]
     assert m["noise"]["applied"] is False
     assert "different evaluation sets" in m["noise"]["reason"]
-    note = json.loads(sh.git("notes", "--ref=refs/notes/metrics", "show", cand, cwd=repo).stdout)
-    assert note["predictions"]["labels_md5"] != ""
 
 
 def test_gate_falls_back_when_predictions_do_not_match_the_note(

@@ -48,7 +48,6 @@ def run(args: argparse.Namespace) -> int:
     from gitmodel.evaluate import evaluate, store_predictions, write_metrics_file
     from gitmodel.render import fmt_number, info, print_json, table
 
-    evaluation = evaluate(args.y_true, args.y_pred, args.task, args.proba, args.prefix)
     repo = None
     if args.store or args.output is None:
         from gitmodel.repo import Repo
@@ -58,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         except GitModelError:
             if args.store:
                 raise GitModelError("--store needs a git repository") from None
+    evaluation = evaluate(args.y_true, args.y_pred, args.task, args.proba, args.prefix)
     output: Path | None = None
     if args.output and args.output != "-":
         output = Path(os.path.abspath(args.output))
