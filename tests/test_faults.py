@@ -33,7 +33,7 @@ from integrity import (
 
 DEFAULT_TRIALS = int(os.environ.get("GITMODEL_CRASH_TRIALS", "5"))
 SLOW_TRIALS = int(os.environ.get("GITMODEL_CRASH_TRIALS", "25"))
-NFILES = 40  # many small files stretch the window in which a kill lands mid-write
+NFILES = 24  # many small files stretch the window in which a kill lands mid-write
 JOURNAL = Path(".git") / "gitmodel" / "pending-note.json"
 
 
