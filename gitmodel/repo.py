@@ -739,6 +739,7 @@ class Repo:
                     plan.append((t.path, t.out.md5))
             except GitModelError as exc:
                 bad.append(exc)
+        _remove_checkout_leftovers(self.root, [rel for rel, _ in plan])
         todo: list[tuple[str, str]] = []
         for rel, oid in plan:
             full = self.root / rel
@@ -773,6 +774,33 @@ class Repo:
             more = f" (and {len(bad) - 1} more problem(s); `git model fsck` lists them)" if len(bad) > 1 else ""
             raise GitModelError(bad[0].message + more, exit_code=bad[0].exit_code)
         return result
+
+
+def _remove_checkout_leftovers(root: Path, rels: Sequence[str]) -> None:
+    """Remove `NAME.<12 hex>.tmp` files a killed checkout left beside the weights it writes.
+
+    Inside a tracked directory they would otherwise show as a change, and a later `add`
+    would store them as part of the directory.
+    """
+    import re
+
+    by_dir: dict[str, set[str]] = {}
+    for rel in rels:
+        parent, _, name = rel.rpartition("/")
+        by_dir.setdefault(parent, set()).add(name)
+    leftover = re.compile(r"(.+)\.[0-9a-f]{12}\.tmp")
+    for parent, names in by_dir.items():
+        try:
+            entries = list(os.scandir(root / parent))
+        except OSError:
+            continue
+        for entry in entries:
+            m = leftover.fullmatch(entry.name)
+            if m and m.group(1) in names and entry.is_file(follow_symlinks=False):
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
 
 
 def add_ignore_entry(gitignore: Path, entry: str) -> None:

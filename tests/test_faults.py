@@ -340,8 +340,26 @@ def _crash_checkout(sh: Shell, repo: Path, trials: int, seed: int) -> int:
         sh.gm("checkout", cwd=repo)
         for rel, md5 in contents.items():
             assert md5_of(repo / rel) == md5, f"{what}: {rel} not restored by the next checkout"
+        status = sh.gm("status", "--json", cwd=repo).json()
+        assert status["modified"] == [] and status["missing"] == [], (what, status)
     _fsck_clean(sh, repo, f"{trials} killed checkouts")
     return kills
+
+
+def test_temporaries_of_a_killed_checkout_are_removed_by_the_next(repo: Path, sh: Shell) -> None:
+    """A leftover inside a tracked directory would show as a change and be stored by `add`."""
+    for i in range(3):
+        write_bytes(repo / "data" / f"{i}.bin", 1000, seed=i)
+    write_bytes(repo / "model.bin", 1000, seed=9)
+    sh.gm("commit", "data", "model.bin", "-m", "v1", "--metric", "acc=1", cwd=repo)
+    left = [repo / "data" / "1.bin.0123456789ab.tmp", repo / "model.bin.a1b2c3d4e5f6.tmp"]
+    for p in left:
+        p.write_bytes(b"half")
+    mine = repo / "data" / "notes.0123456789ab.tmp"  # not beside a tracked file: not ours
+    mine.write_bytes(b"keep")
+    assert sh.gm("status", "--json", cwd=repo).json()["modified"] == ["data"]
+    sh.gm("checkout", cwd=repo)
+    assert not any(p.exists() for p in left) and mine.exists()
 
 
 def test_sigkill_during_checkout(repo: Path, sh: Shell) -> None:
