@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Shell, write_bytes
-from integrity import md5_of
+from integrity import md5_of, objects
 
 PKG = Path(__file__).resolve().parent.parent / "gitmodel"
 
@@ -172,8 +172,9 @@ def test_garbage_pointers(repo: Path, sh: Shell, sentinel: Sentinel) -> None:
         (repo / names[case]).write_text(text.replace("PWNED", str(sentinel.pwned)))
     first = sorted(names.values())[0]
     (repo / "real.bin").unlink()
-    for args in (["status"], ["checkout"]):
+    for args in (["status"], ["checkout"], ["gc", "--grace", "0"]):
         _refused(sh.gm(*args, cwd=repo, check=False), first)
+    assert real in objects(repo / ".dvc" / "cache"), "gc dropped an object it could not rule on"
     r = sh.gm("fsck", cwd=repo, check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     for case, name in names.items():  # each reported by name
