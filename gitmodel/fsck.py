@@ -13,13 +13,17 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitmodel.errors import GitModelError
 from gitmodel.metrics import MetricsError, validate_note_metrics
 from gitmodel.notes import NoteError, parse_note
 from gitmodel.pointer import POINTER_SUFFIX, PointerError, read_pointer
 from gitmodel.store import CorruptObject, ObjectMissing, StoreError
+
+if TYPE_CHECKING:
+    from gitmodel.repo import Repo
+    from gitmodel.store import Store
 
 # A temporary file this old was left by a killed process, not by a writer still running.
 STALE_TMP_SECONDS = 3600.0
@@ -74,8 +78,8 @@ def _valid_oid(name: str) -> bool:
     return len(base) == 32 and set(base) <= _HEX
 
 
-def check(repo: Any, fast: bool = False, repair: bool = False) -> FsckReport:
-    """Verify repo (a gitmodel.Repo); with repair, fix what can be fixed."""
+def check(repo: Repo, fast: bool = False, repair: bool = False) -> FsckReport:
+    """Verify repo; with repair, fix what can be fixed."""
     report = FsckReport()
     store = repo.store
     corrupt = _check_objects(store, fast, report)
@@ -92,7 +96,7 @@ def check(repo: Any, fast: bool = False, repair: bool = False) -> FsckReport:
     return report
 
 
-def _check_objects(store: Any, fast: bool, report: FsckReport) -> set[str]:
+def _check_objects(store: Store, fast: bool, report: FsckReport) -> set[str]:
     corrupt: set[str] = set()
     for oid in store.iter_oids():
         if not _valid_oid(oid):
@@ -118,7 +122,7 @@ def _check_objects(store: Any, fast: bool, report: FsckReport) -> set[str]:
     return corrupt
 
 
-def _check_manifests(store: Any, corrupt: set[str], report: FsckReport) -> set[str]:
+def _check_manifests(store: Store, corrupt: set[str], report: FsckReport) -> set[str]:
     """Every `.dir` object parses, stays inside its directory, and its files are cached."""
     missing: set[str] = set()
     for oid in store.iter_oids():
@@ -139,12 +143,12 @@ def _check_manifests(store: Any, corrupt: set[str], report: FsckReport) -> set[s
     return missing
 
 
-def _pointer_files(repo: Any) -> list[str]:
+def _pointer_files(repo: Repo) -> list[str]:
     listing = repo.git("ls-files", "-z", "-co", "--exclude-standard", "--", "*" + POINTER_SUFFIX)
     return sorted(set(filter(None, listing.split("\0"))))
 
 
-def _check_pointers(repo: Any, report: FsckReport) -> set[str]:
+def _check_pointers(repo: Repo, report: FsckReport) -> set[str]:
     missing: set[str] = set()
     store = repo.store
     for rel in _pointer_files(repo):
@@ -165,7 +169,7 @@ def _check_pointers(repo: Any, report: FsckReport) -> set[str]:
     return missing
 
 
-def _check_notes(repo: Any, report: FsckReport) -> None:
+def _check_notes(repo: Repo, report: FsckReport) -> None:
     try:
         index = repo.notes.note_map()
     except Exception as exc:  # pygit2 errors on a damaged notes ref have no common base
@@ -181,7 +185,7 @@ def _check_notes(repo: Any, report: FsckReport) -> None:
             report.problems.append(Problem("bad-note", commit, exc.message))
 
 
-def _check_pending(repo: Any, report: FsckReport) -> bool:
+def _check_pending(repo: Repo, report: FsckReport) -> bool:
     """A journal left by `git model commit` that died before writing the commit's note."""
     path = repo.git_dir / "gitmodel" / "pending-note.json"
     if not path.exists():
@@ -201,7 +205,7 @@ def _check_pending(repo: Any, report: FsckReport) -> bool:
     return True
 
 
-def _fetch(repo: Any, oids: Iterable[str], report: FsckReport) -> set[str]:
+def _fetch(repo: Repo, oids: Iterable[str], report: FsckReport) -> set[str]:
     """Fetch oids from the default DVC remote; the ones that arrived intact."""
     wanted = sorted(set(oids))
     if not wanted:
@@ -230,7 +234,7 @@ def _fetch(repo: Any, oids: Iterable[str], report: FsckReport) -> set[str]:
     return good
 
 
-def _replace_corrupt(repo: Any, corrupt: set[str], report: FsckReport) -> None:
+def _replace_corrupt(repo: Repo, corrupt: set[str], report: FsckReport) -> None:
     store = repo.store
     # A corrupt object must go before a good copy can take its name.
     for oid in sorted(corrupt):
@@ -251,7 +255,7 @@ def _replace_corrupt(repo: Any, corrupt: set[str], report: FsckReport) -> None:
                 p.repaired = "removed (no intact copy on a remote); `git model add` the file again"
 
 
-def _repair_rest(repo: Any, missing: set[str], pending: bool, report: FsckReport) -> None:
+def _repair_rest(repo: Repo, missing: set[str], pending: bool, report: FsckReport) -> None:
     fetched = _fetch(repo, missing, report)
     for p in report.problems:
         if p.kind == "missing-object" and p.name in fetched:
