@@ -51,11 +51,13 @@ def run_git(
     env: Mapping[str, str] | None = None,
     capture: bool = True,
     retry_lock: bool = False,
+    keep_stderr: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run `git ARGS` in CWD and return the completed process (text mode).
 
     retry_lock retries briefly when another process holds git's index.lock, as two
-    concurrent `git model add` runs otherwise fail on each other's lock.
+    concurrent `git model add` runs otherwise fail on each other's lock. keep_stderr=False
+    drops stderr, so a large stdout is read in one go instead of a poll loop over two pipes.
     """
     full_env = git_env(env)
     attempts = 40 if retry_lock else 1
@@ -67,7 +69,7 @@ def run_git(
             text=True,
             env=full_env,
             stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.PIPE if capture else None,
+            stderr=(subprocess.PIPE if keep_stderr else subprocess.DEVNULL) if capture else None,
         )
         if proc.returncode == 0 or not check:
             return proc

@@ -111,6 +111,13 @@ def parse_metric_args(args: Iterable[str]) -> dict[str, float | int]:
 
 def validate_note_metrics(metrics: object, where: str) -> dict[str, float | int]:
     """Metrics read back from a note (untrusted): a flat map of finite numbers."""
+    # Fast path for the common, valid case (`log` checks thousands of notes): exact types,
+    # and `v - v == 0` is false only for NaN and infinities.
+    if type(metrics) is dict and all(
+        type(k) is str and (type(v) is int or (type(v) is float and v - v == 0))
+        for k, v in metrics.items()
+    ):
+        return metrics
     if not isinstance(metrics, Mapping):
         raise MetricsError(f"{where}: 'metrics' is not an object")
     return {str(k): check_value(str(k), v, where) for k, v in metrics.items()}

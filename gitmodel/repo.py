@@ -581,7 +581,7 @@ class Repo:
         args = ["log", f"--notes={NOTES_REF}", "--format=%H%x00%ct%x00%s%x00%N%x1e"]
         if n is not None:
             args.append(f"-n{n}")
-        proc = run_git([*args, rev_range, "--"], cwd=self.root, check=False)
+        proc = run_git([*args, rev_range, "--"], cwd=self.root, check=False, keep_stderr=False)
         if proc.returncode != 0:
             # Asked only on failure: one git process less on every successful log.
             if self.head() is None:
