@@ -114,7 +114,7 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
                 cfg.warnings.append(f"{where}: unknown key {key}.{k} ignored")
         direction = rule.get("direction", "higher")
         if direction not in ("higher", "lower"):
-            raise ConfigError(f"{where}: {key}.direction must be \"higher\" or \"lower\"")
+            raise ConfigError(f'{where}: {key}.direction must be "higher" or "lower"')
         sig = rule.get("significance")
         significance = None
         if sig is not None:

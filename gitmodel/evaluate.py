@@ -115,8 +115,10 @@ def _load_csv(path: Path, where: str) -> np.ndarray:
     cells = [[c.strip() for c in r] for r in rows]
     if all(_is_number(c) for r in cells for c in r):
         values = np.asarray([[float(c) for c in r] for r in cells])
-        if np.all(np.isfinite(values)) and np.all(values == np.round(values)) and not any(
-            "." in c or "e" in c.lower() for r in cells for c in r
+        if (
+            np.all(np.isfinite(values))
+            and np.all(values == np.round(values))
+            and not any("." in c or "e" in c.lower() for r in cells for c in r)
         ):
             values = values.astype(np.int64)
         return values

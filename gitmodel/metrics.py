@@ -27,7 +27,9 @@ def check_value(name: str, value: object, where: str) -> float | int:
     return value
 
 
-def flatten(data: Mapping[str, Any], where: str, prefix: str = "", depth: int = 0) -> dict[str, float | int]:
+def flatten(
+    data: Mapping[str, Any], where: str, prefix: str = "", depth: int = 0
+) -> dict[str, float | int]:
     """{"a": {"b": 1}} -> {"a.b": 1}; every leaf must be a number."""
     if depth > MAX_DEPTH:
         raise MetricsError(f"{where}: metrics nested deeper than {MAX_DEPTH} levels")

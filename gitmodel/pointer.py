@@ -171,8 +171,10 @@ def parse_pointer(file: Path, text: bytes | str, root: Path) -> Pointer:
         path, md5 = item.get("path"), item.get("md5")
         if not isinstance(path, str) or not path:
             raise PointerError(f"{name}: an output has no path")
-        if not isinstance(md5, str) or len(md5.removesuffix(".dir")) != 32 or not all(
-            c in "0123456789abcdef" for c in md5.removesuffix(".dir")
+        if (
+            not isinstance(md5, str)
+            or len(md5.removesuffix(".dir")) != 32
+            or not all(c in "0123456789abcdef" for c in md5.removesuffix(".dir"))
         ):
             raise PointerError(f"{name}: output {path!r} has no valid md5")
         if item.get("hash", "md5") != "md5" or "hash" not in item:
@@ -184,7 +186,9 @@ def parse_pointer(file: Path, text: bytes | str, root: Path) -> Pointer:
             raise PointerError(f"{name}: output path {path!r} leaves the repository")
         check_inside(file.parent / path, root, name)
         size = item.get("size")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE):
+        if size is not None and (
+            not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE
+        ):
             raise PointerError(f"{name}: output {path!r} has an absurd size {size!r}")
         nfiles = item.get("nfiles")
         outs.append(Out(path, md5, size, nfiles if isinstance(nfiles, int) else None))
@@ -218,8 +222,13 @@ def render_pointer(out: Out, previous: dict[str, Any] | None = None) -> bytes:
     if previous:
         data.update(previous)
         old = [o for o in previous.get("outs", []) if isinstance(o, dict)]
-        kept = {k: v for o in old if o.get("path") == out.path for k, v in o.items()
-                if k not in ("md5", "size", "nfiles", "hash", "path")}
+        kept = {
+            k: v
+            for o in old
+            if o.get("path") == out.path
+            for k, v in o.items()
+            if k not in ("md5", "size", "nfiles", "hash", "path")
+        }
         entry.update(kept)
     data["outs"] = [entry]
     plain = _dump_plain(data)

@@ -69,8 +69,8 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str
         return
     widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
     lines = [title] if title else []
-    lines.append("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    lines.append("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     sys.stdout.write("\n".join(lines) + "\n")  # one write: thousands of print() calls add up
 
 
@@ -86,9 +86,9 @@ class TerminalReporter:
         from rich.progress import (
             BarColumn,
             DownloadColumn,
-            TransferSpeedColumn,
             TextColumn,
             TimeRemainingColumn,
+            TransferSpeedColumn,
         )
         from rich.progress import Progress as RichProgress
 

@@ -38,11 +38,11 @@ from gitmodel.pointer import (
 from gitmodel.store import (
     DEFAULT_LINK_TYPES,
     CorruptObject,
+    DirEntry,
     ObjectMissing,
     Progress,
     Store,
     dir_manifest_bytes,
-    DirEntry,
     git_fsyncs_loose_objects,
     walk_files,
 )
@@ -74,7 +74,12 @@ class AddResult:
     nfiles: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"path": self.path, "pointer": self.pointer, "md5": self.md5, "size": self.size}
+        d: dict[str, Any] = {
+            "path": self.path,
+            "pointer": self.pointer,
+            "md5": self.md5,
+            "size": self.size,
+        }
         if self.nfiles is not None:
             d["nfiles"] = self.nfiles
         return d
@@ -111,7 +116,9 @@ class CheckoutResult:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return (
+        _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    )
 
 
 def discover(path: str | os.PathLike[str] = ".") -> tuple[Path | None, Path, Path]:
@@ -128,7 +135,13 @@ def discover(path: str | os.PathLike[str] = ".") -> tuple[Path | None, Path, Pat
     if both.returncode == 0 and len(lines) == 3 and lines[2]:
         return Path(lines[2]), Path(lines[0]), Path(lines[1])
     proc = run_git(
-        ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--is-bare-repository"],
+        [
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-dir",
+            "--git-common-dir",
+            "--is-bare-repository",
+        ],
         cwd=path,
         check=False,
     )
@@ -178,7 +191,9 @@ class Repo:
             try:
                 parser.read(self.dvc_dir / name, encoding="utf-8")
             except (configparser.Error, UnicodeDecodeError) as exc:
-                raise GitModelError(f".dvc/{name}: cannot parse ({str(exc).splitlines()[0]})") from None
+                raise GitModelError(
+                    f".dvc/{name}: cannot parse ({str(exc).splitlines()[0]})"
+                ) from None
         return parser
 
     @property
@@ -192,7 +207,9 @@ class Repo:
                     cache_dir = (self.dvc_dir / cfg.get("cache", "dir")).resolve()
                 raw = cfg.get("cache", "type", fallback=None)
                 if raw:
-                    link_types = [t.strip() for t in raw.strip("[]").replace("'", "").split(",") if t.strip()]
+                    link_types = [
+                        t.strip() for t in raw.strip("[]").replace("'", "").split(",") if t.strip()
+                    ]
             root = self.root
             self._store = Store(
                 cache_dir,
@@ -213,13 +230,17 @@ class Repo:
     def rev_parse(self, rev: str) -> str:
         if rev.startswith("-"):
             raise GitModelError(f"unknown revision {rev!r}")
-        proc = run_git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=self.root, check=False)
+        proc = run_git(
+            ["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=self.root, check=False
+        )
         if proc.returncode != 0:
             raise GitModelError(f"unknown revision {rev!r}")
         return proc.stdout.strip()
 
     def head(self) -> str | None:
-        proc = run_git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], cwd=self.root, check=False)
+        proc = run_git(
+            ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], cwd=self.root, check=False
+        )
         return proc.stdout.strip() if proc.returncode == 0 else None
 
     def _require_worktree(self) -> None:
@@ -233,7 +254,11 @@ class Repo:
         self._require_worktree()
         created: list[str] = []
         self.dvc_dir.mkdir(exist_ok=True)
-        for rel, content in ((".dvc/.gitignore", DVC_GITIGNORE), (".dvc/config", ""), (".dvcignore", DVCIGNORE)):
+        for rel, content in (
+            (".dvc/.gitignore", DVC_GITIGNORE),
+            (".dvc/config", ""),
+            (".dvcignore", DVCIGNORE),
+        ):
             path = self.root / rel
             if not path.exists():
                 write_file(path, content.encode())
@@ -241,12 +266,16 @@ class Repo:
         (self.dvc_dir / "tmp").mkdir(exist_ok=True)
         cfg = self.root / CONFIG_FILE
         pyproject = self.root / "pyproject.toml"
-        has_pyproject_cfg = pyproject.is_file() and "[tool.gitmodel" in pyproject.read_text(errors="replace")
+        has_pyproject_cfg = pyproject.is_file() and "[tool.gitmodel" in pyproject.read_text(
+            errors="replace"
+        )
         if not cfg.exists() and not has_pyproject_cfg:
             write_file(cfg, DEFAULT_CONFIG.encode())
             created.append(CONFIG_FILE)
         for key in ("notes.displayRef", "notes.rewriteRef"):
-            values = run_git(["config", "--get-all", key], cwd=self.root, check=False).stdout.split()
+            values = run_git(
+                ["config", "--get-all", key], cwd=self.root, check=False
+            ).stdout.split()
             if NOTES_REF not in values:
                 run_git(["config", "--add", key, NOTES_REF], cwd=self.root)
         # Amend and rebase carry notes only when rewriteRef is set and the mode allows it.
@@ -261,7 +290,9 @@ class Repo:
 
     # -- add ------------------------------------------------------------------------------
 
-    def _resolve_targets(self, paths: Sequence[str | os.PathLike[str]], cwd: Path | None = None) -> list[Path]:
+    def _resolve_targets(
+        self, paths: Sequence[str | os.PathLike[str]], cwd: Path | None = None
+    ) -> list[Path]:
         """Validate user paths before anything is written: exist, inside, not git's own."""
         self._require_worktree()
         if not paths:
@@ -274,7 +305,11 @@ class Repo:
                 raise GitModelError(f"{raw}: no such file or directory")
             check_inside(p, self.root, str(raw))
             rel = Path(os.path.relpath(os.path.realpath(p), os.path.realpath(self.root)))
-            if rel == Path(".") or rel.parts[0] in (".git", ".dvc") or p.name.endswith(POINTER_SUFFIX):
+            if (
+                rel == Path(".")
+                or rel.parts[0] in (".git", ".dvc")
+                or p.name.endswith(POINTER_SUFFIX)
+            ):
                 raise GitModelError(f"{raw}: cannot track this path")
             if p.is_symlink() or not (p.is_file() or p.is_dir()):
                 raise GitModelError(f"{raw}: not a regular file or directory")
@@ -328,14 +363,18 @@ class Repo:
 
     # -- pointers -------------------------------------------------------------------------
 
-    def tracked(self, paths: Sequence[str] = (), errors: list[GitModelError] | None = None) -> list[TrackedOut]:
+    def tracked(
+        self, paths: Sequence[str] = (), errors: list[GitModelError] | None = None
+    ) -> list[TrackedOut]:
         """Pointer outputs in the work tree (tracked or new .dvc files).
 
         With errors, a bad pointer is appended there (when paths could mean it) and
         skipped, so one hostile pointer cannot block the others; without, it raises.
         """
         self._require_worktree()
-        listing = self.git("ls-files", "-z", "-co", "--exclude-standard", "--", "*" + POINTER_SUFFIX)
+        listing = self.git(
+            "ls-files", "-z", "-co", "--exclude-standard", "--", "*" + POINTER_SUFFIX
+        )
         outs: list[TrackedOut] = []
         wanted = [os.path.normpath(p).rstrip("/") for p in paths]
         for rel in sorted(set(filter(None, listing.split("\0")))):
@@ -347,7 +386,9 @@ class Repo:
             except PointerError as exc:
                 if errors is None:
                     raise
-                if not wanted or any(rel in (w, w + POINTER_SUFFIX) or rel.startswith(w + "/") for w in wanted):
+                if not wanted or any(
+                    rel in (w, w + POINTER_SUFFIX) or rel.startswith(w + "/") for w in wanted
+                ):
                     errors.append(exc)
                 continue
             outs += self._outs_of(pointer, rel)
@@ -355,7 +396,10 @@ class Repo:
 
     def _outs_of(self, pointer: Pointer, pointer_rel: str) -> list[TrackedOut]:
         base = os.path.dirname(pointer_rel)
-        return [TrackedOut(os.path.normpath(os.path.join(base, o.path)), pointer_rel, o) for o in pointer.outs]
+        return [
+            TrackedOut(os.path.normpath(os.path.join(base, o.path)), pointer_rel, o)
+            for o in pointer.outs
+        ]
 
     def pointers_at(self, rev: str, paths: Sequence[str] = ()) -> list[TrackedOut]:
         """Pointer outputs in the tree of a commit (read from git objects, not the disk)."""
@@ -368,7 +412,9 @@ class Repo:
             if rel.endswith(POINTER_SUFFIX) and len(parts) == 3 and parts[1] == "blob":
                 blobs.append((rel, parts[2]))
         outs: list[TrackedOut] = []
-        for rel, text in zip((b[0] for b in blobs), self.read_blobs([b[1] for b in blobs])):
+        for rel, text in zip(
+            (b[0] for b in blobs), self.read_blobs([b[1] for b in blobs]), strict=True
+        ):
             pointer = parse_pointer(self.root / rel, text, self.root)
             outs += self._outs_of(pointer, rel)
         return _filter_paths(outs, paths)
@@ -456,18 +502,28 @@ class Repo:
             raise GitModelError(f"no metrics note on {rev} ({sha[:12]})", exit_code=1)
         return note
 
-    def write_note(self, rev: str, metrics: dict[str, float | int], source: str = "manual", **extra: Any) -> dict[str, Any]:
+    def write_note(
+        self, rev: str, metrics: dict[str, float | int], source: str = "manual", **extra: Any
+    ) -> dict[str, Any]:
         """Write (or merge into) the note of rev; metrics win over what was there."""
         sha = self.rev_parse(rev)
         old = self.notes.read(sha) or {}
         note = self._build_note(metrics, source, weights=self._weights_at(sha), **extra)
-        merged_metrics = dict(old.get("metrics", {})) if isinstance(old.get("metrics"), dict) else {}
+        merged_metrics = (
+            dict(old.get("metrics", {})) if isinstance(old.get("metrics"), dict) else {}
+        )
         merged_metrics.update(note["metrics"])
         note = {**old, **note, "metrics": merged_metrics}
         self.notes.write(sha, note)
         return note
 
-    def _build_note(self, metrics: dict[str, float | int], source: str, weights: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    def _build_note(
+        self,
+        metrics: dict[str, float | int],
+        source: str,
+        weights: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         note: dict[str, Any] = {
             "schema": SCHEMA_VERSION,
             "metrics": dict(sorted(metrics.items())),
@@ -489,7 +545,10 @@ class Repo:
     # -- commit ---------------------------------------------------------------------------
 
     def collect_metrics(
-        self, metrics_file: str | os.PathLike[str] | None, metric_args: Sequence[str], cwd: Path | None = None
+        self,
+        metrics_file: str | os.PathLike[str] | None,
+        metric_args: Sequence[str],
+        cwd: Path | None = None,
     ) -> tuple[dict[str, float | int], list[str]]:
         """Metrics for a commit and the metric files to stage (validated, nothing written)."""
         base = cwd or Path.cwd()
@@ -534,7 +593,12 @@ class Repo:
             real = os.path.realpath(f)
             if real.startswith(root + os.sep):
                 rel = os.path.relpath(real, root)
-                ignored = run_git(["check-ignore", "-q", "--", rel], cwd=self.root, check=False).returncode == 0
+                ignored = (
+                    run_git(
+                        ["check-ignore", "-q", "--", rel], cwd=self.root, check=False
+                    ).returncode
+                    == 0
+                )
                 if not ignored:
                     stage.append(rel)
         if stage:
@@ -554,7 +618,9 @@ class Repo:
         pending = self._pending_path()
         pending.parent.mkdir(parents=True, exist_ok=True)
         tree = self.git("write-tree").strip()  # what the commit will hold, barring hooks
-        write_file(pending, json.dumps({"parent": parent, "tree": tree, "note": note_stub}).encode())
+        write_file(
+            pending, json.dumps({"parent": parent, "tree": tree, "note": note_stub}).encode()
+        )
         try:
             run_git(
                 ["commit", "-q", "-m", message],
@@ -564,7 +630,9 @@ class Repo:
             )
         except GitFailed as exc:
             pending.unlink(missing_ok=True)
-            raise GitModelError(f"git commit failed: {exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc}") from None
+            raise GitModelError(
+                f"git commit failed: {exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc}"
+            ) from None
         sha = self.rev_parse("HEAD")
         note = {**note_stub, "weights": self._weights_at(sha)}
         self.notes.write(sha, note)
@@ -574,7 +642,9 @@ class Repo:
 
     # -- reading history ------------------------------------------------------------------
 
-    def log(self, rev_range: str = "HEAD", n: int | None = None, metric_names: Sequence[str] = ()) -> list[dict[str, Any]]:
+    def log(
+        self, rev_range: str = "HEAD", n: int | None = None, metric_names: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
         """Commits newest first with their metrics; one `git log` reads every note in bulk."""
         if rev_range.startswith("-"):
             raise GitModelError(f"unknown revision {rev_range!r}")
@@ -604,8 +674,12 @@ class Repo:
             if note_text.strip():
                 try:
                     note = parse_note(note_text, sha)
-                    row["metrics"] = validate_note_metrics(note.get("metrics", {}), f"note on {sha[:12]}")
-                    row["weights"] = note.get("weights", {}) if isinstance(note.get("weights"), dict) else {}
+                    row["metrics"] = validate_note_metrics(
+                        note.get("metrics", {}), f"note on {sha[:12]}"
+                    )
+                    row["weights"] = (
+                        note.get("weights", {}) if isinstance(note.get("weights"), dict) else {}
+                    )
                 except (NoteError, MetricsError) as exc:
                     row["error"] = exc.message
             if metric_names:
@@ -642,7 +716,12 @@ class Repo:
                 "old": _weight_entry(oa) if oa else None,
                 "new": _weight_entry(ob) if ob else None,
             }
-        return {"a": {"rev": a, "commit": sha_a}, "b": {"rev": b, "commit": sha_b}, "metrics": metrics, "weights": weights}
+        return {
+            "a": {"rev": a, "commit": sha_a},
+            "b": {"rev": b, "commit": sha_b},
+            "metrics": metrics,
+            "weights": weights,
+        }
 
     def default_diff_base(self) -> str:
         """Where `diff` with no revisions starts: the previous release, else HEAD~1."""
@@ -771,7 +850,11 @@ class Repo:
                 continue
             result.written.append(rel)
         if bad:
-            more = f" (and {len(bad) - 1} more problem(s); `git model fsck` lists them)" if len(bad) > 1 else ""
+            more = (
+                f" (and {len(bad) - 1} more problem(s); `git model fsck` lists them)"
+                if len(bad) > 1
+                else ""
+            )
             raise GitModelError(bad[0].message + more, exit_code=bad[0].exit_code)
         return result
 
@@ -837,7 +920,12 @@ def _filter_paths(outs: list[TrackedOut], paths: Iterable[str]) -> list[TrackedO
     keep = []
     for t in outs:
         for w in wanted:
-            if t.path == w or t.pointer == w or t.path.startswith(w + "/") or w.startswith(t.path + "/"):
+            if (
+                t.path == w
+                or t.pointer == w
+                or t.path.startswith(w + "/")
+                or w.startswith(t.path + "/")
+            ):
                 keep.append(t)
                 break
     return keep

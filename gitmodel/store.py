@@ -570,7 +570,6 @@ class Store:
         raise StoreError(f"cannot write {dest}: no link type in {','.join(self.link_types)} works")
 
 
-
 def check_relpath(rel: str, where: str) -> None:
     """Refuse a relative path that is absolute or climbs out with `..`."""
     parts = rel.replace("\\", "/").split("/")

@@ -47,7 +47,9 @@ class Demo:
     def say(self, text: str) -> None:
         print(f"   {text}", flush=True)
 
-    def run(self, cmd: str, expect: int | None = 0, cwd: Path | None = None, show: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, cmd: str, expect: int | None = 0, cwd: Path | None = None, show: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run a shell command line in the repo; print it and its output."""
         print(f"\033[36m$ {cmd}\033[0m", flush=True)
         # stderr joins stdout so messages appear in the order the commands wrote them;
@@ -83,7 +85,9 @@ def train(demo: Demo, kind: str, seed: int = 0) -> dict[str, float]:
     from sklearn.svm import SVC
 
     x, y = load_digits(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=seed, stratify=y)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.3, random_state=seed, stratify=y
+    )
     models = {
         "weak": lambda: LogisticRegression(C=1e-4, max_iter=200),
         "logreg": lambda: LogisticRegression(C=0.05, max_iter=2000),
@@ -116,7 +120,9 @@ def train(demo: Demo, kind: str, seed: int = 0) -> dict[str, float]:
 def demo_core(demo: Demo) -> None:
     demo.step("A project with training code in git")
     demo.repo.mkdir(parents=True)
-    demo.run("git init -q && echo '# digits classifier' > README.md && git add README.md && git commit -qm 'start project'")
+    demo.run(
+        "git init -q && echo '# digits classifier' > README.md && git add README.md && git commit -qm 'start project'"
+    )
     demo.run("git model init")
     demo.run("cat .gitmodel.toml | grep -v '^#' | sed '/^$/d'")
     (demo.repo / ".gitmodel.toml").write_text(
@@ -146,7 +152,9 @@ def demo_core(demo: Demo) -> None:
     demo.run("rm model.pkl && git model status")
     demo.run("git model checkout && git model status")
     demo.say("the baseline's weights, byte for byte:")
-    demo.run("git checkout -q HEAD~1 && git model checkout && md5sum model.pkl && grep md5 model.pkl.dvc")
+    demo.run(
+        "git checkout -q HEAD~1 && git model checkout && md5sum model.pkl && grep md5 model.pkl.dvc"
+    )
     demo.run("git checkout -q main && git model checkout && git model status")
 
     demo.step("Still a DVC repository: the real dvc agrees")
@@ -271,7 +279,7 @@ def demo_science(demo: Demo) -> None:
         "--proba eval/proba.npy --task classification --store"
     )
     run("git model commit model.pkl -m 'SGD, 20 epochs, seed 0'")
-    run("git model metrics --json | grep -A7 '\"predictions\"\\|\"training_history\"'")
+    run('git model metrics --json | grep -A7 \'"predictions"\\|"training_history"\'')
     run("git model release v1.0.0 -m 'first SGD release'")
 
     demo.step("A retrain with another seed, a little worse on 450 examples: noise or regression?")
@@ -310,7 +318,9 @@ def demo_science(demo: Demo) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir)")
+    parser.add_argument(
+        "--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir)"
+    )
     args = parser.parse_args()
     if args.keep:
         workdir = Path(args.keep).resolve()
@@ -335,4 +345,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

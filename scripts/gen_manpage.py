@@ -33,12 +33,19 @@ def main() -> None:
         ".SH COMMANDS",
     ]
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name, p in sub.choices.items():
-        lines += [".SS " + escape(p.format_usage().replace("usage: ", "").strip()), escape(p.description or "")]
+    for p in sub.choices.values():
+        lines += [
+            ".SS " + escape(p.format_usage().replace("usage: ", "").strip()),
+            escape(p.description or ""),
+        ]
         for action in p._actions:
             if not action.option_strings or action.help == argparse.SUPPRESS:
                 continue
-            lines += [".TP", ".B " + escape(", ".join(action.option_strings)), escape(action.help or "")]
+            lines += [
+                ".TP",
+                ".B " + escape(", ".join(action.option_strings)),
+                escape(action.help or ""),
+            ]
     lines += [
         ".SH EXIT STATUS",
         "0 done; 1 refused (regression, failed check, problems found); 2 bad input or usage; 3 a bug.",

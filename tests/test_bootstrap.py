@@ -217,9 +217,7 @@ def test_gate_passes_a_drop_within_noise_refuses_a_real_one(sh: Shell, gated_rep
         assert sh.git("tag", "-l", "v1.2.0", cwd=repo).stdout == ""
 
 
-def test_gate_falls_back_without_predictions_or_on_another_set(
-    sh: Shell, gated_repo: Path
-) -> None:
+def test_gate_falls_back_without_predictions_or_on_another_set(sh: Shell, gated_repo: Path) -> None:
     repo = gated_repo
     y, prev = binary_set(200, 0.9)
     commit_model(sh, repo, y, prev, seed=1, store=True)
@@ -246,8 +244,19 @@ def test_gate_falls_back_when_predictions_do_not_match_the_note(
     y, prev = binary_set(200, 0.9)
     np.save(repo / "y.npy", y)
     np.save(repo / "p.npy", prev)
-    sh.gm("eval", "--y-true", "y.npy", "--y-pred", "p.npy", "--task", "classification",
-          "--store", "-o", "-", cwd=repo)
+    sh.gm(
+        "eval",
+        "--y-true",
+        "y.npy",
+        "--y-pred",
+        "p.npy",
+        "--task",
+        "classification",
+        "--store",
+        "-o",
+        "-",
+        cwd=repo,
+    )
     write_bytes(repo / "model.bin", 2000, seed=1)
     # The note's accuracy is not what the stored predictions give (another model's, say).
     sh.gm("commit", "model.bin", "-m", "v1", "--metric", "accuracy=0.99", cwd=repo)

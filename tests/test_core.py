@@ -70,7 +70,12 @@ def test_add_file_stores_object_pointer_and_gitignore(sh: Shell, repo: Path) -> 
     digest = md5(model)
     out = sh.gm("add", "models/model.pkl", "--json", cwd=repo).json()
     assert out == [
-        {"path": "models/model.pkl", "pointer": "models/model.pkl.dvc", "md5": digest, "size": 300_000}
+        {
+            "path": "models/model.pkl",
+            "pointer": "models/model.pkl.dvc",
+            "md5": digest,
+            "size": 300_000,
+        }
     ]
     obj = object_path(repo, digest)
     assert obj.read_bytes() == model.read_bytes()
@@ -100,7 +105,9 @@ def test_add_directory_writes_dvc3_dir_object(sh: Shell, repo: Path) -> None:
     manifest = json.loads(object_path(repo, out["md5"]).read_bytes())
     assert [e["relpath"] for e in manifest] == ["a.bin", "sub/b.bin", "sub/c.bin"]
     assert manifest[1]["md5"] == md5(shards / "sub" / "b.bin")
-    assert hashlib.md5(object_path(repo, out["md5"]).read_bytes()).hexdigest() + ".dir" == out["md5"]
+    assert (
+        hashlib.md5(object_path(repo, out["md5"]).read_bytes()).hexdigest() + ".dir" == out["md5"]
+    )
     text = (repo / "shards.dvc").read_text()
     assert "nfiles: 3" in text and "hash: md5" in text and "path: shards" in text
 
@@ -136,7 +143,10 @@ def test_commit_metrics_formats_and_cli_metrics(sh: Shell, repo: Path) -> None:
     write_bytes(repo / "m.bin", 1000, seed=9)
     (repo / "eval.toml").write_text("[scores]\nr2 = 0.5\nmse = 3\n")
     sh.gm("commit", "m.bin", "-m", "toml", "--metrics", "eval.toml", cwd=repo)
-    assert sh.gm("metrics", "--json", cwd=repo).json()["metrics"] == {"scores.mse": 3, "scores.r2": 0.5}
+    assert sh.gm("metrics", "--json", cwd=repo).json()["metrics"] == {
+        "scores.mse": 3,
+        "scores.r2": 0.5,
+    }
 
 
 def test_amend_and_rebase_keep_the_note(sh: Shell, repo: Path) -> None:
@@ -148,10 +158,30 @@ def test_amend_and_rebase_keep_the_note(sh: Shell, repo: Path) -> None:
 
 def _two_versions(sh: Shell, repo: Path) -> tuple[str, str]:
     write_bytes(repo / "model.pkl", 20_000, seed=1)
-    sh.gm("commit", "model.pkl", "-m", "v1", "--metric", "accuracy=0.9", "--metric", "loss=0.3", cwd=repo)
+    sh.gm(
+        "commit",
+        "model.pkl",
+        "-m",
+        "v1",
+        "--metric",
+        "accuracy=0.9",
+        "--metric",
+        "loss=0.3",
+        cwd=repo,
+    )
     first = md5(repo / "model.pkl")
     write_bytes(repo / "model.pkl", 30_000, seed=2)
-    sh.gm("commit", "model.pkl", "-m", "v2", "--metric", "accuracy=0.95", "--metric", "loss=0.2", cwd=repo)
+    sh.gm(
+        "commit",
+        "model.pkl",
+        "-m",
+        "v2",
+        "--metric",
+        "accuracy=0.95",
+        "--metric",
+        "loss=0.2",
+        cwd=repo,
+    )
     return first, md5(repo / "model.pkl")
 
 
@@ -192,7 +222,11 @@ def test_status_and_checkout(sh: Shell, repo: Path) -> None:
     assert sh.gm("status", "--json", cwd=repo).json()["modified"] == ["model.pkl"]
     # git checkout of the old commit, then git model checkout, round trip
     sh.gm("checkout", cwd=repo)
-    assert sh.gm("status", "--json", cwd=repo).json() == {"modified": [], "missing": [], "not_in_cache": []}
+    assert sh.gm("status", "--json", cwd=repo).json() == {
+        "modified": [],
+        "missing": [],
+        "not_in_cache": [],
+    }
 
 
 def test_status_detects_in_place_modification(sh: Shell, repo: Path) -> None:

@@ -46,7 +46,11 @@ def test_git_model_checkout_restores_what_dvc_add_stored(sh: Shell, repo: Path) 
     sh.dvc("add", "-q", "other.bin", "data", cwd=repo)
     sh.git("add", "other.bin.dvc", "data.dvc", ".gitignore", cwd=repo)
     sh.git("commit", "-q", "-m", "dvc add", cwd=repo)
-    assert sh.gm("status", "--json", cwd=repo).json() == {"modified": [], "missing": [], "not_in_cache": []}
+    assert sh.gm("status", "--json", cwd=repo).json() == {
+        "modified": [],
+        "missing": [],
+        "not_in_cache": [],
+    }
     os.chmod(model, 0o644)
     model.unlink()
     shutil.rmtree(repo / "data")

@@ -84,7 +84,14 @@ def test_outside_a_git_repository(sh: Shell, tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
     write_bytes(plain / "m.bin", 10)
-    for args in (["init"], ["add", "m.bin"], ["status"], ["log"], ["metrics"], ["commit", "m.bin", "-m", "x"]):
+    for args in (
+        ["init"],
+        ["add", "m.bin"],
+        ["status"],
+        ["log"],
+        ["metrics"],
+        ["commit", "m.bin", "-m", "x"],
+    ):
         res = sh.gm(*args, cwd=plain, check=False, env={"GIT_CEILING_DIRECTORIES": str(tmp_path)})
         assert_refused(res)
         assert "not a git repository" in res.stderr

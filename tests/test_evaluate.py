@@ -31,8 +31,19 @@ def test_classification_metrics_match_scikit_learn(sh: Shell, tmp_path: Path) ->
     np.save(tmp_path / "p.npy", pred)
     np.save(tmp_path / "proba.npy", proba)
     out = sh.gm(
-        "eval", "--y-true", "y.npy", "--y-pred", "p.npy", "--proba", "proba.npy",
-        "--task", "classification", "-o", "m.json", "--json", cwd=tmp_path,
+        "eval",
+        "--y-true",
+        "y.npy",
+        "--y-pred",
+        "p.npy",
+        "--proba",
+        "proba.npy",
+        "--task",
+        "classification",
+        "-o",
+        "m.json",
+        "--json",
+        cwd=tmp_path,
     ).json()
     m = out["metrics"]
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
@@ -52,8 +63,19 @@ def test_regression_metrics_and_prefix(sh: Shell, tmp_path: Path) -> None:
     (tmp_path / "y.json").write_text(json.dumps(y.tolist()))
     (tmp_path / "p.csv").write_text("prediction\n" + "\n".join(repr(float(v)) for v in pred) + "\n")
     m = sh.gm(
-        "eval", "--y-true", "y.json", "--y-pred", "p.csv", "--task", "regression",
-        "--prefix", "test.", "-o", "-", "--json", cwd=tmp_path,
+        "eval",
+        "--y-true",
+        "y.json",
+        "--y-pred",
+        "p.csv",
+        "--task",
+        "regression",
+        "--prefix",
+        "test.",
+        "-o",
+        "-",
+        "--json",
+        cwd=tmp_path,
     ).json()["metrics"]
     assert set(m) == {"test.mse", "test.rmse", "test.mae", "test.r2"}
     assert m["test.mse"] == pytest.approx(skm.mean_squared_error(y, pred))
@@ -71,8 +93,19 @@ def test_string_labels_csv_and_binary_probability_column(sh: Shell, tmp_path: Pa
     (tmp_path / "p.json").write_text(json.dumps({"y_pred": pred}))
     (tmp_path / "s.csv").write_text("\n".join(str(s) for s in score) + "\n")
     m = sh.gm(
-        "eval", "--y-true", "y.csv", "--y-pred", "p.json", "--proba", "s.csv",
-        "--task", "classification", "-o", "-", "--json", cwd=tmp_path,
+        "eval",
+        "--y-true",
+        "y.csv",
+        "--y-pred",
+        "p.json",
+        "--proba",
+        "s.csv",
+        "--task",
+        "classification",
+        "-o",
+        "-",
+        "--json",
+        cwd=tmp_path,
     ).json()["metrics"]
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["roc_auc"] == pytest.approx(skm.roc_auc_score([v == "dog" for v in y], score))
@@ -145,8 +178,18 @@ def test_store_attaches_predictions_to_the_next_commit(sh: Shell, repo: Path) ->
     np.save(repo / "p.npy", pred)
     np.save(repo / "pr.npy", proba)
     out = sh.gm(
-        "eval", "--y-true", "y.npy", "--y-pred", "p.npy", "--proba", "pr.npy",
-        "--task", "classification", "--store", "--json", cwd=repo,
+        "eval",
+        "--y-true",
+        "y.npy",
+        "--y-pred",
+        "p.npy",
+        "--proba",
+        "pr.npy",
+        "--task",
+        "classification",
+        "--store",
+        "--json",
+        cwd=repo,
     ).json()
     entry = out["predictions"]
     assert entry["n"] == 80 and entry["task"] == "classification" and entry["proba"] is True
@@ -154,9 +197,10 @@ def test_store_attaches_predictions_to_the_next_commit(sh: Shell, repo: Path) ->
     assert hashlib.md5(obj.read_bytes()).hexdigest() == entry["md5"]
     record = json.loads(obj.read_bytes())
     assert record["y_true"] == y.tolist() and record["y_pred"] == pred.tolist()
-    assert record["labels_md5"] == hashlib.md5(
-        json.dumps(y.tolist(), separators=(",", ":")).encode()
-    ).hexdigest()
+    assert (
+        record["labels_md5"]
+        == hashlib.md5(json.dumps(y.tolist(), separators=(",", ":")).encode()).hexdigest()
+    )
     write_bytes(repo / "model.bin", 1000)
     sh.gm("commit", "model.bin", "-m", "model", cwd=repo)
     note = sh.gm("metrics", "--json", cwd=repo).json()
@@ -170,7 +214,15 @@ def test_store_attaches_predictions_to_the_next_commit(sh: Shell, repo: Path) ->
 def test_store_outside_a_repository_is_an_error(sh: Shell, tmp_path: Path) -> None:
     (tmp_path / "y.json").write_text("[0, 1]")
     r = sh.gm(
-        "eval", "--y-true", "y.json", "--y-pred", "y.json", "--task", "classification", "--store",
-        cwd=tmp_path, check=False,
+        "eval",
+        "--y-true",
+        "y.json",
+        "--y-pred",
+        "y.json",
+        "--task",
+        "classification",
+        "--store",
+        cwd=tmp_path,
+        check=False,
     )
     assert r.returncode == 2 and "--store needs a git repository" in r.stderr

@@ -160,8 +160,17 @@ def test_history_and_predictions_travel_through_the_dvc_remote(
     (repo / "train.py").write_text(TRAIN)
     sh.run([sys.executable, "train.py"], cwd=repo)
     (repo / "y.json").write_text("[0, 1, 1, 0]")
-    sh.gm("eval", "--y-true", "y.json", "--y-pred", "y.json", "--task", "classification",
-          "--store", cwd=repo)
+    sh.gm(
+        "eval",
+        "--y-true",
+        "y.json",
+        "--y-pred",
+        "y.json",
+        "--task",
+        "classification",
+        "--store",
+        cwd=repo,
+    )
     sh.gm("remote", "add", "store", str(tmp_path / "dvc-store"), "--default", cwd=repo)
     write_bytes(repo / "model.bin", 1000)
     sh.gm("commit", "model.bin", "-m", "trained", cwd=repo)

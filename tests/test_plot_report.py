@@ -33,8 +33,15 @@ def history_repo(sh: Shell, repo: Path) -> Path:
             sh.run([sys.executable, "train.py"], cwd=repo)
         write_bytes(repo / "model.bin", 1000 + 500 * i, seed=i)
         sh.gm(
-            "commit", "model.bin", "-m", f"model {i}",
-            "--metric", f"accuracy={acc}", "--metric", f"loss={loss}", cwd=repo,
+            "commit",
+            "model.bin",
+            "-m",
+            f"model {i}",
+            "--metric",
+            f"accuracy={acc}",
+            "--metric",
+            f"loss={loss}",
+            cwd=repo,
         )
         if i == 1:
             sh.git("tag", "v1.0.0", cwd=repo)
@@ -198,8 +205,14 @@ def test_terminal_chart_of_more_points_than_columns() -> None:
 
     n = 150
     values: list[float | None] = [float(i % 30) if i % 17 else None for i in range(n)]
-    chart = Chart("t", "commit", [float(i) for i in range(n)], {"m": values},
-                  [f"{i:07x}" for i in range(n)], {149: "v2.0.0"})
+    chart = Chart(
+        "t",
+        "commit",
+        [float(i) for i in range(n)],
+        {"m": values},
+        [f"{i:07x}" for i in range(n)],
+        {149: "v2.0.0"},
+    )
     lines = render_terminal(chart, width=60).splitlines()
     bars = [ln.split("│", 1)[1] for ln in lines if "│" in ln]
     assert all(len(b) == 60 for b in bars)

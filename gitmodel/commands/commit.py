@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "commit",
         help="add weights, git commit, and record metrics in a note",
@@ -11,11 +11,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "write the commit's metrics note. Without --metrics or --metric, the metrics-files "
         "of .gitmodel.toml are read. Bad input is refused before anything is written.",
     )
-    p.add_argument("paths", nargs="*", metavar="PATH", help="weights to store (files or directories)")
+    p.add_argument(
+        "paths", nargs="*", metavar="PATH", help="weights to store (files or directories)"
+    )
     p.add_argument("-m", "--message", required=True, help="the commit message")
     p.add_argument("--metrics", metavar="FILE", help="metrics file (JSON, YAML or TOML)")
     p.add_argument(
-        "--metric", action="append", default=[], metavar="NAME=VALUE", help="one metric (repeatable)"
+        "--metric",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="one metric (repeatable)",
     )
     p.add_argument("--json", action="store_true", help="print the commit and note as JSON")
     p.set_defaults(func=run)
@@ -31,7 +37,13 @@ def run(args: argparse.Namespace) -> int:
         args.paths, args.message, args.metrics, args.metric, reporter=TerminalReporter()
     )
     if args.json:
-        print_json({"commit": result.commit, "added": [a.to_json() for a in result.added], "note": result.note})
+        print_json(
+            {
+                "commit": result.commit,
+                "added": [a.to_json() for a in result.added],
+                "note": result.note,
+            }
+        )
         return 0
     metrics = ", ".join(f"{k}={fmt_number(v)}" for k, v in result.note["metrics"].items())
     info(f"[{result.commit[:12]}] {args.message.splitlines()[0]}")

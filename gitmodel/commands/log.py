@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "log",
         help="metrics across history, newest first",
@@ -11,7 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("rev_range", nargs="?", default="HEAD", metavar="REV-RANGE")
     p.add_argument("-n", "--max-count", type=int, default=None, metavar="N")
-    p.add_argument("--metric", action="append", default=[], metavar="NAME", help="only these metrics")
+    p.add_argument(
+        "--metric", action="append", default=[], metavar="NAME", help="only these metrics"
+    )
     p.add_argument("--all", action="store_true", help="include commits without a metrics note")
     p.add_argument("--json", action="store_true", help="print a list of {commit, metrics, ...}")
     p.set_defaults(func=run)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "metrics",
         help="show the metrics note of a commit",
@@ -25,7 +25,11 @@ def run(args: argparse.Namespace) -> int:
         print_json(note)
         return 0
     metrics = validate_note_metrics(note.get("metrics", {}), f"note on {args.rev}")
-    table(f"metrics of {args.rev}", ["metric", "value"], [[k, fmt_number(v)] for k, v in metrics.items()])
+    table(
+        f"metrics of {args.rev}",
+        ["metric", "value"],
+        [[k, fmt_number(v)] for k, v in metrics.items()],
+    )
     weights = note.get("weights") or {}
     if isinstance(weights, dict) and weights:
         rows = [

@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
         help="a change report (metrics, gate verdict, weights) for a pull request",
@@ -29,9 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from gitmodel.report import build_report, render_markdown
 
     report = build_report(Repo(), args.a, args.b)
-    text = (
-        json.dumps(report, indent=2) + "\n" if args.format == "json" else render_markdown(report)
-    )
+    text = json.dumps(report, indent=2) + "\n" if args.format == "json" else render_markdown(report)
     if args.output:
         path = Path(os.path.abspath(args.output))
         try:

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gitmodel.repo import Repo
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "status",
         help="which tracked weights are modified or missing",
@@ -35,11 +39,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def repo_relative(repo: object, paths: list[str]) -> list[str]:
+def repo_relative(repo: Repo, paths: list[str]) -> list[str]:
     """User paths (relative to the cwd) as paths relative to the repository root."""
     import os
 
-    root = os.path.realpath(getattr(repo, "root"))
+    root = os.path.realpath(repo.root)
     out = []
     for p in paths:
         full = os.path.realpath(os.path.abspath(p))
