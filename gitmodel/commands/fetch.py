@@ -11,6 +11,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Fetch the git remote's metrics notes and merge them into "
         "refs/notes/metrics; download the weights HEAD names into the cache (verified).",
     )
+    add_remote_arguments(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def add_remote_arguments(p: argparse.ArgumentParser) -> None:
+    """GIT_REMOTE and --remote, shared by push, fetch and pull."""
     p.add_argument("git_remote", nargs="?", metavar="GIT_REMOTE")
     p.add_argument(
         "-r",
@@ -19,8 +26,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DVC_REMOTE",
         help="DVC remote (default: DVC's core.remote)",
     )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import argparse
 
+from gitmodel.commands.fetch import add_remote_arguments
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -10,14 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="`git model fetch` for the work tree's pointers, then `git model checkout`. "
         "Git branches are pulled by `git pull`.",
     )
-    p.add_argument("git_remote", nargs="?", metavar="GIT_REMOTE")
-    p.add_argument(
-        "-r",
-        "--remote",
-        dest="dvc_remote",
-        metavar="DVC_REMOTE",
-        help="DVC remote (default: DVC's core.remote)",
-    )
+    add_remote_arguments(p)
     p.add_argument("-f", "--force", action="store_true", help="overwrite unstored changes")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

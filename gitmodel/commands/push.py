@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import argparse
 
+from gitmodel.commands.fetch import add_remote_arguments
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -12,14 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "refs/notes/metrics. Git branches are pushed by `git push`, whose pre-push hook does "
         "the same upload.",
     )
-    p.add_argument("git_remote", nargs="?", metavar="GIT_REMOTE")
-    p.add_argument(
-        "-r",
-        "--remote",
-        dest="dvc_remote",
-        metavar="DVC_REMOTE",
-        help="DVC remote (default: DVC's core.remote)",
-    )
+    add_remote_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
