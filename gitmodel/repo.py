@@ -785,6 +785,7 @@ class Repo:
         force: bool = False,
         missing_ok: bool = False,
         fetch: bool = True,
+        reporter: Reporter | None = None,
     ) -> CheckoutResult:
         """Materialise the weights of the work tree's pointers (or those at rev) from the cache.
 
@@ -839,15 +840,20 @@ class Repo:
             from gitmodel.remote import fetch_for_checkout
 
             if fetch and fetch_for_checkout(self, outs):
-                return self.checkout(rev, paths, force, missing_ok, fetch=False)
+                return self.checkout(rev, paths, force, missing_ok, fetch=False, reporter=reporter)
             raise ObjectMissing(missing)
         result.skipped_missing = missing
         for rel, oid in todo:
+            size = store.oid_to_path(oid).stat().st_size
+            progress = reporter.start(f"restoring {rel}", size) if reporter else None
             try:
-                store.materialise(oid, self.root / rel)
+                store.materialise(oid, self.root / rel, progress)
             except CorruptObject as exc:
                 bad.append(exc)
                 continue
+            finally:
+                if reporter:
+                    reporter.stop()
             result.written.append(rel)
         if bad:
             more = (

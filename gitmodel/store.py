@@ -168,17 +168,25 @@ def _reflink(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
             raise
 
 
-def _copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+# copy_file_range step: large enough to cost nothing, small enough to move a progress bar.
+COPY_STEP = 64 * 1024 * 1024
+
+
+def _copy(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], progress: Progress | None = None
+) -> None:
     # copy_file_range keeps the bytes in the kernel (and reflinks where the fs can).
     with open(src, "rb") as s, open(dst, "wb") as d:
         size = os.fstat(s.fileno()).st_size
         offset = 0
         try:
             while offset < size:
-                n = os.copy_file_range(s.fileno(), d.fileno(), size - offset)
+                n = os.copy_file_range(s.fileno(), d.fileno(), min(size - offset, COPY_STEP))
                 if n == 0:
                     break
                 offset += n
+                if progress:
+                    progress(n)
         except OSError as exc:
             if exc.errno not in _LINK_FALLBACK_ERRNOS:
                 raise
@@ -532,7 +540,7 @@ class Store:
 
     # -- materialising ------------------------------------------------------------------
 
-    def materialise(self, oid: str, dest: Path) -> str:
+    def materialise(self, oid: str, dest: Path, progress: Progress | None = None) -> str:
         """Place object oid at dest (atomically), trying the link types in order."""
         src = self.oid_to_path(oid)
         if not src.is_file():
@@ -550,7 +558,7 @@ class Store:
                 elif kind == "symlink":
                     os.symlink(src, tmp)
                 else:
-                    _copy(src, tmp)
+                    _copy(src, tmp, progress)
                     os.chmod(tmp, 0o644)
             except OSError as exc:
                 tmp.unlink(missing_ok=True)

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from gitmodel.commands.status import repo_relative
-    from gitmodel.render import info, print_json
+    from gitmodel.render import TerminalReporter, info, print_json
     from gitmodel.repo import Repo
 
     repo = Repo()
@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     # `git model checkout model.pkl`: a path, not a revision.
     if rev is not None and not paths and (os.path.exists(rev) or os.path.exists(rev + ".dvc")):
         rev, paths = None, [rev]
-    result = repo.checkout(rev, repo_relative(repo, paths), force=args.force)
+    result = repo.checkout(
+        rev, repo_relative(repo, paths), force=args.force, reporter=TerminalReporter()
+    )
     if args.json:
         print_json(result.to_json())
         return 0
