@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gitmodel.git import run_git
-from gitmodel.pointer import POINTER_SUFFIX, PointerError, parse_pointer
+from gitmodel.pointer import POINTER_SUFFIX
+from gitmodel.repo import pointer_blobs_in_raw_log, pointer_blobs_in_tree
 
 if TYPE_CHECKING:
-    from gitmodel.repo import Repo, TrackedOut
+    from gitmodel.repo import Repo
 
 
 @dataclass
@@ -59,26 +60,11 @@ def _root_commits(repo: Repo) -> list[str]:
     return sorted(set(refs + stashes + untracked + heads))
 
 
-def _pointer_blob_outs(repo: Repo, pairs: list[tuple[str, str]]) -> list[TrackedOut]:
-    unique = sorted(set(pairs))
-    outs: list[TrackedOut] = []
-    for (path, _blob), text in zip(unique, repo.read_blobs([b for _, b in unique]), strict=True):
-        try:
-            outs += repo._outs_of(parse_pointer(repo.root / path, text, repo.root), path)
-        except PointerError:
-            continue
-    return outs
-
-
 def _tree_pointers(repo: Repo, commits: list[str]) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for sha in commits:
         listing = run_git(["ls-tree", "-r", "-z", sha], cwd=repo.root, check=False).stdout
-        for entry in filter(None, listing.split("\0")):
-            meta, _, rel = entry.partition("\t")
-            parts = meta.split()
-            if rel.endswith(POINTER_SUFFIX) and len(parts) == 3 and parts[1] == "blob":
-                pairs.append((rel, parts[2]))
+        pairs += pointer_blobs_in_tree(listing)
     return pairs
 
 
@@ -113,32 +99,21 @@ def _unpushed_pointers(repo: Repo) -> list[tuple[str, str]]:
         cwd=repo.root,
         check=False,
     )
-    pairs = []
-    tokens = proc.stdout.split("\0")
-    i = 0
-    while i < len(tokens):
-        head = tokens[i].lstrip("\n")
-        if head.startswith(":") and i + 1 < len(tokens):
-            parts = head[1:].split()
-            path = tokens[i + 1]
-            i += 2
-            if len(parts) >= 5 and set(parts[3]) != {"0"} and path.endswith(POINTER_SUFFIX):
-                pairs.append((path, parts[3]))
-            continue
-        i += 1
-    return pairs
+    return pointer_blobs_in_raw_log(proc.stdout)
 
 
 def live_objects(repo: Repo) -> set[str]:
     """Every object id some root needs (directory manifests and their entries included)."""
     from gitmodel.store import ObjectMissing, StoreError
 
-    outs = _pointer_blob_outs(
-        repo,
-        _tree_pointers(repo, _root_commits(repo))
-        + _index_pointers(repo)
-        + _unpushed_pointers(repo),
+    blobs = sorted(
+        set(
+            _tree_pointers(repo, _root_commits(repo))
+            + _index_pointers(repo)
+            + _unpushed_pointers(repo)
+        )
     )
+    outs = repo.outs_of_blobs(blobs, skip_unreadable=True)
     if not repo.bare:
         outs += repo.tracked()
     from gitmodel.attachments import note_objects

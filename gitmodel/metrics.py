@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -123,10 +122,3 @@ def validate_note_metrics(metrics: object, where: str) -> dict[str, float | int]
     if not isinstance(metrics, Mapping):
         raise MetricsError(f"{where}: 'metrics' is not an object")
     return {str(k): check_value(str(k), v, where) for k, v in metrics.items()}
-
-
-def relpath_display(path: Path, root: Path) -> str:
-    try:
-        return os.path.relpath(path, root)
-    except ValueError:
-        return str(path)

@@ -43,9 +43,6 @@ class Pointer:
     outs: list[Out]
     raw: dict[str, Any] = field(default_factory=dict)
 
-    def out_paths(self) -> list[Path]:
-        return [self.file.parent / o.path for o in self.outs]
-
 
 def _yaml() -> Any:
     import yaml

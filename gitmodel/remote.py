@@ -585,7 +585,7 @@ def new_pointer_outs(
     pointer blob they add or change; pointers unchanged since a published commit were
     published (and uploaded) with it.
     """
-    from gitmodel.pointer import POINTER_SUFFIX, PointerError, parse_pointer
+    from gitmodel.repo import pointer_blobs_in_raw_log
 
     if not include:
         return []
@@ -607,28 +607,10 @@ def new_pointer_outs(
         out = run_git(args + ["--"], cwd=repo.root).stdout
     except GitFailed as exc:
         raise GitModelError(f"cannot list the commits being pushed: {exc.message}") from None
-    blobs: dict[tuple[str, str], None] = {}
-    tokens = out.split("\0")
-    i = 0
-    while i < len(tokens):
-        head = tokens[i].lstrip("\n")
-        if head.startswith(":") and i + 1 < len(tokens):
-            parts = head[1:].split()
-            path = tokens[i + 1]
-            i += 2
-            if len(parts) >= 5 and parts[3] != ZERO and path.endswith(POINTER_SUFFIX):
-                blobs[(path, parts[3])] = None
-            continue
-        i += 1
-    keys = list(blobs)
-    outs: list[TrackedOut] = []
-    for (path, _blob), text in zip(keys, repo.read_blobs([b for _, b in keys]), strict=True):
-        try:
-            pointer = parse_pointer(repo.root / path, text, repo.root)
-        except PointerError:
-            continue  # not a weights pointer (or one we cannot read): nothing to upload
-        outs += repo._outs_of(pointer, path)
-    return outs
+    # dict: unique in order (a merge lists a pointer against each parent)
+    blobs = list(dict.fromkeys(pointer_blobs_in_raw_log(out)))
+    # a blob that is not a weights pointer (or one we cannot read): nothing to upload
+    return repo.outs_of_blobs(blobs, skip_unreadable=True)
 
 
 # -- the pre-push hook ----------------------------------------------------------------------

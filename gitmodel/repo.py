@@ -331,7 +331,12 @@ class Repo:
         stage: bool = True,
     ) -> list[AddResult]:
         """Store weights by content, write PATH.dvc, git-ignore PATH, stage both."""
-        targets = self._resolve_targets(paths, cwd)
+        return self._add_targets(self._resolve_targets(paths, cwd), reporter, stage)
+
+    def _add_targets(
+        self, targets: Sequence[Path], reporter: Reporter | None, stage: bool = True
+    ) -> list[AddResult]:
+        """add for paths _resolve_targets has already validated."""
         if not self.dvc_dir.is_dir():
             self.init()
         root = Path(os.path.realpath(self.root))
@@ -404,20 +409,27 @@ class Repo:
     def pointers_at(self, rev: str, paths: Sequence[str] = ()) -> list[TrackedOut]:
         """Pointer outputs in the tree of a commit (read from git objects, not the disk)."""
         sha = self.rev_parse(rev)
-        listing = self.git("ls-tree", "-r", "-z", sha)
-        blobs: list[tuple[str, str]] = []
-        for entry in filter(None, listing.split("\0")):
-            meta, _, rel = entry.partition("\t")
-            parts = meta.split()
-            if rel.endswith(POINTER_SUFFIX) and len(parts) == 3 and parts[1] == "blob":
-                blobs.append((rel, parts[2]))
+        blobs = pointer_blobs_in_tree(self.git("ls-tree", "-r", "-z", sha))
+        return _filter_paths(self.outs_of_blobs(blobs), paths)
+
+    def outs_of_blobs(
+        self, blobs: Sequence[tuple[str, str]], skip_unreadable: bool = False
+    ) -> list[TrackedOut]:
+        """Outputs of pointer blobs given as (repo-relative path, blob id), read in one batch.
+
+        skip_unreadable passes over a blob that is not a valid pointer instead of raising.
+        """
         outs: list[TrackedOut] = []
-        for rel, text in zip(
-            (b[0] for b in blobs), self.read_blobs([b[1] for b in blobs]), strict=True
-        ):
-            pointer = parse_pointer(self.root / rel, text, self.root)
+        texts = self.read_blobs([blob for _, blob in blobs])
+        for (rel, _blob), text in zip(blobs, texts, strict=True):
+            try:
+                pointer = parse_pointer(self.root / rel, text, self.root)
+            except PointerError:
+                if skip_unreadable:
+                    continue
+                raise
             outs += self._outs_of(pointer, rel)
-        return _filter_paths(outs, paths)
+        return outs
 
     def read_blobs(self, oids: Sequence[str]) -> list[bytes]:
         """Contents of many git blobs through one `git cat-file --batch`."""
@@ -584,9 +596,10 @@ class Repo:
         self._require_worktree()
         if not message.strip():
             raise GitModelError("empty commit message (use -m)")
-        self._resolve_targets(paths, cwd) if paths else None
+        # Validate paths and metrics before anything is written.
+        targets = self._resolve_targets(paths, cwd) if paths else []
         metrics, metric_files = self.collect_metrics(metrics_file, metric_args, cwd)
-        added = self.add(paths, reporter, cwd) if paths else []
+        added = self._add_targets(targets, reporter) if targets else []
         root = os.path.realpath(self.root)
         stage = []
         for f in metric_files:
@@ -890,6 +903,36 @@ def _remove_checkout_leftovers(root: Path, rels: Sequence[str]) -> None:
                     os.unlink(entry.path)
                 except OSError:
                     pass
+
+
+def pointer_blobs_in_tree(listing: str) -> list[tuple[str, str]]:
+    """(path, blob id) of every pointer in `git ls-tree -r -z` output."""
+    blobs: list[tuple[str, str]] = []
+    for entry in filter(None, listing.split("\0")):
+        meta, _, rel = entry.partition("\t")
+        parts = meta.split()
+        if rel.endswith(POINTER_SUFFIX) and len(parts) == 3 and parts[1] == "blob":
+            blobs.append((rel, parts[2]))
+    return blobs
+
+
+def pointer_blobs_in_raw_log(text: str) -> list[tuple[str, str]]:
+    """(path, blob id) of every pointer a `git log --raw -z --no-abbrev` adds or changes."""
+    blobs: list[tuple[str, str]] = []
+    tokens = text.split("\0")
+    i = 0
+    while i < len(tokens):
+        head = tokens[i].lstrip("\n")
+        if head.startswith(":") and i + 1 < len(tokens):
+            parts = head[1:].split()
+            path = tokens[i + 1]
+            i += 2
+            # parts: old mode, new mode, old blob, new blob, status; a deletion's new blob is 0s
+            if len(parts) >= 5 and set(parts[3]) != {"0"} and path.endswith(POINTER_SUFFIX):
+                blobs.append((path, parts[3]))
+            continue
+        i += 1
+    return blobs
 
 
 def add_ignore_entry(gitignore: Path, entry: str) -> None:

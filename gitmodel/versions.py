@@ -65,10 +65,6 @@ def is_release(name: str, glob: str) -> bool:
     return fnmatch.fnmatchcase(parsed.part, glob)
 
 
-def release_line(name: str) -> str:
-    return parse_tag(name).line
-
-
 @dataclass(frozen=True)
 class ReleaseTag:
     """A release tag that exists (or is being created), with what it points at."""

@@ -364,10 +364,10 @@ class Bench:
 
         # 4. checkout by copy, 5. by hardlink.
         self.log("checkout")
-        checkout = Row(
-            f"checkout {big_label} (copy)",
-            [
-                Contender("cp", ["cp", "big.bin", str(copy_dst)], g, self.removing(copy_dst)),
+
+        def checkouts() -> list[Contender]:
+            # the same contenders for both link types: each deletes the file, then restores it
+            return [
                 Contender(
                     "dvc checkout",
                     [*dvc, "checkout", "-q"],
@@ -376,6 +376,13 @@ class Bench:
                     skip=dvc_skip,
                 ),
                 Contender("git model checkout", [*gm, "checkout"], g, self.removing(g / "big.bin")),
+            ]
+
+        checkout = Row(
+            f"checkout {big_label} (copy)",
+            [
+                Contender("cp", ["cp", "big.bin", str(copy_dst)], g, self.removing(copy_dst)),
+                *checkouts(),
             ],
             s.runs,
         )
@@ -386,16 +393,7 @@ class Bench:
                 f.write("[cache]\n    type = hardlink\n")
         link = Row(
             f"checkout {big_label} (hardlink)",
-            [
-                Contender(
-                    "dvc checkout",
-                    [*dvc, "checkout", "-q"],
-                    d,
-                    self.removing(d / "big.bin"),
-                    skip=dvc_skip,
-                ),
-                Contender("git model checkout", [*gm, "checkout"], g, self.removing(g / "big.bin")),
-            ],
+            checkouts(),
             s.runs,
         )
         self.run_row(link)
