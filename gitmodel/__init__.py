@@ -6,12 +6,14 @@ that regress are refused. `Repo` is the Python API; the `git model` CLI is a ski
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 
 __version__ = "0.1.0"
 __all__ = ["Repo", "GitModelError", "log_metrics", "__version__"]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gitmodel.errors import GitModelError
     from gitmodel.history import log_metrics
     from gitmodel.repo import Repo

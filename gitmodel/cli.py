@@ -16,6 +16,10 @@ from collections.abc import Sequence
 from gitmodel import __version__
 from gitmodel.errors import EXIT_BUG, EXIT_USAGE, GitModelError
 
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from typing import Any
+
 # Order is the order of `git model --help`.
 COMMANDS = [
     "init",
@@ -43,7 +47,32 @@ COMMANDS = [
 ]
 
 
+def _terminal_width() -> int:
+    """shutil.get_terminal_size's answer ($COLUMNS, else the terminal, else 80) without
+    importing shutil, which brings bz2, lzma and fnmatch: argparse builds a formatter for
+    every add_argument, so its own lookup costs every command ~7 ms before it runs."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _terminal_width() - 2)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's default prints usage + error and exits 2; keep it to one line.
         self.exit(EXIT_USAGE, f"git model: error: {message} (see --help)\n")

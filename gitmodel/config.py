@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gitmodel.errors import GitModelError
+from gitmodel.record import FrozenRecord, Record
+
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIG_FILE = ".gitmodel.toml"
 
@@ -36,27 +39,55 @@ class ConfigError(GitModelError):
     pass
 
 
-@dataclass(frozen=True)
-class GateRule:
-    metric: str
-    direction: str = "higher"
-    tolerance: float = 0.0
-    relative_tolerance: float = 0.0
-    significance: float | None = None
+class GateRule(FrozenRecord):
+    __slots__ = ("metric", "direction", "tolerance", "relative_tolerance", "significance")
+
+    def __init__(
+        self,
+        metric: str,
+        direction: str = "higher",
+        tolerance: float = 0.0,
+        relative_tolerance: float = 0.0,
+        significance: float | None = None,
+    ) -> None:
+        self._set(
+            metric=metric,
+            direction=direction,
+            tolerance=tolerance,
+            relative_tolerance=relative_tolerance,
+            significance=significance,
+        )
+
+    if TYPE_CHECKING:  # the slots' types, for the type checker only
+        metric: str
+        direction: str
+        tolerance: float
+        relative_tolerance: float
+        significance: float | None
 
     def slack(self, previous: float) -> float:
         return self.tolerance + self.relative_tolerance * abs(previous)
 
 
-@dataclass
-class Config:
-    metrics_files: list[str] = field(default_factory=list)
-    release_tags: str = "v*"
-    require_metrics: bool = True
-    gates: dict[str, GateRule] = field(default_factory=dict)
-    source: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
+class Config(Record):
+    __slots__ = (
+        "metrics_files",
+        "release_tags",
+        "require_metrics",
+        "gates",
+        "source",
+        "warnings",
+        "raw",
+    )
+
+    def __init__(self, source: str | None = None, raw: dict[str, Any] | None = None) -> None:
+        self.metrics_files: list[str] = []
+        self.release_tags = "v*"
+        self.require_metrics = True
+        self.gates: dict[str, GateRule] = {}
+        self.source = source
+        self.warnings: list[str] = []
+        self.raw: dict[str, Any] = raw if raw is not None else {}
 
 
 def _toml_loads(text: str) -> dict[str, Any]:

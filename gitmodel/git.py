@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from gitmodel.errors import GitModelError
 
@@ -78,3 +79,41 @@ def run_git(
             continue
         raise GitFailed(list(args), proc.returncode, proc.stderr or "")
     raise AssertionError("unreachable")
+
+
+def stream_git(
+    args: Sequence[str],
+    cwd: str | os.PathLike[str] | None,
+    sep: bytes,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[bytes]:
+    """`git ARGS`'s stdout cut at `sep`, each piece yielded as soon as git has written it.
+
+    The caller's parsing runs while git is still walking history, on the other core,
+    instead of after it. stderr is dropped; a non-zero exit raises GitFailed once the
+    output is consumed. Stopping early kills git.
+    """
+    proc = subprocess.Popen(
+        ["git", *args],
+        cwd=cwd,
+        env=git_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    out = proc.stdout
+    assert isinstance(out, io.BufferedReader)
+    try:
+        tail = b""
+        while chunk := out.read1(1 << 16):
+            pieces = (tail + chunk).split(sep)
+            tail = pieces.pop()
+            yield from pieces
+        if tail:
+            yield tail
+        if proc.wait() != 0:
+            raise GitFailed(list(args), proc.returncode, "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        out.close()

@@ -6,9 +6,12 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 from gitmodel.errors import GitModelError
+
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_DEPTH = 32  # deeper nesting than this is hostile, not a metrics file
 
@@ -114,11 +117,12 @@ def validate_note_metrics(metrics: object, where: str) -> dict[str, float | int]
     """Metrics read back from a note (untrusted): a flat map of finite numbers."""
     # Fast path for the common, valid case (`log` checks thousands of notes): exact types,
     # and `v - v == 0` is false only for NaN and infinities.
-    if type(metrics) is dict and all(
-        type(k) is str and (type(v) is int or (type(v) is float and v - v == 0))
-        for k, v in metrics.items()
-    ):
-        return metrics
+    if type(metrics) is dict:
+        for k, v in metrics.items():
+            if type(k) is not str or not (type(v) is int or (type(v) is float and v - v == 0)):
+                break
+        else:
+            return metrics
     if not isinstance(metrics, Mapping):
         raise MetricsError(f"{where}: 'metrics' is not an object")
     return {str(k): check_value(str(k), v, where) for k, v in metrics.items()}

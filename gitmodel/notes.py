@@ -23,10 +23,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from gitmodel.errors import GitModelError
 from gitmodel.git import run_git
+
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from typing import Any
 
 NOTES_REF = "refs/notes/metrics"
 SCHEMA_VERSION = 1
@@ -42,9 +45,13 @@ def parse_note(text: str | bytes, commit: str) -> dict[str, Any]:
     if len(text) > MAX_NOTE_BYTES:
         raise NoteError(f"note on {commit[:12]} is too large")
     try:
-        # One decoder for every note: `git model log` parses thousands of them.
+        # One decoder for every note, called raw (its whitespace trimmed here, not by two
+        # regex passes): `git model log` parses thousands of them.
         if isinstance(text, str):
-            data = _DECODER.decode(text)
+            text = text.strip(_JSON_SPACE)
+            data, end = _DECODER.raw_decode(text)
+            if end != len(text):
+                raise ValueError("extra data")
         else:
             data = json.loads(text, parse_constant=_reject)
     except (ValueError, RecursionError):
@@ -59,6 +66,7 @@ def _reject(token: str) -> None:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject)
+_JSON_SPACE = " \t\n\r"
 
 
 def render_note(note: dict[str, Any]) -> str:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gitmodel.errors import GitModelError
 from gitmodel.lockfile import update_file
+from gitmodel.record import FrozenRecord, Record
+
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from typing import Any
 
 POINTER_SUFFIX = ".dvc"
 MAX_SIZE = 1 << 60  # an "absurd size" bound: no real file is an exabyte
@@ -23,25 +26,35 @@ class PointerError(GitModelError):
     pass
 
 
-@dataclass(frozen=True)
-class Out:
+class Out(FrozenRecord):
     """One output of a pointer: the weights at `path` (a file, or a directory if `.dir`)."""
 
-    path: str  # relative to the pointer's directory, "/"-separated
-    md5: str
-    size: int | None = None
-    nfiles: int | None = None
+    __slots__ = ("path", "md5", "size", "nfiles")
+
+    def __init__(
+        self, path: str, md5: str, size: int | None = None, nfiles: int | None = None
+    ) -> None:
+        # path: relative to the pointer's directory, "/"-separated
+        self._set(path=path, md5=md5, size=size, nfiles=nfiles)
+
+    if TYPE_CHECKING:  # the slots' types, for the type checker only
+        path: str
+        md5: str
+        size: int | None
+        nfiles: int | None
 
     @property
     def is_dir(self) -> bool:
         return self.md5.endswith(".dir")
 
 
-@dataclass
-class Pointer:
-    file: Path  # absolute path of the .dvc file
-    outs: list[Out]
-    raw: dict[str, Any] = field(default_factory=dict)
+class Pointer(Record):
+    __slots__ = ("file", "outs", "raw")
+
+    def __init__(self, file: Path, outs: list[Out], raw: dict[str, Any] | None = None) -> None:
+        self.file = file  # absolute path of the .dvc file
+        self.outs = outs
+        self.raw: dict[str, Any] = raw if raw is not None else {}
 
 
 def _yaml() -> Any:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from gitmodel.store import Progress
+
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from typing import Any
 
 PROGRESS_MIN_BYTES = 32 * 1024 * 1024  # smaller jobs finish before a bar is worth drawing
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import configparser
-import datetime as _dt
 import json
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 from gitmodel import __version__
 from gitmodel.config import CONFIG_FILE, DEFAULT_CONFIG, Config, load_config
 from gitmodel.errors import GitModelError
-from gitmodel.git import GitFailed, run_git
+from gitmodel.git import GitFailed, run_git, stream_git
 from gitmodel.lockfile import update_file, write_file
 from gitmodel.metrics import (
     MetricsError,
@@ -35,6 +31,7 @@ from gitmodel.pointer import (
     read_pointer,
     write_pointer,
 )
+from gitmodel.record import Record
 from gitmodel.store import (
     DEFAULT_LINK_TYPES,
     CorruptObject,
@@ -47,6 +44,21 @@ from gitmodel.store import (
     walk_files,
 )
 
+# Imports only the type checker needs: `typing` alone costs a few ms of every command's
+# start-up (see gitmodel.record for the budget).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import configparser
+    from typing import Any, Protocol
+
+    class Reporter(Protocol):
+        """Progress for long transfers; the CLI draws it, the library only reports."""
+
+        def start(self, description: str, total: int) -> Progress: ...
+
+        def stop(self) -> None: ...
+
+
 # What `dvc init` writes, byte for byte, so the repository is a valid DVC repository.
 DVC_GITIGNORE = "/config.local\n/tmp\n/cache\n"
 DVCIGNORE = (
@@ -57,21 +69,17 @@ DVCIGNORE = (
 PENDING_NOTE = "gitmodel/pending-note.json"
 
 
-class Reporter(Protocol):
-    """Progress for long transfers; the CLI draws it, the library only reports."""
+class AddResult(Record):
+    __slots__ = ("path", "pointer", "md5", "size", "nfiles")
 
-    def start(self, description: str, total: int) -> Progress: ...
-
-    def stop(self) -> None: ...
-
-
-@dataclass
-class AddResult:
-    path: str  # relative to the repo root
-    pointer: str
-    md5: str
-    size: int
-    nfiles: int | None = None
+    def __init__(
+        self, path: str, pointer: str, md5: str, size: int, nfiles: int | None = None
+    ) -> None:
+        self.path = path  # relative to the repo root
+        self.pointer = pointer
+        self.md5 = md5
+        self.size = size
+        self.nfiles = nfiles
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -85,27 +93,33 @@ class AddResult:
         return d
 
 
-@dataclass
-class CommitResult:
-    commit: str
-    added: list[AddResult]
-    note: dict[str, Any]
+class CommitResult(Record):
+    __slots__ = ("commit", "added", "note")
+
+    def __init__(self, commit: str, added: list[AddResult], note: dict[str, Any]) -> None:
+        self.commit = commit
+        self.added = added
+        self.note = note
 
 
-@dataclass
-class TrackedOut:
+class TrackedOut(Record):
     """One pointer output with its path relative to the repo root."""
 
-    path: str
-    pointer: str
-    out: Out
+    __slots__ = ("path", "pointer", "out")
+
+    def __init__(self, path: str, pointer: str, out: Out) -> None:
+        self.path = path
+        self.pointer = pointer
+        self.out = out
 
 
-@dataclass
-class CheckoutResult:
-    written: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    skipped_missing: list[str] = field(default_factory=list)
+class CheckoutResult(Record):
+    __slots__ = ("written", "unchanged", "skipped_missing")
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+        self.unchanged: list[str] = []
+        self.skipped_missing: list[str] = []
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,9 +130,8 @@ class CheckoutResult:
 
 
 def _now() -> str:
-    return (
-        _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    )
+    """Now in UTC as ISO 8601 with a Z, to the second (time.strftime: no datetime import)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def discover(path: str | os.PathLike[str] = ".") -> tuple[Path | None, Path, Path]:
@@ -186,6 +199,8 @@ class Repo:
 
     def dvc_config(self) -> configparser.ConfigParser:
         """DVC's own config (.dvc/config then .dvc/config.local), for cache settings."""
+        import configparser  # lazy: most repositories leave the cache settings alone
+
         parser = configparser.ConfigParser(interpolation=None, strict=False)
         for name in ("config", "config.local"):
             try:
@@ -196,13 +211,23 @@ class Repo:
                 ) from None
         return parser
 
+    def _dvc_config_mentions(self, word: bytes) -> bool:
+        for name in ("config", "config.local"):
+            try:
+                if word in (self.dvc_dir / name).read_bytes():
+                    return True
+            except OSError:  # as configparser.read: a file that cannot be opened is skipped
+                pass
+        return False
+
     @property
     def store(self) -> Store:
         if self._store is None:
-            cfg = self.dvc_config()
             cache_dir = self.dvc_dir / "cache"
             link_types: Sequence[str] = DEFAULT_LINK_TYPES
-            if cfg.has_section("cache"):
+            # A config that never says "cache" cannot set it: skip configparser's import.
+            cfg = self.dvc_config() if self._dvc_config_mentions(b"cache") else None
+            if cfg is not None and cfg.has_section("cache"):
                 if cfg.get("cache", "dir", fallback=None):
                     cache_dir = (self.dvc_dir / cfg.get("cache", "dir")).resolve()
                 raw = cfg.get("cache", "type", fallback=None)
@@ -661,43 +686,52 @@ class Repo:
         """Commits newest first with their metrics; one `git log` reads every note in bulk."""
         if rev_range.startswith("-"):
             raise GitModelError(f"unknown revision {rev_range!r}")
-        args = ["log", f"--notes={NOTES_REF}", "--format=%H%x00%ct%x00%s%x00%N%x1e"]
+        # git formats the date (in C, in UTC) and the note; records end in RS, fields in NUL.
+        args = [
+            "log",
+            f"--notes={NOTES_REF}",
+            "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
+            "--format=%H%x00%cd%x00%s%x00%N%x1e",
+        ]
         if n is not None:
             args.append(f"-n{n}")
-        proc = run_git([*args, rev_range, "--"], cwd=self.root, check=False, keep_stderr=False)
-        if proc.returncode != 0:
+        wanted = set(metric_names)
+        rows: list[dict[str, Any]] = []
+        try:
+            for record in stream_git([*args, rev_range, "--"], self.root, b"\x1e", {"TZ": "UTC"}):
+                sha_b, date_b, subject_b, note_b = (
+                    record.lstrip(b"\n").split(b"\0", 3) + [b""] * 3
+                )[:4]
+                if not sha_b:
+                    continue
+                sha = sha_b.decode()
+                note_b = note_b.strip()
+                row: dict[str, Any] = {
+                    "commit": sha,
+                    "date": date_b.decode(),
+                    "subject": subject_b.decode(errors="replace"),
+                    "metrics": {},
+                    "has_note": bool(note_b),
+                }
+                if note_b:
+                    try:
+                        # bytes that are not ASCII go to json.loads, which checks their UTF-8
+                        note = parse_note(note_b.decode() if note_b.isascii() else note_b, sha)
+                        row["metrics"] = validate_note_metrics(
+                            note.get("metrics", {}), f"note on {sha[:12]}"
+                        )
+                        weights = note.get("weights")
+                        row["weights"] = weights if isinstance(weights, dict) else {}
+                    except (NoteError, MetricsError) as exc:
+                        row["error"] = exc.message
+                if wanted:
+                    row["metrics"] = {k: v for k, v in row["metrics"].items() if k in wanted}
+                rows.append(row)
+        except GitFailed:
             # Asked only on failure: one git process less on every successful log.
             if self.head() is None:
                 return []
-            raise GitModelError(f"unknown revision or range {rev_range!r}")
-        rows: list[dict[str, Any]] = []
-        for record in proc.stdout.split("\x1e"):
-            record = record.lstrip("\n")
-            if not record:
-                continue
-            sha, ts, subject, note_text = (record.split("\0", 3) + ["", "", ""])[:4]
-            row: dict[str, Any] = {
-                "commit": sha,
-                # time.strftime: half the cost of datetime, the same text (UTC, Z).
-                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts))),
-                "subject": subject,
-                "metrics": {},
-                "has_note": bool(note_text.strip()),
-            }
-            if note_text.strip():
-                try:
-                    note = parse_note(note_text, sha)
-                    row["metrics"] = validate_note_metrics(
-                        note.get("metrics", {}), f"note on {sha[:12]}"
-                    )
-                    row["weights"] = (
-                        note.get("weights", {}) if isinstance(note.get("weights"), dict) else {}
-                    )
-                except (NoteError, MetricsError) as exc:
-                    row["error"] = exc.message
-            if metric_names:
-                row["metrics"] = {k: v for k, v in row["metrics"].items() if k in metric_names}
-            rows.append(row)
+            raise GitModelError(f"unknown revision or range {rev_range!r}") from None
         return rows
 
     def diff(self, a: str | None = None, b: str | None = None) -> dict[str, Any]:

@@ -11,15 +11,16 @@ from __future__ import annotations
 import errno
 import json
 import os
-import queue
 import sqlite3
 import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from gitmodel.errors import GitModelError
+from gitmodel.record import FrozenRecord
+
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 
 # 256 KiB chunks: large enough that hashlib drops the GIL and syscalls stay few, small
 # enough that the ring (2 MiB) stays in the CPU's cache between the reader writing a
@@ -73,11 +74,16 @@ class CorruptObject(GitModelError):
         self.actual = actual
 
 
-@dataclass(frozen=True)
-class DirEntry:
-    relpath: str
-    md5: str
-    size: int
+class DirEntry(FrozenRecord):
+    __slots__ = ("relpath", "md5", "size")
+
+    def __init__(self, relpath: str, md5: str, size: int) -> None:
+        self._set(relpath=relpath, md5=md5, size=size)
+
+    if TYPE_CHECKING:  # the slots' types, for the type checker only
+        relpath: str
+        md5: str
+        size: int
 
 
 def _hash_and_copy(
@@ -92,6 +98,7 @@ def _hash_and_copy(
     two cores and the whole pass costs about one md5 of the file.
     """
     import hashlib  # lazy: OpenSSL's start-up is paid only by commands that hash
+    import queue
 
     md5 = hashlib.md5()
     if dst_fd is None and size_hint <= CHUNK:

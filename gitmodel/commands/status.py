@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 
 if TYPE_CHECKING:
     from gitmodel.repo import Repo
