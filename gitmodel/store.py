@@ -21,6 +21,11 @@ from gitmodel.errors import GitModelError
 from gitmodel.record import FrozenRecord
 
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    _T = TypeVar("_T")
+    _R = TypeVar("_R")
 
 # 256 KiB chunks: large enough that hashlib drops the GIL and syscalls stay few, small
 # enough that the ring (2 MiB) stays in the CPU's cache between the reader writing a
@@ -160,6 +165,135 @@ def _hash_and_copy(
     if failure:
         raise failure[0]
     return md5.hexdigest()
+
+
+# Window of the kernel-copy path: copied by one copy_file_range, then mapped and hashed.
+# Mapping a window at a time keeps resident memory to about one window per file.
+COPY_WINDOW = 16 * 1024 * 1024
+
+
+def _copy_and_hash(
+    src_fd: int, dst_fd: int, size_hint: int, progress: Progress | None, overlap: bool = True
+) -> str:
+    """Copy src_fd to dst_fd (both at offset 0) and return the md5 of what dst_fd holds.
+
+    The kernel copies (`copy_file_range`: no trip through user space, a reflink where the
+    filesystem can) and the hash reads the *copy* through a memory map, so each byte is
+    moved once and read once, and the object's name is the md5 of exactly its content,
+    whatever happens to the source meanwhile. Against read()+write() with the hash in a
+    thread (_hash_and_copy), measured on 1 GiB on 2 cores: 1.86-1.96 s instead of
+    2.13-2.62 s, and 0.6 CPU-seconds less. With overlap, a second thread copies ahead
+    while this one hashes. Where the kernel will not copy this pair of files (another
+    filesystem, an old kernel), _hash_and_copy does the work instead.
+    """
+    import hashlib
+    import mmap
+
+    md5 = hashlib.md5()
+    windows: list[tuple[int, int]] = []  # (offset, length) copied so far, in order
+    done = threading.Event()
+    ready = threading.Condition()
+    failure: list[BaseException] = []
+
+    def copy_all() -> None:
+        offset = 0
+        try:
+            while True:
+                n = os.copy_file_range(src_fd, dst_fd, COPY_WINDOW)
+                if not n:
+                    break
+                with ready:
+                    windows.append((offset, n))
+                    ready.notify()
+                offset += n
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            done.set()
+            with ready:
+                ready.notify()
+
+    def hash_window(offset: int, length: int) -> None:
+        # a map starts on a page boundary; a short copy can leave the window off one
+        skew = offset % mmap.ALLOCATIONGRANULARITY
+        with mmap.mmap(dst_fd, skew + length, prot=mmap.PROT_READ, offset=offset - skew) as m:
+            view = memoryview(m)
+            try:
+                for at in range(skew, skew + length, CHUNK):
+                    md5.update(view[at : min(at + CHUNK, skew + length)])
+            finally:
+                view.release()
+        if progress:
+            progress(length)
+
+    if overlap and size_hint > COPY_WINDOW:
+        copier = threading.Thread(target=copy_all, daemon=True)
+        copier.start()
+        hashed = 0
+        while True:
+            with ready:
+                while hashed == len(windows) and not done.is_set():
+                    ready.wait()
+                todo = windows[hashed:]
+            if not todo and done.is_set():
+                break
+            for window in todo:
+                if failure:
+                    break
+                hash_window(*window)
+            hashed += len(todo)
+            if failure:
+                break
+        copier.join()
+    else:
+        copy_all()  # windows fills as it copies
+        if not failure:
+            for window in windows:
+                hash_window(*window)
+    if failure:
+        exc = failure[0]
+        if isinstance(exc, OSError) and exc.errno in _LINK_FALLBACK_ERRNOS:
+            # The kernel refused this pair: start again through user space.
+            os.lseek(src_fd, 0, os.SEEK_SET)
+            os.lseek(dst_fd, 0, os.SEEK_SET)
+            os.ftruncate(dst_fd, 0)
+            return _hash_and_copy(src_fd, dst_fd, size_hint, progress, overlap)
+        raise exc
+    return md5.hexdigest()
+
+
+def parallel_map(fn: Callable[[_T], _R], items: Sequence[_T], jobs: int) -> list[_R]:
+    """[fn(x) for x in items] on `jobs` threads, in order; the first exception is raised.
+
+    ThreadPoolExecutor would do, but `concurrent.futures` imports `logging` and costs
+    15-25 ms of start-up here; `git model status` of a directory pays for this instead.
+    """
+    if jobs < 2 or len(items) < 2:
+        return [fn(x) for x in items]
+    slots: list[_R] = [None] * len(items)  # type: ignore[list-item]  # each filled below
+    todo = iter(range(len(items)))
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        while not failures:
+            with lock:
+                i = next(todo, None)
+            if i is None:
+                return
+            try:
+                slots[i] = fn(items[i])
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, len(items)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
+    return slots
 
 
 def hash_file(
@@ -370,12 +504,9 @@ class Store:
         """file_md5 of many files, the uncached ones hashed on every core at once."""
         if len(paths) < 2 or self.jobs < 2:
             return [self.file_md5(p) for p in paths]
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(self.jobs) as pool:
-            # as many files as cores or more: one per core, each hashed in its own thread
-            overlap = len(paths) < self.jobs
-            return list(pool.map(lambda p: self.file_md5(p, None, overlap), paths))
+        # as many files as cores or more: one per core, each hashed in its own thread
+        overlap = len(paths) < self.jobs
+        return parallel_map(lambda p: self.file_md5(p, None, overlap), paths, self.jobs)
 
     # -- storing ------------------------------------------------------------------------
 
@@ -424,9 +555,10 @@ class Store:
         src_fd = os.open(path, os.O_RDONLY)
         try:
             size = os.fstat(src_fd).st_size
-            dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            # read as well as written: the hash reads the copy back through a map
+            dst_fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             try:
-                md5 = _hash_and_copy(src_fd, dst_fd, size, progress, overlap)
+                md5 = _copy_and_hash(src_fd, dst_fd, size, progress, overlap)
                 if self.fsync_objects:
                     os.fsync(dst_fd)
             finally:
@@ -516,11 +648,10 @@ class Store:
     def store_dir(self, root: Path, progress: Progress | None = None) -> tuple[str, int, int]:
         """Store every file under root and a DVC 3 `.dir` manifest; return (oid, size, nfiles)."""
         files = sorted(walk_files(root))
-        from concurrent.futures import ThreadPoolExecutor  # lazy: ~10 ms, only for directories
-
         overlap = len(files) < self.jobs  # as in files_md5
-        with ThreadPoolExecutor(self.jobs) as pool:
-            results = list(pool.map(lambda p: self.store_file(root / p, progress, overlap), files))
+        results = parallel_map(
+            lambda p: self.store_file(root / p, progress, overlap), files, self.jobs
+        )
         pairs = zip(files, results, strict=True)
         entries = [DirEntry(rel, md5, size) for rel, (md5, size) in pairs]
         oid = self.store_bytes(dir_manifest_bytes(entries), suffix=".dir")

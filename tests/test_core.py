@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 from conftest import Shell, write_bytes
@@ -110,6 +112,58 @@ def test_add_directory_writes_dvc3_dir_object(sh: Shell, repo: Path) -> None:
     )
     text = (repo / "shards.dvc").read_text()
     assert "nfiles: 3" in text and "hash: md5" in text and "path: shards" in text
+
+
+def test_store_paths_name_objects_by_their_exact_content(sh: Shell, repo: Path) -> None:
+    """Every way a file reaches the cache: the kernel copy in windows with the hash a
+    window behind (a file over two windows, the last one short), the same without the
+    second thread (a directory with more files than cores), and read()+write() where the
+    kernel will not copy between the two filesystems (the cache on tmpfs)."""
+    from gitmodel.store import COPY_WINDOW
+
+    big = write_bytes(repo / "big.bin", 2 * COPY_WINDOW + 12_345, seed=7)
+    for i in range(5):
+        write_bytes(repo / "shards" / f"s{i}.bin", COPY_WINDOW // 2 + i, seed=10 + i)
+    sh.gm("add", "big.bin", "shards", cwd=repo)
+    assert object_path(repo, md5(big)).read_bytes() == big.read_bytes()
+    for i in range(5):
+        shard = repo / "shards" / f"s{i}.bin"
+        assert object_path(repo, md5(shard)).read_bytes() == shard.read_bytes()
+    assert not list((repo / ".dvc" / "cache" / "files" / "tmp").glob("*"))
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(repo).st_dev:
+        return  # no second filesystem to copy across on this machine
+    cache = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        (repo / ".dvc" / "config").write_text(f"[cache]\n    dir = {cache}\n")
+        other = write_bytes(repo / "other.bin", COPY_WINDOW + 1, seed=8)
+        sh.gm("add", "other.bin", cwd=repo)
+        digest = md5(other)
+        assert (cache / "files" / "md5" / digest[:2] / digest[2:]).read_bytes() == (
+            other.read_bytes()
+        )
+    finally:
+        shutil.rmtree(cache)
+
+
+def test_parallel_map_keeps_order_and_raises_the_first_failure() -> None:
+    from gitmodel.store import parallel_map
+
+    assert parallel_map(lambda x: x * x, list(range(50)), 4) == [x * x for x in range(50)]
+    assert parallel_map(lambda x: x, [], 4) == []
+
+    def boom(x: int) -> int:
+        if x == 7:
+            raise ValueError("seven")
+        return x
+
+    try:
+        parallel_map(boom, list(range(20)), 3)
+    except ValueError as exc:
+        assert str(exc) == "seven"
+    else:
+        raise AssertionError("no exception")
 
 
 def test_commit_writes_note_shown_by_git_log(sh: Shell, repo: Path) -> None:
