@@ -523,6 +523,36 @@ class Bench:
         )
         self.run_row(refs)
 
+        # 9b. `git push` of an everyday commit (no weights): what pre-push adds. No target in
+        # issue 6; it shows what every push pays for the upload-before-push guarantee.
+        self.log("push")
+        for repo in (plain, hooked):
+            remote = self.dir / f"{repo.name}-remote.git"
+            self.sh(["git", "init", "-q", "--bare", str(remote)], self.dir)
+            self.sh(["git", "remote", "add", "origin", str(remote)], repo)
+            self.sh(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], repo)
+
+        def committed(repo: Path) -> Callable[[], None]:
+            change = edit(repo)
+
+            def setup() -> None:
+                change()
+                self.sh(["git", "commit", "-q", "-m", "edit"], repo)
+
+            return setup
+
+        push_argv = ["git", "push", "-q", "origin", "HEAD:refs/heads/main"]
+        push = Row(
+            "git push of one commit (no weights), local remote",
+            [
+                Contender("plain git", push_argv, plain, committed(plain)),
+                Contender("with gitmodel hooks", push_argv, hooked, committed(hooked)),
+            ],
+            s.small_runs,
+            skip=hooks_skip,
+        )
+        self.run_row(push)
+
         # 10. gated `git tag` with many earlier releases.
         self.log(f"gate: {s.releases} earlier releases")
         gate = self.new_repo("gate")
