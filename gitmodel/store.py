@@ -206,6 +206,10 @@ def _copy_and_hash(
                     windows.append((offset, n))
                     ready.notify()
                 offset += n
+            if offset < size_hint:
+                # Stopped short of the size fstat gave: the source shrank meanwhile, or
+                # this kernel copies less than it should. User space settles which.
+                raise OSError(errno.EINVAL, "copy_file_range stopped short")
         except BaseException as exc:
             failure.append(exc)
         finally:
@@ -338,17 +342,21 @@ def _copy(
             while offset < size:
                 n = os.copy_file_range(s.fileno(), d.fileno(), min(size - offset, COPY_STEP))
                 if n == 0:
-                    break
+                    break  # the kernel stopped short of the size: user space goes on below
                 offset += n
                 if progress:
                     progress(n)
         except OSError as exc:
             if exc.errno not in _LINK_FALLBACK_ERRNOS:
                 raise
-            s.seek(offset)
-            d.seek(offset)
-            while chunk := s.read(CHUNK):
-                d.write(chunk)
+        # What the kernel did not copy (it refused, or stopped early), read() and write() do;
+        # after a whole copy this reads nothing.
+        s.seek(offset)
+        d.seek(offset)
+        while chunk := s.read(CHUNK):
+            d.write(chunk)
+            if progress:
+                progress(len(chunk))
 
 
 class StatCache:

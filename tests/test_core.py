@@ -10,6 +10,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+import pytest
 from conftest import Shell, write_bytes
 
 
@@ -145,6 +146,37 @@ def test_store_paths_name_objects_by_their_exact_content(sh: Shell, repo: Path) 
         )
     finally:
         shutil.rmtree(cache)
+
+
+@pytest.mark.parametrize("kernel", ["stops-short", "refuses"])
+@pytest.mark.parametrize("overlap", [True, False])
+def test_copy_paths_finish_in_user_space_when_the_kernel_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: str, overlap: bool
+) -> None:
+    """A copy_file_range that copies one window then reports EOF, or refuses outright
+    (EXDEV), never leaves a short object or a short checkout behind."""
+    import errno
+
+    from gitmodel import store
+
+    real = os.copy_file_range
+    calls = [0]
+
+    def fake(src: int, dst: int, count: int, *args: object) -> int:
+        calls[0] += 1
+        if kernel == "refuses":
+            raise OSError(errno.EXDEV, "cross-device")
+        return real(src, dst, min(count, store.COPY_WINDOW)) if calls[0] == 1 else 0
+
+    monkeypatch.setattr(store.os, "copy_file_range", fake)
+    src = write_bytes(tmp_path / "src.bin", 2 * store.COPY_WINDOW + 99, seed=5)
+    dst = tmp_path / "dst.bin"
+    with open(src, "rb") as s, open(dst, "w+b") as d:
+        digest = store._copy_and_hash(s.fileno(), d.fileno(), src.stat().st_size, None, overlap)
+    assert digest == md5(src) and dst.read_bytes() == src.read_bytes()
+    calls[0] = 0
+    store._copy(src, tmp_path / "checkout.bin")
+    assert (tmp_path / "checkout.bin").read_bytes() == src.read_bytes()
 
 
 def test_parallel_map_keeps_order_and_raises_the_first_failure() -> None:
