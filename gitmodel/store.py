@@ -1,9 +1,10 @@
-"""Content-addressed objects in a DVC 3 cache: hash-while-copy, links, the stat cache.
+"""Content-addressed objects in a DVC 3 cache: copy-and-hash, links, the stat cache.
 
 Objects live at ``<cache>/files/md5/<oid[:2]>/<oid[2:]>`` exactly as DVC 3 lays them out,
 so real `dvc` commands read what we write and we read what `dvc add` wrote. Every write
-goes to a temporary name in the object's own directory and is `os.replace`d into place,
-so a crash never leaves a half-written object under an object name.
+goes to a temporary name in the cache's own `files/tmp` (the same filesystem) and is
+`os.replace`d into place, so a crash never leaves a half-written object under an object
+name.
 """
 
 from __future__ import annotations
