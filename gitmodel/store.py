@@ -52,6 +52,9 @@ _LINK_FALLBACK_ERRNOS = {
     errno.EBADF,
 }
 
+# ... and that the kernel copy or the map of it is not possible here (user space is)
+_COPY_FALLBACK_ERRNOS = _LINK_FALLBACK_ERRNOS | {errno.ENODEV, errno.EACCES}
+
 Progress = Callable[[int], None]
 
 
@@ -193,13 +196,14 @@ def _copy_and_hash(
     md5 = hashlib.md5()
     windows: list[tuple[int, int]] = []  # (offset, length) copied so far, in order
     done = threading.Event()
+    stop = threading.Event()  # set by the hashing side: copy no further
     ready = threading.Condition()
     failure: list[BaseException] = []
 
     def copy_all() -> None:
         offset = 0
         try:
-            while True:
+            while not stop.is_set():
                 n = os.copy_file_range(src_fd, dst_fd, COPY_WINDOW)
                 if not n:
                     break
@@ -207,7 +211,7 @@ def _copy_and_hash(
                     windows.append((offset, n))
                     ready.notify()
                 offset += n
-            if offset < size_hint:
+            if offset < size_hint and not stop.is_set():
                 # Stopped short of the size fstat gave: the source shrank meanwhile, or
                 # this kernel copies less than it should. User space settles which.
                 raise OSError(errno.EINVAL, "copy_file_range stopped short")
@@ -231,34 +235,43 @@ def _copy_and_hash(
         if progress:
             progress(length)
 
-    if overlap and size_hint > COPY_WINDOW:
-        copier = threading.Thread(target=copy_all, daemon=True)
-        copier.start()
+    def hash_all() -> None:
         hashed = 0
-        while True:
+        while not failure:
             with ready:
                 while hashed == len(windows) and not done.is_set():
                     ready.wait()
                 todo = windows[hashed:]
             if not todo and done.is_set():
-                break
+                return
             for window in todo:
                 if failure:
-                    break
-                hash_window(*window)
+                    return
+                try:
+                    hash_window(*window)
+                except OSError as exc:  # this filesystem cannot map the copy
+                    failure.append(exc)
+                    return
             hashed += len(todo)
-            if failure:
-                break
-        copier.join()
+
+    if overlap and size_hint > COPY_WINDOW:
+        copier = threading.Thread(target=copy_all, daemon=True)
+        copier.start()
+        try:
+            hash_all()
+        finally:
+            # Never return while the copier may still write through these descriptors:
+            # the caller closes them, and their numbers can be reused at once.
+            stop.set()
+            copier.join()
     else:
         copy_all()  # windows fills as it copies
-        if not failure:
-            for window in windows:
-                hash_window(*window)
+        hash_all()
     if failure:
         exc = failure[0]
-        if isinstance(exc, OSError) and exc.errno in _LINK_FALLBACK_ERRNOS:
-            # The kernel refused this pair: start again through user space.
+        if isinstance(exc, OSError) and exc.errno in _COPY_FALLBACK_ERRNOS:
+            # The kernel would not copy this pair, or the copy cannot be mapped: start
+            # again through user space.
             os.lseek(src_fd, 0, os.SEEK_SET)
             os.lseek(dst_fd, 0, os.SEEK_SET)
             os.ftruncate(dst_fd, 0)

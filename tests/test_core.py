@@ -148,14 +148,16 @@ def test_store_paths_name_objects_by_their_exact_content(sh: Shell, repo: Path) 
         shutil.rmtree(cache)
 
 
-@pytest.mark.parametrize("kernel", ["stops-short", "refuses"])
+@pytest.mark.parametrize("kernel", ["stops-short", "refuses", "cannot-map"])
 @pytest.mark.parametrize("overlap", [True, False])
 def test_copy_paths_finish_in_user_space_when_the_kernel_does_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: str, overlap: bool
 ) -> None:
     """A copy_file_range that copies one window then reports EOF, or refuses outright
-    (EXDEV), never leaves a short object or a short checkout behind."""
+    (EXDEV), or a copy that cannot be mapped (ENODEV), never leaves a short object or a
+    short checkout behind."""
     import errno
+    import mmap
 
     from gitmodel import store
 
@@ -168,7 +170,13 @@ def test_copy_paths_finish_in_user_space_when_the_kernel_does_not(
             raise OSError(errno.EXDEV, "cross-device")
         return real(src, dst, min(count, store.COPY_WINDOW)) if calls[0] == 1 else 0
 
-    monkeypatch.setattr(store.os, "copy_file_range", fake)
+    def no_map(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENODEV, "no mmap here")
+
+    if kernel == "cannot-map":
+        monkeypatch.setattr(mmap, "mmap", no_map)
+    else:
+        monkeypatch.setattr(store.os, "copy_file_range", fake)
     src = write_bytes(tmp_path / "src.bin", 2 * store.COPY_WINDOW + 99, seed=5)
     dst = tmp_path / "dst.bin"
     with open(src, "rb") as s, open(dst, "w+b") as d:
