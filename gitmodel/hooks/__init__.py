@@ -306,18 +306,6 @@ def gate_push(root: Path, updates: Sequence[PushUpdate]) -> int:
     return 0
 
 
-def _remote_extension() -> Callable[..., Any] | None:
-    """`gitmodel.remote.pre_push`, when the remotes module provides it."""
-    import importlib.util
-
-    if importlib.util.find_spec("gitmodel.remote") is None:
-        return None
-    import importlib
-
-    module = importlib.import_module("gitmodel.remote")
-    return getattr(module, "pre_push", None)
-
-
 def pre_push(args: Sequence[str], stdin: IO[str]) -> int:
     remote_name = args[0] if args else ""
     remote_url = args[1] if len(args) > 1 else remote_name
@@ -326,23 +314,11 @@ def pre_push(args: Sequence[str], stdin: IO[str]) -> int:
     code = gate_push(root, updates)
     if code:
         return code
-    extension = _remote_extension()
-    if extension is not None:
-        import inspect
+    # Then the weights go up and the notes out (no dvc import when nothing is to upload).
+    from gitmodel.remote import pre_push as upload_and_publish
+    from gitmodel.repo import Repo
 
-        from gitmodel.repo import Repo
-
-        kwargs: dict[str, Any] = {}
-        if "reporter" in inspect.signature(extension).parameters:
-            from gitmodel.render import TerminalReporter
-
-            kwargs["reporter"] = TerminalReporter()
-        result = extension(Repo(root), remote_name, remote_url, updates, **kwargs)
-        if isinstance(result, int):
-            return result
-        for line in result.lines() if hasattr(result, "lines") else []:
-            _say(f"gitmodel: {line}")
-    return 0
+    return upload_and_publish(Repo(root), remote_name, remote_url, updates)
 
 
 def framework_pre_push(args: Sequence[str], stdin: IO[str]) -> int:
