@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitmodel.config import Config, GateRule
+from gitmodel.config import CONFIG_FILE, Config, GateRule
 from gitmodel.errors import GitModelError
 from gitmodel.git import run_git
 from gitmodel.metrics import MetricsError, validate_note_metrics
@@ -539,6 +539,14 @@ class Gate:
             previous = self._against(against, model)
         else:
             previous = self.previous_release(candidate, model, date)
+        if (
+            note is None
+            and note_error is None
+            and tag is not None
+            and self.config.require_metrics
+            and self.predates_policy(commit)
+        ):
+            return self._not_gated_old_release(label or tag, commit, model)
         return judge(
             self.config,
             label or tag or commit[:12],
@@ -551,6 +559,32 @@ class Gate:
             tag,
             repo_for_noise=self.repo,
         )
+
+    def predates_policy(self, commit: str) -> bool:
+        """True when no commit in commit's history ever had a gitmodel policy: a release
+        made before the project adopted gitmodel. Deleting the policy later does not make a
+        commit old again (its history still has the file), so this is no way around the gate.
+        """
+        policy_commits = run_git(
+            ["log", "-1", "--format=%H", commit, "--", CONFIG_FILE], cwd=self.root, check=False
+        )
+        if policy_commits.returncode != 0 or policy_commits.stdout.strip():
+            return False  # unknown commit (be strict), or the policy file is in its history
+        in_pyproject = run_git(
+            ["log", "-1", "--format=%H", "-S", "[tool.gitmodel", commit, "--", "pyproject.toml"],
+            cwd=self.root,
+            check=False,
+        )
+        return in_pyproject.returncode == 0 and not in_pyproject.stdout.strip()
+
+    def _not_gated_old_release(self, candidate: str, commit: str, model: str | None) -> Verdict:
+        v = Verdict(candidate, commit, model, None, None)
+        v.notes.append(
+            f"{candidate} ({commit[:10]}) has no metrics note and predates the project's "
+            f"gitmodel policy (no {CONFIG_FILE} or [tool.gitmodel] anywhere in its history)"
+        )
+        v.summary = f"PASS: {candidate} is not gated (a release from before gitmodel)"
+        return v
 
     def _against(self, name: str, model: str | None) -> tuple[ReleaseTag, dict[str, Any]]:
         proc = run_git(

@@ -164,6 +164,43 @@ def test_pre_push_refuses_a_failing_release_tag(gated: Path, sh: Shell, tmp_path
     assert "v1.1.0" in tags(sh, remote)
 
 
+def test_releases_from_before_gitmodel_push_to_a_gated_remote(sh: Shell, tmp_path: Path) -> None:
+    """A project that adopts gitmodel keeps its old, note-less release tags: they reach a
+    new remote through both doors. From adoption on, a release without metrics is refused,
+    and deleting the policy file does not make a commit old again."""
+    repo = tmp_path / "project"
+    repo.mkdir()
+    sh.git("init", "-q", cwd=repo)
+    commit(sh, repo, "old model 1")
+    sh.git("tag", "v0.1.0", cwd=repo)
+    commit(sh, repo, "old model 2")
+    sh.git("tag", "-a", "-m", "old release", "v0.2.0", cwd=repo)
+    sh.gm("init", cwd=repo)
+    (repo / ".gitmodel.toml").write_text(POLICY)
+    sh.git("add", "-A", cwd=repo)
+    sh.git("commit", "-q", "-m", "adopt gitmodel", cwd=repo)
+
+    server = bare(sh, tmp_path / "server.git", server=True)
+    sh.git("remote", "add", "origin", str(server), cwd=repo)
+    pushed = sh.git("push", "origin", "main", "--tags", cwd=repo)
+    assert {"v0.1.0", "v0.2.0"} <= set(tags(sh, server))
+    assert "predates the project's gitmodel policy" in pushed.stderr
+    out = sh.gm("check", "v0.2.0", "--json", cwd=repo).json()
+    assert out["passed"] and not out["metrics"]
+
+    # After adoption a note-less release is refused, by the client and by the server.
+    commit(sh, repo, "new model, no metrics")
+    sh.git(*NO_HOOKS, "tag", "v1.0.0", cwd=repo)
+    refused = sh.git("push", "--no-verify", "origin", "v1.0.0", cwd=repo, check=False)
+    assert refused.returncode != 0 and "has no metrics note" in refused.stderr
+    assert "v1.0.0" not in tags(sh, server)
+    # Removing the policy does not turn the next commit into an old one.
+    sh.git("rm", "-q", ".gitmodel.toml", cwd=repo)
+    sh.git("commit", "-q", "-m", "drop the policy", cwd=repo)
+    sh.git(*NO_HOOKS, "tag", "v1.1.0", cwd=repo)
+    assert sh.gm("check", "v1.1.0", cwd=repo, check=False).returncode == 1
+
+
 def test_server_gate_cannot_be_skipped(gated: Path, sh: Shell, tmp_path: Path) -> None:
     released(sh, gated)
     server = bare(sh, tmp_path / "server.git", server=True)
