@@ -686,29 +686,32 @@ class Repo:
         """Commits newest first with their metrics; one `git log` reads every note in bulk."""
         if rev_range.startswith("-"):
             raise GitModelError(f"unknown revision {rev_range!r}")
-        # git formats the date (in C, in UTC) and the note; records end in RS, fields in NUL.
+        # git formats the date (in C, in UTC) and the note; fields end in NUL (a subject
+        # cannot hold one). A note is untrusted and may hold any byte, so each record starts
+        # with a token drawn for this run: no note can forge a row of its own.
+        token = f"\x1egitmodel-{os.urandom(8).hex()}\x1f"
         args = [
             "log",
             f"--notes={NOTES_REF}",
             "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
-            "--format=%H%x00%cd%x00%s%x00%N%x1e",
+            f"--format={token}%H%x00%cd%x00%s%x00%N",
         ]
         if n is not None:
             args.append(f"-n{n}")
         wanted = set(metric_names)
         rows: list[dict[str, Any]] = []
         try:
-            for record in stream_git([*args, rev_range, "--"], self.root, b"\x1e", {"TZ": "UTC"}):
-                sha_b, date_b, subject_b, note_b = (
-                    record.lstrip(b"\n").split(b"\0", 3) + [b""] * 3
-                )[:4]
-                if not sha_b:
-                    continue
-                sha = sha_b.decode()
+            for record in stream_git(
+                [*args, rev_range, "--"], self.root, token.encode(), {"TZ": "UTC"}
+            ):
+                sha_b, date_b, subject_b, note_b = (record.split(b"\0", 3) + [b""] * 3)[:4]
+                if not sha_b.strip():
+                    continue  # what comes before the first token
+                sha = sha_b.decode("ascii", errors="replace")
                 note_b = note_b.strip()
                 row: dict[str, Any] = {
                     "commit": sha,
-                    "date": date_b.decode(),
+                    "date": date_b.decode("ascii", errors="replace"),
                     "subject": subject_b.decode(errors="replace"),
                     "metrics": {},
                     "has_note": bool(note_b),

@@ -302,6 +302,33 @@ def test_hostile_notes(repo: Path, sh: Shell, sentinel: Sentinel) -> None:
     sentinel.check()
 
 
+def test_a_note_cannot_forge_log_rows(repo: Path, sh: Shell, tmp_path: Path) -> None:
+    """A note holding git log's separators, NUL bytes, a forged row for another commit and
+    bytes that are not UTF-8 is one bad note on one row, never a crash or an extra row."""
+    write_bytes(repo / "good.bin", 1000)
+    sh.gm("commit", "good.bin", "-m", "good", "--metric", "acc=0.5", cwd=repo)
+    good = sh.git("rev-parse", "HEAD", cwd=repo).stdout.strip()
+    sh.git("commit", "-q", "--allow-empty", "-m", "hostile", cwd=repo)
+    hostile = sh.git("rev-parse", "HEAD", cwd=repo).stdout.strip()
+    forged = (
+        f'{{"schema": 1, "metrics": {{"acc": 0.9}}}}\n\x1e{good}\x002001-01-01T00:00:00Z'
+        '\x00forged\x00{"schema": 1, "metrics": {"acc": 1.0}}\x1e'
+    ).encode() + b"\xff\xfe\x00\n"
+    (tmp_path / "note").write_bytes(forged)
+    sh.git("notes", "--ref=refs/notes/metrics", "add", "-f", "-F", str(tmp_path / "note"), cwd=repo)
+    rows = sh.gm("log", "--all", "--json", cwd=repo).json()
+    assert [r["commit"] for r in rows][:2] == [hostile, good]
+    assert len([r for r in rows if r["commit"] == good]) == 1
+    assert rows[0]["error"] == f"note on {hostile[:12]} is not valid JSON"
+    assert rows[1]["metrics"] == {"acc": 0.5} and "error" not in rows[1]
+    table = sh.gm("log", cwd=repo).stdout
+    assert "forged" not in table and "(bad note)" in table
+    # With no good note in the range, the bad one still shows.
+    alone = sh.gm("log", "-n", "1", cwd=repo).stdout.splitlines()
+    assert alone[0].split() == ["commit", "date", "subject", "metrics"]
+    assert alone[1].endswith("(bad note)")
+
+
 METRICS_FILES = {
     "string": '{"acc": "0.9"}',
     "nan": '{"acc": NaN}',

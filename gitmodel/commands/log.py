@@ -39,12 +39,16 @@ def run(args: argparse.Namespace) -> int:
         for k in r["metrics"]:
             if k not in names:
                 names.append(k)
+    # Bad notes show in the metrics' columns, or in a column of their own when no row has
+    # a metric to show.
+    bad_column = not names and any("error" in r for r in rows)
     table(
         None,
-        ["commit", "date", "subject", *names],
+        ["commit", "date", "subject", *names] + (["metrics"] if bad_column else []),
         [
             [r["commit"][:10], r["date"][:10], r["subject"][:40]]
             + [fmt_number(r["metrics"].get(k)) if "error" not in r else "(bad note)" for k in names]
+            + (["(bad note)" if "error" in r else ""] if bad_column else [])
             for r in rows
         ],
     )
