@@ -666,7 +666,11 @@ class Bench:
                 if ma is None or mb is None:
                     return f"failed: {ca.failure() or cb.failure()}", False
                 r = (mb / ma) if more else (ma / mb)
-                return f"{r:.2f}x", (r >= limit) if more else (r <= limit)
+                met = (r >= limit) if more else (r <= limit)
+                shown = f"{r:.2f}"
+                if not met and float(shown) == limit:  # never let rounding hide a miss
+                    shown = f"{r:.4f}"
+                return f"{shown}x", met
 
             return measure
 
