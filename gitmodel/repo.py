@@ -114,18 +114,20 @@ class TrackedOut(Record):
 
 
 class CheckoutResult(Record):
-    __slots__ = ("written", "unchanged", "skipped_missing")
+    __slots__ = ("written", "unchanged", "skipped_missing", "removed")
 
     def __init__(self) -> None:
         self.written: list[str] = []
         self.unchanged: list[str] = []
         self.skipped_missing: list[str] = []
+        self.removed: list[str] = []  # files inside a tracked directory its version lacks
 
     def to_json(self) -> dict[str, Any]:
         return {
             "written": self.written,
             "unchanged": self.unchanged,
             "skipped_missing": self.skipped_missing,
+            "removed": self.removed,
         }
 
 
@@ -828,6 +830,30 @@ class Repo:
         entries = [DirEntry(rel, md5, 0) for rel, md5 in zip(rels, md5s, strict=True)]
         return hashlib.md5(dir_manifest_bytes(entries)).hexdigest() + ".dir"
 
+    def _extra_files(self, dirs: Sequence[str], planned: set[str], force: bool) -> list[str]:
+        """Files inside tracked directories that the version being checked out lacks.
+
+        Checkout removes them, so that a directory holds its version exactly (as `dvc
+        checkout` does). A file whose content is not in the cache is refused unless forced,
+        as for a file checkout would overwrite: nothing unstored is ever lost.
+        """
+        extras: list[str] = []
+        for d in dirs:
+            full = self.root / d
+            if full.is_symlink() or not full.is_dir():
+                continue
+            for rel in walk_files(full):
+                path = f"{d}/{rel}"
+                if path in planned:
+                    continue
+                if not force and not self.store.exists(self.store.file_md5(full / rel)):
+                    raise GitModelError(
+                        f"{path} is not part of {d} in this version and is not stored; "
+                        f"`git model add {d}` it or use --force"
+                    )
+                extras.append(path)
+        return extras
+
     def checkout(
         self,
         rev: str | None = None,
@@ -852,6 +878,7 @@ class Repo:
         store = self.store
         # Plan first: which files to write, from which objects; refuse before writing anything.
         plan: list[tuple[str, str]] = []  # (repo-relative path, oid)
+        dirs: list[str] = []  # tracked directories: they end up holding exactly their manifest
         missing: list[str] = []
         result = CheckoutResult()
         for t in outs:
@@ -865,11 +892,13 @@ class Repo:
                     for rel, _ in entries:
                         check_inside(self.root / rel, self.root, f"{t.pointer} ({t.out.md5})")
                     plan += entries
+                    dirs.append(t.path)
                 else:
                     plan.append((t.path, t.out.md5))
             except GitModelError as exc:
                 bad.append(exc)
         _remove_checkout_leftovers(self.root, [rel for rel, _ in plan])
+        extras = self._extra_files(dirs, {rel for rel, _ in plan}, force)
         todo: list[tuple[str, str]] = []
         for rel, oid in plan:
             full = self.root / rel
@@ -905,6 +934,7 @@ class Repo:
                 if reporter:
                     reporter.stop()
             result.written.append(rel)
+        result.removed = _remove_files(self.root, extras)
         if bad:
             more = (
                 f" (and {len(bad) - 1} more problem(s); `git model fsck` lists them)"
@@ -913,6 +943,28 @@ class Repo:
             )
             raise GitModelError(bad[0].message + more, exit_code=bad[0].exit_code)
         return result
+
+
+def _remove_files(root: Path, rels: Sequence[str]) -> list[str]:
+    """Delete these files, then the directories their removal left empty; what was removed."""
+    removed = []
+    parents: set[Path] = set()
+    for rel in rels:
+        full = root / rel
+        try:
+            full.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(rel)
+        parents.add(full.parent)
+    for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+        while parent != root:
+            try:
+                parent.rmdir()  # only when empty
+            except OSError:
+                break
+            parent = parent.parent
+    return removed
 
 
 def _remove_checkout_leftovers(root: Path, rels: Sequence[str]) -> None:

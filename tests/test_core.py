@@ -364,6 +364,37 @@ def test_checkout_directory_and_missing_objects(sh: Shell, repo: Path) -> None:
     assert not (repo / "d").exists()
 
 
+def test_directory_checkout_holds_exactly_its_version(sh: Shell, repo: Path) -> None:
+    """Files a tracked directory's version lacks are removed when their content is stored
+    (with the directories they leave empty), refused when it is not, removed with --force."""
+    write_bytes(repo / "d" / "a.bin", 100, seed=1)
+    sh.gm("commit", "d", "-m", "v1", cwd=repo)
+    write_bytes(repo / "d" / "b.bin", 200, seed=2)
+    write_bytes(repo / "d" / "sub" / "c.bin", 300, seed=3)
+    sh.gm("commit", "d", "-m", "v2", cwd=repo)
+
+    sh.git("checkout", "-q", "HEAD~1", "--", "d.dvc", cwd=repo)
+    out = sh.gm("checkout", "--json", cwd=repo).json()
+    assert sorted(out["removed"]) == ["d/b.bin", "d/sub/c.bin"]
+    assert sorted(p.name for p in (repo / "d").iterdir()) == ["a.bin"]  # sub/ is gone too
+    assert sh.gm("status", "--json", cwd=repo).json()["modified"] == []
+
+    # Back to v2: the removed files come back from the cache.
+    sh.git("checkout", "-q", "HEAD", "--", "d.dvc", cwd=repo)
+    restored = sh.gm("checkout", cwd=repo).stderr
+    assert "restored d/b.bin" in restored and (repo / "d" / "sub" / "c.bin").is_file()
+
+    # An extra file whose content is stored nowhere is refused, and nothing is touched.
+    write_bytes(repo / "d" / "notes.txt", 10, seed=9)
+    sh.git("checkout", "-q", "HEAD~1", "--", "d.dvc", cwd=repo)
+    refused = sh.gm("checkout", cwd=repo, check=False)
+    assert refused.returncode == 2 and "d/notes.txt is not part of d" in refused.stderr
+    assert (repo / "d" / "notes.txt").is_file() and (repo / "d" / "b.bin").is_file()
+    forced = sh.gm("checkout", "--force", "--json", cwd=repo).json()
+    assert sorted(forced["removed"]) == ["d/b.bin", "d/notes.txt", "d/sub/c.bin"]
+    assert sorted(p.name for p in (repo / "d").iterdir()) == ["a.bin"]
+
+
 def test_hardlink_checkout_when_configured(sh: Shell, repo: Path) -> None:
     (repo / ".dvc" / "config").write_text("[cache]\n    type = hardlink,copy\n")
     write_bytes(repo / "big.bin", 100_000)

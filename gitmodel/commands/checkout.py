@@ -8,11 +8,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "checkout",
         help="materialise weights from the cache",
         description="Write the weights named by the work tree's pointers (or those at REV) "
-        "from the cache, byte for byte. Refuses to overwrite changes that are not stored.",
+        "from the cache, byte for byte; a tracked directory ends up holding exactly its "
+        "version. Refuses to overwrite or remove anything that is not stored.",
     )
     p.add_argument("rev", nargs="?", metavar="REV")
     p.add_argument("paths", nargs="*", metavar="PATH")
-    p.add_argument("-f", "--force", action="store_true", help="overwrite unstored changes")
+    p.add_argument(
+        "-f", "--force", action="store_true", help="overwrite (or remove) unstored changes"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -37,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for path in result.written:
         info(f"restored {path}")
-    if not result.written:
+    for path in result.removed:
+        info(f"removed {path} (not in this version of its directory)")
+    if not result.written and not result.removed:
         info("weights up to date")
     return 0

@@ -484,6 +484,8 @@ def materialise(args: Sequence[str], stdin: IO[str]) -> int:
         return 0
     if result.written:
         _say(f"gitmodel: materialised {len(result.written)} weight file(s)")
+    if result.removed:
+        _say(f"gitmodel: removed {len(result.removed)} file(s) their directory's version lacks")
     if result.skipped_missing:
         _say(
             f"gitmodel: {len(result.skipped_missing)} weight file(s) are not in the cache "
