@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitmodel.errors import GitModelError
+from gitmodel.store import is_oid
 
 if TYPE_CHECKING:
     from gitmodel.repo import Repo, TrackedOut
@@ -83,7 +84,7 @@ def read_object(repo: Repo, entry: object, what: str, where: str) -> bytes:
     if not isinstance(entry, dict) or not isinstance(entry.get("md5"), str):
         raise GitModelError(f"{where}: no {what} recorded")
     md5 = entry["md5"]
-    if not _is_md5(md5):
+    if not is_oid(md5, dirs=False):
         raise GitModelError(f"{where}: malformed {what} md5")
     path = repo.store.oid_to_path(md5)
     if not path.is_file():
@@ -137,23 +138,25 @@ def note_object_outs(
     For the remote transfer: histories and stored predictions travel with their commits.
     One `git log` reads the notes of exactly the commits being pushed.
     """
-    from gitmodel.git import run_git
-    from gitmodel.notes import NOTES_REF, parse_note
+    from gitmodel.git import GitFailed
+    from gitmodel.notes import log_with_notes, parse_note
     from gitmodel.pointer import Out
     from gitmodel.repo import TrackedOut
 
     if not include:
         return []
-    args = ["log", f"--notes={NOTES_REF}", "--format=%H%x00%N%x1e", "--ignore-missing"]
-    args += list(include) + [f"^{e}" for e in exclude]
+    args = ["--ignore-missing", *include, *(f"^{e}" for e in exclude)]
     if remote:
         args += ["--not", f"--remotes={remote}"]
-    proc = run_git(args + ["--"], cwd=repo.root, check=False)
+    notes: list[tuple[str, bytes]] = []
+    try:
+        for sha_b, text in log_with_notes(repo.root, ["%H"], args):
+            if b'"md5"' in text:
+                notes.append((sha_b.decode("ascii", errors="replace"), text.strip()))
+    except GitFailed:
+        pass  # git failing part-way: what it listed still goes up
     outs: list[TrackedOut] = []
-    for record in proc.stdout.split("\x1e"):
-        sha, _, text = record.strip("\n").partition("\0")
-        if '"md5"' not in text:
-            continue
+    for sha, text in notes:
         try:
             note = parse_note(text, sha)
         except GitModelError:
@@ -163,11 +166,7 @@ def note_object_outs(
             if not isinstance(entry, dict):
                 continue
             md5 = entry.get("md5")
-            if isinstance(md5, str) and _is_md5(md5) and repo.store.exists(md5):
+            if isinstance(md5, str) and is_oid(md5, dirs=False) and repo.store.exists(md5):
                 label = f"{key} of {sha[:12]}"
                 outs.append(TrackedOut(label, "", Out(label, md5, entry.get("size"))))
     return outs
-
-
-def _is_md5(value: str) -> bool:
-    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)

@@ -19,7 +19,7 @@ from gitmodel.errors import GitModelError
 from gitmodel.metrics import MetricsError, validate_note_metrics
 from gitmodel.notes import NoteError, parse_note
 from gitmodel.pointer import POINTER_SUFFIX, PointerError, read_pointer
-from gitmodel.store import CorruptObject, ObjectMissing, StoreError
+from gitmodel.store import CorruptObject, ObjectMissing, StoreError, is_oid
 
 if TYPE_CHECKING:
     from gitmodel.repo import Repo
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 # A temporary file this old was left by a killed process, not by a writer still running.
 STALE_TMP_SECONDS = 3600.0
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass
@@ -73,11 +72,6 @@ class FsckReport:
         }
 
 
-def _valid_oid(name: str) -> bool:
-    base = name.removesuffix(".dir")
-    return len(base) == 32 and set(base) <= _HEX
-
-
 def check(repo: Repo, fast: bool = False, repair: bool = False) -> FsckReport:
     """Verify repo; with repair, fix what can be fixed."""
     report = FsckReport()
@@ -99,7 +93,7 @@ def check(repo: Repo, fast: bool = False, repair: bool = False) -> FsckReport:
 def _check_objects(store: Store, fast: bool, report: FsckReport) -> set[str]:
     corrupt: set[str] = set()
     for oid in store.iter_oids():
-        if not _valid_oid(oid):
+        if not is_oid(oid):
             message = f"{oid}: not an object name (stray file in the cache)"
             report.problems.append(Problem("bad-object-name", oid, message))
             continue
@@ -126,7 +120,7 @@ def _check_manifests(store: Store, corrupt: set[str], report: FsckReport) -> set
     """Every `.dir` object parses, stays inside its directory, and its files are cached."""
     missing: set[str] = set()
     for oid in store.iter_oids():
-        if not oid.endswith(".dir") or not _valid_oid(oid):
+        if not oid.endswith(".dir") or not is_oid(oid):
             continue
         if oid in corrupt:
             continue  # already reported; its content means nothing

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitmodel.git import run_git
 from gitmodel.pointer import POINTER_SUFFIX
-from gitmodel.repo import pointer_blobs_in_raw_log, pointer_blobs_in_tree
+from gitmodel.repo import RAW_POINTER_LOG, pointer_blobs_in_raw_log, pointer_blobs_in_tree
 
 if TYPE_CHECKING:
     from gitmodel.repo import Repo
@@ -81,21 +81,7 @@ def _index_pointers(repo: Repo) -> list[tuple[str, str]]:
 
 def _unpushed_pointers(repo: Repo) -> list[tuple[str, str]]:
     proc = run_git(
-        [
-            "log",
-            "--raw",
-            "-z",
-            "--no-renames",
-            "--no-abbrev",
-            "-m",
-            "--format=",
-            "--full-history",
-            "--all",
-            "--reflog",
-            "--not",
-            "--remotes",
-            "--",
-        ],
+        [*RAW_POINTER_LOG, "--all", "--reflog", "--not", "--remotes", "--"],
         cwd=repo.root,
         check=False,
     )

@@ -21,11 +21,12 @@ Note schema (version 1)::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from gitmodel.errors import GitModelError
-from gitmodel.git import run_git
+from gitmodel.git import run_git, stream_git
 
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
@@ -45,13 +46,9 @@ def parse_note(text: str | bytes, commit: str) -> dict[str, Any]:
     if len(text) > MAX_NOTE_BYTES:
         raise NoteError(f"note on {commit[:12]} is too large")
     try:
-        # One decoder for every note, called raw (its whitespace trimmed here, not by two
-        # regex passes): `git model log` parses thousands of them.
+        # One decoder for every note: `git model log` parses thousands of them.
         if isinstance(text, str):
-            text = text.strip(_JSON_SPACE)
-            data, end = _DECODER.raw_decode(text)
-            if end != len(text):
-                raise ValueError("extra data")
+            data = _DECODER.decode(text)
         else:
             data = json.loads(text, parse_constant=_reject)
     except (ValueError, RecursionError):
@@ -66,7 +63,27 @@ def _reject(token: str) -> None:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject)
-_JSON_SPACE = " \t\n\r"
+
+
+def log_with_notes(
+    cwd: str | os.PathLike[str],
+    fields: Sequence[str],
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+) -> Iterator[list[bytes]]:
+    """For each commit `git log ARGS` lists: its `fields` (format placeholders such as %H,
+    which must not print NUL) and, last, its raw metrics note, streamed as git writes them.
+
+    A note is untrusted and may hold any byte, so each record starts with a token drawn
+    for this run: no note can forge a record of its own. Raises GitFailed when git fails.
+    """
+    token = f"\x1egitmodel-{os.urandom(8).hex()}\x1f"
+    form = token + "".join(f"{f}%x00" for f in fields) + "%N"
+    command = ["log", f"--notes={NOTES_REF}", f"--format={form}", *args, "--"]
+    for record in stream_git(command, cwd, token.encode(), env):
+        parts = record.split(b"\0", len(fields))
+        if len(parts) == len(fields) + 1:  # not what precedes the first token
+            yield parts
 
 
 def render_note(note: dict[str, Any]) -> str:

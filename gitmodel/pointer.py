@@ -13,6 +13,7 @@ from pathlib import Path
 from gitmodel.errors import GitModelError
 from gitmodel.lockfile import update_file
 from gitmodel.record import FrozenRecord, Record
+from gitmodel.store import is_oid
 
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
@@ -181,11 +182,7 @@ def parse_pointer(file: Path, text: bytes | str, root: Path) -> Pointer:
         path, md5 = item.get("path"), item.get("md5")
         if not isinstance(path, str) or not path:
             raise PointerError(f"{name}: an output has no path")
-        if (
-            not isinstance(md5, str)
-            or len(md5.removesuffix(".dir")) != 32
-            or not all(c in "0123456789abcdef" for c in md5.removesuffix(".dir"))
-        ):
+        if not isinstance(md5, str) or not is_oid(md5):
             raise PointerError(f"{name}: output {path!r} has no valid md5")
         if item.get("hash", "md5") != "md5" or "hash" not in item:
             raise PointerError(

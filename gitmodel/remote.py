@@ -585,22 +585,11 @@ def new_pointer_outs(
     pointer blob they add or change; pointers unchanged since a published commit were
     published (and uploaded) with it.
     """
-    from gitmodel.repo import pointer_blobs_in_raw_log
+    from gitmodel.repo import RAW_POINTER_LOG, pointer_blobs_in_raw_log
 
     if not include:
         return []
-    args = [
-        "log",
-        "--raw",
-        "-z",
-        "--no-renames",
-        "--no-abbrev",
-        "-m",
-        "--format=",
-        "--full-history",
-        "--ignore-missing",
-    ]
-    args += list(include) + [f"^{e}" for e in exclude]
+    args = [*RAW_POINTER_LOG, "--ignore-missing", *include, *(f"^{e}" for e in exclude)]
     if remote:
         args += ["--not", f"--remotes={remote}"]
     try:

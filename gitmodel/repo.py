@@ -11,7 +11,7 @@ from pathlib import Path
 from gitmodel import __version__
 from gitmodel.config import CONFIG_FILE, DEFAULT_CONFIG, Config, load_config
 from gitmodel.errors import GitModelError
-from gitmodel.git import GitFailed, run_git, stream_git
+from gitmodel.git import GitFailed, run_git
 from gitmodel.lockfile import update_file, write_file
 from gitmodel.metrics import (
     MetricsError,
@@ -19,7 +19,7 @@ from gitmodel.metrics import (
     parse_metric_args,
     validate_note_metrics,
 )
-from gitmodel.notes import NOTES_REF, SCHEMA_VERSION, NoteError, Notes, parse_note
+from gitmodel.notes import NOTES_REF, SCHEMA_VERSION, NoteError, Notes, log_with_notes, parse_note
 from gitmodel.pointer import (
     POINTER_SUFFIX,
     Out,
@@ -688,27 +688,15 @@ class Repo:
         """Commits newest first with their metrics; one `git log` reads every note in bulk."""
         if rev_range.startswith("-"):
             raise GitModelError(f"unknown revision {rev_range!r}")
-        # git formats the date (in C, in UTC) and the note; fields end in NUL (a subject
-        # cannot hold one). A note is untrusted and may hold any byte, so each record starts
-        # with a token drawn for this run: no note can forge a row of its own.
-        token = f"\x1egitmodel-{os.urandom(8).hex()}\x1f"
-        args = [
-            "log",
-            f"--notes={NOTES_REF}",
-            "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
-            f"--format={token}%H%x00%cd%x00%s%x00%N",
-        ]
+        # git formats the date (in C, in UTC); a subject cannot hold the NUL between fields.
+        args = ["--date=format-local:%Y-%m-%dT%H:%M:%SZ"]
         if n is not None:
             args.append(f"-n{n}")
         wanted = set(metric_names)
         rows: list[dict[str, Any]] = []
+        records = log_with_notes(self.root, ["%H", "%cd", "%s"], [*args, rev_range], {"TZ": "UTC"})
         try:
-            for record in stream_git(
-                [*args, rev_range, "--"], self.root, token.encode(), {"TZ": "UTC"}
-            ):
-                sha_b, date_b, subject_b, note_b = (record.split(b"\0", 3) + [b""] * 3)[:4]
-                if not sha_b.strip():
-                    continue  # what comes before the first token
+            for sha_b, date_b, subject_b, note_b in records:
                 sha = sha_b.decode("ascii", errors="replace")
                 note_b = note_b.strip()
                 row: dict[str, Any] = {
@@ -1005,8 +993,22 @@ def pointer_blobs_in_tree(listing: str) -> list[tuple[str, str]]:
     return blobs
 
 
+# The `git log` (revisions follow) whose output pointer_blobs_in_raw_log reads: each
+# commit's changed blobs with full ids, merges against every parent, no rename pairing.
+RAW_POINTER_LOG = (
+    "log",
+    "--raw",
+    "-z",
+    "--no-renames",
+    "--no-abbrev",
+    "-m",
+    "--format=",
+    "--full-history",
+)
+
+
 def pointer_blobs_in_raw_log(text: str) -> list[tuple[str, str]]:
-    """(path, blob id) of every pointer a `git log --raw -z --no-abbrev` adds or changes."""
+    """(path, blob id) of every pointer a RAW_POINTER_LOG adds or changes."""
     blobs: list[tuple[str, str]] = []
     tokens = text.split("\0")
     i = 0

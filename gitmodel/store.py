@@ -57,6 +57,15 @@ _COPY_FALLBACK_ERRNOS = _LINK_FALLBACK_ERRNOS | {errno.ENODEV, errno.EACCES}
 
 Progress = Callable[[int], None]
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_oid(text: str, dirs: bool = True) -> bool:
+    """A cache object name: 32 lowercase hex digits, plus `.dir` for a manifest if dirs."""
+    if dirs:
+        text = text.removesuffix(".dir")
+    return len(text) == 32 and _HEX.issuperset(text)
+
 
 class StoreError(GitModelError):
     """Storing or materialising an object failed (disk full, permissions, corruption)."""
@@ -171,8 +180,9 @@ def _hash_and_copy(
     return md5.hexdigest()
 
 
-# Window of the kernel-copy path: copied by one copy_file_range, then mapped and hashed.
-# Mapping a window at a time keeps resident memory to about one window per file.
+# One copy_file_range call: large enough to cost nothing, small enough to move a progress
+# bar; when storing, each window is then mapped and hashed, which keeps resident memory to
+# about one window per file.
 COPY_WINDOW = 16 * 1024 * 1024
 
 
@@ -341,10 +351,6 @@ def _reflink(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
             raise
 
 
-# copy_file_range step: large enough to cost nothing, small enough to move a progress bar.
-COPY_STEP = 64 * 1024 * 1024
-
-
 def _copy(
     src: str | os.PathLike[str], dst: str | os.PathLike[str], progress: Progress | None = None
 ) -> None:
@@ -354,7 +360,7 @@ def _copy(
         offset = 0
         try:
             while offset < size:
-                n = os.copy_file_range(s.fileno(), d.fileno(), min(size - offset, COPY_STEP))
+                n = os.copy_file_range(s.fileno(), d.fileno(), min(size - offset, COPY_WINDOW))
                 if n == 0:
                     break  # the kernel stopped short of the size: user space goes on below
                 offset += n
@@ -489,8 +495,7 @@ class Store:
     # -- object paths -------------------------------------------------------------------
 
     def oid_to_path(self, oid: str) -> Path:
-        plain = oid.removesuffix(".dir")
-        if len(plain) != 32 or not all(c in "0123456789abcdef" for c in plain):
+        if not is_oid(oid):
             raise GitModelError(f"not an md5 object id: {oid!r}")
         return self.objects / oid[:2] / oid[2:]
 
@@ -701,8 +706,7 @@ class Store:
             rel = item["relpath"]
             check_relpath(rel, f"directory manifest {oid}")
             md5 = item.get("md5")
-            hex_digits = set("0123456789abcdef")
-            if not isinstance(md5, str) or len(md5) != 32 or not set(md5) <= hex_digits:
+            if not isinstance(md5, str) or not is_oid(md5, dirs=False):
                 raise StoreError(f"directory manifest {oid}: bad md5 for {rel}")
             size = item.get("size")
             entries.append(DirEntry(rel, md5, size if isinstance(size, int) else -1))
