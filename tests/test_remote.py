@@ -23,6 +23,13 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def clone_project(sh: Shell, origin: Path, dest: Path) -> Path:
+    """A fresh clone of origin with gitmodel set up in it (hooks, notes refspec)."""
+    sh.git("clone", "-q", str(origin), str(dest), cwd=dest.parent)
+    sh.gm("init", cwd=dest)
+    return dest
+
+
 def has_pre_push(sh: Shell, repo: Path) -> bool:
     hooks = Path(sh.git("rev-parse", "--git-path", "hooks", cwd=repo).stdout.strip())
     return (repo / hooks / "pre-push").exists()
@@ -75,9 +82,7 @@ def test_push_clone_pull(env_sh: Shell, tmp_path: Path, origin: Path, storage: S
     assert again["weights"]["transferred"] == 0 and again["weights"]["already_there"] >= 4
     assert sh.git("ls-remote", str(origin), "refs/notes/metrics", cwd=a).stdout.strip()
 
-    b = tmp_path / "b"
-    sh.git("clone", "-q", str(origin), str(b), cwd=tmp_path)
-    sh.gm("init", cwd=b)
+    b = clone_project(sh, origin, tmp_path / "b")
     out = sh.gm("pull", "--json", cwd=b).json()
     assert out["weights"]["failed"] == {}
     assert md5(b / "model.bin") == md5(a / "model.bin")
@@ -109,9 +114,7 @@ def test_unreachable_storage(env_sh: Shell, tmp_path: Path, origin: Path, storag
     sh = env_sh
     a = make_project(sh, tmp_path, origin, storage)
     sh.git("push", "-q", "origin", "main", cwd=a)
-    b = tmp_path / "b"
-    sh.git("clone", "-q", str(origin), str(b), cwd=tmp_path)
-    sh.gm("init", cwd=b)
+    b = clone_project(sh, origin, tmp_path / "b")
     sh.dvc("remote", "modify", "store", "url", storage.dead_url, cwd=b)  # real DVC config edits
     for key, value in storage.dead_options.items():
         sh.gm("remote", "modify", "store", key, value, cwd=b)
@@ -196,9 +199,7 @@ def test_download_is_verified_before_it_enters_the_cache(
     whole = bytearray((a / "model.bin").read_bytes())
     whole[1000] ^= 0xFF  # same size, other content
     _write_remote(storage, url, oid, bytes(whole))
-    b = tmp_path / "b"
-    sh.git("clone", "-q", str(origin), str(b), cwd=tmp_path)
-    sh.gm("init", cwd=b)
+    b = clone_project(sh, origin, tmp_path / "b")
     r = sh.gm("pull", cwd=b, check=False)
     assert r.returncode == 2 and "corrupt" in r.stderr, r.stderr
     cache = b / ".dvc" / "cache" / "files" / "md5"
@@ -275,9 +276,7 @@ def test_checkout_fetches_missing_objects(
 ) -> None:
     a = make_project(sh, tmp_path, origin, local_storage)
     sh.git("push", "-q", "origin", "main", cwd=a)
-    b = tmp_path / "b"
-    sh.git("clone", "-q", str(origin), str(b), cwd=tmp_path)
-    sh.gm("init", cwd=b)
+    b = clone_project(sh, origin, tmp_path / "b")
     sh.gm("checkout", cwd=b)
     assert md5(b / "model.bin") == md5(a / "model.bin")
     assert (b / "shards" / "sub" / "b.bin").read_bytes() == (
@@ -290,9 +289,7 @@ def test_plain_git_fetch_brings_notes(
 ) -> None:
     a = make_project(sh, tmp_path, origin, local_storage)
     sh.git("push", "-q", "origin", "main", cwd=a)
-    b = tmp_path / "b"
-    sh.git("clone", "-q", str(origin), str(b), cwd=tmp_path)
-    sh.gm("init", cwd=b)
+    b = clone_project(sh, origin, tmp_path / "b")
     sh.git("fetch", "-q", cwd=b)
     assert sh.git("rev-parse", "refs/notes/remotes/origin/metrics", cwd=b).stdout.strip()
     sh.gm("fetch", cwd=b)

@@ -67,6 +67,11 @@ def _note(sh: Shell, repo: Path, rev: str = "HEAD") -> dict:
     return json.loads(sh.git("notes", "--ref=metrics", "show", rev, cwd=repo).stdout)
 
 
+def _put_note(sh: Shell, repo: Path, note: dict) -> None:
+    """Replace HEAD's metrics note by hand, as another tool (or clone) would write it."""
+    sh.git("notes", "--ref=metrics", "add", "-f", "-m", json.dumps(note), "HEAD", cwd=repo)
+
+
 def test_two_clones_note_the_same_commit_and_both_pushes_succeed(
     sh: Shell, repo: Path, tmp_path: Path
 ) -> None:
@@ -83,39 +88,25 @@ def test_two_clones_note_the_same_commit_and_both_pushes_succeed(
     sh.gm("fetch", cwd=a)
     sh.gm("fetch", cwd=b)
     # Each clone evaluates the same commit differently, one also on another metric.
-    sh.git(
-        "notes",
-        "--ref=metrics",
-        "add",
-        "-f",
-        "-m",
-        json.dumps(
-            {
-                "schema": 1,
-                "metrics": {"acc": 0.91, "f1": 0.7},
-                "created": "2030-01-01T00:00:00Z",
-                "source": "a",
-            }
-        ),
-        "HEAD",
-        cwd=a,
+    _put_note(
+        sh,
+        a,
+        {
+            "schema": 1,
+            "metrics": {"acc": 0.91, "f1": 0.7},
+            "created": "2030-01-01T00:00:00Z",
+            "source": "a",
+        },
     )
-    sh.git(
-        "notes",
-        "--ref=metrics",
-        "add",
-        "-f",
-        "-m",
-        json.dumps(
-            {
-                "schema": 1,
-                "metrics": {"acc": 0.95, "auc": 0.8},
-                "created": "2030-01-02T00:00:00Z",
-                "source": "b",
-            }
-        ),
-        "HEAD",
-        cwd=b,
+    _put_note(
+        sh,
+        b,
+        {
+            "schema": 1,
+            "metrics": {"acc": 0.95, "auc": 0.8},
+            "created": "2030-01-02T00:00:00Z",
+            "source": "b",
+        },
     )
     # And new commits with their own notes, pushed with plain `git push` (the hook publishes notes).
     for clone, name in ((a, "a.txt"), (b, "b.txt")):
@@ -163,17 +154,10 @@ def test_pre_push_publishes_notes_before_refs(sh: Shell, repo: Path, tmp_path: P
     b = _clone(sh, origin, tmp_path / "b")
     sh.git("fetch", "-q", cwd=b)
     sh.gm("fetch", cwd=b)
-    sh.git(
-        "notes",
-        "--ref=metrics",
-        "add",
-        "-f",
-        "-m",
-        json.dumps(
-            {"schema": 1, "metrics": {"acc": 0.9, "f1": 0.3}, "created": "2031-01-01T00:00:00Z"}
-        ),
-        "HEAD",
-        cwd=b,
+    _put_note(
+        sh,
+        b,
+        {"schema": 1, "metrics": {"acc": 0.9, "f1": 0.3}, "created": "2031-01-01T00:00:00Z"},
     )
     sh.gm("push", cwd=b)
     (repo / "x.txt").write_text("x")
