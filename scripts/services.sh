@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# System packages the remote tests need: an OpenSSH server binary (Debian's
-# openssh-server) for the ssh:// DVC remote. The tests start and stop their own sshd on
-# 127.0.0.1 with a throwaway key; this script only installs the binary and never starts
-# or enables a system service. Idempotent and quiet; safe with no stdin (CI runs as root).
+# System packages the tests need, from Debian:
+#   openssh-server  the ssh:// DVC remote (tests start their own sshd on 127.0.0.1)
+#   git-lfs         coexistence tests (its hook installer beside ours)
+#   chromium        the dashboard page, rendered headless
+# This script only installs binaries and never starts or enables a system service.
+# Idempotent and quiet; safe with no stdin (CI runs as root). Tests that need a missing
+# binary skip and say why, so a machine without root still runs the rest.
 set -euo pipefail
 
-have_sshd() {
-    command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]
-}
+missing=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v git-lfs >/dev/null 2>&1 || missing+=(git-lfs)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
 
-if have_sshd; then
-    exit 0
-fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "services.sh: sshd is missing and cannot be installed here (needs root + apt-get);" \
-         "the ssh remote tests will be skipped" >&2
+    echo "services.sh: missing ${missing[*]} and cannot install here (needs root + apt-get);" \
+         "the tests that need them will skip" >&2
     exit 0
 fi
 
@@ -32,16 +34,14 @@ trap cleanup EXIT
 
 install() {
     # Wait for a dpkg lock held by another apt run instead of failing at once.
-    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=120 \
-        openssh-server </dev/null >/dev/null 2>&1
+    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
+        "${missing[@]}" </dev/null >/dev/null 2>&1
 }
-# Only refresh the package lists when the package is unknown or the install fails on them.
-if ! apt-cache show openssh-server >/dev/null 2>&1 || ! install; then
-    apt-get update -qq -o DPkg::Lock::Timeout=120 </dev/null >/dev/null 2>&1 || true
+# Only refresh the package lists when a package is unknown or the install fails on them.
+if ! apt-cache show "${missing[@]}" >/dev/null 2>&1 || ! install; then
+    apt-get update -qq -o DPkg::Lock::Timeout=300 </dev/null >/dev/null 2>&1 || true
     if ! install; then
-        # The rest of the suite still runs; the ssh remote tests skip and say why.
-        echo "services.sh: warning: apt-get install openssh-server failed; ssh tests will skip" >&2
+        echo "services.sh: warning: apt-get install ${missing[*]} failed; their tests will skip" >&2
         exit 0
     fi
 fi
-have_sshd || echo "services.sh: warning: sshd still missing after install; ssh tests will skip" >&2
