@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 CONFIG_FILE = ".gitmodel.toml"
 
 DEFAULT_CONFIG = """\
-# gitmodel policy. Docs: README.md "Configuration".
+# gitmodel policy. Docs: docs/configuration.md and docs/release-gate.md.
 
 # Metrics files read by `git model commit` (without --metrics) and by the post-commit
 # hook: a plain `git commit` that includes one of them records its metrics in a note.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Exit codes, the same for every command (see README "Exit codes").
+# Exit codes, the same for every command (see README.md "Exit codes").
 EXIT_OK = 0
 EXIT_REFUSED = 1  # a regression, a failed check, problems found by fsck
 EXIT_USAGE = 2  # bad input or usage
