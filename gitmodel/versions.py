@@ -1,11 +1,18 @@
 """Release tags: one grammar, one regex, one order.
 
 A release tag is ``v1.2.3`` on the project's main line, or ``NAME@v1.2.3`` on the release
-line of one model (GTO's grammar). The part after ``NAME@`` must match the ``[release]
-tags`` glob (default ``v*``). Versions are ordered by PEP 440 (which also reads semver's
-``1.2.3-rc.1``); a leading ``v`` is ignored. Release tags whose version part is not a
-version (``v-2024-05``, or any name under a glob like ``release-*``) are ordered by tag
-date instead.
+line of one model: GTO's registration. The part after ``NAME@`` must match the ``[release]
+tags`` glob (default ``v*``). GTO's other tags are read exactly and are never releases nor
+baselines: ``NAME@v1.2.3!`` (and ``NAME@v1.2.3!#N``: a deprecated/deregistered version),
+``NAME#stage#N`` and ``NAME#stage!#N`` (stage assignment and unassignment, also without
+the counter), ``NAME@deprecated#N`` and ``NAME@created#N`` (the artifact's lifecycle).
+A tag with ``#`` or ``!`` that fits none of these is not a release either.
+
+Versions are ordered by PEP 440 (which also reads semver's ``1.2.3-rc.1``); a leading
+``v`` is ignored, and trailing zeros are too: ``v1.1``, ``v1.1.0`` and ``v1.1.0.0`` are one
+version, so a tag equal in version order to an existing release is judged against it.
+Release tags whose version part is not a version (``v-2024-05``, or any name under a glob
+like ``release-*``) are ordered by tag date instead.
 """
 
 from __future__ import annotations
@@ -18,15 +25,28 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from packaging.version import Version
 
-# The one grammar: an optional model name and "@", then the version part. The version
-# group is what PEP 440 parses (after an optional leading v); anything else in the version
-# part makes a release tag that is ordered by date.
+# GTO's artifact names (lowercase there; any case here), with `=` for a directory
+# separator (GTO's `dir:name` is `dir=name` in a tag).
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._/=-]*[A-Za-z0-9])?"
+# The version group is what PEP 440 parses (after an optional leading v); anything else
+# in the version part makes a release tag that is ordered by date.
+_VERSION = r"[vV]?(?P<{}>[0-9]+(?:\.[0-9]+)*(?:[-_.+]?[A-Za-z0-9][A-Za-z0-9._+-]*)?)"
+
+# The one grammar. A model line: NAME, then "@PART" (GTO registration; "!" deprecation)
+# or "#STAGE" (GTO assignment; "!" unassignment), then GTO's optional "#COUNTER". Or the
+# main line: a bare version part, which has none of GTO's "@", "#", "!".
 TAG_RE = re.compile(
-    r"^(?:(?P<model>[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9])?)@)?"
-    r"(?P<part>[vV]?(?P<version>[0-9]+(?:\.[0-9]+)*(?:[-_.+]?[A-Za-z0-9][A-Za-z0-9._+-]*)?)|.+)$"
+    rf"^(?:(?P<model>{_NAME})"
+    rf"(?:@(?P<part>{_VERSION.format('version')}|[^#!@]+)(?P<cancel>!)?"
+    rf"|#(?P<stage>{_NAME})(?P<unassign>!)?)"
+    r"(?:#(?P<counter>[0-9]+))?"
+    rf"|(?P<main>{_VERSION.format('main_version')}|[^#!@]+))$"
 )
 
 BUMP_PARTS = ("major", "minor", "patch")
+# What a tag is under the grammar; only "release" tags can be releases.
+KINDS = ("release", "deprecation", "stage", "lifecycle", "other")
+_LIFECYCLE = ("created", "deprecated")  # GTO's NAME@created / NAME@deprecated
 
 
 @dataclass(frozen=True)
@@ -35,8 +55,9 @@ class TagName:
 
     name: str
     model: str | None  # None: the main release line
-    part: str  # the version part, e.g. "v1.2.3"
+    part: str  # the version part, e.g. "v1.2.3" (the stage, for a stage tag)
     version: Version | None  # None: not a version, ordered by date
+    kind: str = "release"  # one of KINDS
 
     @property
     def line(self) -> str:
@@ -46,23 +67,43 @@ class TagName:
 def parse_tag(name: str) -> TagName:
     """Split a tag name into model and version (version None when it is not one)."""
     match = TAG_RE.match(name)
-    if match is None:  # only the empty string
-        return TagName(name, None, name, None)
-    version = None
-    if match.group("version") is not None:
-        from packaging.version import InvalidVersion, Version
+    if match is None:  # GTO-like punctuation that fits no GTO form, or the empty string
+        return TagName(name, None, name, None, "other")
+    if match.group("main") is not None:
+        return TagName(name, None, match.group("main"), _version(match.group("main_version")))
+    model = match.group("model")
+    if match.group("stage") is not None:
+        return TagName(name, model, match.group("stage"), None, "stage")
+    part = match.group("part")
+    if match.group("cancel"):
+        kind = "deprecation"
+    elif part in _LIFECYCLE:
+        kind = "lifecycle"
+    else:
+        kind = "release"
+    return TagName(name, model, part, _version(match.group("version")), kind)
 
-        try:
-            version = Version(match.group("version"))
-        except InvalidVersion:
-            version = None
-    return TagName(name, match.group("model"), match.group("part"), version)
+
+def _version(text: str | None) -> Version | None:
+    if text is None:
+        return None
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
 
 
 def is_release(name: str, glob: str) -> bool:
     """Whether tag `name` is a release under the `[release] tags` glob."""
     parsed = parse_tag(name)
-    return fnmatch.fnmatchcase(parsed.part, glob)
+    return parsed.kind == "release" and fnmatch.fnmatchcase(parsed.part, glob)
+
+
+def same_version(a: TagName, b: TagName) -> bool:
+    """Two spellings of one release (v1.1 and v1.1.0.0 of one line)."""
+    return a.line == b.line and a.version is not None and a.version == b.version
 
 
 @dataclass(frozen=True)
@@ -85,8 +126,10 @@ def releases_before(
 
     candidate None is an untagged revision: it comes after every release. A versioned
     candidate looks at lower versions first, then (for projects that switched to
-    versions) at unversioned tags by date. An unversioned candidate looks at every
-    release of its line dated no later than it.
+    versions) at unversioned tags by date. Another spelling of its own version (v1.1
+    for v1.1.0) comes before it, nearest of all: a new tag is judged against the release
+    of the same version, an existing one against the spellings tagged before it. An
+    unversioned candidate looks at every release of its line dated no later than it.
     """
     name = candidate.name if candidate else None
     same_line = [t for t in tags if t.tag.line == line and t.name != name]
@@ -100,16 +143,24 @@ def releases_before(
             (t for t in same_line if t.date <= date), key=lambda t: (t.date, t.name), reverse=True
         )
     cv = candidate.version if candidate is not None else None
-    lower = [
-        t for t in same_line if t.tag.version is not None and (cv is None or t.tag.version < cv)
-    ]
+    exists = any(t.name == name for t in tags)
+
+    def before(t: ReleaseTag) -> bool:
+        v = t.tag.version
+        if v is None:
+            return False
+        if cv is None or v < cv:
+            return True
+        return v == cv and (not exists or (t.date, t.name) < (date, name or ""))
+
+    lower = [t for t in same_line if before(t)]
     lower.sort(key=_version_key, reverse=True)
     return lower + undated
 
 
-def _version_key(t: ReleaseTag) -> tuple[Version, int]:
+def _version_key(t: ReleaseTag) -> tuple[Version, int, str]:
     assert t.tag.version is not None
-    return (t.tag.version, t.date)
+    return (t.tag.version, t.date, t.name)
 
 
 def latest_version(tags: list[ReleaseTag], line: str) -> ReleaseTag | None:

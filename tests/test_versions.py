@@ -11,6 +11,7 @@ from gitmodel.versions import (
     latest_version,
     parse_tag,
     releases_before,
+    same_version,
 )
 
 
@@ -103,3 +104,76 @@ def test_bump(previous: str | None, part: str, expected: str) -> None:
 
 def test_bump_keeps_the_model_line() -> None:
     assert bump(parse_tag("churn@v1.0.0"), "minor", "v*", "churn") == "churn@v1.1.0"
+
+
+# -- GTO's grammar, read exactly ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "model", "part"),
+    [
+        ("clf@v1.2.3", "release", "clf", "v1.2.3"),  # gto register
+        ("clf@v1.2.3#4", "release", "clf", "v1.2.3"),  # a registration with a counter
+        ("models=clf@v1.0.0", "release", "models=clf", "v1.0.0"),  # GTO's dir:name
+        ("clf@v0.1.0!", "deprecation", "clf", "v0.1.0"),  # gto deprecate clf v0.1.0
+        ("clf@v0.1.0!#3", "deprecation", "clf", "v0.1.0"),
+        ("clf#prod#1", "stage", "clf", "prod"),  # gto assign
+        ("clf#prod!#2", "stage", "clf", "prod"),  # gto unassign
+        ("clf#prod", "stage", "clf", "prod"),  # GTO before counters
+        ("vision#prod#1", "stage", "vision", "prod"),  # starts with v, still a stage
+        ("v2#staging#5", "stage", "v2", "staging"),
+        ("clf@deprecated#5", "lifecycle", "clf", "deprecated"),  # gto deprecate clf
+        ("clf@created#1", "lifecycle", "clf", "created"),
+        ("v1.2.3!", "other", None, "v1.2.3!"),  # GTO punctuation without an artifact
+        ("v1#x#y#z", "other", None, "v1#x#y#z"),
+        ("v1.2.3", "release", None, "v1.2.3"),
+    ],
+)
+def test_gto_tag_kinds(name: str, kind: str, model: str | None, part: str) -> None:
+    parsed = parse_tag(name)
+    assert (parsed.kind, parsed.model, parsed.part) == (kind, model, part)
+    assert is_release(name, "v*") is (kind == "release")
+    assert is_release(name, "*") is (kind == "release")
+
+
+def test_deprecations_and_stages_are_never_baselines() -> None:
+    pool = [
+        t
+        for t in tags(("clf@v0.1.0", 1), ("clf@v0.1.0!", 2), ("vision#prod#1", 3), ("v1.0.0", 4))
+        if is_release(t.name, "v*")
+    ]
+    assert [t.name for t in pool] == ["clf@v0.1.0", "v1.0.0"]
+    assert [t.name for t in releases_before(parse_tag("clf@v0.2.0"), "clf", 9, pool)] == [
+        "clf@v0.1.0"
+    ]
+
+
+# -- one version, however spelled ------------------------------------------------------------
+
+
+def test_equal_versions_are_one_version() -> None:
+    assert same_version(parse_tag("v1.1"), parse_tag("v1.1.0.0"))
+    assert same_version(parse_tag("V1.1.0"), parse_tag("1.1"))
+    assert not same_version(parse_tag("clf@v1.1"), parse_tag("v1.1.0"))
+    assert not same_version(parse_tag("v1.1"), parse_tag("v1.1.1"))
+
+
+def test_a_new_spelling_is_judged_against_the_release_of_its_version() -> None:
+    pool = tags(("v1.0.0", 1), ("v1.1.0", 2))
+    # v1.0 is not a first release: v1.0.0 is its version.
+    assert [t.name for t in releases_before(parse_tag("v1.0"), "", 9, pool)] == ["v1.0.0"]
+    assert [t.name for t in releases_before(parse_tag("v1.1"), "", 9, pool)][:1] == ["v1.1.0"]
+    assert [t.name for t in releases_before(parse_tag("v1.1.0.0"), "", 9, pool)][:1] == ["v1.1.0"]
+    # Once v1.1 exists, the next version is judged against the latest spelling of v1.1.
+    pool = tags(("v1.0.0", 1), ("v1.1.0", 2), ("v1.1", 3))
+    assert [t.name for t in releases_before(parse_tag("v1.2.0"), "", 9, pool)] == [
+        "v1.1",
+        "v1.1.0",
+        "v1.0.0",
+    ]
+    # An existing spelling is judged against the spellings tagged before it, not after.
+    assert [t.name for t in releases_before(parse_tag("v1.1"), "", 3, pool)] == [
+        "v1.1.0",
+        "v1.0.0",
+    ]
+    assert [t.name for t in releases_before(parse_tag("v1.1.0"), "", 2, pool)] == ["v1.0.0"]
