@@ -75,6 +75,8 @@ class Config(Record):
         "release_tags",
         "require_metrics",
         "gates",
+        "dedup",
+        "dvc_objects",
         "source",
         "warnings",
         "raw",
@@ -85,6 +87,8 @@ class Config(Record):
         self.release_tags = "v*"
         self.require_metrics = True
         self.gates: dict[str, GateRule] = {}
+        self.dedup = False  # [storage] dedup: chunked, compressed, delta'd (gitmodel.dedup)
+        self.dvc_objects = False  # [storage] dvc-objects: push whole objects too
         self.source = source
         self.warnings: list[str] = []
         self.raw: dict[str, Any] = raw if raw is not None else {}
@@ -109,7 +113,7 @@ def _number(value: object, key: str, where: str) -> float:
 def parse_config(data: dict[str, Any], where: str) -> Config:
     """Validate a config mapping; wrong types are one-line errors naming the key."""
     cfg = Config(source=where, raw=data)
-    known_top = {"metrics-files", "release", "gate", "cache", "remote", "eval"}
+    known_top = {"metrics-files", "release", "gate", "cache", "remote", "eval", "storage"}
     for key in data:
         if key not in known_top:
             cfg.warnings.append(f"{where}: unknown key {key!r} ignored")
@@ -133,6 +137,7 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
     if not isinstance(req, bool):
         raise ConfigError(f"{where}: release.require-metrics must be true or false")
     cfg.require_metrics = req
+    _parse_storage(cfg, data.get("storage", {}), where)
     gates = data.get("gate", {})
     if not isinstance(gates, dict):
         raise ConfigError(f"{where}: [gate] must be a table of metric tables")
@@ -162,6 +167,19 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
             significance=significance,
         )
     return cfg
+
+
+def _parse_storage(cfg: Config, storage: object, where: str) -> None:
+    if not isinstance(storage, dict):
+        raise ConfigError(f"{where}: [storage] must be a table")
+    for key in storage:
+        if key not in {"dedup", "dvc-objects"}:
+            cfg.warnings.append(f"{where}: unknown key storage.{key} ignored")
+    for key, attr in (("dedup", "dedup"), ("dvc-objects", "dvc_objects")):
+        value = storage.get(key, False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: storage.{key} must be true or false")
+        setattr(cfg, attr, value)
 
 
 def parse_config_text(text: str, where: str, pyproject: bool = False) -> Config:

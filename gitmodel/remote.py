@@ -420,6 +420,7 @@ def upload(
                 f"cannot read directory manifest of {wanted_dirs[d]}: {exc.message}"
             ) from None
     candidates = sorted(o for o in entry_of if o not in record)
+    candidates, chunked = _push_chunked(repo, remote, candidates)
     sizes = {o: store.oid_to_path(o).stat().st_size for o in candidates if store.exists(o)}
     sizes.update({d: store.oid_to_path(d).stat().st_size for d in local_dirs})
     there = remote.existing(candidates + sorted(local_dirs), sizes)
@@ -456,7 +457,7 @@ def upload(
             reporter.stop()
     report.transferred = [o for o in todo_files + todo_dirs if o not in failures]
     report.bytes = counter[0]
-    present = (set(candidates) | set(local_dirs) | remote_dirs) - set(failures)
+    present = (set(candidates) | chunked | set(local_dirs) | remote_dirs) - set(failures)
     _append_record(remote.record, present)
     if failures:
         oid = min(failures)
@@ -467,6 +468,40 @@ def upload(
             f"{entry_of.get(oid) or dirs.get(oid, oid)}{more}: {_one_line(failures[oid])}"
         )
     return report
+
+
+def _push_chunked(
+    repo: Repo, remote: DvcRemote, candidates: list[str]
+) -> tuple[list[str], set[str]]:
+    """Upload the outputs stored as chunks (gitmodel.dedup); (what is left, what went).
+
+    With `[storage] dvc-objects` they also stay candidates for a whole-object upload (rebuilt
+    into the cache first if gc dropped them), so plain `dvc pull` works on the remote.
+    """
+    from gitmodel.dedup import transfer
+
+    if not transfer.in_use(repo.store):
+        return candidates, set()
+    chunked, _ = transfer.push_chunks(repo.store, remote, candidates)
+    if not repo.config.dvc_objects:
+        return [o for o in candidates if o not in chunked], chunked
+    from gitmodel.dedup import ensure_object
+
+    for oid in sorted(chunked):
+        ensure_object(repo.store, oid)
+    return candidates, chunked
+
+
+def _pull_chunked(
+    repo: Repo, remote: DvcRemote, missing: list[str], report: TransferReport
+) -> list[str]:
+    """Fetch as chunks what the remote has as chunks; the oids still to fetch whole."""
+    from gitmodel.dedup import transfer
+
+    got, moved = transfer.pull_chunks(repo.store, remote, sorted(set(missing)))
+    report.transferred += sorted(got)
+    report.bytes += moved.bytes
+    return [o for o in missing if o not in got]
 
 
 def _neither_message(lost: list[str], remote: str) -> str:
@@ -491,7 +526,9 @@ def download(
         if d not in missing_dirs:
             for e in store.read_dir(d):
                 entry_of.setdefault(e.md5, f"{dirs[d]}/{e.relpath}")
-    missing = [o for o in sorted(entry_of) if not store.exists(o)]
+    from gitmodel.dedup import available
+
+    missing = [o for o in sorted(entry_of) if not available(store, o)]
     report = TransferReport(remote_name or default_remote_name(repo) or "", "download")
     if not missing and not missing_dirs:
         report.present = len(entry_of) + len(dirs)
@@ -530,6 +567,7 @@ def download(
                 failures[d] = exc
     for oid in failures:
         entry_of.setdefault(oid, dirs.get(oid, oid))
+    missing = _pull_chunked(repo, remote, missing, report)
     # Sizes cost one more round trip: only worth it when a bar will be drawn.
     total = _remote_sizes(remote, missing) if reporter and sys.stderr.isatty() else 0
     progress_box[0] = (
@@ -540,9 +578,10 @@ def download(
     finally:
         if reporter and progress_box[0]:
             reporter.stop()
-    report.transferred = [o for o in missing_dirs + missing if o not in failures]
-    report.present = len(entry_of) + len(dirs) - len(set(missing) | set(missing_dirs))
-    report.bytes = counter[0]
+    chunked = len(report.transferred)
+    report.transferred += [o for o in missing_dirs + missing if o not in failures]
+    report.present = len(entry_of) + len(dirs) - len(set(missing) | set(missing_dirs)) - chunked
+    report.bytes += counter[0]
     if failures:
         report.failed = {o: _one_line(e) for o, e in failures.items()}
         oid = min(failures)

@@ -382,6 +382,8 @@ class Repo:
             finally:
                 if reporter:
                     reporter.stop()
+            if self.config.dedup:
+                self._dedup(out.md5, str(target.relative_to(root)), total, reporter)
             pfile = pointer_file_for(target)
             write_pointer(pfile, out)
             ignore = target.parent / ".gitignore"
@@ -392,6 +394,26 @@ class Repo:
         if stage:
             self.git("add", "--", *sorted(set(to_stage)), retry_lock=True)
         return results
+
+    def _dedup(self, md5: str, rel: str, size: int, reporter: Reporter | None) -> None:
+        """Chunk a stored output, with the same path's version in HEAD as the delta base."""
+        from gitmodel.dedup import dedup_output
+
+        parent = None
+        head = self.head()
+        if head:
+            try:
+                parent = next(
+                    (t.out.md5 for t in self.pointers_at(head, [rel]) if t.path == rel), None
+                )
+            except GitModelError:  # a damaged parent pointer only costs the deltas
+                parent = None
+        progress = reporter.start(f"chunking {os.path.basename(rel)}", size) if reporter else None
+        try:
+            dedup_output(self.store, md5, parent, progress)
+        finally:
+            if reporter:
+                reporter.stop()
 
     # -- pointers -------------------------------------------------------------------------
 
@@ -801,11 +823,13 @@ class Repo:
         return {"modified": modified, "missing": missing, "not_in_cache": uncached}
 
     def _cached(self, out: Out) -> bool:
-        if not self.store.exists(out.md5):
+        from gitmodel.dedup import available
+
+        if not available(self.store, out.md5):
             return False
         if out.is_dir:
             try:
-                return all(self.store.exists(e.md5) for e in self.store.read_dir(out.md5))
+                return all(available(self.store, e.md5) for e in self.store.read_dir(out.md5))
             except GitModelError:  # a missing, corrupt or malformed manifest
                 return False
         return True
@@ -825,6 +849,8 @@ class Repo:
         checkout` does). A file whose content is not in the cache is refused unless forced,
         as for a file checkout would overwrite: nothing unstored is ever lost.
         """
+        from gitmodel.dedup import available
+
         extras: list[str] = []
         for d in dirs:
             full = self.root / d
@@ -834,7 +860,7 @@ class Repo:
                 path = f"{d}/{rel}"
                 if path in planned:
                     continue
-                if not force and not self.store.exists(self.store.file_md5(full / rel)):
+                if not force and not available(self.store, self.store.file_md5(full / rel)):
                     raise GitModelError(
                         f"{path} is not part of {d} in this version and is not stored; "
                         f"`git model add {d}` it or use --force"
@@ -864,6 +890,9 @@ class Repo:
         if paths and not outs and not bad:
             raise GitModelError(f"no tracked weights match {', '.join(paths)}")
         store = self.store
+        from gitmodel.dedup import available, ensure_object
+        from gitmodel.dedup.packs import CorruptChunk
+
         # Plan first: which files to write, from which objects; refuse before writing anything.
         plan: list[tuple[str, str]] = []  # (repo-relative path, oid)
         dirs: list[str] = []  # tracked directories: they end up holding exactly their manifest
@@ -893,12 +922,12 @@ class Repo:
             if full.is_file() and not full.is_symlink() and store.file_md5(full) == oid:
                 result.unchanged.append(rel)
                 continue
-            if not store.exists(oid):
+            if not available(store, oid):
                 missing.append(f"{rel} ({oid})")
                 continue
             if full.is_file() and not force:
                 current = store.file_md5(full)
-                if not store.exists(current):
+                if not available(store, current):
                     raise GitModelError(
                         f"{rel} has changes that are not stored; `git model add` it or use --force"
                     )
@@ -911,6 +940,12 @@ class Repo:
             raise ObjectMissing(missing)
         result.skipped_missing = missing
         for rel, oid in todo:
+            try:
+                # a deduplicated object the cache dropped is rebuilt (and verified) first
+                ensure_object(store, oid)
+            except (CorruptObject, CorruptChunk) as exc:
+                bad.append(exc)
+                continue
             size = store.oid_to_path(oid).stat().st_size
             progress = reporter.start(f"restoring {rel}", size) if reporter else None
             try:

@@ -1,0 +1,77 @@
+"""Deduplicated storage of weights (opt-in: `[storage] dedup = true` in .gitmodel.toml).
+
+What the rest of gitmodel calls: `dedup_output` after `add` stored an output whole,
+`rebuildable` / `ensure_object` where a whole-file object is needed (checkout, push of
+DVC objects, fsck). Whole-file objects in `.dvc/cache/files/md5` stay what pointers name
+and what DVC reads; with dedup they become a cache that the chunk store can rebuild
+(see docs/dedup.md). Every function here takes a Store, never the Repo. numpy and
+zstandard are imported only when chunks are written or read.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from gitmodel.dedup.chunkstore import StoreStats
+    from gitmodel.store import Progress, Store
+
+
+def dedup_output(
+    store: Store, md5: str, parent_md5: str | None, progress: Progress | None = None
+) -> StoreStats:
+    """Chunk a stored output (a file object, or every file of a `.dir`) into the chunk store.
+
+    parent_md5 is the same path's object in the parent commit: its chunks are the XOR
+    deltas' bases (for a directory, file by file through the two manifests).
+    """
+    from gitmodel.dedup.chunkstore import StoreStats, open_chunk_store
+
+    cs = open_chunk_store(store)
+    if not md5.endswith(".dir"):
+        return cs.store_object(store.oid_to_path(md5), md5, _file_md5(parent_md5), progress)
+    total = StoreStats()
+    parents: dict[str, str] = {}
+    if parent_md5 and parent_md5.endswith(".dir") and store.exists(parent_md5):
+        try:
+            parents = {e.relpath: e.md5 for e in store.read_dir(parent_md5)}
+        except Exception:  # a damaged parent manifest only costs the deltas
+            parents = {}
+    for e in store.read_dir(md5):
+        stats = cs.store_object(store.oid_to_path(e.md5), e.md5, parents.get(e.relpath), progress)
+        for name in stats.__slots__:
+            setattr(total, name, getattr(total, name) + getattr(stats, name))
+    return total
+
+
+def _file_md5(oid: str | None) -> str | None:
+    return oid if oid and not oid.endswith(".dir") else None
+
+
+def rebuildable(store: Store, oid: str) -> bool:
+    """Whether the chunk store can rebuild file object oid (cheap when dedup was never used)."""
+    if oid.endswith(".dir") or not (store.cache_dir / "gitmodel" / "recipes").is_dir():
+        return False
+    from gitmodel.dedup.chunkstore import open_chunk_store
+
+    return open_chunk_store(store).can_rebuild(oid)
+
+
+def available(store: Store, oid: str) -> bool:
+    """A whole object in the cache, or one the chunk store can rebuild."""
+    return store.exists(oid) or rebuildable(store, oid)
+
+
+def ensure_object(store: Store, oid: str, progress: Progress | None = None) -> bool:
+    """Make file object oid a whole object in the cache, rebuilding it from chunks if needed.
+
+    False when it is neither there nor rebuildable. Raises CorruptChunk / CorruptObject
+    when the chunks do not rebuild exactly the bytes the md5 names.
+    """
+    if store.exists(oid):
+        return True
+    if not rebuildable(store, oid):
+        return False
+    from gitmodel.dedup.chunkstore import open_chunk_store
+
+    open_chunk_store(store).restore_object(store, oid, progress)
+    return True

@@ -1,0 +1,347 @@
+"""The deduplicating store: files as recipes of chunks kept in packs.
+
+Lives beside DVC's objects, in `<cache>/gitmodel/`:
+
+    recipes/<md5[:2]>/<md5[2:]>   which chunks make the file whose md5 that is (JSON)
+    packs/<sha256>.pack, .idx     the chunks (gitmodel.dedup.packs)
+
+DVC never looks there (its objects are `files/md5/..`, its 2.x ones two-hex-digit
+directories), so `dvc gc` cannot remove chunks and `dvc status` never lists them. A recipe
+is written only after every chunk it names is in a published pack, so a recipe that exists
+can be rebuilt; the rebuilt file is checked against the md5 the recipe is named by (the
+pointer's) before it takes that name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from gitmodel.dedup.chunking import ChunkSpec, plan_chunks
+from gitmodel.dedup.packs import MAX_DEPTH, CorruptChunk, PackStore, chunk_id
+from gitmodel.errors import GitModelError
+from gitmodel.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from gitmodel.store import Progress, Store
+
+RECIPE_FORMAT = "gitmodel-recipe/1"
+# A recipe larger than this is not one we wrote (a 10 TB file of 8 MiB pieces is ~40 MB).
+MAX_RECIPE = 256 * 1024 * 1024
+# A delta is kept without trying the full encoding when it is this small.
+GOOD_DELTA = 0.5
+_HEX = frozenset("0123456789abcdef")
+
+
+class BadRecipe(GitModelError):
+    exit_code = 1
+
+
+class Recipe(Record):
+    __slots__ = ("md5", "size", "chunking", "chunks")
+
+    def __init__(
+        self, md5: str, size: int, chunking: str, chunks: list[tuple[str, int, str]]
+    ) -> None:
+        self.md5 = md5
+        self.size = size
+        self.chunking = chunking
+        self.chunks = chunks  # (key, length, chunk id) in file order
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(
+            {
+                "format": RECIPE_FORMAT,
+                "md5": self.md5,
+                "size": self.size,
+                "chunking": self.chunking,
+                "chunks": [list(c) for c in self.chunks],
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    def ids(self) -> list[str]:
+        return list(dict.fromkeys(c[2] for c in self.chunks))
+
+
+def parse_recipe(data: bytes, md5: str) -> Recipe:
+    """A recipe's bytes, validated (it may come from a hostile remote)."""
+    try:
+        raw = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise BadRecipe(f"recipe {md5}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict) or raw.get("format") != RECIPE_FORMAT or raw.get("md5") != md5:
+        raise BadRecipe(f"recipe {md5}: not a gitmodel recipe for this object")
+    size, chunks = raw.get("size"), raw.get("chunks")
+    if type(size) is not int or size < 0 or not isinstance(chunks, list):
+        raise BadRecipe(f"recipe {md5}: bad size or chunk list")
+    out: list[tuple[str, int, str]] = []
+    total = 0
+    for c in chunks:
+        if (
+            not isinstance(c, list)
+            or len(c) != 3
+            or not isinstance(c[0], str)
+            or type(c[1]) is not int
+            or c[1] < 0
+            or not isinstance(c[2], str)
+            or len(c[2]) != 64
+            or not _HEX.issuperset(c[2])
+        ):
+            raise BadRecipe(f"recipe {md5}: malformed chunk entry")
+        total += c[1]
+        out.append((c[0], c[1], c[2]))
+    if total != size:
+        raise BadRecipe(f"recipe {md5}: chunks add up to {total} bytes, not {size}")
+    return Recipe(md5, size, str(raw.get("chunking", "")), out)
+
+
+class StoreStats(Record):
+    __slots__ = ("chunks", "new_chunks", "new_raw", "new_stored", "deltas")
+
+    def __init__(self) -> None:
+        self.chunks = 0
+        self.new_chunks = 0
+        self.new_raw = 0  # raw bytes of the chunks that were new
+        self.new_stored = 0  # what they take encoded
+        self.deltas = 0  # of the new chunks, how many are XOR deltas
+
+    def to_json(self) -> dict[str, Any]:
+        return {s: getattr(self, s) for s in self.__slots__}
+
+
+def _parallel(fn: Callable[[Any], Any], items: Sequence[Any], jobs: int) -> list[Any]:
+    from gitmodel.store import parallel_map
+
+    return parallel_map(fn, items, jobs)
+
+
+class ChunkStore:
+    """Recipes and packs under `<cache>/gitmodel`."""
+
+    def __init__(
+        self, cache_dir: Path, fsync: Callable[[], bool] | bool = False, jobs: int | None = None
+    ) -> None:
+        self.root = cache_dir / "gitmodel"
+        self.packs = PackStore(self.root / "packs", fsync)
+        self.jobs = jobs or max(1, os.cpu_count() or 1)
+
+    # -- recipes ----------------------------------------------------------------------------
+
+    def recipe_path(self, md5: str) -> Path:
+        from gitmodel.store import is_oid
+
+        if not is_oid(md5, dirs=False):
+            raise GitModelError(f"not an md5 object id: {md5!r}")
+        return self.root / "recipes" / md5[:2] / md5[2:]
+
+    def has_recipe(self, md5: str) -> bool:
+        return not md5.endswith(".dir") and self.recipe_path(md5).is_file()
+
+    def read_recipe(self, md5: str) -> Recipe:
+        path = self.recipe_path(md5)
+        try:
+            if path.stat().st_size > MAX_RECIPE:
+                raise BadRecipe(f"recipe {md5}: too large")
+            return parse_recipe(path.read_bytes(), md5)
+        except FileNotFoundError:
+            raise GitModelError(f"no recipe for {md5}") from None
+
+    def write_recipe(self, recipe: Recipe) -> None:
+        path = self.recipe_path(recipe.md5)
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            with open(tmp, "xb") as f:
+                f.write(recipe.to_bytes())
+                if self.packs.fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def recipe_md5s(self) -> list[str]:
+        base = self.root / "recipes"
+        out = []
+        try:
+            prefixes = sorted(os.listdir(base))
+        except FileNotFoundError:
+            return []
+        for p in prefixes:
+            if len(p) != 2:
+                continue
+            try:
+                names = os.listdir(base / p)
+            except NotADirectoryError:
+                continue
+            out += [p + n for n in names if len(n) == 30 and _HEX.issuperset(n)]
+        return sorted(out)
+
+    def remove_recipe(self, md5: str) -> None:
+        self.recipe_path(md5).unlink(missing_ok=True)
+
+    def can_rebuild(self, md5: str) -> bool:
+        """Whether the recipe of md5 and every chunk it needs are here."""
+        if not self.has_recipe(md5):
+            return False
+        try:
+            recipe = self.read_recipe(md5)
+        except GitModelError:
+            return False
+        index = self.packs.index
+        needed = self.packs.closure(recipe.ids())
+        return all(c in index for c in needed)
+
+    # -- storing ----------------------------------------------------------------------------
+
+    def store_object(
+        self, path: Path, md5: str, parent_md5: str | None = None, progress: Progress | None = None
+    ) -> StoreStats:
+        """Chunk the file at path (whose md5 is md5) into packs and write its recipe.
+
+        parent_md5: the same path's version in the parent commit; each chunk that changed
+        is stored as an XOR delta against the parent's chunk of the same key when that is
+        smaller. Chunks already stored (in any version, any file) are not stored again.
+        """
+        stats = StoreStats()
+        if self.can_rebuild(md5):
+            return stats
+        chunking, specs = plan_chunks(path)
+        stats.chunks = len(specs)
+        parent: dict[str, str] = {}
+        if parent_md5 and parent_md5 != md5 and self.has_recipe(parent_md5):
+            try:
+                parent = {key: cid for key, _, cid in self.read_recipe(parent_md5).chunks}
+            except GitModelError:
+                parent = {}
+        index = self.packs.index
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            with self.packs.writer() as writer:
+
+                def encode_one(spec: ChunkSpec) -> tuple[str, Any]:
+                    raw = os.pread(fd, spec.length, spec.offset)
+                    if len(raw) != spec.length:
+                        raise GitModelError(f"{path} changed while being stored")
+                    cid = chunk_id(raw)
+                    if cid in index or cid in writer.ids:
+                        return cid, None
+                    return cid, self._encode(raw, spec, parent.get(spec.key))
+
+                chunks: list[tuple[str, int, str]] = []
+                window = max(1, self.jobs)
+                for at in range(0, len(specs), window):
+                    batch = specs[at : at + window]
+                    for spec, (cid, enc) in zip(
+                        batch, _parallel(encode_one, batch, self.jobs), strict=True
+                    ):
+                        chunks.append((spec.key, spec.length, cid))
+                        if enc is not None and cid not in writer.ids and cid not in index:
+                            base, depth, payload = enc
+                            writer.add(cid, base, depth, spec.length, payload)
+                            stats.new_chunks += 1
+                            stats.new_raw += spec.length
+                            stats.new_stored += len(payload)
+                            stats.deltas += base is not None
+                        if progress:
+                            progress(spec.length)
+        finally:
+            os.close(fd)
+        size = sum(c[1] for c in chunks)
+        self.write_recipe(Recipe(md5, size, chunking, chunks))
+        return stats
+
+    def _encode(
+        self, raw: bytes, spec: ChunkSpec, base_id: str | None
+    ) -> tuple[str | None, int, bytes]:
+        from gitmodel.dedup.codec import encode, xor
+
+        best: tuple[str | None, int, bytes] | None = None
+        info = self.packs.index.get(base_id) if base_id else None
+        if info is not None and info.raw_len == len(raw) and info.depth < MAX_DEPTH:
+            try:
+                base = self.packs.read(info.id)
+            except CorruptChunk:
+                base = None
+            if base is not None:
+                best = (info.id, info.depth + 1, encode(xor(raw, base), spec.width))
+                if len(best[2]) <= GOOD_DELTA * len(raw):
+                    return best
+        full = encode(raw, spec.width)
+        if best is None or len(full) <= len(best[2]):
+            return None, 0, full
+        return best
+
+    # -- rebuilding -------------------------------------------------------------------------
+
+    def rebuild_to(self, md5: str, fd: int, progress: Progress | None = None) -> None:
+        """Write the file whose md5 is md5 to fd; CorruptChunk/CorruptObject on any mismatch."""
+        from gitmodel.store import CorruptObject
+
+        recipe = self.read_recipe(md5)
+        digest = hashlib.md5()
+        ids = [c[2] for c in recipe.chunks]
+        window = max(1, self.jobs)
+        for at in range(0, len(ids), window):
+            batch = ids[at : at + window]
+            for raw in _parallel(self.packs.read, batch, self.jobs):
+                digest.update(raw)
+                view = memoryview(raw)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if progress:
+                    progress(len(raw))
+        actual = digest.hexdigest()
+        if actual != md5:
+            raise CorruptObject(md5, actual)
+
+    def restore_object(self, store: Store, md5: str, progress: Progress | None = None) -> None:
+        """Rebuild md5 into the DVC cache as a whole-file object (verified before named)."""
+        from gitmodel.store import _tmp_name
+
+        if store.exists(md5):
+            return
+        tmp = _tmp_name(store._tmp_dir() / "rebuild")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            try:
+                self.rebuild_to(md5, fd, progress)
+                if store.fsync_objects:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            store._place_from_tmpdir(tmp, md5)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def open_chunk_store(store: Store) -> ChunkStore:
+    """The chunk store beside a DVC cache (one per Store object)."""
+    cs = getattr(store, "_chunk_store", None)
+    if cs is None:
+        cs = ChunkStore(store.cache_dir, lambda: store.fsync_objects, store.jobs)
+        store._chunk_store = cs  # type: ignore[attr-defined]
+    return cs
+
+
+def stored_md5s(store: Store, oids: Sequence[str]) -> set[str]:
+    """Which oids the store can provide: a whole object, or a recipe it can rebuild."""
+    have = {o for o in oids if store.exists(o)}
+    rest = [o for o in oids if o not in have and not o.endswith(".dir")]
+    root = store.cache_dir / "gitmodel" / "recipes"
+    if rest and root.is_dir():
+        cs = open_chunk_store(store)
+        have |= {o for o in rest if cs.can_rebuild(o)}
+    return have

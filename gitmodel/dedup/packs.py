@@ -1,0 +1,426 @@
+"""Packs: many encoded chunks in one file, with an index, written atomically.
+
+A checkpoint of a few hundred tensors, or a pickle of thousands of content-defined chunks,
+becomes one pack file instead of thousands of small files (which cost an inode, a
+directory entry and, on a remote, a round trip each). A pack is
+
+    b"GMPACK1\\n", then per chunk: ENTRY (magic, chunk id, base id or zeros, raw length,
+    payload length, delta depth) and the payload (gitmodel.dedup.codec)
+
+and is named by the sha256 of its bytes. Every entry carries what its index row says, so
+an index can always be rebuilt from its pack (`import_pack` does, for a pack that came
+from a remote: nothing a remote says about a pack is believed). A chunk is named by the
+sha256 of its *raw* bytes and is checked against that name every time it is decoded.
+
+A pack is written to a temporary name, fsynced when the repository asks for it, renamed
+into place, and only then its index is written (also atomically): readers list indexes,
+so a pack is either wholly visible or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from gitmodel.dedup.codec import CodecError, decode, xor
+from gitmodel.errors import GitModelError
+from gitmodel.record import FrozenRecord
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+PACK_MAGIC = b"GMPACK1\n"
+IDX_MAGIC = b"GMIDX1\n\0"
+ENTRY = struct.Struct("<4s32s32sQQB")  # b"GMCK", id, base, raw length, payload length, depth
+ROW = struct.Struct("<32s32sQQQB")  # id, base, payload offset, raw length, payload length, depth
+NO_BASE = bytes(32)
+# Deltas chain at most this deep: decoding a chunk then costs at most MAX_DEPTH + 1 decodes.
+MAX_DEPTH = 3
+# A pack is closed at this many payload bytes (64 MiB, as Xet's units), another opened.
+PACK_TARGET = 64 * 1024 * 1024
+
+
+class CorruptChunk(GitModelError):
+    """A stored chunk does not decode to the bytes its name promises."""
+
+    exit_code = 1
+
+
+def chunk_id(raw: bytes | memoryview) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+class ChunkInfo(FrozenRecord):
+    __slots__ = ("id", "pack", "offset", "raw_len", "enc_len", "base", "depth")
+
+    def __init__(
+        self,
+        id: str,
+        pack: str,
+        offset: int,
+        raw_len: int,
+        enc_len: int,
+        base: str | None,
+        depth: int,
+    ) -> None:
+        self._set(
+            id=id,
+            pack=pack,
+            offset=offset,
+            raw_len=raw_len,
+            enc_len=enc_len,
+            base=base,
+            depth=depth,
+        )
+
+    if TYPE_CHECKING:
+        id: str
+        pack: str
+        offset: int
+        raw_len: int
+        enc_len: int
+        base: str | None
+        depth: int
+
+
+def _hex(b: bytes) -> str | None:
+    return None if b == NO_BASE else b.hex()
+
+
+def parse_pack(data: bytes | memoryview, name: str) -> list[ChunkInfo]:
+    """The entries of a pack's bytes; CorruptChunk if its framing is broken."""
+    view = memoryview(data)
+    if bytes(view[: len(PACK_MAGIC)]) != PACK_MAGIC:
+        raise CorruptChunk(f"pack {name}: not a gitmodel pack")
+    at = len(PACK_MAGIC)
+    rows = []
+    while at < len(view):
+        if at + ENTRY.size > len(view):
+            raise CorruptChunk(f"pack {name}: truncated entry at byte {at}")
+        magic, cid, base, raw_len, enc_len, depth = ENTRY.unpack_from(view, at)
+        at += ENTRY.size
+        if magic != b"GMCK" or at + enc_len > len(view) or depth > MAX_DEPTH:
+            raise CorruptChunk(f"pack {name}: bad entry at byte {at - ENTRY.size}")
+        if (base == NO_BASE) != (depth == 0):
+            raise CorruptChunk(f"pack {name}: bad delta depth at byte {at - ENTRY.size}")
+        rows.append(ChunkInfo(cid.hex(), name, at, raw_len, enc_len, _hex(base), depth))
+        at += enc_len
+    return rows
+
+
+def _idx_bytes(rows: Iterable[ChunkInfo]) -> bytes:
+    body = IDX_MAGIC + b"".join(
+        ROW.pack(
+            bytes.fromhex(r.id),
+            bytes.fromhex(r.base) if r.base else NO_BASE,
+            r.offset,
+            r.raw_len,
+            r.enc_len,
+            r.depth,
+        )
+        for r in rows
+    )
+    return body + hashlib.sha256(body).digest()
+
+
+def _parse_idx(data: bytes, name: str) -> list[ChunkInfo] | None:
+    body, digest = data[:-32], data[-32:]
+    if not body.startswith(IDX_MAGIC) or hashlib.sha256(body).digest() != digest:
+        return None
+    rows = []
+    for off in range(len(IDX_MAGIC), len(body) - ROW.size + 1, ROW.size):
+        cid, base, offset, raw_len, enc_len, depth = ROW.unpack_from(body, off)
+        rows.append(ChunkInfo(cid.hex(), name, offset, raw_len, enc_len, _hex(base), depth))
+    if (len(body) - len(IDX_MAGIC)) % ROW.size:
+        return None
+    return rows
+
+
+def is_pack_name(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
+class PackStore:
+    """The packs of one directory and the union of their indexes."""
+
+    def __init__(self, root: Path, fsync: Callable[[], bool] | bool = False) -> None:
+        self.root = root
+        self._fsync = fsync
+        self._index: dict[str, ChunkInfo] | None = None
+        self._lock = threading.Lock()
+        self._fds: dict[str, int] = {}
+
+    @property
+    def fsync(self) -> bool:
+        if not isinstance(self._fsync, bool):
+            self._fsync = bool(self._fsync())
+        return self._fsync
+
+    def pack_path(self, name: str) -> Path:
+        return self.root / f"{name}.pack"
+
+    def idx_path(self, name: str) -> Path:
+        return self.root / f"{name}.idx"
+
+    def tmp_dir(self) -> Path:
+        d = self.root / "tmp"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def pack_names(self) -> list[str]:
+        """Packs with an index (a pack without one is being written, or was abandoned)."""
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n[:-4] for n in names if n.endswith(".idx") and is_pack_name(n[:-4]))
+
+    @property
+    def index(self) -> dict[str, ChunkInfo]:
+        with self._lock:
+            if self._index is None:
+                index: dict[str, ChunkInfo] = {}
+                for name in self.pack_names():
+                    for row in self.pack_rows(name):
+                        index.setdefault(row.id, row)
+                self._index = index
+            return self._index
+
+    def pack_rows(self, name: str) -> list[ChunkInfo]:
+        """A pack's rows from its index, rebuilt from the pack if the index is damaged."""
+        try:
+            data = self.idx_path(name).read_bytes()
+        except FileNotFoundError:
+            return []
+        rows = _parse_idx(data, name)
+        if rows is None:
+            try:
+                rows = parse_pack(self.pack_path(name).read_bytes(), name)
+            except (OSError, CorruptChunk):
+                return []
+        return rows
+
+    def forget(self) -> None:
+        """Drop the loaded index (packs were added or removed by this process)."""
+        with self._lock:
+            self._index = None
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+
+    def has(self, cid: str) -> bool:
+        return cid in self.index
+
+    def _fd(self, pack: str) -> int:
+        with self._lock:
+            fd = self._fds.get(pack)
+            if fd is None:
+                fd = self._fds[pack] = os.open(self.pack_path(pack), os.O_RDONLY)
+            return fd
+
+    def payload(self, info: ChunkInfo) -> bytes:
+        data = os.pread(self._fd(info.pack), info.enc_len, info.offset)
+        if len(data) != info.enc_len:
+            raise CorruptChunk(f"chunk {info.id[:16]}: pack {info.pack[:16]} is truncated")
+        return data
+
+    def entry_bytes(self, info: ChunkInfo) -> bytes:
+        """The entry as it sits in its pack (header + payload), for copying into another."""
+        head = ENTRY.pack(
+            b"GMCK",
+            bytes.fromhex(info.id),
+            bytes.fromhex(info.base) if info.base else NO_BASE,
+            info.raw_len,
+            info.enc_len,
+            info.depth,
+        )
+        return head + self.payload(info)
+
+    def read(self, cid: str, _depth: int = MAX_DEPTH + 1) -> bytes:
+        """The raw bytes of chunk cid, decoded and checked against its name."""
+        info = self.index.get(cid)
+        if info is None:
+            raise GitModelError(f"chunk {cid[:16]} is not in the local chunk store")
+        if info.depth >= _depth:
+            raise CorruptChunk(f"chunk {cid[:16]}: its delta chain loops")
+        try:
+            raw = decode(self.payload(info), info.raw_len)
+            if info.base is not None:
+                base = self.read(info.base, info.depth)
+                if len(base) != len(raw):
+                    raise CorruptChunk(f"chunk {cid[:16]}: its delta base has another length")
+                raw = xor(raw, base)
+        except CodecError as exc:
+            raise CorruptChunk(
+                f"chunk {cid[:16]} in pack {info.pack[:16]}: {exc.message}"
+            ) from None
+        except OSError as exc:
+            raise CorruptChunk(f"chunk {cid[:16]}: pack unreadable ({exc.strerror})") from None
+        if chunk_id(raw) != cid:
+            raise CorruptChunk(
+                f"corrupt chunk {cid[:16]} in pack {info.pack[:16]} (its bytes hash otherwise)"
+            )
+        return raw
+
+    def closure(self, ids: Iterable[str]) -> set[str]:
+        """ids and every delta base they need, transitively (those in the index)."""
+        out: set[str] = set()
+        todo = list(ids)
+        index = self.index
+        while todo:
+            cid = todo.pop()
+            if cid in out:
+                continue
+            out.add(cid)
+            info = index.get(cid)
+            if info is not None and info.base is not None:
+                todo.append(info.base)
+        return out
+
+    def writer(self) -> PackWriter:
+        return PackWriter(self)
+
+    # -- placing packs ----------------------------------------------------------------------
+
+    def place(self, tmp: Path, name: str, rows: list[ChunkInfo]) -> None:
+        """Rename a finished pack into place, then write its index (the pack's publication)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.pack_path(name)
+        if final.exists():
+            tmp.unlink(missing_ok=True)
+        else:
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, final)
+        idx = self.idx_path(name)
+        if not idx.exists():
+            itmp = self.tmp_dir() / f"{name}.{os.urandom(6).hex()}.idx.tmp"
+            try:
+                with open(itmp, "xb") as f:
+                    f.write(_idx_bytes(rows))
+                    if self.fsync:
+                        f.flush()
+                        os.fsync(f.fileno())
+                os.chmod(itmp, 0o444)
+                os.replace(itmp, idx)
+            except BaseException:
+                itmp.unlink(missing_ok=True)
+                raise
+        with self._lock:
+            if self._index is not None:
+                for row in rows:
+                    self._index.setdefault(row.id, row)
+
+    def import_pack(self, tmp: Path, expected: str | None = None) -> str:
+        """Take in a pack file (from a remote): check its name and framing, index it."""
+        data = tmp.read_bytes()
+        name = hashlib.sha256(data).hexdigest()
+        if expected is not None and name != expected:
+            raise CorruptChunk(f"pack {expected[:16]} from the remote hashes to {name[:16]}")
+        rows = parse_pack(data, name)
+        self.place(tmp, name, rows)
+        return name
+
+    def remove_pack(self, name: str) -> None:
+        """Unpublish (index first) and delete a pack."""
+        self.idx_path(name).unlink(missing_ok=True)
+        self.pack_path(name).unlink(missing_ok=True)
+        self.forget()
+
+    def iter_pack_entries(self, name: str) -> Iterator[ChunkInfo]:
+        yield from parse_pack(self.pack_path(name).read_bytes(), name)
+
+
+class PackWriter:
+    """Appends entries to new packs (closing one at PACK_TARGET); publish with close()."""
+
+    def __init__(self, packs: PackStore) -> None:
+        self.packs = packs
+        self.written: list[str] = []  # names of the packs published
+        self._f: BinaryIO | None = None
+        self._tmp: Path | None = None
+        self._hash = hashlib.sha256()
+        self._rows: list[tuple[str, int, int, int, str | None, int]] = []
+        self._at = 0
+        self.ids: set[str] = set()
+
+    def _open(self) -> None:
+        self._tmp = self.packs.tmp_dir() / f"pack.{os.urandom(6).hex()}.tmp"
+        self._f = open(self._tmp, "xb")
+        self._hash = hashlib.sha256()
+        self._rows = []
+        self._f.write(PACK_MAGIC)
+        self._hash.update(PACK_MAGIC)
+        self._at = len(PACK_MAGIC)
+
+    def add(self, cid: str, base: str | None, depth: int, raw_len: int, payload: bytes) -> None:
+        if cid in self.ids:
+            return
+        if self._f is None:
+            self._open()
+        assert self._f is not None
+        head = ENTRY.pack(
+            b"GMCK",
+            bytes.fromhex(cid),
+            bytes.fromhex(base) if base else NO_BASE,
+            raw_len,
+            len(payload),
+            depth,
+        )
+        self._f.write(head)
+        self._hash.update(head)
+        offset = self._at + len(head)
+        self._f.write(payload)
+        self._hash.update(payload)
+        self._at = offset + len(payload)
+        self._rows.append((cid, offset, raw_len, len(payload), base, depth))
+        self.ids.add(cid)
+        if self._at >= PACK_TARGET:
+            self._finish()
+
+    def add_entry(self, entry: bytes) -> None:
+        """Append an entry copied whole from another pack (see PackStore.entry_bytes)."""
+        magic, cid, base, raw_len, enc_len, depth = ENTRY.unpack_from(entry, 0)
+        self.add(cid.hex(), _hex(base), depth, raw_len, entry[ENTRY.size :])
+
+    def _finish(self) -> None:
+        if self._f is None:
+            return
+        f, tmp = self._f, self._tmp
+        assert tmp is not None
+        self._f = None
+        try:
+            f.flush()
+            if self.packs.fsync:
+                os.fsync(f.fileno())
+        finally:
+            f.close()
+        name = self._hash.hexdigest()
+        rows = [ChunkInfo(c, name, o, r, e, b, d) for c, o, r, e, b, d in self._rows]
+        self.packs.place(tmp, name, rows)
+        self.written.append(name)
+
+    def close(self) -> list[str]:
+        """Publish what was written; the names of every pack this writer published."""
+        self._finish()
+        return self.written
+
+    def abort(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> PackWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

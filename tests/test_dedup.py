@@ -1,0 +1,245 @@
+"""Deduplicated storage ([storage] dedup = true): real git, real `git model`, real files."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from checkpoints import base_weights, fine_tune, write_safetensors
+from conftest import Shell
+
+DEDUP_TOML = "[storage]\ndedup = true\n"
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def enable_dedup(sh: Shell, repo: Path, extra: str = "") -> None:
+    cfg = repo / ".gitmodel.toml"
+    cfg.write_text(cfg.read_text() + "\n" + DEDUP_TOML + extra)
+    sh.git("add", ".gitmodel.toml", cwd=repo)
+    sh.git("commit", "-q", "-m", "dedup on", cwd=repo)
+
+
+def chunk_root(repo: Path) -> Path:
+    return repo / ".dvc" / "cache" / "gitmodel"
+
+
+def drop_whole_object(repo: Path, oid: str) -> None:
+    path = repo / ".dvc" / "cache" / "files" / "md5" / oid[:2] / oid[2:]
+    path.unlink()
+
+
+def versions(tmp: Path, n: int, tensors: int = 12, elements: int = 40_000) -> list[Path]:
+    """n checkpoints: each changes a quarter of the tensors; one tensor is never touched."""
+    weights = base_weights(tensors, elements)
+    out = [write_safetensors(tmp / "v0" / "model.safetensors", weights)]
+    names = sorted(weights)
+    for k in range(1, n):
+        changed = [names[(k * 3 + j) % (tensors - 1) + 1] for j in range(tensors // 4)]
+        weights = fine_tune(weights, changed, 1e-3, seed=k)
+        out.append(write_safetensors(tmp / f"v{k}" / "model.safetensors", weights))
+    return out
+
+
+def commit_versions(sh: Shell, repo: Path, files: list[Path]) -> list[tuple[str, str]]:
+    """Commit each file as model.safetensors; (commit, md5) of each."""
+    done = []
+    for i, f in enumerate(files):
+        target = repo / "model.safetensors"
+        if target.exists():
+            target.chmod(0o644)
+        target.write_bytes(f.read_bytes())
+        sh.gm("commit", "model.safetensors", "-m", f"v{i}", "--metric", f"acc={i}", cwd=repo)
+        sha = sh.git("rev-parse", "HEAD", cwd=repo).stdout.strip()
+        done.append((sha, md5(f)))
+    return done
+
+
+def check_every_version(sh: Shell, repo: Path, done: list[tuple[str, str]]) -> None:
+    for sha, want in done:
+        sh.git("checkout", "-q", sha, cwd=repo)
+        sh.gm("checkout", cwd=repo)
+        assert md5(repo / "model.safetensors") == want, sha
+    sh.git("checkout", "-q", "main", cwd=repo)
+    sh.gm("checkout", cwd=repo)
+
+
+def test_versions_share_chunks_and_rebuild_byte_exact(
+    tmp_path: Path, sh: Shell, repo: Path
+) -> None:
+    enable_dedup(sh, repo)
+    files = versions(tmp_path, 4)
+    done = commit_versions(sh, repo, files)
+    recipes = chunk_root(repo) / "recipes"
+    assert all((recipes / m[:2] / m[2:]).is_file() for _, m in done)
+    packs = list((chunk_root(repo) / "packs").glob("*.pack"))
+    raw = sum(f.stat().st_size for f in files)
+    stored = sum(p.stat().st_size for p in packs)
+    # one version whole (compressed) plus small deltas, far below four whole versions
+    assert stored < 0.5 * raw, (stored, raw)
+    # the whole-file objects are a cache: without them every version is rebuilt exactly
+    for _, m in done:
+        drop_whole_object(repo, m)
+    check_every_version(sh, repo, done)
+    status = sh.gm("status", "--json", cwd=repo).json()
+    assert status["not_in_cache"] == [] and status["modified"] == []
+
+
+def test_header_edit_shifts_nothing(tmp_path: Path) -> None:
+    from gitmodel.dedup.chunking import plan_chunks
+
+    weights = base_weights(6, 10_000)
+    a = write_safetensors(tmp_path / "a.safetensors", weights)
+    b = write_safetensors(tmp_path / "b.safetensors", weights, {"note": "x" * 500})
+    kind_a, specs_a = plan_chunks(a)
+    kind_b, specs_b = plan_chunks(b)
+    assert kind_a == kind_b == "safetensors"
+    da, db = a.read_bytes(), b.read_bytes()
+    body_a = {s.key: da[s.offset : s.offset + s.length] for s in specs_a}
+    body_b = {s.key: db[s.offset : s.offset + s.length] for s in specs_b}
+    assert body_a.keys() == body_b.keys()
+    changed = [k for k in body_a if body_a[k] != body_b[k]]
+    assert changed == ["__header__"]
+
+
+def test_large_tensor_pieces_count_from_the_tensor_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitmodel.dedup import chunking
+
+    monkeypatch.setattr(chunking, "PIECE", 64 * 1024)
+    weights = base_weights(2, 100_000)  # 200 KB per tensor: 4 pieces each
+    specs = chunking.plan_chunks(write_safetensors(tmp_path / "m.safetensors", weights))[1]
+    pieces = [s for s in specs if s.key.startswith("layers.0.weight#")]
+    assert [s.length for s in pieces] == [65536, 65536, 65536, 200_000 - 3 * 65536]
+    assert pieces[0].offset + 65536 == pieces[1].offset
+    assert all(s.width == 2 for s in pieces)
+
+
+def test_content_defined_cuts_survive_an_insertion() -> None:
+    from gitmodel.dedup.chunking import CDC_MAX, CDC_MIN, cdc_cuts
+
+    data = os.urandom(3 * 1024 * 1024)
+    edited = data[:1000] + b"inserted bytes" + data[1000:]
+
+    def chunks(blob: bytes) -> list[bytes]:
+        cuts = list(cdc_cuts(io.BytesIO(blob), len(blob)))
+        starts = [0, *cuts[:-1]]
+        assert cuts[-1] == len(blob)
+        assert all(CDC_MIN <= e - s <= CDC_MAX for s, e in zip(starts[:-1], cuts[:-1], strict=True))
+        return [blob[s:e] for s, e in zip(starts, cuts, strict=True)]
+
+    a, b = chunks(data), chunks(edited)
+    assert len(set(a) & set(b)) >= len(a) - 2  # only the chunk holding the edit differs
+
+
+HOSTILE_HEADERS = [
+    struct.pack("<Q", 2**63) + b"{}",  # a length beyond the file
+    struct.pack("<Q", 7) + b"[1,2,3]" + b"\0" * 100,  # not a JSON object
+    struct.pack("<Q", 9) + b'{"a": 1}' + b" " + b"\0" * 64,  # a tensor that is not a table
+    struct.pack("<Q", 4) + b"\xff\xfe\xfd\xfc" + b"\0" * 64,  # not UTF-8
+    # overlapping tensors
+    (lambda h: struct.pack("<Q", len(h)) + h + b"\0" * 64)(
+        json.dumps(
+            {
+                "a": {"dtype": "F32", "shape": [8], "data_offsets": [0, 32]},
+                "b": {"dtype": "F32", "shape": [8], "data_offsets": [16, 48]},
+            }
+        ).encode()
+    ),
+    # offsets out of the file, negative, not integers
+    (lambda h: struct.pack("<Q", len(h)) + h + b"\0" * 64)(
+        json.dumps({"a": {"dtype": "F32", "shape": [8], "data_offsets": [0, 10**9]}}).encode()
+    ),
+    (lambda h: struct.pack("<Q", len(h)) + h + b"\0" * 64)(
+        json.dumps({"a": {"dtype": "F32", "shape": [8], "data_offsets": [-8, 24]}}).encode()
+    ),
+    (lambda h: struct.pack("<Q", len(h)) + h + b"\0" * 64)(
+        json.dumps({"a": {"dtype": "F32", "shape": [8], "data_offsets": [0.5, True]}}).encode()
+    ),
+    struct.pack("<Q", 2000) + b"[" * 2000 + b"\0" * 64,  # nesting deep enough to recurse
+    b"\x01",  # shorter than the length field
+]
+
+
+@pytest.mark.parametrize("blob", HOSTILE_HEADERS, ids=range(len(HOSTILE_HEADERS)))
+def test_hostile_header_falls_back_to_content_chunks(tmp_path: Path, blob: bytes) -> None:
+    from gitmodel.dedup.chunking import plan_chunks
+
+    path = tmp_path / "evil.safetensors"
+    path.write_bytes(blob)
+    kind, specs = plan_chunks(path)
+    assert kind == "cdc"
+    assert sum(s.length for s in specs) == len(blob)
+
+
+def test_hostile_header_round_trips_through_add_and_checkout(sh: Shell, repo: Path) -> None:
+    enable_dedup(sh, repo)
+    blob = HOSTILE_HEADERS[4] + os.urandom(300_000)
+    (repo / "evil.safetensors").write_bytes(blob)
+    sh.gm("commit", "evil.safetensors", "-m", "evil", cwd=repo)
+    oid = hashlib.md5(blob).hexdigest()
+    drop_whole_object(repo, oid)
+    (repo / "evil.safetensors").unlink()
+    sh.gm("checkout", cwd=repo)
+    assert (repo / "evil.safetensors").read_bytes() == blob
+
+
+def test_corrupt_chunk_makes_checkout_refuse(tmp_path: Path, sh: Shell, repo: Path) -> None:
+    enable_dedup(sh, repo)
+    f = versions(tmp_path, 1)[0]
+    (repo / "model.safetensors").write_bytes(f.read_bytes())
+    sh.gm("commit", "model.safetensors", "-m", "v0", cwd=repo)
+    drop_whole_object(repo, md5(f))
+    (repo / "model.safetensors").unlink()
+    pack = next((chunk_root(repo) / "packs").glob("*.pack"))
+    pack.chmod(0o644)
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    pack.write_bytes(bytes(data))
+    r = sh.gm("checkout", cwd=repo, check=False)
+    assert r.returncode == 1, r.stderr
+    assert "corrupt" in r.stderr and "Traceback" not in r.stderr
+    assert not (repo / "model.safetensors").exists()
+    leftovers = list((repo / ".dvc" / "cache" / "files").rglob("*"))
+    assert not [p for p in leftovers if p.is_file()], leftovers  # no object under any name
+
+
+def test_mixed_repository_whole_and_deduplicated_outputs(
+    tmp_path: Path, sh: Shell, repo: Path
+) -> None:
+    from conftest import write_bytes
+
+    write_bytes(repo / "old.bin", 200_000, seed=1)
+    sh.gm("commit", "old.bin", "-m", "before dedup", cwd=repo)
+    old = md5(repo / "old.bin")
+    enable_dedup(sh, repo)
+    f = versions(tmp_path, 1)[0]
+    (repo / "model.safetensors").write_bytes(f.read_bytes())
+    write_bytes(repo / "other.bin", 300_000, seed=2)
+    sh.gm("commit", "model.safetensors", "other.bin", "-m", "after", cwd=repo)
+    recipes = chunk_root(repo) / "recipes"
+    assert not (recipes / old[:2] / old[2:]).exists()  # never re-chunked behind the user's back
+    new = md5(f)
+    assert (recipes / new[:2] / new[2:]).is_file()
+    drop_whole_object(repo, new)
+    for name in ("old.bin", "model.safetensors", "other.bin"):
+        (repo / name).chmod(0o644)
+        (repo / name).unlink()
+    sh.gm("checkout", cwd=repo)
+    assert md5(repo / "old.bin") == old and md5(repo / "model.safetensors") == new
+
+
+def test_storage_config_is_validated(sh: Shell, repo: Path) -> None:
+    cfg = repo / ".gitmodel.toml"
+    cfg.write_text(cfg.read_text() + '\n[storage]\ndedup = "yes"\n')
+    (repo / "w.bin").write_bytes(b"x")
+    r = sh.gm("add", "w.bin", cwd=repo, check=False)
+    assert r.returncode == 2 and "storage.dedup must be true or false" in r.stderr
