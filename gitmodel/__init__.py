@@ -9,11 +9,12 @@ from __future__ import annotations
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 
 __version__ = "0.1.0"
-__all__ = ["Repo", "GitModelError", "log_metrics", "__version__"]
+__all__ = ["Repo", "GitModelError", "log_metrics", "open", "read", "__version__"]
 
 if TYPE_CHECKING:
     from typing import Any
 
+    from gitmodel.consume import open, read  # noqa: A004 - dvc.api's names
     from gitmodel.errors import GitModelError
     from gitmodel.history import log_metrics
     from gitmodel.repo import Repo
@@ -33,4 +34,8 @@ def __getattr__(name: str) -> Any:
         from gitmodel.history import log_metrics
 
         return log_metrics
+    if name in ("open", "read"):
+        from gitmodel import consume
+
+        return getattr(consume, name)
     raise AttributeError(name)

@@ -38,6 +38,7 @@ COMMANDS = [
     "push",
     "fetch",
     "pull",
+    "get",
     "gc",
     "fsck",
     "eval",
