@@ -39,8 +39,38 @@ class ConfigError(GitModelError):
     pass
 
 
+GATE_KEYS = {
+    "direction",
+    "tolerance",
+    "relative-tolerance",
+    "significance",
+    "mode",
+    "margin",
+    "minimum",
+    "maximum",
+    "drift-tolerance",
+    "drift-relative-tolerance",
+}
+MODES = ("superiority", "non-inferiority")
+
+
 class GateRule(FrozenRecord):
-    __slots__ = ("metric", "direction", "tolerance", "relative_tolerance", "significance")
+    """One gated metric. Slack against the previous release: tolerance + relative *
+    |previous|; against the drift baseline: the drift- pair (default: the same)."""
+
+    __slots__ = (
+        "metric",
+        "direction",
+        "tolerance",
+        "relative_tolerance",
+        "significance",
+        "mode",
+        "margin",
+        "minimum",
+        "maximum",
+        "drift_tolerance",
+        "drift_relative_tolerance",
+    )
 
     def __init__(
         self,
@@ -49,6 +79,12 @@ class GateRule(FrozenRecord):
         tolerance: float = 0.0,
         relative_tolerance: float = 0.0,
         significance: float | None = None,
+        mode: str = "superiority",
+        margin: float = 0.0,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        drift_tolerance: float | None = None,
+        drift_relative_tolerance: float | None = None,
     ) -> None:
         self._set(
             metric=metric,
@@ -56,6 +92,12 @@ class GateRule(FrozenRecord):
             tolerance=tolerance,
             relative_tolerance=relative_tolerance,
             significance=significance,
+            mode=mode,
+            margin=margin,
+            minimum=minimum,
+            maximum=maximum,
+            drift_tolerance=drift_tolerance,
+            drift_relative_tolerance=drift_relative_tolerance,
         )
 
     if TYPE_CHECKING:  # the slots' types, for the type checker only
@@ -64,9 +106,24 @@ class GateRule(FrozenRecord):
         tolerance: float
         relative_tolerance: float
         significance: float | None
+        mode: str
+        margin: float
+        minimum: float | None
+        maximum: float | None
+        drift_tolerance: float | None
+        drift_relative_tolerance: float | None
 
     def slack(self, previous: float) -> float:
         return self.tolerance + self.relative_tolerance * abs(previous)
+
+    def drift_slack(self, baseline: float) -> float:
+        tol = self.tolerance if self.drift_tolerance is None else self.drift_tolerance
+        rel = (
+            self.relative_tolerance
+            if self.drift_relative_tolerance is None
+            else self.drift_relative_tolerance
+        )
+        return tol + rel * abs(baseline)
 
 
 class Config(Record):
@@ -77,6 +134,8 @@ class Config(Record):
         "gates",
         "dedup",
         "dvc_objects",
+        "drift",
+        "eval_set_mismatch",
         "source",
         "warnings",
         "raw",
@@ -89,6 +148,10 @@ class Config(Record):
         self.gates: dict[str, GateRule] = {}
         self.dedup = False  # [storage] dedup: chunked, compressed, delta'd (gitmodel.dedup)
         self.dvc_objects = False  # [storage] dvc-objects: push whole objects too
+        # The drift guard's baseline: "best" earlier release, a pinned tag, or "off".
+        self.drift = "best"
+        # Candidate and baseline measured on different evaluation sets: "warn" or "refuse".
+        self.eval_set_mismatch = "warn"
         self.source = source
         self.warnings: list[str] = []
         self.raw: dict[str, Any] = raw if raw is not None else {}
@@ -110,6 +173,16 @@ def _number(value: object, key: str, where: str) -> float:
     return float(value)
 
 
+def _bound(rule: dict[str, Any], name: str, key: str, where: str) -> float | None:
+    """A floor: any finite number (a loss floor may be negative)."""
+    value = rule.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{where}: {key}.{name} must be a finite number, not {value!r}")
+    return float(value)
+
+
 def parse_config(data: dict[str, Any], where: str) -> Config:
     """Validate a config mapping; wrong types are one-line errors naming the key."""
     cfg = Config(source=where, raw=data)
@@ -127,7 +200,7 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
     if not isinstance(release, dict):
         raise ConfigError(f"{where}: [release] must be a table")
     for key in release:
-        if key not in {"tags", "require-metrics"}:
+        if key not in {"tags", "require-metrics", "drift", "eval-set-mismatch"}:
             cfg.warnings.append(f"{where}: unknown key release.{key} ignored")
     tags = release.get("tags", "v*")
     if not isinstance(tags, str) or not tags:
@@ -138,6 +211,14 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
         raise ConfigError(f"{where}: release.require-metrics must be true or false")
     cfg.require_metrics = req
     _parse_storage(cfg, data.get("storage", {}), where)
+    drift = release.get("drift", "best")
+    if not isinstance(drift, str) or not drift:
+        raise ConfigError(f'{where}: release.drift must be "best", "off" or a release tag')
+    cfg.drift = drift
+    mismatch = release.get("eval-set-mismatch", "warn")
+    if mismatch not in ("warn", "refuse"):
+        raise ConfigError(f'{where}: release.eval-set-mismatch must be "warn" or "refuse"')
+    cfg.eval_set_mismatch = mismatch
     gates = data.get("gate", {})
     if not isinstance(gates, dict):
         raise ConfigError(f"{where}: [gate] must be a table of metric tables")
@@ -146,7 +227,7 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
         if not isinstance(rule, dict):
             raise ConfigError(f"{where}: [{key}] must be a table")
         for k in rule:
-            if k not in {"direction", "tolerance", "relative-tolerance", "significance"}:
+            if k not in GATE_KEYS:
                 cfg.warnings.append(f"{where}: unknown key {key}.{k} ignored")
         direction = rule.get("direction", "higher")
         if direction not in ("higher", "lower"):
@@ -157,6 +238,21 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
             significance = _number(sig, f"{key}.significance", where)
             if not 0 < significance < 1:
                 raise ConfigError(f"{where}: {key}.significance must be between 0 and 1")
+        mode = rule.get("mode", "superiority")
+        if mode not in MODES:
+            raise ConfigError(f'{where}: {key}.mode must be "superiority" or "non-inferiority"')
+        margin = _number(rule.get("margin", 0), f"{key}.margin", where)
+        if mode == "non-inferiority" and (significance is None or margin <= 0):
+            raise ConfigError(
+                f"{where}: {key}.mode = non-inferiority needs a significance and a margin > 0"
+            )
+        drift = {
+            name: _number(rule[k], f"{key}.{k}", where) if k in rule else None
+            for name, k in (
+                ("drift_tolerance", "drift-tolerance"),
+                ("drift_relative_tolerance", "drift-relative-tolerance"),
+            )
+        }
         cfg.gates[metric] = GateRule(
             metric=metric,
             direction=direction,
@@ -165,6 +261,11 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
                 rule.get("relative-tolerance", 0), f"{key}.relative-tolerance", where
             ),
             significance=significance,
+            mode=mode,
+            margin=margin,
+            minimum=_bound(rule, "minimum", key, where),
+            maximum=_bound(rule, "maximum", key, where),
+            **drift,
         )
     return cfg
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,10 +190,24 @@ class MetricVerdict:
     passed: bool
     reason: str = ""  # why, when it is not a plain comparison
     noise: dict[str, Any] | None = None  # the noise-aware rule's finding, when it ran
+    # What the candidate was compared with: "previous" (the previous release), "drift"
+    # (the best or pinned earlier release), "minimum"/"maximum" (a floor in the policy).
+    kind: str = "previous"
+    against: str | None = None  # the release tag (previous, drift) or None (a floor)
+
+    @property
+    def baseline(self) -> str:
+        """The comparison's name in a verdict: a tag, or the floor."""
+        if self.kind in ("minimum", "maximum"):
+            return self.kind
+        tag = self.against or "-"
+        return f"{tag} (drift)" if self.kind == "drift" else tag
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "metric": self.metric,
+            "kind": self.kind,
+            "against": self.against,
             "direction": self.direction,
             "previous": self.previous,
             "new": self.new,
@@ -221,6 +235,7 @@ class Verdict:
     passed: bool = True
     override: str | None = None  # the recorded reason a failing candidate passes anyway
     summary: str = ""
+    rule: str = "plain"  # which decision rule judged: plain, or the noise rule's statement
 
     @property
     def regressed(self) -> bool:
@@ -241,6 +256,7 @@ class Verdict:
             "metrics": [m.to_json() for m in self.metrics],
             "problems": self.problems,
             "notes": self.notes,
+            "rule": self.rule,
             "summary": self.summary,
         }
 
@@ -255,12 +271,13 @@ class Verdict:
             head += " (no previous release with metrics)"
         out = [head]
         if self.metrics:
-            rows = [["metric", "better", "previous", "new", "delta", "slack", "result"]]
+            rows = [["metric", "better", "against", "was", "new", "delta", "slack", "result"]]
             for m in self.metrics:
                 rows.append(
                     [
                         m.metric,
                         m.direction,
+                        m.baseline,
                         _num(m.previous),
                         _num(m.new),
                         _num(m.delta, signed=True),
@@ -274,7 +291,9 @@ class Verdict:
                 out.append(("  " + "  ".join(cells)).rstrip())
             for m in self.metrics:
                 if m.noise and m.noise.get("reason"):
-                    out.append(f"  {m.metric}: {m.noise['reason']}")
+                    out.append(f"  {m.metric} against {m.baseline}: {m.noise['reason']}")
+                for warning in (m.noise or {}).get("warnings") or ():
+                    out.append(f"  warning: {m.metric}: {warning}")
         for p in self.problems:
             out.append(f"  problem: {p}")
         for n in self.notes:
@@ -294,15 +313,68 @@ def _num(value: float | int | None, signed: bool = False) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def compare(rule: GateRule, previous: float | int, new: float | int) -> MetricVerdict:
-    """One gated metric against the previous release under the plain rule."""
-    slack = rule.slack(previous)
+def compare(
+    rule: GateRule, previous: float | int, new: float | int, slack: float | None = None
+) -> MetricVerdict:
+    """One gated metric against a baseline value under the plain rule."""
+    if slack is None:
+        slack = rule.slack(previous)
     worse_by = (previous - new) if rule.direction == "higher" else (new - previous)
-    scale = max(1.0, abs(previous), abs(new))
-    passed = worse_by <= slack or math.isclose(
-        worse_by, slack, rel_tol=_EPSILON, abs_tol=_EPSILON * scale
-    )
+    passed = _at_most(worse_by, slack, max(1.0, abs(previous), abs(new)))
     return MetricVerdict(rule.metric, rule.direction, previous, new, new - previous, slack, passed)
+
+
+def _at_most(value: float, limit: float, scale: float) -> bool:
+    return value <= limit or math.isclose(value, limit, rel_tol=_EPSILON, abs_tol=_EPSILON * scale)
+
+
+def floors(rule: GateRule, new: float | int) -> list[MetricVerdict]:
+    """The policy's absolute floors (`minimum`, `maximum`) for one metric."""
+    out = []
+    for kind, limit in (("minimum", rule.minimum), ("maximum", rule.maximum)):
+        if limit is None:
+            continue
+        scale = max(1.0, abs(limit), abs(new))
+        ok = _at_most(limit, new, scale) if kind == "minimum" else _at_most(new, limit, scale)
+        out.append(
+            MetricVerdict(
+                rule.metric, rule.direction, limit, new, new - limit, 0.0, ok, "", None, kind
+            )
+        )
+    return out
+
+
+# A baseline: the release, its note, and its metrics for the line.
+Baseline = tuple[ReleaseTag, dict[str, Any], dict[str, float | int]]
+
+
+def drift_baseline(
+    config: Config, rule: GateRule, history: Sequence[Baseline]
+) -> tuple[Baseline, str] | None:
+    """The earlier release a drift comparison uses for rule's metric, and why that one.
+
+    history is the line's earlier releases with metrics, nearest first. The pinned
+    release (`release.drift = "TAG"`) when it is on the line, else the best value since
+    the latest release that was released with an override (a recorded decision to
+    accept a lower bar starts the drift count afresh).
+    """
+    if config.drift == "off" or not history:
+        return None
+    if config.drift != "best":
+        for entry in history:
+            if entry[0].name == config.drift:
+                return (entry, "pinned") if rule.metric in entry[2] else None
+    since: list[Baseline] = []
+    for entry in history:
+        since.append(entry)
+        if override_for(entry[1], entry[0].name) is not None:
+            break
+    candidates = [e for e in since if rule.metric in e[2]]
+    if not candidates:
+        return None
+    sign = 1 if rule.direction == "higher" else -1
+    # max() keeps the first (nearest) of equal values
+    return max(candidates, key=lambda e: sign * e[2][rule.metric]), "best"
 
 
 def judge(
@@ -316,8 +388,19 @@ def judge(
     previous_note: dict[str, Any] | None,
     tag: str | None,
     repo_for_noise: Any = None,
+    *,
+    history: Sequence[tuple[ReleaseTag, dict[str, Any]]] | None = None,
+    predictions: Callable[[object, str], dict[str, Any]] | None = None,
+    noise_server: str | None = None,
 ) -> Verdict:
-    """The verdict for a candidate given its note and the previous release's (pure policy)."""
+    """The verdict for a candidate given its note and the earlier releases' (pure policy).
+
+    `history`: the line's earlier releases with metrics, nearest first (for the drift
+    guard; default: the previous release alone). `predictions` loads the predictions
+    object a note names (the noise rule's evidence); `repo_for_noise` is the older way to
+    hand in a Repo to load them from. Without either, the noise rule cannot run and the
+    verdict says so (`noise_server` gives the reason to show).
+    """
     v = Verdict(
         candidate,
         commit,
@@ -349,6 +432,19 @@ def judge(
             )
             v.summary = f"PASS: {candidate} is not gated ({missing})"
             return v
+    if predictions is None and repo_for_noise is not None:
+        predictions = _repo_loader(repo_for_noise)
+    earlier: list[Baseline] = []
+    for release, rel_note in history or (
+        [(previous, previous_note)] if previous is not None and previous_note else []
+    ):
+        try:
+            earlier.append(
+                (release, rel_note, model_metrics(rel_note, model, release.commit or ""))
+            )
+        except MetricsError:
+            continue
+    tests: list[_Test] = []
     if not v.problems:
         for rule in config.gates.values():
             new = metrics.get(rule.metric)
@@ -364,18 +460,33 @@ def judge(
                         None,
                         False,
                         "missing on candidate",
+                        None,
+                        "previous",
+                        previous.name if previous else None,
                     )
                 )
-            elif previous is None or old is None:
+                continue
+            if previous is None or old is None:
                 reason = "first release" if previous is None else f"not on {previous.name}"
                 v.metrics.append(
                     MetricVerdict(rule.metric, rule.direction, old, new, None, None, True, reason)
                 )
             else:
                 mv = compare(rule, old, new)
-                if not mv.passed and rule.significance is not None and repo_for_noise is not None:
-                    _noise_aware(mv, rule, repo_for_noise, previous_note, note, old)
+                mv.against = previous.name
                 v.metrics.append(mv)
+                tests.append(_Test(mv, rule, (previous.name, previous_note, old), note))
+            drift = drift_baseline(config, rule, earlier) if history is not None else None
+            if drift is not None and (previous is None or drift[0][0].name != previous.name):
+                (release, rel_note, rel_metrics), why = drift
+                base = rel_metrics[rule.metric]
+                mv = compare(rule, base, new, rule.drift_slack(base))
+                mv.kind, mv.against = "drift", release.name
+                mv.reason = f"{why} earlier release"
+                v.metrics.append(mv)
+                tests.append(_Test(mv, rule, (release.name, rel_note, base), note))
+            v.metrics.extend(floors(rule, new))
+    _noise_rule(v, tests, candidate, predictions, noise_server)
     v.passed = not v.regressed
     if not v.passed:
         override = override_for(note, tag)
@@ -386,32 +497,171 @@ def judge(
     return v
 
 
-def _noise_aware(
-    mv: MetricVerdict, rule: GateRule, repo: Any, previous_note: Any, note: Any, old: float
+def _repo_loader(repo: Any) -> Callable[[object, str], dict[str, Any]]:
+    def load(entry: object, where: str) -> dict[str, Any]:
+        from gitmodel.evaluate import load_predictions
+
+        return load_predictions(repo, entry, where)
+
+    return load
+
+
+@dataclass
+class _Test:
+    """A comparison the noise rule may judge: the row, its rule, the baseline side."""
+
+    row: MetricVerdict
+    rule: GateRule
+    baseline: tuple[str, dict[str, Any] | None, float | int]
+    candidate_note: dict[str, Any] | None
+    check: Any = None  # the bootstrap's NoiseCheck
+
+
+def _noise_rule(
+    v: Verdict,
+    tests: list[_Test],
+    candidate: str,
+    load: Callable[[object, str], dict[str, Any]] | None,
+    unavailable: str | None,
 ) -> None:
-    """Let the noise-aware rule (opt-in per metric, `significance`) overrule a plain failure."""
+    """Let the noise rule (opt-in per metric, `significance`) judge release comparisons.
+
+    Superiority (the default): a comparison that fails the plain rule is refused only
+    when the drop beyond the slack is demonstrated, one-sided at the metric's
+    significance, with Holm's step-down over every noise-judged comparison of the
+    verdict. Non-inferiority (`mode = "non-inferiority"`): a comparison passes only when
+    the one-sided bound shows the change is above -margin; no correction is needed (all
+    must pass, an intersection-union test).
+    """
+    noisy = [t for t in tests if t.rule.significance is not None]
+    if not noisy:
+        return
+    if load is None:
+        why = unavailable or "no stored predictions can be read here"
+        v.rule = f"plain (noise rule not run: {why})"
+        for t in noisy:
+            if t.rule.mode == "non-inferiority":
+                t.row.passed = False
+                t.row.reason = "non-inferiority not shown"
+            if not t.row.passed:
+                t.row.noise = {"applied": False, "reason": f"{why}: plain rule applied"}
+        return
     try:
         from gitmodel.bootstrap import noise_check
     except ImportError:  # the science extras are not part of this installation
+        v.rule = "plain (noise rule not installed: pip install gitmodel[science])"
         return
-    try:
-        check = noise_check(repo, rule, previous_note, note, old)
-    except Exception as exc:  # never let the bootstrap turn a verdict into a crash
-        mv.noise = {
-            "applied": False,
-            "reason": f"noise check failed ({clean_text(exc, 120)}): plain rule applied",
-        }
+    family: list[_Test] = []
+    for t in noisy:
+        ni = t.rule.mode == "non-inferiority"
+        if t.row.passed and not ni:
+            family.append(t)  # needs no test: p is taken as 1 (it cannot be refused)
+            continue
+        assert t.row.new is not None
+        try:
+            t.check = noise_check(
+                t.rule,
+                load,
+                (t.baseline[0], t.baseline[1], float(t.baseline[2])),
+                (f"the candidate {candidate}", t.candidate_note, float(t.row.new)),
+                slack=t.rule.margin if ni else float(t.row.slack or 0.0),
+            )
+        except Exception as exc:  # never let the statistics turn a verdict into a crash
+            t.row.noise = {
+                "applied": False,
+                "reason": f"noise rule failed ({clean_text(exc, 120)}): plain rule applied",
+            }
+            if ni:
+                t.row.passed, t.row.reason = False, "non-inferiority not shown"
+            continue
+        if not t.check.applied:
+            t.row.noise = t.check.to_json()
+            if ni:
+                t.row.passed, t.row.reason = False, "non-inferiority not shown"
+                t.row.noise["reason"] = f"{t.check.reason}: non-inferiority cannot be shown"
+            else:
+                t.row.noise["reason"] = f"{t.check.reason}: plain rule applied"
+            continue
+        if ni:
+            _non_inferiority(t)
+        else:
+            family.append(t)
+    _holm(family)
+    used = [t for t in noisy if t.check is not None and t.check.applied]
+    if used:
+        levels = sorted({t.rule.significance or 0.0 for t in used})
+        v.rule = "noise (one-sided at " + ", ".join(f"{a:g}" for a in levels) + ")"
+        if len(family) > 1:
+            v.notes.append(
+                f"Holm's correction over {len(family)} noise-judged comparison(s) at family "
+                f"level {min(t.rule.significance or 1 for t in family):g} "
+                "(those that pass the plain rule count, with p = 1)"
+            )
+
+
+def _holm(family: list[_Test]) -> None:
+    """Holm's step-down over the family's one-sided p-values (untested ones count as 1)."""
+    if not family:
         return
-    mv.noise = check.to_json()
-    if check.applied and check.result is not None:
-        mv.passed = not check.result.significant
-        if mv.passed:
-            mv.reason = "drop within noise"
+    from gitmodel.bootstrap import describe_test
+
+    alpha = min(t.rule.significance or 1.0 for t in family)
+    tested = [t for t in family if t.check is not None]
+    tested.sort(key=lambda t: t.check.result.p_value)
+    m = len(family)
+    still_rejecting = True
+    for i, t in enumerate(tested):
+        threshold = alpha / (m - i)
+        result = t.check.result
+        refused = still_rejecting and result.p_value <= threshold
+        if not refused:
+            still_rejecting = False
+        how = f" (Holm, {i + 1} of {m})" if m > 1 else ""
+        noise = t.check.to_json()
+        noise["reason"] = describe_test(result, threshold, refused, how)
+        noise["threshold"] = threshold
+        noise["refused"] = refused
+        t.row.noise = noise
+        t.row.passed = not refused
+        t.row.reason = "drop demonstrated" if refused else "drop not demonstrated"
+
+
+def _non_inferiority(t: _Test) -> None:
+    from gitmodel.bootstrap import POWER, z_score
+
+    result = t.check.result
+    margin = t.rule.margin
+    worst = result.worst
+    shown = worst > -margin if t.rule.direction == "higher" else worst < margin
+    pct = f"{result.confidence * 100:g}%"
+    side = "lower" if t.rule.direction == "higher" else "upper"
+    limit = -margin if t.rule.direction == "higher" else margin
+    where = "above" if t.rule.direction == "higher" else "below"
+    text = (
+        f"non-inferiority {'shown' if shown else 'not shown'}: the one-sided {pct} {side} "
+        f"bound {worst:+.4g} is {where if shown else 'not ' + where} {limit:+.4g} "
+        f"(delta {result.delta:+.4g}); {result.how()}"
+    )
+    noise = t.check.to_json()
+    # An equal model passes with 80% power only when margin > (z_a + z_power) * se.
+    needed = (z_score(result.confidence) + z_score(POWER)) * result.se
+    if needed >= margin and result.se > 0:
+        n_needed = int(math.ceil(result.n * (needed / margin) ** 2))
+        text += (
+            f"; the evaluation set ({result.n} examples) is too small for margin {margin:g}: "
+            f"even an equal model passes with less than {POWER:.0%} power (about "
+            f"{n_needed} examples needed)"
+        )
+        noise["too_small"] = True
+    noise["reason"] = text
+    t.row.noise = noise
+    t.row.passed = shown
+    t.row.slack = margin
+    t.row.reason = "non-inferior" if shown else "non-inferiority not shown"
 
 
 def _summary(v: Verdict) -> str:
     failed = [m for m in v.metrics if not m.passed]
-    against = f" than {v.previous_tag}" if v.previous_tag else ""
     if v.problems:
         why = v.problems[0]
     elif failed:
@@ -419,9 +669,18 @@ def _summary(v: Verdict) -> str:
         for m in failed:
             if m.new is None:
                 parts.append(f"{m.metric} is missing")
+            elif m.kind in ("minimum", "maximum"):
+                side = "below" if m.kind == "minimum" else "above"
+                parts.append(f"{m.metric} {_num(m.new)} is {side} the {m.kind} {_num(m.previous)}")
+            elif m.reason == "non-inferiority not shown":
+                parts.append(f"{m.metric}: non-inferiority to {m.against} not shown")
             else:
                 worse = abs(m.delta or 0)
-                parts.append(f"{m.metric} is worse{against} by {worse:.6g} (slack {_num(m.slack)})")
+                what = f" ({m.reason})" if m.reason and m.kind == "previous" else ""
+                parts.append(
+                    f"{m.metric} is worse than {m.baseline} by {worse:.6g} "
+                    f"(slack {_num(m.slack)}){what}"
+                )
         why = "; ".join(parts)
     else:
         why = ""
@@ -429,11 +688,22 @@ def _summary(v: Verdict) -> str:
         return f"OVERRIDDEN: {why}; released anyway: {v.override}"
     if not v.passed:
         return f"FAIL: {why}"
-    if v.previous_tag is None:
+    if v.previous_tag is None and not any(m.kind != "previous" for m in v.metrics):
         return f"PASS: {v.candidate} is the first release of its line with metrics"
     if not v.metrics:
         return "PASS: no gated metrics configured (add [gate.NAME] tables to .gitmodel.toml)"
-    return f"PASS: {v.candidate} is no worse{against} on {len(v.metrics)} gated metric(s)"
+    gated = list(dict.fromkeys(m.metric for m in v.metrics))
+    against = f" than {v.previous_tag}" if v.previous_tag else ""
+    since = f" from {v.previous_tag}" if v.previous_tag else ""
+    unshown = list(
+        dict.fromkeys(m.metric for m in v.metrics if m.reason == "drop not demonstrated")
+    )
+    if unshown:
+        return (
+            f"PASS: {v.candidate}: a drop{since} on {', '.join(unshown)} is not demonstrated "
+            f"(see the bounds); {len(gated)} gated metric(s)"
+        )
+    return f"PASS: {v.candidate} is no worse{against} on {len(gated)} gated metric(s)"
 
 
 # -- the gate over a repository ----------------------------------------------------------
@@ -462,6 +732,12 @@ class Gate:
         self.baseline_notes = list(baseline_notes) if baseline_notes else self.notes
         self._tags = tags
         self.repo = repo
+        # The noise rule's evidence: a loader of stored predictions (from the repository's
+        # cache, or its DVC remote); without one, verdicts say why the rule could not run.
+        self.predictions: Callable[[object, str], dict[str, Any]] | None = (
+            _repo_loader(repo) if repo is not None else None
+        )
+        self.noise_unavailable: str | None = None
 
     @property
     def tags(self) -> list[ReleaseTag]:
@@ -498,12 +774,28 @@ class Gate:
         self, candidate: TagName | None, model: str | None, date: int | None = None
     ) -> tuple[ReleaseTag, dict[str, Any]] | None:
         """The nearest release before the candidate whose commit has metrics."""
+        for found in self.earlier_releases(candidate, model, date, first_only=True):
+            return found
+        return None
+
+    def earlier_releases(
+        self,
+        candidate: TagName | None,
+        model: str | None,
+        date: int | None = None,
+        first_only: bool = False,
+    ) -> list[tuple[ReleaseTag, dict[str, Any]]]:
+        """The releases of the line before the candidate whose commits have metrics,
+        nearest first (the previous release, then the drift guard's choice)."""
         when = int(time.time()) if date is None else date
+        found = []
         for release in releases_before(candidate, model or "", when, self.tags):
             note = self._metrics_note(release, model)
             if note is not None:
-                return release, note
-        return None
+                found.append((release, note))
+                if first_only:
+                    break
+        return found
 
     def verdict(
         self,
@@ -535,10 +827,12 @@ class Gate:
         except NoteError as exc:
             note_error = exc.message
         previous: tuple[ReleaseTag, dict[str, Any]] | None
+        # An explicit --against is the one comparison asked for: no drift guard.
+        history = self.earlier_releases(candidate, model, date) if against is None else None
         if against is not None:
             previous = self._against(against, model)
         else:
-            previous = self.previous_release(candidate, model, date)
+            previous = history[0] if history else None
         if (
             note is None
             and note_error is None
@@ -557,7 +851,9 @@ class Gate:
             previous[0] if previous else None,
             previous[1] if previous else None,
             tag,
-            repo_for_noise=self.repo,
+            history=history,
+            predictions=self.predictions,
+            noise_server=self.noise_unavailable,
         )
 
     def predates_policy(self, commit: str) -> bool:

@@ -199,7 +199,8 @@ def test_gate_passes_a_drop_within_noise_refuses_a_real_one(sh: Shell, gated_rep
     assert m["delta"] == pytest.approx(-0.01)
     boot = m["noise"]["bootstrap"]
     assert boot["ci_low"] < -0.002 <= boot["ci_high"]
-    assert "CI" in m["noise"]["reason"]
+    assert m["reason"] == "drop not demonstrated"
+    assert "drop not demonstrated (the interval allows down to" in m["noise"]["reason"]
 
     large = commit_model(sh, repo, y, flip(prev, y, 30), seed=3, store=True)
     v = gate_verdict(repo, large)
@@ -213,7 +214,7 @@ def test_gate_passes_a_drop_within_noise_refuses_a_real_one(sh: Shell, gated_rep
         sh.git("tag", "v1.1.0", small, cwd=repo)
         r = sh.git("tag", "v1.2.0", large, cwd=repo, check=False)
         assert r.returncode != 0
-        assert "95% CI" in r.stderr and "significant" in r.stderr
+        assert "drop demonstrated" in r.stderr and "one-sided 95% upper bound" in r.stderr
         assert sh.git("tag", "-l", "v1.2.0", cwd=repo).stdout == ""
 
 
@@ -227,7 +228,7 @@ def test_gate_falls_back_without_predictions_or_on_another_set(sh: Shell, gated_
     (m,) = v["metrics"]
     assert not v["passed"]  # the plain rule: -0.01 is beyond the 0.002 tolerance
     assert m["noise"]["applied"] is False
-    assert "no stored predictions on the candidate" in m["noise"]["reason"]
+    assert f"no stored predictions on the candidate {unstored[:12]}" in m["noise"]["reason"]
     assert "plain rule" in m["noise"]["reason"]
 
     y2, p2 = binary_set(200, 0.75, seed=9)
@@ -265,4 +266,95 @@ def test_gate_falls_back_when_predictions_do_not_match_the_note(
     (m,) = gate_verdict(repo, cand)["metrics"]
     assert not m["passed"]
     assert m["noise"]["applied"] is False
-    assert "not the previous release's 0.99" in m["noise"]["reason"]
+    assert (
+        "stored predictions of v1.0.0 give accuracy 0.87, not its note's 0.99"
+        in m["noise"]["reason"]
+    )
+
+
+def test_macro_averages_use_the_fixed_label_set() -> None:
+    y = np.array([0, 1] * 20 + [2, 2])
+    pred = y.copy()
+    pred[:6] = 1 - pred[:6]
+    counts = np.ones((1, len(y)))
+    counts[0, -2:] = 0  # a resample that misses class 2 in both labels and predictions
+    idx = np.repeat(np.arange(len(y)), counts[0].astype(int))
+    for metric, ref in (
+        ("precision_macro", skm.precision_score),
+        ("recall_macro", skm.recall_score),
+        ("f1_macro", skm.f1_score),
+    ):
+        score = _scorer(metric, "classification", y, pred, None, np.array([0, 1, 2]))
+        expected = ref(y[idx], pred[idx], average="macro", labels=[0, 1, 2], zero_division=0)
+        assert score(counts)[0] == pytest.approx(expected), metric
+
+
+def test_roc_auc_reports_the_resamples_it_could_use() -> None:
+    rng = np.random.default_rng(3)
+    y = np.array([0] * 199 + [1])  # one positive: a resample misses it 37% of the time
+    p1 = rng.random(200)
+    proba = np.column_stack([1 - p1, p1])
+    r = paired_bootstrap(
+        "roc_auc", "classification", y, y, y, previous_proba=proba, candidate_proba=proba
+    )
+    assert 1000 < r.used < 1500 and r.resamples == 2000
+    assert f"{r.used} of 2000 resamples used" in r.describe()
+    with pytest.raises(BootstrapError, match=r"only \d+ of 2000 resamples"):
+        paired_bootstrap(
+            "roc_auc",
+            "classification",
+            y[:150],
+            y[:150],
+            y[:150],
+            previous_proba=proba[:150],
+            candidate_proba=proba[:150],
+            classes=[0, 1],
+        )  # fmt: skip  (no positive at all: nothing can be scored)
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_delong_agrees_with_scikit_learn_and_the_bootstrap(k: int) -> None:
+    from gitmodel.bootstrap import delong_auc
+
+    rng = np.random.default_rng(11)
+    n = 1500
+    y = rng.integers(0, k, n)
+
+    def scores(noise: float) -> np.ndarray:
+        logits = np.eye(k)[y] * 1.5 + rng.normal(scale=noise, size=(n, k))
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    a, b = scores(1.0), scores(1.1)
+    d = delong_auc(y, a, b)
+    ref = (
+        (lambda p: skm.roc_auc_score(y, p[:, 1]))
+        if k == 2
+        else (lambda p: skm.roc_auc_score(y, p, multi_class="ovr"))
+    )
+    assert d.previous == pytest.approx(ref(a)) and d.candidate == pytest.approx(ref(b))
+    assert d.method == "DeLong" and d.delta == pytest.approx(ref(b) - ref(a))
+    boot = paired_bootstrap(
+        "roc_auc", "classification", y, y, y, previous_proba=a, candidate_proba=b
+    )
+    assert d.se == pytest.approx(boot.se, rel=0.15)
+    assert d.ci_low == pytest.approx(boot.ci_low, abs=0.5 * boot.se)
+
+
+def test_candidate_with_stale_predictions_is_judged_by_the_plain_rule(
+    sh: Shell, gated_repo: Path
+) -> None:
+    repo = gated_repo
+    y, prev = binary_set(200, 0.9)
+    commit_model(sh, repo, y, prev, seed=1, store=True)
+    sh.git("tag", "v1.0.0", cwd=repo)
+    np.save(repo / "p.npy", prev)
+    args = ["eval", "--y-true", "y.npy", "--y-pred", "p.npy", "--task", "classification"]
+    sh.gm(*args, "--store", "-o", "-", cwd=repo)  # stale: the previous model's predictions
+    write_bytes(repo / "model.bin", 2000, seed=2)
+    sh.gm("commit", "model.bin", "-m", "worse", "--metric", "accuracy=0.80", cwd=repo)
+    r = sh.gm("check", cwd=repo, check=False)
+    assert r.returncode == 1, r.stdout
+    assert "stored predictions of the candidate HEAD give accuracy" in r.stdout
+    assert "not its note's 0.8: plain rule applied" in r.stdout
+    assert "FAIL: accuracy is worse than v1.0.0" in r.stdout
