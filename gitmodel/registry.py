@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitmodel.errors import GitModelError
 from gitmodel.git import run_git
-from gitmodel.versions import TagName, is_release, parse_tag
+from gitmodel.versions import TAG_RE, TagName, is_release, parse_tag
 
 if TYPE_CHECKING:
     from gitmodel.config import Config
@@ -33,22 +33,9 @@ if TYPE_CHECKING:
 
 MAIN_LINE = "main"  # the main line's name in stage tags (GTO needs a name)
 
-# GTO's names (gto/constants.py `name`): letters, digits, "-", "_", "/"; a letter or digit
-# at both ends.
-_NAME = r"[a-zA-Z0-9](?:[a-zA-Z0-9_/-]*[a-zA-Z0-9])?"
-_SEMVER = (
-    r"v(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
-    r"(?:-(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*)?"
-    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?"
-)
-# GTO's tag grammar (gto/constants.py `tag_re`), for the events the registry reads.
-GTO_TAG_RE = re.compile(
-    rf"^(?P<artifact>{_NAME})"
-    rf"(?:(?:#(?P<stage>{_NAME})|@(?P<version>{_SEMVER}))(?P<cancel>!?)|@(?P<deprecated>deprecated))"
-    r"(?:#(?P<counter>[0-9]+))?$"
-)
-NAME_RE = re.compile(rf"^{_NAME}$")
-STAGE_REV_RE = re.compile(rf"^(?P<artifact>{_NAME})?#(?P<stage>{_NAME})$")
+# A stage name as GTO accepts it (gto/constants.py `name`): letters, digits, "-", "_", "/",
+# with a letter or digit at both ends.
+NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_/-]*[a-zA-Z0-9])?$")
 
 
 class RegistryError(GitModelError):
@@ -67,18 +54,23 @@ class GtoTag:
 
 
 def parse_gto_tag(name: str) -> GtoTag | None:
-    m = GTO_TAG_RE.match(name)
-    if m is None:
-        return None
-    counter = int(m["counter"]) if m["counter"] else None
-    if m["deprecated"]:
-        return GtoTag(m["artifact"], "deprecate", None, None, counter)
-    cancel = m["cancel"] == "!"
-    if m["stage"]:
-        action = "unassign" if cancel else "assign"
-        return GtoTag(m["artifact"], action, m["stage"], None, counter)
-    action = "deregister" if cancel else "register"
-    return GtoTag(m["artifact"], action, None, m["version"], counter)
+    """The GTO event a tag name is, by the one grammar (gitmodel.versions); None if none."""
+    tag = parse_tag(name)
+    match = TAG_RE.match(name)
+    if tag.model is None or match is None:
+        return None  # the main line's bare versions are no GTO events
+    counter = int(match["counter"]) if match["counter"] else None
+    if tag.kind == "stage":
+        action = "unassign" if match["unassign"] else "assign"
+        return GtoTag(tag.model, action, tag.part, None, counter)
+    if tag.kind == "deprecation":
+        return GtoTag(tag.model, "deregister", None, tag.part, counter)
+    if tag.kind == "lifecycle":
+        action = "deprecate" if tag.part == "deprecated" else "create"
+        return GtoTag(tag.model, action, None, None, counter)
+    if tag.kind == "release":
+        return GtoTag(tag.model, "register", None, tag.part, counter)
+    return None
 
 
 def is_stage_tag(name: str) -> bool:
@@ -350,10 +342,15 @@ def _event_order(e: StageEvent) -> tuple[int, int, str]:
 
 def parse_stage_rev(rev: str) -> tuple[str, str] | None:
     """(line, stage) for a stage reference `NAME#STAGE` (or `#STAGE` for the main line)."""
-    m = STAGE_REV_RE.match(rev)
-    if m is None:
+    if rev.startswith("#"):
+        rev = MAIN_LINE + rev
+    tag = parse_tag(rev)
+    match = TAG_RE.match(rev)
+    if tag.kind != "stage" or tag.model is None or match is None:
         return None
-    return line_of_artifact(m["artifact"] or MAIN_LINE), m["stage"]
+    if match["unassign"] or match["counter"] or not NAME_RE.match(tag.part):
+        return None
+    return line_of_artifact(tag.model), tag.part
 
 
 # -- gating a promotion ------------------------------------------------------------------
@@ -430,6 +427,379 @@ def promotion_verdict(
         verdict.notes.append(f"{skipped}: nothing to compare with")
     else:
         verdict.notes.append(f"no version holds {stage} yet: nothing to compare with")
+    # The gate's words are a release's; say what this is.
+    verdict.summary = verdict.summary.replace("; released anyway:", "; promoted anyway:")
     if verdict.passed and previous is None and not verdict.regressed:
         verdict.summary = f"PASS: {candidate} may hold {stage} (no version to compare with)"
     return verdict
+
+
+# -- promote and demote ------------------------------------------------------------------
+
+
+@dataclass
+class StageChange:
+    """What promote or demote did (tag None: refused, or nothing to do)."""
+
+    action: str  # "promote" or "demote"
+    line: str
+    stage: str
+    version: str  # the version promoted, or demoted
+    commit: str
+    tag: str | None = None
+    previous: Holder | None = None  # who held the stage before
+    holder: Holder | None = None  # who holds it after
+    verdict: Verdict | None = None
+    override: str | None = None
+    already: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        def holder(h: Holder | None) -> dict[str, Any] | None:
+            return {"version": h.version, "commit": h.commit, "tag": h.event.tag} if h else None
+
+        return {
+            "action": self.action,
+            "line": self.line,
+            "stage": self.stage,
+            "version": self.version,
+            "commit": self.commit,
+            "tag": self.tag,
+            "previous": holder(self.previous),
+            "holder": holder(self.holder),
+            "already": self.already,
+            "override": self.override,
+            "verdict": self.verdict.to_json() if self.verdict else None,
+        }
+
+
+def _check_stage(stage: str) -> None:
+    if not NAME_RE.match(stage):
+        raise RegistryError(
+            f"{stage!r} is not a stage name GTO accepts (letters, digits, '-', '_', '/'; "
+            "a letter or digit at both ends)"
+        )
+
+
+def _create_tag(root: Path, name: str, commit: str, message: str) -> bool:
+    """Create annotated tag name; False when it exists already (a concurrent promotion)."""
+    exists = run_git(
+        ["rev-parse", "--verify", "--quiet", f"refs/tags/{name}"], cwd=root, check=False
+    )
+    if exists.returncode == 0:
+        return False
+    proc = run_git(
+        ["tag", "-a", "--cleanup=whitespace", "-F", "-", name, commit],
+        cwd=root,
+        input=message,
+        check=False,
+    )
+    if proc.returncode != 0:
+        if "already exists" in (proc.stderr or ""):
+            return False
+        last = (proc.stderr or "").strip().splitlines()
+        raise RegistryError(f"git tag {name} failed: {last[-1] if last else 'failed'}")
+    return True
+
+
+def _record_override(notes: Any, root: Path, commit: str, tag: str, reason: str) -> None:
+    """The reason goes in the commit's note, where the push doors and the server read it."""
+    import datetime as dt
+
+    from gitmodel import __version__
+    from gitmodel.notes import SCHEMA_VERSION
+
+    note: dict[str, Any] = notes.read(commit) or {
+        "schema": SCHEMA_VERSION,
+        "metrics": {},
+        "source": "git-model promote",
+        "tool": f"gitmodel {__version__}",
+    }
+    who = run_git(["config", "user.email"], cwd=root, check=False).stdout.strip()
+    previous = note.get("overrides")
+    entries: list[Any] = list(previous) if isinstance(previous, list) else []
+    entries = [e for e in entries if not (isinstance(e, dict) and e.get("tag") == tag)]
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    entries.append({"tag": tag, "reason": reason, "at": now, "by": who, "kind": "promotion"})
+    note["overrides"] = entries
+    notes.write(commit, note)
+
+
+def promote(
+    root: Path,
+    config: Config,
+    notes: Any,
+    ref: str,
+    stage: str,
+    message: str | None = None,
+    allow_regression: str | None = None,
+    repo_for_noise: Any = None,
+) -> StageChange:
+    """Assign STAGE to release REF with a GTO tag, gated against the version holding it.
+
+    Refused (tag None, verdict failed) when REF is worse and no reason is given; with
+    allow_regression the reason is recorded in REF's note and in the tag's message.
+    """
+    from gitmodel.gate import NoteSource, clean_text
+
+    _check_stage(stage)
+    if allow_regression is not None and not allow_regression.strip():
+        raise RegistryError("--allow-regression needs a reason")
+    if not is_release(ref, config.release_tags):
+        raise RegistryError(
+            f"{ref} is not a release tag (release.tags = {config.release_tags!r}): promote a "
+            "release, e.g. v1.2.0 or NAME@v1.2.0"
+        )
+    for _attempt in range(5):
+        registry = Registry.read(root, config.release_tags)
+        release = registry.release(ref)
+        if release is None or release.commit is None:
+            raise RegistryError(f"no release tag {ref} (see `git model releases`)")
+        if release.deregistered:
+            raise RegistryError(f"{ref} is deprecated ({ref}! exists): it cannot hold a stage")
+        line = release.tag.line
+        artifact = artifact_of_line(line)
+        change = StageChange("promote", line, stage, ref, release.commit)
+        change.previous = registry.holder(line, stage)
+        if change.previous is not None and change.previous.commit == release.commit:
+            change.already, change.holder = True, change.previous
+            return change
+        tag = f"{artifact}#{stage}#{registry.next_counter(artifact)}"
+        source = NoteSource.from_ref(root)
+        verdict = promotion_verdict(
+            config,
+            registry,
+            ref,
+            release.commit,
+            line,
+            stage,
+            tag,
+            [source],
+            repo_for_noise=repo_for_noise,
+        )
+        if not verdict.passed:
+            if allow_regression is None:
+                change.verdict = verdict
+                return change
+            change.override = allow_regression.strip()
+            _record_override(notes, root, release.commit, tag, change.override)
+            verdict = promotion_verdict(
+                config,
+                registry,
+                ref,
+                release.commit,
+                line,
+                stage,
+                tag,
+                [NoteSource.from_ref(root)],
+                repo_for_noise=repo_for_noise,
+            )
+        change.verdict = verdict
+        lines = [
+            message.strip() if message and message.strip() else f"Promote {ref} to {stage}",
+            "",
+        ]
+        if change.override:
+            lines += [f"Promoted despite the gate. Reason: {clean_text(change.override)}", ""]
+        lines += ["Promotion gate (git model promote):", *verdict.lines()]
+        if _create_tag(root, tag, release.commit, "\n".join(lines) + "\n"):
+            change.tag = tag
+            change.holder = Registry.read(root, config.release_tags).holder(line, stage)
+            return change
+    raise RegistryError(f"could not create a stage tag for {ref}: other promotions keep racing")
+
+
+def demote(
+    root: Path, config: Config, name: str, stage: str, message: str | None = None
+) -> StageChange:
+    """Unassign STAGE from the version of line NAME holding it (GTO's `NAME#STAGE!#N`)."""
+    _check_stage(stage)
+    line = line_of_artifact(name)
+    if line and not NAME_RE.match(line):
+        raise RegistryError(f"{name!r} is not a model name (use {MAIN_LINE} for the main line)")
+    for _attempt in range(5):
+        registry = Registry.read(root, config.release_tags)
+        holder = registry.holder(line, stage)
+        if holder is None:
+            raise RegistryError(f"no version of {line_label(line)} holds {stage}")
+        artifact = artifact_of_line(line)
+        tag = f"{artifact}#{stage}!#{registry.next_counter(artifact)}"
+        change = StageChange("demote", line, stage, holder.version, holder.commit, previous=holder)
+        text = (
+            message.strip()
+            if message and message.strip()
+            else f"Demote {holder.version} from {stage}"
+        )
+        if _create_tag(root, tag, holder.commit, text + "\n"):
+            change.tag = tag
+            change.holder = Registry.read(root, config.release_tags).holder(line, stage)
+            return change
+    raise RegistryError(f"could not create a stage tag for {name}: other changes keep racing")
+
+
+# -- the listing -----------------------------------------------------------------------
+
+_VERDICT_PREFIXES = ("PASS:", "FAIL:", "OVERRIDDEN:")
+
+
+def _tag_messages(root: Path, names: Sequence[str]) -> dict[str, str]:
+    """The messages of tags, in one git call (records framed by a token drawn per run)."""
+    import os
+
+    if not names:
+        return {}
+    token = os.urandom(8).hex()
+    proc = run_git(
+        [
+            "for-each-ref",
+            f"--format=%(refname){token}%(contents){token}END",
+            *(f"refs/tags/{n}" for n in names),
+        ],
+        cwd=root,
+        check=False,
+    )
+    out: dict[str, str] = {}
+    for record in proc.stdout.split(f"{token}END"):
+        ref, sep, body = record.strip("\n").partition(token)
+        if sep and ref.startswith("refs/tags/"):
+            out[ref[len("refs/tags/") :]] = body
+    return out
+
+
+def recorded_verdict(message: str) -> dict[str, Any] | None:
+    """The verdict a release tag's message recorded at release time (`git model release`)."""
+    lines = message.splitlines()
+    if not any(ln.startswith("Release gate") for ln in lines):
+        return None
+    for ln in reversed(lines):
+        s = ln.strip()
+        if s.startswith(_VERDICT_PREFIXES):
+            result = s.split(":", 1)[0].lower()
+            return {
+                "result": {"overridden": "overridden"}.get(result, result),
+                "summary": _clean(s, 300),
+            }
+    return None
+
+
+def release_lines(
+    root: Path, config: Config, notes: NoteSource | None = None
+) -> list[dict[str, Any]]:
+    """Every release line (main first): versions newest first with commit, date, gated
+    metrics, the verdict recorded at release time and the stages each holds now."""
+    from gitmodel.gate import NoteSource, model_metrics, override_for
+
+    registry = Registry.read(root, config.release_tags)
+    source = notes or NoteSource.from_ref(root)
+    names = [r.name for line in registry.lines.values() for r in line.releases]
+    messages = _tag_messages(root, names)
+    gated = list(config.gates)
+    out = []
+    for key in sorted(registry.lines, key=lambda n: (n != "", n)):
+        line = registry.lines[key]
+        if not line.releases and not line.events:
+            continue
+        versions = []
+        for r in line.releases:
+            metrics: dict[str, Any] = {}
+            note = None
+            problem = None
+            try:
+                note = source.read(r.commit) if r.commit else None
+                if note is not None:
+                    metrics = dict(model_metrics(note, key or None, r.commit or ""))
+            except GitModelError as exc:
+                problem = exc.message
+            shown = {k: metrics[k] for k in gated if k in metrics} if gated else metrics
+            verdict = recorded_verdict(messages.get(r.name, ""))
+            override = override_for(note, r.name)
+            versions.append(
+                {
+                    "tag": r.name,
+                    "version": r.tag.part,
+                    "commit": r.commit,
+                    "date": r.date,
+                    "by": r.by,
+                    "metrics": shown,
+                    "all_metrics": metrics,
+                    "verdict": verdict,
+                    "override": override,
+                    "note_problem": problem,
+                    "deprecated": r.deregistered,
+                    "stages": list(r.stages),
+                }
+            )
+        holders = {
+            stage: {
+                "version": h.version,
+                "commit": h.commit,
+                "tag": h.event.tag,
+                "since": h.event.date,
+                "release": h.release,
+            }
+            for stage, h in sorted(line.holders.items())
+        }
+        out.append(
+            {
+                "line": key,
+                "name": artifact_of_line(key),
+                "label": line_label(key),
+                "deprecated": line.deprecated,
+                "gated": gated,
+                "stages": holders,
+                "releases": versions,
+                "history": [e.to_json() for e in reversed(line.events)],
+            }
+        )
+    return out
+
+
+def judge_stage_tags(
+    root: Path,
+    config: Config,
+    pushed: Sequence[tuple[str, str]],
+    notes: Sequence[NoteSource],
+    baseline_notes: Sequence[NoteSource] | None = None,
+    repo_for_noise: Any = None,
+) -> list[tuple[str, bool, str]]:
+    """(name, passed, verdict text) for each pushed (object, tag name) that assigns a stage.
+
+    The holder is read from the repository's tags without the ones being judged: on a
+    server, its tags before the push (a push cannot pick its own baseline); before a
+    push, the local tags as they were before these stage tags.
+    """
+    from gitmodel.gate import peel_commit
+
+    stage_tags = [(new, name) for new, name in pushed if _assigns(name)]
+    if not stage_tags:
+        return []
+    judged = {name for _, name in stage_tags}
+    registry = Registry([t for t in list_tags(root) if t.name not in judged], config.release_tags)
+    results = []
+    for new, name in stage_tags:
+        gto = parse_gto_tag(name)
+        assert gto is not None and gto.stage is not None
+        commit = peel_commit(root, new)
+        if commit is None:
+            results.append((name, False, f"promotion gate: {name} does not point at a commit\n"))
+            continue
+        line = line_of_artifact(gto.artifact)
+        candidate = Registry._version_at(registry.line(line), commit)
+        verdict = promotion_verdict(
+            config,
+            registry,
+            candidate if candidate != commit else commit[:12],
+            commit,
+            line,
+            gto.stage,
+            name,
+            notes,
+            baseline_notes,
+            repo_for_noise,
+        )
+        results.append((name, verdict.passed, verdict.text()))
+    return results
+
+
+def _assigns(name: str) -> bool:
+    gto = parse_gto_tag(name)
+    return gto is not None and gto.action == "assign"

@@ -303,7 +303,8 @@ def gate_push(root: Path, updates: Sequence[PushUpdate]) -> int:
     if refused:
         _say(f"gitmodel: refused to push release tag {', '.join(refused)}: the release gate failed")
         return 1
-    return 0
+    pushed = [(u.local_sha, u.remote_ref[len("refs/tags/") :]) for u in tag_updates]
+    return _stages_refused(_judge_stages(root, config, pushed, gate.notes), "refused to push")
 
 
 def pre_push(args: Sequence[str], stdin: IO[str]) -> int:
@@ -370,8 +371,15 @@ def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
         and _nonzero(new)
         and is_release(ref[len("refs/tags/") :], config.release_tags)
     ]
+    stage_refused = _judge_stages(
+        root,
+        config,
+        [(new, ref[len("refs/tags/") :]) for _, new, ref in lines if ref.startswith("refs/tags/")],
+        [incoming, accepted],
+        [accepted, incoming],
+    )
     if not creations:
-        return 0
+        return _stages_refused(stage_refused, "the server refused")
     now = int(time.time())
     tags = {t.name: t for t in list_release_tags(root, config.release_tags)}
     for new, name in creations:  # tags made by this push are releases too, for each other
@@ -395,7 +403,35 @@ def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
             "failed (push refs/notes/metrics with the tag if its note is missing here)"
         )
         return 1
-    return 0
+    return _stages_refused(stage_refused, "the server refused")
+
+
+def _judge_stages(
+    root: Path, config: Any, pushed: Sequence[tuple[str, str]], notes: Any, baseline: Any = None
+) -> list[str]:
+    """Stage tags (GTO `NAME#STAGE#N`) among pushed (object, tag name) pairs that fail the
+    promotion gate, judged by the function `git model promote` uses."""
+    pushed = [(new, name) for new, name in pushed if _nonzero(new) and "#" in name]
+    if not pushed:
+        return []
+    from gitmodel.registry import judge_stage_tags
+
+    refused = []
+    for name, passed, text in judge_stage_tags(root, config, pushed, notes, baseline):
+        _say(text.rstrip("\n"))
+        if not passed:
+            refused.append(name)
+    return refused
+
+
+def _stages_refused(refused: Sequence[str], who: str) -> int:
+    if not refused:
+        return 0
+    _say(
+        f"gitmodel: {who} stage tag {', '.join(refused)}: the promotion gate failed "
+        "(git model promote REF STAGE --allow-regression REASON records why)"
+    )
+    return 1
 
 
 # -- post-commit -----------------------------------------------------------------------------
