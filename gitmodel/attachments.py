@@ -16,6 +16,7 @@ Note keys (objects live in the DVC cache, named by md5 like weights)::
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,12 +46,16 @@ class Attachments:
 
 def collect(repo: Repo) -> Attachments:
     """Store the pending history and predictions; the note keys naming them."""
-    from gitmodel.history import HISTORY_KIND, history_path, parse_history
+    from gitmodel.history import HISTORY_KIND, MAX_HISTORY_BYTES, history_path, parse_history
+    from gitmodel.paths import read_bytes
 
     found = Attachments()
-    hist = history_path(repo.root)
-    if hist.is_file():
-        data = hist.read_bytes()
+    hist = history_path(repo.root)  # judged by the work-tree policy (gitmodel.paths)
+    if os.path.lexists(hist):
+        try:
+            data = read_bytes(hist, hist.name, limit=MAX_HISTORY_BYTES)
+        except OSError as exc:
+            raise GitModelError(f"{hist.name}: cannot read ({exc.strerror})") from None
         records = parse_history(data, str(hist.name))
         if records:
             md5 = repo.store.store_bytes(data)
@@ -60,7 +65,10 @@ def collect(repo: Repo) -> Attachments:
                 "records": len(records),
                 "kind": HISTORY_KIND,
             }
-        found.pending.append(hist)
+        # Removed once the note holds it; a file of nothing but a torn line is not one
+        # gitmodel can vouch for having written, so it stays.
+        if records or not data.strip():
+            found.pending.append(hist)
     pending = repo.git_dir / PENDING_PREDICTIONS
     if pending.is_file():
         try:

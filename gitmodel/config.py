@@ -313,3 +313,55 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path.name}: cannot read ({exc})") from None
+
+
+def dvc_settings_outside(root: Path) -> list[str]:
+    """What the repository's own `.dvc/config` (repository content, unlike the user's
+    `.dvc/config.local`) aims outside the work tree: the cache directory, links from the
+    work tree into the cache, local remotes. One line each, for `init` and `fsck`."""
+    import configparser
+    import os
+
+    path = root / ".dvc" / "config"
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        from gitmodel.paths import read_bytes
+
+        parser.read_string(read_bytes(path, ".dvc/config").decode("utf-8"))
+    except (OSError, configparser.Error, UnicodeDecodeError, GitModelError):
+        return []  # absent or unreadable: the commands that read it report that
+    real_root = os.path.realpath(root)
+
+    def outside(value: str) -> bool:
+        real = os.path.realpath(os.path.join(root, ".dvc", os.path.expanduser(value)))
+        return real != real_root and not real.startswith(real_root + os.sep)
+
+    found = []
+    cache_link = root / ".dvc" / "cache"
+    if os.path.islink(cache_link) and outside(os.readlink(cache_link)):
+        found.append(f".dvc/cache is a link to {os.readlink(cache_link)}, outside the repository")
+    cache_dir = parser.get("cache", "dir", fallback="")
+    if cache_dir and outside(cache_dir):
+        found.append(
+            f".dvc/config: cache.dir = {cache_dir} is outside the repository "
+            "(weights are written there; gc refuses it without --projects)"
+        )
+    kind = parser.get("cache", "type", fallback="")
+    if "symlink" in kind or "hardlink" in kind:
+        found.append(
+            f".dvc/config: cache.type = {kind} links the work tree's weights to the cache "
+            "(editing one in place changes the cache)"
+        )
+    for section in parser.sections():
+        words = section.strip("'").split(None, 1)  # DVC writes ['remote "name"']
+        if len(words) != 2 or words[0] != "remote":
+            continue
+        url = parser.get(section, "url", fallback="")
+        local = url.removeprefix("file://")
+        if url and "://" not in local and outside(local):
+            name = words[1].strip('"')
+            found.append(
+                f".dvc/config: remote {name} is the local directory {url} outside the "
+                "repository (push writes there, pull reads from there)"
+            )
+    return found

@@ -9,6 +9,7 @@ again), finishes a note left pending by a crash, and clears stale temporary file
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from gitmodel.errors import GitModelError
 from gitmodel.metrics import MetricsError, validate_note_metrics
 from gitmodel.notes import NoteError, parse_note
+from gitmodel.paths import UnsafePath
 from gitmodel.pointer import POINTER_SUFFIX, PointerError, read_pointer
 from gitmodel.store import CorruptObject, ObjectMissing, StoreError, is_oid
 
@@ -55,6 +57,9 @@ class FsckReport:
     notes: int = 0
     problems: list[Problem] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)  # repairs that fixed no listed problem
+    # settings of the repository's .dvc/config that reach outside it (not failures: a
+    # shared cache is a real set-up, but a clone's author chose it, so the user is told)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def unresolved(self) -> list[Problem]:
@@ -69,12 +74,17 @@ class FsckReport:
             "notes": self.notes,
             "problems": [p.to_json() for p in self.problems],
             "actions": self.actions,
+            "warnings": self.warnings,
         }
 
 
 def check(repo: Repo, fast: bool = False, repair: bool = False) -> FsckReport:
     """Verify repo; with repair, fix what can be fixed."""
+    from gitmodel.config import dvc_settings_outside
+
     report = FsckReport()
+    if not repo.bare:
+        report.warnings = dvc_settings_outside(repo.root)
     store = repo.store
     corrupt = _check_objects(store, fast, report)
     if repair:
@@ -152,7 +162,11 @@ def _check_pointers(repo: Repo, report: FsckReport) -> set[str]:
         report.pointers += 1
         try:
             pointer = read_pointer(pfile, repo.root)
-        except PointerError as exc:
+            base = os.path.dirname(rel)
+            for out in pointer.outs:  # on disk too: no link on the way (gitmodel.paths)
+                out_rel = f"{base}/{out.path}" if base else out.path
+                repo.worktree.path(out_rel, rel, leaf_link_ok=not out.is_dir)
+        except (PointerError, UnsafePath) as exc:
             report.problems.append(Problem("bad-pointer", rel, exc.message))
             continue
         for out in pointer.outs:
@@ -261,22 +275,34 @@ def _repair_rest(repo: Repo, missing: set[str], pending: bool, report: FsckRepor
                 p.repaired = "note written"
         if done is None:
             report.actions.append("removed a stale commit journal")
-    removed = _remove_stale_tmp(repo.store.cache_dir / "files" / "tmp")
+    try:
+        removed = _remove_stale_tmp(repo.store, repo.store.cache_dir / "files" / "tmp")
+    except StoreError as exc:
+        report.actions.append(f"temporary files left alone: {exc.message}")
+        removed = 0
     if removed:
         report.actions.append(f"removed {removed} temporary file(s) left by killed processes")
 
 
-def _remove_stale_tmp(tmp_dir: Path) -> int:
-    if not tmp_dir.is_dir():
-        return 0
+def _remove_stale_tmp(store: Store, tmp_dir: Path) -> int:
+    """Remove old temporary files of the cache's own tmp directory, never through a link:
+    a committed `.dvc/cache/files/tmp -> ~` would otherwise aim this at the user's files."""
+    store.real_dir(tmp_dir)
+    try:
+        fd = os.open(tmp_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return 0  # absent, or a link that appeared since: nothing of ours to clean
     removed = 0
     now = time.time()
-    for entry in os.scandir(tmp_dir):
-        try:
-            old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_SECONDS
-            if entry.is_file(follow_symlinks=False) and old:
-                os.unlink(entry.path)
-                removed += 1
-        except OSError:
-            continue
+    try:
+        for entry in os.scandir(fd):
+            try:
+                st = os.stat(entry.name, dir_fd=fd, follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_TMP_SECONDS:
+                    os.unlink(entry.name, dir_fd=fd)
+                    removed += 1
+            except OSError:
+                continue
+    finally:
+        os.close(fd)
     return removed

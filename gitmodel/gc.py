@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitmodel.errors import GitModelError
 from gitmodel.git import run_git
 from gitmodel.pointer import POINTER_SUFFIX
 from gitmodel.repo import RAW_POINTER_LOG, pointer_blobs_in_raw_log, pointer_blobs_in_tree
@@ -116,27 +119,57 @@ def live_objects(repo: Repo) -> set[str]:
     return live
 
 
-def collect_garbage(repo: Repo, dry_run: bool = False, grace: float = 3600.0) -> GcResult:
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + os.sep)
+
+
+def collect_garbage(
+    repo: Repo, dry_run: bool = False, grace: float = 3600.0, projects: Sequence[Path] = ()
+) -> GcResult:
+    """Remove the objects no root of repo (nor of projects, which share its cache) needs.
+
+    A cache outside the repository may serve other projects whose pointers this one cannot
+    see (and a clone's `.dvc/config` may aim cache.dir at any directory): it is collected
+    only when the projects that use it are named, as `dvc gc --projects` asks.
+    """
+    from gitmodel.repo import Repo
+
     store = repo.store
+    cache = os.path.realpath(store.cache_dir)
+    others = []
+    for project in projects:
+        other = Repo(project)
+        if os.path.realpath(other.store.cache_dir) != cache:
+            raise GitModelError(f"{project}: does not use the cache {cache}")
+        others.append(other)
+    if not projects and not _inside(cache, os.path.realpath(repo.root)):
+        raise GitModelError(
+            f"the cache {cache} is outside the repository and may hold other projects' "
+            "weights; name every project that uses it: `git model gc --projects PATH...`"
+        )
     live = live_objects(repo)
+    for other in others:
+        live |= live_objects(other)
     result = GcResult(dry_run=dry_run)
     cutoff = time.time() - grace
-    for oid in list(store.iter_oids()):
-        if oid in live:
-            result.kept += 1
-            continue
-        path = store.oid_to_path(oid)
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            continue
-        # ctime moves when the object is placed (rename, chmod), even for a hardlinked file.
-        if max(st.st_ctime, st.st_mtime) > cutoff:
-            result.kept += 1
-            continue
-        result.removed.append(oid)
-        result.bytes += st.st_size
-        if not dry_run:
-            path.unlink(missing_ok=True)
-            store.state.forget_verified(oid)
+    with store.objects_lock(exclusive=True):
+        for oid in list(store.iter_oids()):
+            if oid in live:
+                result.kept += 1
+                continue
+            path = store.oid_to_path(oid)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            # ctime moves when the object is placed (rename, chmod) or re-used by `add`
+            # (Store.reuse), even for a hardlinked file.
+            if max(st.st_ctime, st.st_mtime) > cutoff:
+                result.kept += 1
+                continue
+            result.removed.append(oid)
+            result.bytes += st.st_size
+            if not dry_run:
+                path.unlink(missing_ok=True)
+                store.state.forget_verified(oid)
     return result

@@ -50,23 +50,36 @@ def find_root(start: Path) -> Path | None:
 
 
 def history_path(root: Path | None = None) -> Path:
-    """Where the history file of the repository at root (or around cwd) lives."""
+    """Where the history file of the repository at root (or around cwd) lives.
+
+    `[eval] history` is repository content: the history file is appended to, stored and
+    then removed, so the path must pass the work-tree policy (gitmodel.paths): relative,
+    inside the work tree, not in .git, no link on the way or at the leaf. The environment
+    variable is the user's own choice and is taken as given.
+    """
+    from gitmodel.paths import WorkTree
+
     cwd = Path.cwd()
     root = root or find_root(cwd) or cwd
     env = os.environ.get(HISTORY_ENV)
     if env:
         return Path(os.path.abspath(root / env))
     configured = DEFAULT_HISTORY
+    where = "history"
     try:
-        from gitmodel.config import load_config
+        from gitmodel.config import CONFIG_FILE, load_config
 
         section = load_config(root).raw.get("eval", {})
         value = section.get("history") if isinstance(section, dict) else None
-        if isinstance(value, str) and value:
-            configured = value
+        if value is not None:
+            if not isinstance(value, str):
+                raise HistoryError(f"{CONFIG_FILE}: [eval] history must be a path")
+            configured, where = value, f"{CONFIG_FILE}: [eval] history"
+    except HistoryError:
+        raise
     except GitModelError:
         pass  # a broken config is reported by the commands; logging must not die of it
-    return Path(os.path.abspath(root / configured))
+    return WorkTree(root, [root / ".git"]).path(configured, where)
 
 
 def _number(name: str, value: Any) -> float | int:
@@ -103,7 +116,9 @@ def log_metrics(
         record[name] = _number(name, value)
     target = _target(path)
     line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    from gitmodel.paths import open_nofollow
+
+    fd = open_nofollow(target, str(target), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         os.write(fd, line)
     finally:
@@ -122,7 +137,15 @@ def _target(path: str | os.PathLike[str] | None) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.parent.name == ".gitmodel":
             # Our own scratch directory: ignore it whole, so `git status` stays clean.
-            (target.parent / ".gitignore").write_text("*\n")
+            fd = os.open(
+                target.parent / ".gitignore",
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o644,
+            )
+            try:
+                os.write(fd, b"*\n")
+            finally:
+                os.close(fd)
     return target
 
 
@@ -142,6 +165,10 @@ def parse_history(data: bytes, where: str) -> list[dict[str, Any]]:
             raise HistoryError(f"{where}:{lineno}: not a JSON line") from None
         if not isinstance(record, dict):
             raise HistoryError(f"{where}:{lineno}: not a JSON object")
+        if not isinstance(record.get("run"), str) or "time" not in record:
+            # Every line log_metrics writes has both: a file without them is not a history
+            # gitmodel made, and commit (which removes the history it stores) must not take it.
+            raise HistoryError(f"{where}:{lineno}: not a gitmodel training history line")
         for key, value in record.items():
             if key == "run":
                 continue
@@ -161,10 +188,9 @@ def last_run(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def series(records: list[dict[str, Any]]) -> tuple[list[float], dict[str, list[float | None]]]:
     """x values (step, else position) and one list per metric, aligned, gaps as None."""
-    names: list[str] = []
+    seen: dict[str, None] = {}  # first-seen order, constant-time membership
     for r in records:
-        for k in r:
-            if k not in ("run", "time", "step") and k not in names:
-                names.append(k)
+        seen.update(dict.fromkeys(r))
+    names = [k for k in seen if k not in ("run", "time", "step")]
     xs = [float(r["step"]) if "step" in r else float(i) for i, r in enumerate(records)]
     return xs, {n: [r.get(n) for r in records] for n in names}

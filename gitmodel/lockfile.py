@@ -80,20 +80,40 @@ def update_file(
     change: Callable[[bytes | None], bytes | None],
     timeout: float = 10.0,
     mode: int = 0o644,
+    replace_link: bool = False,
 ) -> bool:
     """Replace path's content with change(old) under path.lock; old is None if absent.
 
     change returning None (or the old content) leaves the file as it is. Returns whether
-    the file was written.
+    the file was written. The old content is never read through a symbolic link (a
+    committed `.gitignore -> ~/.ssh/config` must not end up in a commit): a link is
+    refused, or with replace_link replaced as if absent.
     """
     try:
-        return _update_file(path, change, timeout, mode)
+        return _update_file(path, change, timeout, mode, replace_link)
     except OSError as exc:  # disk full, permissions: one line for the user, not a traceback
         raise GitModelError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
+def _read_old(path: Path, replace_link: bool) -> bytes | None:
+    from gitmodel.paths import UnsafePath, read_bytes
+
+    try:
+        return read_bytes(path, str(path))
+    except FileNotFoundError:
+        return None
+    except UnsafePath:
+        if replace_link and os.path.islink(path):
+            return None
+        raise
+
+
 def _update_file(
-    path: Path, change: Callable[[bytes | None], bytes | None], timeout: float, mode: int
+    path: Path,
+    change: Callable[[bytes | None], bytes | None],
+    timeout: float,
+    mode: int,
+    replace_link: bool,
 ) -> bool:
     lock = path.with_name(path.name + ".lock")
     fd = _acquire(lock, timeout)
@@ -101,10 +121,7 @@ def _update_file(
     # never after, or we might remove a lock another process has taken since.
     done = False
     try:
-        try:
-            old: bytes | None = path.read_bytes()
-        except FileNotFoundError:
-            old = None
+        old = _read_old(path, replace_link)
         new = change(old)
         if new is None or new == old:
             return False
@@ -124,4 +141,4 @@ def _update_file(
 
 def write_file(path: Path, data: bytes, timeout: float = 10.0, mode: int = 0o644) -> None:
     """Atomically replace path with data under the lock-file rule."""
-    update_file(path, lambda _old: data, timeout=timeout, mode=mode)
+    update_file(path, lambda _old: data, timeout=timeout, mode=mode, replace_link=True)

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_DEPTH = 32  # deeper nesting than this is hostile, not a metrics file
+# Metrics per note or file: per-class scores of a thousand classes fit many times over;
+# a note with more is hostile (stated in docs/security.md).
+MAX_METRICS = 100_000
+# An int beyond a float's range cannot be compared with a tolerance (OverflowError).
+_MAX_INT = 2**1023
 
 
 class MetricsError(GitModelError):
@@ -26,6 +31,8 @@ def check_value(name: str, value: object, where: str) -> float | int:
         raise MetricsError(f"{where}: metric {name!r} is not a number ({value!r})")
     if isinstance(value, float) and not math.isfinite(value):
         raise MetricsError(f"{where}: metric {name!r} is not finite ({value!r})")
+    if isinstance(value, int) and not -_MAX_INT < value < _MAX_INT:
+        raise MetricsError(f"{where}: metric {name!r} is too large to compare")
     return value
 
 
@@ -78,7 +85,10 @@ def parse_metrics_text(text: str, kind: str, where: str) -> dict[str, float | in
         raise MetricsError(f"{where}: malformed {kind.upper()} ({first})") from None
     if not isinstance(data, Mapping):
         raise MetricsError(f"{where}: metrics must be a mapping of names to numbers")
-    return flatten(data, where)
+    flat = flatten(data, where)
+    if len(flat) > MAX_METRICS:
+        raise MetricsError(f"{where}: more than {MAX_METRICS} metrics")
+    return flat
 
 
 def kind_of(path: Path) -> str:
@@ -86,10 +96,22 @@ def kind_of(path: Path) -> str:
     return {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}.get(ext, "json")
 
 
-def load_metrics_file(path: Path, display: str | None = None) -> dict[str, float | int]:
+MAX_METRICS_FILE_BYTES = 64 * 1024 * 1024
+
+
+def load_metrics_file(
+    path: Path, display: str | None = None, follow_links: bool = True
+) -> dict[str, float | int]:
+    """A metrics file's flat metrics. follow_links=False for a file the repository's config
+    names: a link there is refused, never read through (see gitmodel.paths)."""
     where = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if follow_links:
+            text = path.read_text(encoding="utf-8")
+        else:
+            from gitmodel.paths import read_bytes
+
+            text = read_bytes(path, where, limit=MAX_METRICS_FILE_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise MetricsError(f"{where}: no such metrics file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -117,12 +139,16 @@ def validate_note_metrics(metrics: object, where: str) -> dict[str, float | int]
     """Metrics read back from a note (untrusted): a flat map of finite numbers."""
     # Fast path for the common, valid case (`log` checks thousands of notes): exact types,
     # and `v - v == 0` is false only for NaN and infinities.
-    if type(metrics) is dict:
+    if type(metrics) is dict and len(metrics) <= MAX_METRICS:
         for k, v in metrics.items():
-            if type(k) is not str or not (type(v) is int or (type(v) is float and v - v == 0)):
+            if type(k) is not str or not (
+                (type(v) is int and -_MAX_INT < v < _MAX_INT) or (type(v) is float and v - v == 0)
+            ):
                 break
         else:
             return metrics
     if not isinstance(metrics, Mapping):
         raise MetricsError(f"{where}: 'metrics' is not an object")
+    if len(metrics) > MAX_METRICS:
+        raise MetricsError(f"{where}: more than {MAX_METRICS} metrics")
     return {str(k): check_value(str(k), v, where) for k, v in metrics.items()}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gitmodel.errors import GitModelError
 from gitmodel.lockfile import update_file
+from gitmodel.paths import UnsafePath, check_relpath, read_bytes
 from gitmodel.record import FrozenRecord, Record
 from gitmodel.store import is_oid
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 POINTER_SUFFIX = ".dvc"
 MAX_SIZE = 1 << 60  # an "absurd size" bound: no real file is an exabyte
+MAX_POINTER_BYTES = 1 << 20  # DVC writes a few hundred bytes; a megabyte is hostile
 
 
 class PointerError(GitModelError):
@@ -191,7 +193,16 @@ def parse_pointer(file: Path, text: bytes | str, root: Path) -> Pointer:
         parts = path.replace("\\", "/").split("/")
         if os.path.isabs(path) or path.startswith("/") or ".." in parts or "\0" in path:
             raise PointerError(f"{name}: output path {path!r} leaves the repository")
-        check_inside(file.parent / path, root, name)
+        base = os.path.dirname(name.replace(os.sep, "/"))
+        try:
+            # The text alone decides here (a commit's tree has no disk); WorkTree.path
+            # checks the disk (symbolic links) where the weights are written or read.
+            check_relpath(path, f"{name}: output")
+            check_relpath(f"{base}/{path}" if base else path, f"{name}: output")
+        except UnsafePath as exc:
+            raise PointerError(exc.message) from None
+        if parts[-1].endswith(POINTER_SUFFIX):
+            raise PointerError(f"{name}: output path {path!r} is a pointer file")
         size = item.get("size")
         if size is not None and (
             not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE
@@ -203,14 +214,17 @@ def parse_pointer(file: Path, text: bytes | str, root: Path) -> Pointer:
 
 
 def read_pointer(file: Path, root: Path) -> Pointer:
-    # A pointer committed as a symlink out of the repository must not be read through.
-    check_inside(file, root, os.path.relpath(file, root))
+    """Read and parse a pointer file; a pointer that is a symbolic link is never followed
+    (committed as one, it could make gitmodel read and commit any file of the user's)."""
+    name = os.path.relpath(file, root)
     try:
-        text = file.read_bytes()
+        text = read_bytes(file, name, limit=MAX_POINTER_BYTES)
+    except UnsafePath as exc:
+        raise PointerError(exc.message) from None
     except FileNotFoundError:
-        raise PointerError(f"{os.path.relpath(file, root)}: no such pointer") from None
+        raise PointerError(f"{name}: no such pointer") from None
     except OSError as exc:
-        raise PointerError(f"{os.path.relpath(file, root)}: {exc.strerror}") from None
+        raise PointerError(f"{name}: {exc.strerror}") from None
     return parse_pointer(file, text, root)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from gitmodel.metrics import (
     validate_note_metrics,
 )
 from gitmodel.notes import NOTES_REF, SCHEMA_VERSION, NoteError, Notes, log_with_notes, parse_note
+from gitmodel.paths import UnsafePath, WorkTree
 from gitmodel.pointer import (
     POINTER_SUFFIX,
     Out,
@@ -27,7 +29,6 @@ from gitmodel.pointer import (
     PointerError,
     check_inside,
     parse_pointer,
-    pointer_file_for,
     read_pointer,
     write_pointer,
 )
@@ -136,19 +137,54 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _git_says(stderr: str) -> str:
+    """git's own reason (dubious ownership, a bad GIT_DIR) as one line, with its hint."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    fatal = next((line for line in lines if line.startswith("fatal: ")), "")
+    if "dubious ownership" in fatal:
+        hint = next(
+            (line for line in lines if "safe.directory" in line and "git config" in line), ""
+        )
+        return fatal.removeprefix("fatal: ") + (f" (to trust it: {hint})" if hint else "")
+    if fatal and "not a git repository" not in fatal:
+        return fatal.removeprefix("fatal: ")
+    return "not a git repository (run `git init` first)"
+
+
+def _repository_env() -> dict[str, str]:
+    """GIT_DIR and GIT_WORK_TREE as `git --git-dir/--work-tree` (or the user) set them for
+    `git model`, made absolute: they name the repository to work on."""
+    env = {}
+    for key in ("GIT_DIR", "GIT_WORK_TREE"):
+        value = os.environ.get(key)
+        if value:
+            env[key] = os.path.abspath(value)
+    return env
+
+
 def discover(path: str | os.PathLike[str] = ".") -> tuple[Path | None, Path, Path]:
-    """(work tree root or None if bare, git dir, common git dir) of the repository at path."""
+    """(work tree root or None if bare, git dir, common git dir) of the repository at path.
+
+    Called with the default ".", the repository is the one git was told to use: GIT_DIR and
+    GIT_WORK_TREE (what `git --git-dir=... --work-tree=...` and `git -C` hand to `git model`)
+    are honoured, as every git command does.
+    """
     if not os.path.isdir(path):
         raise GitModelError(f"{path}: no such directory")
+    env = _repository_env() if os.fspath(path) == "." else {}
     # One git process in the common case (a work tree); it is on every command's path.
     both = run_git(
         ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--show-toplevel"],
         cwd=path,
         check=False,
+        env=env,
     )
     lines = both.stdout.splitlines()
     if both.returncode == 0 and len(lines) == 3 and lines[2]:
-        return Path(lines[2]), Path(lines[0]), Path(lines[1])
+        found = Path(lines[2]), Path(lines[0]), Path(lines[1])
+        if env:
+            _check_rediscoverable(*found)
+        return found
     proc = run_git(
         [
             "rev-parse",
@@ -159,16 +195,35 @@ def discover(path: str | os.PathLike[str] = ".") -> tuple[Path | None, Path, Pat
         ],
         cwd=path,
         check=False,
+        env=env,
     )
     if proc.returncode != 0:
-        raise GitModelError("not a git repository (run `git init` first)")
+        raise GitModelError(_git_says(proc.stderr or both.stderr))
     git_dir, common_dir, bare = proc.stdout.splitlines()[:3]
     if bare == "true":
+        if env:
+            _check_rediscoverable(None, Path(git_dir), Path(common_dir))
         return None, Path(git_dir), Path(common_dir)
-    top = run_git(["rev-parse", "--show-toplevel"], cwd=path, check=False)
+    top = run_git(["rev-parse", "--show-toplevel"], cwd=path, check=False, env=env)
     if top.returncode != 0 or not top.stdout.strip():
         raise GitModelError("not inside a git work tree")
-    return Path(top.stdout.strip()), Path(git_dir), Path(common_dir)
+    found = Path(top.stdout.strip()), Path(git_dir), Path(common_dir)
+    if env:
+        _check_rediscoverable(*found)
+    return found
+
+
+def _check_rediscoverable(root: Path | None, git_dir: Path, common_dir: Path) -> None:
+    """gitmodel runs git in the work tree's root (or the bare repository) without GIT_DIR,
+    so that root must lead git to the same repository; say so instead of using another."""
+    where = root if root is not None else git_dir
+    proc = run_git(["rev-parse", "--path-format=absolute", "--git-dir"], cwd=where, check=False)
+    seen = proc.stdout.strip()
+    if proc.returncode != 0 or os.path.realpath(seen) != os.path.realpath(git_dir):
+        raise GitModelError(
+            f"git directory {git_dir} is not the one its work tree {where} leads to; "
+            "gitmodel needs the work tree's own .git (a file or directory)"
+        )
 
 
 class Repo:
@@ -183,11 +238,19 @@ class Repo:
         self._config: Config | None = None
         self._store: Store | None = None
         self._notes: Notes | None = None
+        self._worktree: WorkTree | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
     def git(self, *args: str, **kw: Any) -> str:
         return run_git(list(args), cwd=self.root, **kw).stdout
+
+    @property
+    def worktree(self) -> WorkTree:
+        """The path policy for every file of the work tree gitmodel touches."""
+        if self._worktree is None:
+            self._worktree = WorkTree(self.root, (self.git_dir, self.common_dir))
+        return self._worktree
 
     @property
     def dvc_dir(self) -> Path:
@@ -203,10 +266,18 @@ class Repo:
         """DVC's own config (.dvc/config then .dvc/config.local), for cache settings."""
         import configparser  # lazy: most repositories leave the cache settings alone
 
+        from gitmodel.paths import read_bytes
+
         parser = configparser.ConfigParser(interpolation=None, strict=False)
         for name in ("config", "config.local"):
             try:
-                parser.read(self.dvc_dir / name, encoding="utf-8")
+                # Never through a link: a committed `.dvc/config -> ~/.aws/credentials`
+                # is refused, not read (UnsafePath).
+                data = read_bytes(self.dvc_dir / name, f".dvc/{name}")
+            except OSError:  # as configparser.read: a file that cannot be opened is skipped
+                continue
+            try:
+                parser.read_string(data.decode("utf-8"), source=f".dvc/{name}")
             except (configparser.Error, UnicodeDecodeError) as exc:
                 raise GitModelError(
                     f".dvc/{name}: cannot parse ({str(exc).splitlines()[0]})"
@@ -222,9 +293,15 @@ class Repo:
                 pass
         return False
 
+    def _check_dvc_dir(self) -> None:
+        """`.dvc`, `.dvc/tmp` and the stat cache are ours: a clone that commits one of them
+        as a link (`.dvc -> ~`) must not make us write the cache or its state through it."""
+        self.worktree.path(".dvc/tmp/gitmodel/state.db", ".dvc", allow_dvc=True)
+
     @property
     def store(self) -> Store:
         if self._store is None:
+            self._check_dvc_dir()
             cache_dir = self.dvc_dir / "cache"
             link_types: Sequence[str] = DEFAULT_LINK_TYPES
             # A config that never says "cache" cannot set it: skip configparser's import.
@@ -280,6 +357,7 @@ class Repo:
         """Make the repo DVC-compatible and gitmodel-ready; return what was created. Idempotent."""
         self._require_worktree()
         created: list[str] = []
+        self._check_dvc_dir()
         self.dvc_dir.mkdir(exist_ok=True)
         for rel, content in (
             (".dvc/.gitignore", DVC_GITIGNORE),
@@ -287,7 +365,7 @@ class Repo:
             (".dvcignore", DVCIGNORE),
         ):
             path = self.root / rel
-            if not path.exists():
+            if not os.path.lexists(path):
                 write_file(path, content.encode())
                 created.append(rel)
         (self.dvc_dir / "tmp").mkdir(exist_ok=True)
@@ -317,6 +395,16 @@ class Repo:
 
     # -- add ------------------------------------------------------------------------------
 
+    def _base(self, cwd: Path | None) -> Path:
+        """Where the user's relative paths start: the current directory, or the work tree's
+        root when the current directory is outside it (`git --work-tree=A` run from B), as
+        git itself reads paths then."""
+        base = cwd or Path.cwd()
+        real, root = os.path.realpath(base), os.path.realpath(self.root)
+        if real != root and not real.startswith(root + os.sep):
+            return self.root
+        return base
+
     def _resolve_targets(
         self, paths: Sequence[str | os.PathLike[str]], cwd: Path | None = None
     ) -> list[Path]:
@@ -324,7 +412,7 @@ class Repo:
         self._require_worktree()
         if not paths:
             raise GitModelError("no paths given")
-        base = cwd or Path.cwd()
+        base = self._base(cwd)
         targets: list[Path] = []
         for raw in paths:
             p = Path(os.path.abspath(base / raw))
@@ -332,12 +420,12 @@ class Repo:
                 raise GitModelError(f"{raw}: no such file or directory")
             check_inside(p, self.root, str(raw))
             rel = Path(os.path.relpath(os.path.realpath(p), os.path.realpath(self.root)))
-            if (
-                rel == Path(".")
-                or rel.parts[0] in (".git", ".dvc")
-                or p.name.endswith(POINTER_SUFFIX)
-            ):
+            if rel == Path(".") or p.name.endswith(POINTER_SUFFIX):
                 raise GitModelError(f"{raw}: cannot track this path")
+            try:
+                self.worktree.path(rel.as_posix(), str(raw))
+            except UnsafePath:
+                raise GitModelError(f"{raw}: cannot track this path") from None
             if p.is_symlink() or not (p.is_file() or p.is_dir()):
                 raise GitModelError(f"{raw}: not a regular file or directory")
             targets.append(Path(os.path.realpath(self.root)) / rel)
@@ -384,11 +472,14 @@ class Repo:
                     reporter.stop()
             if self.config.dedup:
                 self._dedup(out.md5, str(target.relative_to(root)), total, reporter)
-            pfile = pointer_file_for(target)
-            write_pointer(pfile, out)
-            ignore = target.parent / ".gitignore"
-            add_ignore_entry(ignore, "/" + target.name)
             rel = str(target.relative_to(root))
+            # The pointer and the .gitignore beside the weights: never written through a
+            # link (update_file refuses a link at the leaf, the policy one on the way).
+            base = os.path.dirname(rel)
+            pfile = self.worktree.path(rel + POINTER_SUFFIX, rel)
+            ignore = self.worktree.path(f"{base}/.gitignore" if base else ".gitignore", rel)
+            write_pointer(pfile, out)
+            add_ignore_entry(ignore, "/" + target.name)
             results.append(AddResult(rel, str(pfile.relative_to(root)), out.md5, total, out.nfiles))
             to_stage += [str(pfile.relative_to(root)), str(ignore.relative_to(root))]
         if stage:
@@ -431,13 +522,20 @@ class Repo:
         )
         outs: list[TrackedOut] = []
         wanted = [os.path.normpath(p).rstrip("/") for p in paths]
+        wt = self.worktree
         for rel in sorted(set(filter(None, listing.split("\0")))):
-            pfile = self.root / rel
-            if not pfile.is_file():
-                continue
             try:
+                pfile = wt.path(rel, rel, leaf_link_ok=True)
+                try:
+                    if stat.S_ISDIR(os.lstat(pfile).st_mode):
+                        continue
+                except FileNotFoundError:
+                    continue  # deleted in the work tree
                 pointer = read_pointer(pfile, self.root)
-            except PointerError as exc:
+                found = self._outs_of(pointer, rel)
+                for t in found:
+                    wt.path(t.path, rel, leaf_link_ok=True)
+            except (PointerError, UnsafePath) as exc:
                 if errors is None:
                     raise
                 if not wanted or any(
@@ -445,7 +543,7 @@ class Repo:
                 ):
                     errors.append(exc)
                 continue
-            outs += self._outs_of(pointer, rel)
+            outs += found
         return _filter_paths(outs, paths)
 
     def _outs_of(self, pointer: Pointer, pointer_rel: str) -> list[TrackedOut]:
@@ -612,7 +710,7 @@ class Repo:
         cwd: Path | None = None,
     ) -> tuple[dict[str, float | int], list[str]]:
         """Metrics for a commit and the metric files to stage (validated, nothing written)."""
-        base = cwd or Path.cwd()
+        base = self._base(cwd)
         metrics: dict[str, float | int] = {}
         files: list[str] = []
         if metrics_file is not None:
@@ -621,11 +719,11 @@ class Repo:
             files.append(str(path))
         elif not metric_args:
             for rel in self.config.metrics_files:
-                path = self.root / rel
-                # The config is repository content: it may not point outside the repository.
-                check_inside(path, self.root, f"{CONFIG_FILE} metrics-files {rel!r}")
-                if path.is_file():
-                    metrics.update(load_metrics_file(path, rel))
+                # The config is repository content: it names a file of the work tree,
+                # read without following a link (a committed metrics.json -> ~/.netrc).
+                path = self.worktree.path(rel, f"{CONFIG_FILE} metrics-files")
+                if os.path.lexists(path):
+                    metrics.update(load_metrics_file(path, rel, follow_links=False))
                     files.append(str(path))
         metrics.update(parse_metric_args(metric_args))
         return metrics, files
@@ -815,6 +913,11 @@ class Repo:
                 uncached.append(t.path)
             if not os.path.lexists(full):
                 missing.append(t.path)
+            elif os.path.islink(full):
+                # Never read through a link: only one into the cache (link type symlink)
+                # is the tracked output itself.
+                if t.out.is_dir or os.readlink(full) != str(store.oid_to_path(t.out.md5)):
+                    modified.append(t.path)
             elif t.out.is_dir:
                 if not full.is_dir() or self._dir_oid(full) != t.out.md5:
                     modified.append(t.path)
@@ -898,34 +1001,53 @@ class Repo:
         dirs: list[str] = []  # tracked directories: they end up holding exactly their manifest
         missing: list[str] = []
         result = CheckoutResult()
+        wt = self.worktree
+        # Every path is judged by the policy (gitmodel.paths) before anything is written:
+        # inside the work tree, never in .git, never through a link.
         for t in outs:
             try:
-                check_inside(self.root / t.path, self.root, t.pointer)
+                wt.path(t.path, t.pointer, leaf_link_ok=not t.out.is_dir)
                 if t.out.is_dir:
                     if not store.exists(t.out.md5):
                         missing.append(f"{t.path} ({t.out.md5})")
                         continue
                     entries = [(f"{t.path}/{e.relpath}", e.md5) for e in store.read_dir(t.out.md5)]
+                    where = f"{t.pointer} ({t.out.md5})"
                     for rel, _ in entries:
-                        check_inside(self.root / rel, self.root, f"{t.pointer} ({t.out.md5})")
+                        wt.path(rel, where, leaf_link_ok=True)
                     plan += entries
                     dirs.append(t.path)
                 else:
                     plan.append((t.path, t.out.md5))
             except GitModelError as exc:
                 bad.append(exc)
-        _remove_checkout_leftovers(self.root, [rel for rel, _ in plan])
+        _remove_checkout_leftovers(wt.root, [rel for rel, _ in plan])
         extras = self._extra_files(dirs, {rel for rel, _ in plan}, force)
         todo: list[tuple[str, str]] = []
         for rel, oid in plan:
-            full = self.root / rel
-            if full.is_file() and not full.is_symlink() and store.file_md5(full) == oid:
+            full = wt.root / rel
+            try:
+                mode = os.lstat(full).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                mode = 0
+            if stat.S_ISLNK(mode):
+                # Only a link into the cache (link type symlink) is ours; another is never
+                # followed, and replaced only when forced.
+                if os.readlink(full) == str(store.oid_to_path(oid)):
+                    result.unchanged.append(rel)
+                    continue
+                if not force:
+                    raise GitModelError(
+                        f"{rel} is a symbolic link that gitmodel did not make; "
+                        "remove it or use --force"
+                    )
+            elif stat.S_ISREG(mode) and store.file_md5(full) == oid:
                 result.unchanged.append(rel)
                 continue
             if not available(store, oid):
                 missing.append(f"{rel} ({oid})")
                 continue
-            if full.is_file() and not force:
+            if stat.S_ISREG(mode) and not force:
                 current = store.file_md5(full)
                 if not available(store, current):
                     raise GitModelError(
@@ -949,15 +1071,17 @@ class Repo:
             size = store.oid_to_path(oid).stat().st_size
             progress = reporter.start(f"restoring {rel}", size) if reporter else None
             try:
-                store.materialise(oid, self.root / rel, progress)
-            except CorruptObject as exc:
+                full = wt.root / rel
+                wt.make_parents(full, rel)
+                store.materialise(oid, full, progress)
+            except (CorruptObject, UnsafePath) as exc:
                 bad.append(exc)
                 continue
             finally:
                 if reporter:
                     reporter.stop()
             result.written.append(rel)
-        result.removed = _remove_files(self.root, extras)
+        result.removed = _remove_files(wt, extras, dirs)
         if bad:
             more = (
                 f" (and {len(bad) - 1} more problem(s); `git model fsck` lists them)"
@@ -968,25 +1092,29 @@ class Repo:
         return result
 
 
-def _remove_files(root: Path, rels: Sequence[str]) -> list[str]:
-    """Delete these files, then the directories their removal left empty; what was removed."""
+def _remove_files(wt: WorkTree, rels: Sequence[str], dirs: Sequence[str]) -> list[str]:
+    """Delete these files (inside the tracked directories dirs), then the directories
+    their removal left empty below those; what was removed."""
     removed = []
-    parents: set[Path] = set()
+    parents: set[str] = set()
     for rel in rels:
-        full = root / rel
         try:
+            full = wt.path(rel, rel)  # again: never through a link, never in .git
             full.unlink()
-        except FileNotFoundError:
+        except (FileNotFoundError, UnsafePath):
             continue
         removed.append(rel)
-        parents.add(full.parent)
-    for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
-        while parent != root:
+        parents.add(os.path.dirname(rel))
+    tops = set(dirs)
+    for parent in sorted(parents, key=lambda p: p.count("/"), reverse=True):
+        # Up to, not including, the tracked directory: it stays, as its version says.
+        while parent and parent not in tops and any(parent.startswith(d + "/") for d in tops):
             try:
-                parent.rmdir()  # only when empty
+                (wt.root / parent).rmdir()  # only when empty
             except OSError:
                 break
-            parent = parent.parent
+            wt.forget(parent)
+            parent = os.path.dirname(parent)
     return removed
 
 

@@ -57,6 +57,9 @@ _COPY_FALLBACK_ERRNOS = _LINK_FALLBACK_ERRNOS | {errno.ENODEV, errno.EACCES}
 
 Progress = Callable[[int], None]
 
+# Files in one `.dir` manifest (stated in docs/security.md): a manifest is read whole.
+MAX_MANIFEST_ENTRIES = 10_000_000
+
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -290,6 +293,77 @@ def _copy_and_hash(
     return md5.hexdigest()
 
 
+def _is_sparse(st: os.stat_result) -> bool:
+    """Fewer blocks than bytes: the file has holes (a preallocated checkpoint, `truncate`)."""
+    return st.st_size > CHUNK and st.st_blocks * 512 < st.st_size
+
+
+def _data_segments(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of data in fd; what lies between is a hole (zeros)."""
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                return  # only a hole from offset to the end
+            raise
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        yield start, min(end, size)
+        offset = end
+
+
+_ZEROS = bytes(CHUNK)
+
+
+def _sparse_copy_and_hash(src_fd: int, dst_fd: int, size: int, progress: Progress | None) -> str:
+    """Copy src_fd's data runs to dst_fd at the same offsets, leaving its holes as holes,
+    and return the md5 of the whole content (a hole hashes as the zeros it reads as).
+
+    Each data chunk is read once, written and hashed from the same buffer, so the name is
+    the md5 of what the object holds, as in _hash_and_copy.
+    """
+    import hashlib
+
+    md5 = hashlib.md5()
+    done = 0
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+
+    def zeros(upto: int) -> None:
+        nonlocal done
+        while done < upto:
+            n = min(CHUNK, upto - done)
+            md5.update(_ZEROS[:n] if n < CHUNK else _ZEROS)
+            done += n
+            if progress:
+                progress(n)
+
+    short = False
+    for start, end in _data_segments(src_fd, size):
+        zeros(start)
+        while done < end:
+            n = os.preadv(src_fd, [view[: min(CHUNK, end - done)]], done)
+            if not n:
+                short = True  # the source shrank meanwhile: what was read is what is stored
+                break
+            out = view[:n]
+            at = done
+            while out:
+                w = os.pwrite(dst_fd, out, at)
+                out, at = out[w:], at + w
+            md5.update(view[:n])
+            done += n
+            if progress:
+                progress(n)
+        if short:
+            break
+    if not short:
+        zeros(size)  # a hole up to the end
+    os.ftruncate(dst_fd, done)
+    return md5.hexdigest()
+
+
 def parallel_map(fn: Callable[[_T], _R], items: Sequence[_T], jobs: int) -> list[_R]:
     """[fn(x) for x in items] on `jobs` threads, in order; the first exception is raised.
 
@@ -356,7 +430,11 @@ def _copy(
 ) -> None:
     # copy_file_range keeps the bytes in the kernel (and reflinks where the fs can).
     with open(src, "rb") as s, open(dst, "wb") as d:
-        size = os.fstat(s.fileno()).st_size
+        st = os.fstat(s.fileno())
+        size = st.st_size
+        if _is_sparse(st):
+            _copy_sparse(s.fileno(), d.fileno(), size, progress)
+            return
         offset = 0
         try:
             while offset < size:
@@ -377,6 +455,30 @@ def _copy(
             d.write(chunk)
             if progress:
                 progress(len(chunk))
+
+
+def _copy_sparse(src_fd: int, dst_fd: int, size: int, progress: Progress | None) -> None:
+    """Copy the data runs of src_fd only; its holes stay holes in dst_fd."""
+    for start, end in _data_segments(src_fd, size):
+        offset = start
+        while offset < end:
+            n = 0
+            try:
+                n = os.copy_file_range(
+                    src_fd, dst_fd, min(end - offset, COPY_WINDOW), offset, offset
+                )
+            except OSError as exc:
+                if exc.errno not in _COPY_FALLBACK_ERRNOS:
+                    raise
+            if not n:  # refused or stopped short: user space for this window
+                chunk = os.pread(src_fd, min(end - offset, CHUNK), offset)
+                if not chunk:
+                    break
+                n = os.pwrite(dst_fd, chunk, offset)
+            offset += n
+            if progress:
+                progress(n)
+    os.ftruncate(dst_fd, size)
 
 
 class StatCache:
@@ -461,6 +563,33 @@ class StatCache:
             self._db = None
 
 
+class _ObjectsLock:
+    def __init__(self, store: Store, exclusive: bool) -> None:
+        self.store = store
+        self.exclusive = exclusive
+        self.fd = -1
+
+    def __enter__(self) -> _ObjectsLock:
+        import fcntl
+
+        try:
+            self.fd = os.open(
+                self.store.objects, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+            )
+        except OSError:
+            return self  # no objects directory yet: nothing to collect, nothing to re-use
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH)
+        except OSError:
+            pass  # a filesystem without flock: the ctime refresh alone narrows the race
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)  # drops the flock
+            self.fd = -1
+
+
 class Store:
     """A DVC 3 object cache directory (normally `.dvc/cache`)."""
 
@@ -484,6 +613,7 @@ class Store:
             raise GitModelError(f"cache.type: unknown link type {', '.join(bad) or '(empty)'}")
         self.link_types = tuple(link_types)
         self.jobs = jobs or max(1, os.cpu_count() or 1)
+        self._real_dirs: set[str] = set()  # cache directories seen not to be links
 
     @property
     def fsync_objects(self) -> bool:
@@ -502,16 +632,72 @@ class Store:
     def exists(self, oid: str) -> bool:
         return self.oid_to_path(oid).is_file()
 
+    def real_dir(self, path: Path, create: bool = False) -> Path:
+        """path, a directory of the cache, after checking that neither it nor a directory
+        between it and the cache root is a symbolic link (a clone may commit
+        `.dvc/cache/files/tmp -> ~`: writes, fsck's clean-up and gc would follow it).
+        The cache root itself may be a link (a cache on another disk); see gitmodel.paths.
+        """
+        key = str(path)
+        if key in self._real_dirs:
+            return path
+        rel = os.path.relpath(path, self.cache_dir)
+        here = self.cache_dir
+        for part in [] if rel == "." else rel.split(os.sep):
+            here = here / part
+            if str(here) in self._real_dirs:
+                continue
+            if create:
+                try:
+                    os.mkdir(here)
+                except FileExistsError:
+                    pass
+            try:
+                mode = os.lstat(here).st_mode
+            except FileNotFoundError:
+                return path  # nothing there yet to follow
+            if not stat.S_ISDIR(mode):
+                what = "a symbolic link" if stat.S_ISLNK(mode) else "not a directory"
+                raise StoreError(f"cache: {here} is {what}; gitmodel does not follow it")
+            self._real_dirs.add(str(here))
+        return path
+
     def iter_oids(self) -> Iterator[str]:
+        self.real_dir(self.objects)
         if not self.objects.is_dir():
             return
         for prefix in sorted(os.listdir(self.objects)):
             pdir = self.objects / prefix
-            if len(prefix) != 2 or not pdir.is_dir():
+            # A link among the prefix directories is not listed: gc and fsck --repair
+            # remove what is listed, and must never remove through a link.
+            if len(prefix) != 2 or not stat.S_ISDIR(os.lstat(pdir).st_mode):
                 continue
             for name in sorted(os.listdir(pdir)):
                 if not name.endswith(".tmp"):
                     yield prefix + name
+
+    def reuse(self, oid: str) -> bool:
+        """Whether oid is stored, refreshing its ctime if so: an object `add` re-uses
+        counts as just stored, so a concurrent `gc` (which keeps what is within its grace
+        period) cannot remove it between the check and the pointer's write. chmod moves
+        the ctime without the mtime, so the stat cache of a hard-linked file stays valid.
+        """
+        path = self.real_dir(self.oid_to_path(oid).parent) / oid[2:]
+        with self.objects_lock(exclusive=False):
+            try:
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    return False
+                os.chmod(path, 0o444)
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+            except PermissionError:
+                pass  # a cache we may not change (another user's): nor can our gc collect it
+        return True
+
+    def objects_lock(self, exclusive: bool) -> _ObjectsLock:
+        """flock on the objects directory: gc holds it exclusively while it removes, a
+        re-use holds it shared for its check-and-refresh, so neither sees half the other."""
+        return _ObjectsLock(self, exclusive)
 
     # -- hashing ------------------------------------------------------------------------
 
@@ -551,7 +737,7 @@ class Store:
     def _store_file(self, path: Path, progress: Progress | None, overlap: bool) -> tuple[str, int]:
         st = os.stat(path)
         cached = self.state.lookup(st)
-        if cached and self.exists(cached):
+        if cached and self.reuse(cached):
             if progress:
                 progress(st.st_size)
             return cached, st.st_size
@@ -572,8 +758,8 @@ class Store:
         # Not under files/md5, so neither we nor DVC ever list a temp file as an object;
         # same filesystem as the objects, so the final rename is atomic.
         d = self.cache_dir / "files" / "tmp"
-        d.mkdir(parents=True, exist_ok=True)
-        return d
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        return self.real_dir(d, create=True)
 
     def _store_by_copy(
         self, path: Path, progress: Progress | None, overlap: bool
@@ -585,7 +771,10 @@ class Store:
             # read as well as written: the hash reads the copy back through a map
             dst_fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             try:
-                md5 = _copy_and_hash(src_fd, dst_fd, size, progress, overlap)
+                if _is_sparse(os.fstat(src_fd)):
+                    md5 = _sparse_copy_and_hash(src_fd, dst_fd, size, progress)
+                else:
+                    md5 = _copy_and_hash(src_fd, dst_fd, size, progress, overlap)
                 if self.fsync_objects:
                     os.fsync(dst_fd)
             finally:
@@ -604,10 +793,10 @@ class Store:
 
     def _place_from_tmpdir(self, tmp: Path, md5: str) -> None:
         final = self.oid_to_path(md5)
-        if final.exists():
+        if self.reuse(md5):
             tmp.unlink()
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self.real_dir(final.parent, create=True)
         os.chmod(tmp, 0o444)
         # Same filesystem (both under the cache), so the rename is atomic.
         os.replace(tmp, final)
@@ -638,8 +827,7 @@ class Store:
     ) -> tuple[str, int] | None:
         md5 = hash_file(path, progress, overlap)
         size = os.stat(path).st_size
-        final = self.oid_to_path(md5)
-        if final.exists():
+        if self.reuse(md5):
             return md5, size
         tmp = _tmp_name(self._tmp_dir() / "object")
         try:
@@ -657,7 +845,7 @@ class Store:
         import hashlib
 
         md5 = hashlib.md5(data).hexdigest() + suffix
-        if self.exists(md5):
+        if self.reuse(md5):
             return md5
         tmp = _tmp_name(self._tmp_dir() / "object")
         try:
@@ -699,6 +887,8 @@ class Store:
             raise StoreError(f"directory manifest {oid} is not valid JSON: {exc}") from exc
         if not isinstance(raw, list):
             raise StoreError(f"directory manifest {oid} is not a list")
+        if len(raw) > MAX_MANIFEST_ENTRIES:
+            raise StoreError(f"directory manifest {oid} has more than {MAX_MANIFEST_ENTRIES} files")
         entries = []
         for item in raw:
             if not isinstance(item, dict) or not isinstance(item.get("relpath"), str):
@@ -710,6 +900,7 @@ class Store:
                 raise StoreError(f"directory manifest {oid}: bad md5 for {rel}")
             size = item.get("size")
             entries.append(DirEntry(rel, md5, size if isinstance(size, int) else -1))
+        _check_tree(entries, f"directory manifest {oid}")
         return entries
 
     def verify(self, oid: str, force: bool = False) -> None:
@@ -770,12 +961,32 @@ class Store:
 
 
 def check_relpath(rel: str, where: str) -> None:
-    """Refuse a relative path that is absolute or climbs out with `..`."""
-    parts = rel.replace("\\", "/").split("/")
-    # "." and empty parts never come from DVC or us; they only serve to alias a path.
-    bad_part = any(p in ("", ".", "..") for p in parts)
-    if not rel or rel.startswith("/") or os.path.isabs(rel) or bad_part or "\0" in rel:
-        raise StoreError(f"{where}: path {rel!r} leaves the directory")
+    """Refuse a relative path that is absolute, climbs out with `..`, aliases another with
+    "." or an empty part (never written by DVC or us) or names `.git` (gitmodel.paths)."""
+    from gitmodel.paths import UnsafePath
+    from gitmodel.paths import check_relpath as check
+
+    try:
+        check(rel, where, allow_dvc=True)
+    except UnsafePath as exc:
+        raise StoreError(exc.message) from None
+
+
+def _check_tree(entries: Sequence[DirEntry], where: str) -> None:
+    """A manifest describes a tree: no path twice (status would never match it) and no
+    path that is both a file and a directory (`a` and `a/b`: checkout could write one).
+    Linear in the manifest's size: each entry's parents are looked up in a set."""
+    files: set[str] = set()
+    for e in entries:
+        if e.relpath in files:
+            raise StoreError(f"{where}: {e.relpath!r} is listed twice")
+        files.add(e.relpath)
+    for e in entries:
+        parent = e.relpath
+        while "/" in parent:
+            parent = parent.rpartition("/")[0]
+            if parent in files:
+                raise StoreError(f"{where}: {parent!r} is both a file and a directory")
 
 
 def walk_files(root: Path) -> Iterator[str]:

@@ -135,7 +135,7 @@ def test_pointer_file_that_is_a_symlink_out_is_not_read(
     _refused(sh.gm("checkout", cwd=repo, check=False), "stolen.bin.dvc")
     assert not (repo / "stolen.bin").exists()
     r = sh.gm("fsck", cwd=repo, check=False)
-    assert r.returncode == 1 and "outside the repository" in r.stdout
+    assert r.returncode == 1 and "stolen.bin.dvc is a symbolic link" in r.stdout
     sentinel.check()
 
 
@@ -243,7 +243,7 @@ def test_manifest_through_a_symlinked_directory(repo: Path, sh: Shell, sentinel:
     oid = _put_manifest(repo, [{"md5": md5, "relpath": "sub/evil.bin"}])
     (repo / "data.dvc").write_text(_pointer(oid, "data"))
     for args in (["checkout"], ["checkout", "--force"]):
-        _refused(sh.gm(*args, cwd=repo, check=False), "outside the repository")
+        _refused(sh.gm(*args, cwd=repo, check=False), "goes through the symbolic link")
     sentinel.check()
 
 

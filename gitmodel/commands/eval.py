@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output and args.output != "-":
         output = Path(os.path.abspath(args.output))
     elif args.output is None and repo is not None and not repo.bare and repo.config.metrics_files:
-        output = repo.root / repo.config.metrics_files[0]
+        # Repository content names it: the work-tree policy decides (gitmodel.paths).
+        output = repo.worktree.path(repo.config.metrics_files[0], ".gitmodel.toml metrics-files")
     if output is not None:
         write_metrics_file(output, evaluation.metrics)
     stored = None

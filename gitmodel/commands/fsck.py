@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{p.kind}: {p.message}{suffix}")
     for action in report.actions:
         info(action)
+    for warning in report.warnings:
+        info(f"warning: {warning}")
     trusted = f", {report.objects_trusted} trusted (--fast)" if args.fast else ""
     info(
         f"checked {report.objects_checked} objects{trusted}, {report.pointers} pointers, "

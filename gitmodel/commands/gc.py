@@ -21,16 +21,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="keep objects stored this recently (default 3600)",
     )
+    p.add_argument(
+        "-p",
+        "--projects",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="the other repositories that share this cache (needed when the cache is "
+        "outside the repository; their roots count as live too)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from gitmodel.gc import collect_garbage
     from gitmodel.render import fmt_size, info, print_json
     from gitmodel.repo import Repo
 
-    result = collect_garbage(Repo(), dry_run=args.dry_run, grace=args.grace)
+    result = collect_garbage(
+        Repo(), dry_run=args.dry_run, grace=args.grace, projects=[Path(p) for p in args.projects]
+    )
     if args.json:
         print_json(result.to_json())
         return 0

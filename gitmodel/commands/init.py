@@ -30,5 +30,9 @@ def run(args: argparse.Namespace) -> int:
         if hooks is not None and hasattr(hooks, "install"):
             for line in hooks.install(repo):
                 info(line)
+    from gitmodel.config import dvc_settings_outside
+
+    for warning in dvc_settings_outside(repo.root):
+        info(f"warning: {warning}")
     info(f"gitmodel is ready in {repo.root}")
     return 0

@@ -34,11 +34,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    names: list[str] = []
+    # A dict keeps first-seen order with a constant-time membership test: a hostile note
+    # with 100,000 keys must cost linear time, not a list searched per key.
+    seen: dict[str, None] = {}
     for r in rows:
-        for k in r["metrics"]:
-            if k not in names:
-                names.append(k)
+        seen.update(dict.fromkeys(r["metrics"]))
+    names = list(seen)
     # Bad notes show in the metrics' columns, or in a column of their own when no row has
     # a metric to show.
     bad_column = not names and any("error" in r for r in rows)
