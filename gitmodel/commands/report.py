@@ -15,6 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("b", nargs="?", default=None, metavar="B")
     p.add_argument("--format", choices=["md", "json"], default="md")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+    p.add_argument(
+        "--html",
+        metavar="DIR",
+        help="write the registry dashboard instead: DIR/index.html, a static offline page "
+        "(each line's releases and stages, a chart per gated metric, verdicts, weights' sizes)",
+    )
     p.set_defaults(func=run)
 
 
@@ -28,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from gitmodel.repo import Repo
     from gitmodel.report import build_report, render_markdown
 
+    if args.html:
+        return _dashboard(args.html)
     report = build_report(Repo(), args.a, args.b)
     text = json.dumps(report, indent=2) + "\n" if args.format == "json" else render_markdown(report)
     if args.output:
@@ -40,4 +48,41 @@ def run(args: argparse.Namespace) -> int:
         info(f"wrote {args.output}")
     else:
         print(text, end="")
+    return 0
+
+
+def _dashboard(directory: str) -> int:
+    import os
+    from pathlib import Path
+
+    from gitmodel.dashboard import build_dashboard, render_html
+    from gitmodel.errors import GitModelError
+    from gitmodel.registry import release_lines
+    from gitmodel.render import info
+    from gitmodel.repo import Repo
+
+    repo = Repo()
+
+    def weights_of(commit: str) -> list[tuple[str, int | None]]:
+        try:
+            return [(t.path, t.out.size) for t in repo.pointers_at(commit)]
+        except GitModelError:
+            return []  # a broken pointer at that release: no sizes to show
+
+    data = build_dashboard(
+        release_lines(repo.root, repo.config),
+        list(repo.config.gates),
+        weights_of,
+        repo.root.name,
+        repo.head(),
+    )
+    path = Path(os.path.abspath(directory)) / "index.html"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".index.html.{os.getpid()}.tmp")
+        tmp.write_text(render_html(data), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise GitModelError(f"{directory}: cannot write ({exc.strerror or exc})") from None
+    info(f"wrote {path}")
     return 0
