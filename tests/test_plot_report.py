@@ -160,8 +160,8 @@ def test_gitlab_template_gates_release_tags_and_merge_requests(sh: Shell, ci_clo
     import yaml
 
     ci = yaml.safe_load((CI / "gitlab-ci.yml").read_text())
-    assert ci["stages"] == ["build", "test", "gate"]
-    assert {"build", "test", "gate:merge-request", "gate:release-tag"} <= set(ci)
+    assert ci["stages"] == ["build", "test", "gate", "publish"]
+    assert {"build", "test", "gate:merge-request", "gate:release-tag", "pages"} <= set(ci)
     setup = "\n".join(ci[".gate"]["before_script"][1:])  # the notes fetch (pip is ours)
     tag_job = setup + "\n" + "\n".join(ci["gate:release-tag"]["script"])
     code, out = _run_script(sh, tag_job, ci_clone, {"CI_COMMIT_TAG": "v2.0.0"})
@@ -182,7 +182,7 @@ def test_github_template_refuses_a_regressing_tag_by_deleting_it(
     import yaml
 
     wf = yaml.safe_load((CI / "github-actions.yml").read_text())
-    assert list(wf["jobs"]) == ["build", "test", "gate"]
+    assert list(wf["jobs"]) == ["build", "test", "gate", "dashboard", "pages"]
     assert wf["jobs"]["gate"]["needs"] == "test" and wf["jobs"]["test"]["needs"] == "build"
     steps = {s.get("name"): s for s in wf["jobs"]["gate"]["steps"]}
     fetch = steps["Fetch metrics notes"]["run"]
@@ -218,3 +218,23 @@ def test_terminal_chart_of_more_points_than_columns() -> None:
     assert all(len(b) == 60 for b in bars)
     assert sum(ch != " " for ch in bars[-1]) > 50  # the bottom row is mostly filled
     assert lines[-3].rstrip().endswith("▲")  # the release is the last column
+
+
+def test_ci_templates_publish_the_dashboard(sh: Shell, ci_clone: Path) -> None:
+    """The dashboard steps, run as written in a CI checkout: a page with every release."""
+    import yaml
+
+    wf = yaml.safe_load((CI / "github-actions.yml").read_text())
+    steps = {s.get("name"): s for s in wf["jobs"]["dashboard"]["steps"]}
+    script = (
+        steps["Fetch tags and metrics notes"]["run"] + "\n" + steps["Build the dashboard"]["run"]
+    )
+    code, out = _run_script(sh, script, ci_clone, {})
+    assert code == 0, out
+    page = (ci_clone / "dashboard" / "index.html").read_text()
+    assert "v1.0.0" in page and "v1.1.0" in page and "<svg" in page
+    gl = yaml.safe_load((CI / "gitlab-ci.yml").read_text())
+    setup = "\n".join(gl[".gate"]["before_script"][1:])
+    code, out = _run_script(sh, setup + "\n" + "\n".join(gl["pages"]["script"]), ci_clone, {})
+    assert code == 0, out
+    assert "v1.1.0" in (ci_clone / "public" / "index.html").read_text()
