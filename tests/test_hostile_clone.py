@@ -391,7 +391,9 @@ def test_an_object_add_reuses_is_not_collected(world: World) -> None:
     (victim / "m.bin.dvc").unlink()
     time.sleep(2.5)  # the object is now older than a 1-second grace period
     world.sh.gm("add", "m.bin", cwd=victim)  # re-uses the object
-    # The race: gc runs after add found the object and before the pointer is written.
+    # The race: gc runs after add found the object and before the pointer is written
+    # (and staged): take both away again.
+    world.sh.git("rm", "-q", "--cached", "m.bin.dvc", cwd=victim)
     (victim / "m.bin.dvc").rename(victim / "m.bin.dvc.aside")
     world.sh.gm("gc", "--grace", "2", cwd=victim)
     assert obj.exists(), "gc removed the object add had just re-used"
