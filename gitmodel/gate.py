@@ -23,6 +23,7 @@ candidate whose note carries an override for its tag passes, and the verdict say
 from __future__ import annotations
 
 import math
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,13 +32,22 @@ from typing import TYPE_CHECKING, Any
 
 from gitmodel.config import CONFIG_FILE, Config, GateRule
 from gitmodel.errors import GitModelError
-from gitmodel.git import run_git
+from gitmodel.git import run_git as _run_git
 from gitmodel.metrics import MetricsError, validate_note_metrics
 from gitmodel.notes import MAX_NOTE_BYTES, NOTES_REF, NoteError, parse_note
 from gitmodel.versions import ReleaseTag, TagName, is_release, parse_tag, releases_before
 
 if TYPE_CHECKING:
     from gitmodel.repo import Repo
+
+# The gate reads objects as they are: a replace ref (refs/replace/*, which a push can
+# bring) would otherwise let anyone substitute the note or policy blob it reads.
+TRUTH_ENV = {"GIT_NO_REPLACE_OBJECTS": "1"}
+
+
+def _git(args: Sequence[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return _run_git(args, cwd=cwd, check=check, env=TRUTH_ENV)
+
 
 # Float noise must not turn "exactly at the slack" into a failure: 0.9 - 0.89 is
 # 0.010000000000000009 in binary floating point.
@@ -63,16 +73,14 @@ class NoteSource:
 
     @classmethod
     def from_ref(cls, cwd: Path, ref: str = NOTES_REF) -> NoteSource:
-        proc = run_git(
-            ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=cwd, check=False
-        )
+        proc = _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=cwd, check=False)
         return cls(cwd, proc.stdout.strip() if proc.returncode == 0 else None)
 
     def _load(self) -> dict[str, tuple[str, int]]:
         if self._index is None:
             self._index = {}
             if self.notes_commit:
-                proc = run_git(
+                proc = _git(
                     ["ls-tree", "-r", "-l", "-z", self.notes_commit], cwd=self.cwd, check=False
                 )
                 for entry in proc.stdout.split("\0") if proc.returncode == 0 else []:
@@ -95,7 +103,7 @@ class NoteSource:
         oid, size = entry
         if size > MAX_NOTE_BYTES:
             raise NoteError(f"note on {commit[:12]} is too large")
-        proc = run_git(["cat-file", "blob", oid], cwd=self.cwd, check=False)
+        proc = _git(["cat-file", "blob", oid], cwd=self.cwd, check=False)
         if proc.returncode != 0:
             return None
         return parse_note(proc.stdout, commit)
@@ -145,7 +153,7 @@ _TAG_FORMAT = "%00".join(
 
 def list_release_tags(cwd: Path, glob: str) -> list[ReleaseTag]:
     """Every release tag of the repository, with the commit it points at, in one git call."""
-    proc = run_git(["for-each-ref", f"--format={_TAG_FORMAT}", "refs/tags/"], cwd=cwd)
+    proc = _git(["for-each-ref", f"--format={_TAG_FORMAT}", "refs/tags/"], cwd=cwd)
     tags: list[ReleaseTag] = []
     for line in proc.stdout.splitlines():
         fields = line.split("\0")
@@ -168,7 +176,7 @@ def list_release_tags(cwd: Path, glob: str) -> list[ReleaseTag]:
 
 def peel_commit(cwd: Path, oid: str) -> str | None:
     """The commit an object (commit or tag) points at; None for trees, blobs, unknowns."""
-    proc = run_git(
+    proc = _git(
         ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{oid}^{{commit}}"],
         cwd=cwd,
         check=False,
@@ -709,6 +717,9 @@ def _summary(v: Verdict) -> str:
 # -- the gate over a repository ----------------------------------------------------------
 
 
+LOCAL_REFERENCE = "--branches"
+
+
 class Gate:
     """Judge candidates against the release tags and notes of one repository.
 
@@ -725,6 +736,8 @@ class Gate:
         baseline_notes: Sequence[NoteSource] | None = None,
         tags: list[ReleaseTag] | None = None,
         repo: Repo | None = None,
+        reference: str | None = LOCAL_REFERENCE,
+        pinned: bool = False,
     ) -> None:
         self.root = root
         self.config = config
@@ -738,6 +751,12 @@ class Gate:
             _repo_loader(repo) if repo is not None else None
         )
         self.noise_unavailable: str | None = None
+        # The history whose first policy commit marks the adoption of gitmodel (locally
+        # every branch; on a server its default branch as accepted, never a pushed one),
+        # and whether the policy is pinned by the server's admin.
+        self.reference = reference
+        self.pinned = pinned
+        self._adoption: list[str] | None = None
 
     @property
     def tags(self) -> list[ReleaseTag]:
@@ -856,34 +875,72 @@ class Gate:
             noise_server=self.noise_unavailable,
         )
 
+    def adopting_commits(self) -> list[str]:
+        """The commits of the reference history that first had a gitmodel policy (one per
+        policy file, oldest first); empty when that history never had one."""
+        if self._adoption is None:
+            self._adoption = []
+            if self.reference is not None:
+                for option, path in (
+                    ("--diff-filter=A", CONFIG_FILE),
+                    ("-S[tool.gitmodel", "pyproject.toml"),
+                ):
+                    if self.reference.startswith("--"):
+                        revs = [self.reference, "--end-of-options"]
+                    else:
+                        revs = ["--end-of-options", self.reference]
+                    proc = _git(
+                        ["log", "--reverse", "--format=%H", option, *revs, "--", path],
+                        cwd=self.root,
+                        check=False,
+                    )
+                    self._adoption += proc.stdout.split()[:1] if proc.returncode == 0 else []
+        return self._adoption
+
     def predates_policy(self, commit: str) -> bool:
-        """True when no commit in commit's history ever had a gitmodel policy: a release
-        made before the project adopted gitmodel. Deleting the policy later does not make a
-        commit old again (its history still has the file), so this is no way around the gate.
+        """True for a release made before the project adopted gitmodel: a strict ancestor of
+        the commit that adopted the policy. An orphan history, or a branch forked before
+        the adoption, is not "before": it was tagged after, and it would be a way around
+        the gate. A history that never had a policy (a project that has not adopted
+        gitmodel) counts as before, unless an admin pinned the policy on the server.
         """
-        policy_commits = run_git(
+        adoption = self.adopting_commits()
+        if not adoption:
+            return not self.pinned and not self._has_policy_history(commit)
+        for adopted in adoption:
+            if commit == adopted:
+                continue
+            proc = _git(
+                ["merge-base", "--is-ancestor", commit, adopted], cwd=self.root, check=False
+            )
+            if proc.returncode == 0:
+                return True
+        return False
+
+    def _has_policy_history(self, commit: str) -> bool:
+        policy_commits = _git(
             ["log", "-1", "--format=%H", commit, "--", CONFIG_FILE], cwd=self.root, check=False
         )
         if policy_commits.returncode != 0 or policy_commits.stdout.strip():
-            return False  # unknown commit (be strict), or the policy file is in its history
-        in_pyproject = run_git(
+            return True  # unknown commit (be strict), or the policy file is in its history
+        in_pyproject = _git(
             ["log", "-1", "--format=%H", "-S", "[tool.gitmodel", commit, "--", "pyproject.toml"],
             cwd=self.root,
             check=False,
         )
-        return in_pyproject.returncode == 0 and not in_pyproject.stdout.strip()
+        return in_pyproject.returncode != 0 or bool(in_pyproject.stdout.strip())
 
     def _not_gated_old_release(self, candidate: str, commit: str, model: str | None) -> Verdict:
         v = Verdict(candidate, commit, model, None, None)
         v.notes.append(
             f"{candidate} ({commit[:10]}) has no metrics note and predates the project's "
-            f"gitmodel policy (no {CONFIG_FILE} or [tool.gitmodel] anywhere in its history)"
+            "gitmodel policy (an ancestor of the commit that adopted it)"
         )
         v.summary = f"PASS: {candidate} is not gated (a release from before gitmodel)"
         return v
 
     def _against(self, name: str, model: str | None) -> tuple[ReleaseTag, dict[str, Any]]:
-        proc = run_git(
+        proc = _git(
             ["for-each-ref", "--format=%(creatordate:unix)", f"refs/tags/{name}"],
             cwd=self.root,
             check=False,

@@ -202,3 +202,53 @@ def storage(request: pytest.FixtureRequest) -> Storage:
     fixture = {"local": "local_storage", "ssh": "sshd", "s3": "s3_server"}[request.param]
     result: Storage = request.getfixturevalue(fixture)
     return result
+
+
+@dataclass
+class GitDaemon:
+    """`git daemon` serving every bare repository under base, pushes allowed."""
+
+    base: Path
+    port: int
+
+    def url(self, name: str) -> str:
+        return f"git://127.0.0.1:{self.port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def git_daemon(
+    tmp_path_factory: pytest.TempPathFactory, base_env: dict[str, str]
+) -> Iterator[GitDaemon]:
+    """A real git daemon: its receive-pack runs the server hooks as a push really does."""
+    base = tmp_path_factory.mktemp("daemon")
+    proc = None
+    port = 0
+    for _attempt in range(5):
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--enable=receive-pack",
+                f"--base-path={base}",
+                "--listen=127.0.0.1",
+                f"--port={port}",
+                str(base),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(base.parent / f"{base.name}.log", "ab"),  # noqa: SIM115 - closed with the process
+            env=base_env,
+        )
+        if wait_for_port(port, proc):
+            break
+        stop(proc)
+        proc = None
+    if proc is None:
+        pytest.skip("git daemon did not start")
+    try:
+        yield GitDaemon(base, port)
+    finally:
+        stop(proc)

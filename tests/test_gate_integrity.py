@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the git_daemon fixture imported from remote_servers is a parameter here)
 """Release gate integrity: no regressing release gets out through any door.
 
 Each numbered scenario is an attack or a mistake that got a regressing release past the
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import Shell
+from remote_servers import GitDaemon, git_daemon  # noqa: F401
 
 BIN = Path(sys.executable).parent
 
@@ -120,3 +122,166 @@ def test_10_equal_versions_are_judged_against_the_release_of_that_version(
     )
     assert pushed.returncode != 0 and "against v1.1.0" in pushed.stderr
     assert not {"v1.0.0.0", "v1.1.0.0", "v1.2.0"} & tags(sh, remote)
+
+
+# -- the server, served by a real git daemon ---------------------------------------------------
+
+
+def served(sh: Shell, daemon: GitDaemon, repo: Path, name: str) -> Path:
+    """A gated bare repository behind git://, holding main, the notes and v1.0.0 (0.95)."""
+    bare = server(sh, daemon.base / f"{name}.git")
+    sh.git("remote", "add", "origin", daemon.url(f"{name}.git"), cwd=repo)
+    commit(sh, repo, "r1", {"accuracy": 0.95})
+    sh.git("tag", "v1.0.0", cwd=repo)
+    sh.git("push", "-q", "--no-verify", "origin", "main", "refs/notes/metrics", "v1.0.0", cwd=repo)
+    return bare
+
+
+def regressing(sh: Shell, repo: Path, name: str = "v1.1.0", accuracy: float = 0.5) -> str:
+    sha = commit(sh, repo, f"worse {name}", {"accuracy": accuracy})
+    sh.git(*NO_HOOKS, "tag", name, cwd=repo)
+    return sha
+
+
+def push(sh: Shell, repo: Path, *refs: str) -> Any:
+    return sh.git("push", "--no-verify", "--force", "origin", *refs, cwd=repo, check=False)
+
+
+def test_1_forged_baseline_note_is_refused(gated: Path, sh: Shell, git_daemon: GitDaemon) -> None:
+    bare = served(sh, git_daemon, gated, "forged")
+    regressing(sh, gated)
+    assert push(sh, gated, "v1.1.0").returncode != 0
+    put_note(sh, gated, "v1.0.0", {"accuracy": 0.1})
+    forged = push(sh, gated, "refs/notes/metrics")
+    assert forged.returncode != 0 and "changes the metrics of release v1.0.0" in forged.stderr
+    # The same, with the tag in the same push, and with the forged note in a merge.
+    assert push(sh, gated, "refs/notes/metrics", "v1.1.0").returncode != 0
+    # A notes update that leaves the releases' metrics as they were is accepted.
+    put_note(sh, gated, "v1.0.0", {"accuracy": 0.95})
+    again = push(sh, gated, "refs/notes/metrics", "v1.1.0")
+    assert again.returncode != 0 and "FAIL: accuracy is worse than v1.0.0" in again.stderr
+    assert "v1.1.0" not in tags(sh, bare)
+    sh.git("push", "-q", "--no-verify", "origin", "refs/notes/metrics", cwd=gated)
+
+
+def test_2_deleting_or_moving_a_baseline_is_refused(
+    gated: Path, sh: Shell, git_daemon: GitDaemon
+) -> None:
+    bare = served(sh, git_daemon, gated, "deleted")
+    commit(sh, gated, "r2", {"accuracy": 0.97})
+    sh.git("tag", "v1.2.0", cwd=gated)
+    sh.git("push", "-q", "origin", "main", "v1.2.0", cwd=gated)
+    deleted = push(sh, gated, ":v1.0.0", ":v1.2.0")
+    assert deleted.returncode != 0 and "deleting release tag v1.0.0 is refused" in deleted.stderr
+    assert {"v1.0.0", "v1.2.0"} <= tags(sh, bare)
+    regressing(sh, gated, "v1.3.0")
+    sh.git(*NO_HOOKS, "tag", "-f", "v1.2.0", "HEAD", cwd=gated)
+    moved = push(sh, gated, "v1.2.0")
+    assert moved.returncode != 0 and "moving release tag v1.2.0 is refused" in moved.stderr
+    assert push(sh, gated, "v1.3.0").returncode != 0
+    # Tags that are not releases come and go freely.
+    sh.git("tag", "wip", cwd=gated)
+    sh.git("push", "-q", "origin", "wip", cwd=gated)
+    sh.git("push", "-q", "origin", ":wip", cwd=gated)
+
+
+def test_2_admin_override_is_one_shot_and_recorded(
+    gated: Path, sh: Shell, git_daemon: GitDaemon
+) -> None:
+    bare = served(sh, git_daemon, gated, "override")
+    sh.git("config", "gitmodel.adminOverride", "withdrawn: licence problem", cwd=bare)
+    out = push(sh, gated, ":v1.0.0")
+    assert out.returncode == 0 and "admin override used" in out.stderr
+    assert "v1.0.0" not in tags(sh, bare)
+    log = (bare / "gitmodel" / "overrides.log").read_text().splitlines()
+    entry = json.loads(log[-1])
+    assert entry["reason"] == "withdrawn: licence problem"
+    assert "deleting release tag v1.0.0" in entry["refused"][0]
+    assert sh.git("config", "--get", "gitmodel.adminOverride", cwd=bare, check=False).returncode
+    sh.git("push", "-q", "--no-verify", "origin", "v1.0.0", cwd=gated)
+    assert push(sh, gated, ":v1.0.0").returncode != 0  # the override was used up
+
+
+def test_11_orphan_and_pre_adoption_branches_are_not_old_releases(
+    sh: Shell, git_daemon: GitDaemon, tmp_path: Path
+) -> None:
+    repo = tmp_path / "project"
+    repo.mkdir()
+    sh.git("init", "-q", cwd=repo)
+    commit(sh, repo, "old model")
+    sh.git("tag", "v0.1.0", cwd=repo)
+    sh.gm("init", cwd=repo)
+    (repo / ".gitmodel.toml").write_text(POLICY)
+    sh.git("add", "-A", cwd=repo)
+    sh.git("commit", "-q", "-m", "adopt gitmodel", cwd=repo)
+    bare = server(sh, git_daemon.base / "orphan.git")
+    sh.git("remote", "add", "origin", git_daemon.url("orphan.git"), cwd=repo)
+    sh.git("push", "-q", "origin", "main", "v0.1.0", cwd=repo)  # old release: not gated
+    commit(sh, repo, "r1", {"accuracy": 0.95})
+    sh.git("tag", "v1.0.0", cwd=repo)
+    sh.git("push", "-q", "origin", "main", "v1.0.0", cwd=repo)
+    # An orphan history without the policy, tagged now.
+    sh.git("checkout", "-q", "--orphan", "rogue", cwd=repo)
+    sh.git("rm", "-rq", "--cached", ".", cwd=repo)
+    sh.git("commit", "-q", "--allow-empty", "-m", "rogue", cwd=repo)
+    sh.git(*NO_HOOKS, "tag", "v9.0.0", cwd=repo)
+    rogue = push(sh, repo, "rogue", "v9.0.0")
+    assert rogue.returncode != 0 and "has no metrics note" in rogue.stderr
+    # A branch forked before the adoption, tagged now.
+    sh.git("checkout", "-q", "-f", "-b", "old", "v0.1.0", cwd=repo)
+    sh.git("commit", "-q", "--allow-empty", "-m", "old branch", cwd=repo)
+    sh.git(*NO_HOOKS, "tag", "v9.1.0", cwd=repo)
+    forked = push(sh, repo, "old", "v9.1.0")
+    assert forked.returncode != 0 and "has no metrics note" in forked.stderr
+    assert not {"v9.0.0", "v9.1.0"} & tags(sh, bare)
+    # The local doors agree.
+    assert sh.gm("check", "v9.1.0", cwd=repo, check=False).returncode == 1
+
+
+def test_12_replace_refs_are_refused_and_ignored(
+    gated: Path, sh: Shell, git_daemon: GitDaemon
+) -> None:
+    bare = served(sh, git_daemon, gated, "replace")
+    note_blob = sh.git(
+        "rev-parse",
+        "refs/notes/metrics:" + sh.git("rev-parse", "v1.0.0", cwd=gated).stdout.strip(),
+        cwd=gated,
+    ).stdout.strip()
+    fake = sh.git(
+        "hash-object",
+        "-w",
+        "--stdin",
+        cwd=gated,
+        input='{"schema": 1, "metrics": {"accuracy": 0.1}}',
+    ).stdout.strip()
+    sh.git("replace", note_blob, fake, cwd=gated)
+    refused = push(sh, gated, f"refs/replace/{note_blob}")
+    assert refused.returncode != 0 and "replace refs are refused" in refused.stderr
+    # Even a replace ref that got there (before the hook) changes nothing the gate reads.
+    sh.git("--git-dir", str(bare), "replace", note_blob, fake, cwd=bare.parent, check=False)
+    sh.git("fetch", "-q", "origin", cwd=gated, check=False)
+    regressing(sh, gated)
+    out = push(sh, gated, "refs/notes/metrics", "v1.1.0")
+    assert out.returncode != 0 and "FAIL: accuracy is worse than v1.0.0" in out.stderr
+    assert "v1.1.0" not in tags(sh, bare)
+
+
+def test_13_notes_ref_deletion_and_policy_removal_are_refused(
+    gated: Path, sh: Shell, git_daemon: GitDaemon
+) -> None:
+    bare = served(sh, git_daemon, gated, "drop")
+    gone = push(sh, gated, ":refs/notes/metrics")
+    assert gone.returncode != 0 and "deleting refs/notes/metrics is refused" in gone.stderr
+    sh.git("rm", "-q", ".gitmodel.toml", cwd=gated)
+    sh.git("commit", "-q", "-m", "drop the policy", cwd=gated)
+    dropped = push(sh, gated, "main")
+    assert dropped.returncode != 0 and "removes the release policy from main" in dropped.stderr
+    # Loosening is allowed; the next verdict says the policy changed.
+    sh.git("checkout", "-q", "HEAD~1", "--", ".gitmodel.toml", cwd=gated)
+    (gated / ".gitmodel.toml").write_text(POLICY + "tolerance = 0.5\n")
+    sh.git("commit", "-q", "-am", "loosen", cwd=gated)
+    sh.git("push", "-q", "--no-verify", "origin", "main", cwd=gated)
+    regressing(sh, gated, accuracy=0.6)
+    out = push(sh, gated, "refs/notes/metrics", "v1.1.0")
+    assert out.returncode == 0, out.stderr
+    assert "v1.1.0" in tags(sh, bare)

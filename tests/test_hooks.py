@@ -225,6 +225,7 @@ def test_server_gate_cannot_be_skipped(gated: Path, sh: Shell, tmp_path: Path) -
         check=False,
     )
     assert forged.returncode != 0 and "v1.1.0" not in tags(sh, server)
+    put_note(sh, gated, "v1.0.0", {"accuracy": 0.9})  # the accepted metrics, back
     # A passing release whose note arrives in the same push is accepted.
     commit(sh, gated, "model 3", 0.95)
     sh.git("tag", "v1.2.0", cwd=gated)
@@ -235,9 +236,14 @@ def test_server_gate_cannot_be_skipped(gated: Path, sh: Shell, tmp_path: Path) -
     sh.git(*NO_HOOKS, "tag", "v1.3.0", cwd=gated)
     missing = sh.git("push", "--no-verify", "origin", "main", "v1.3.0", cwd=gated, check=False)
     assert missing.returncode != 0 and "no metrics note" in missing.stderr
-    # Deleting a tag and pushing branches are never refused.
-    sh.git("push", "-q", "--no-verify", "origin", ":refs/tags/v1.0.0", cwd=gated)
-    assert "v1.0.0" not in tags(sh, server)
+    # Deleting a release tag is refused (later releases are judged against it); other
+    # tags and branches come and go.
+    gone = sh.git("push", "--no-verify", "origin", ":refs/tags/v1.0.0", cwd=gated, check=False)
+    assert gone.returncode != 0 and "v1.0.0" in tags(sh, server)
+    sh.git("tag", "wip", cwd=gated)
+    sh.git("push", "-q", "--no-verify", "origin", "wip", "main:side", cwd=gated)
+    sh.git("push", "-q", "--no-verify", "origin", ":refs/tags/wip", ":side", cwd=gated)
+    assert "wip" not in tags(sh, server)
 
 
 def test_server_policy_from_the_admin_file(gated: Path, sh: Shell, tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
@@ -163,24 +162,6 @@ def local_policy(root: Path) -> Config | None:
 
     cfg = load_config(root)
     return cfg if cfg.source is not None else None
-
-
-def server_policy(root: Path) -> Config:
-    """A server's policy: `<bare repo>/.gitmodel.toml` (set by the admin, cannot be pushed),
-    else the policy in the server's HEAD as accepted before this push, else the defaults."""
-    from gitmodel.config import CONFIG_FILE, Config, load_config, parse_config_text
-    from gitmodel.git import run_git
-
-    own = load_config(root)
-    if own.source is not None:
-        return own
-    for name, pyproject in ((CONFIG_FILE, False), ("pyproject.toml", True)):
-        proc = run_git(["cat-file", "blob", f"HEAD:{name}"], cwd=root, check=False)
-        if proc.returncode == 0 and (not pyproject or "gitmodel" in proc.stdout):
-            return parse_config_text(
-                proc.stdout, f"{name} at the server's HEAD", pyproject=pyproject
-            )
-    return Config()
 
 
 def _judge_tag(gate: Gate, name: str, new: str) -> tuple[bool, str]:
@@ -338,72 +319,10 @@ def framework_pre_push(args: Sequence[str], stdin: IO[str]) -> int:
 
 
 def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
-    """Gate pushed release tags on the server, with the notes it has and the push brings.
+    """The server's door: see gitmodel.hooks.receive."""
+    from gitmodel.hooks.receive import pre_receive as receive
 
-    Everything pushed is hostile: the previous releases come from the server's tags and
-    notes as they were before this push (refs move only after this hook), so a push
-    cannot rewrite the baseline it is judged against; the candidate's note may arrive in
-    the same push.
-    """
-    from gitmodel.config import ConfigError
-    from gitmodel.gate import Gate, NoteSource, list_release_tags, peel_commit
-    from gitmodel.notes import NOTES_REF
-    from gitmodel.versions import ReleaseTag, is_release, parse_tag
-
-    root = Path.cwd()
-    lines = [line.split() for line in stdin.read().splitlines()]
-    lines = [p for p in lines if len(p) == 3 and _is_oid(p[0]) and _is_oid(p[1])]
-    try:
-        config = server_policy(root)
-    except ConfigError as exc:
-        _say(
-            "gitmodel: the server's release policy is broken, release tags are refused: "
-            + exc.message
-        )
-        return 1
-    accepted = NoteSource.from_ref(root, NOTES_REF)
-    pushed_notes = [new for _, new, ref in lines if ref == NOTES_REF and _nonzero(new)]
-    incoming = NoteSource(root, pushed_notes[-1]) if pushed_notes else accepted
-    creations = [
-        (new, ref[len("refs/tags/") :])
-        for _, new, ref in lines
-        if ref.startswith("refs/tags/")
-        and _nonzero(new)
-        and is_release(ref[len("refs/tags/") :], config.release_tags)
-    ]
-    stage_refused = _judge_stages(
-        root,
-        config,
-        [(new, ref[len("refs/tags/") :]) for _, new, ref in lines if ref.startswith("refs/tags/")],
-        [incoming, accepted],
-        [accepted, incoming],
-    )
-    if not creations:
-        return _stages_refused(stage_refused, "the server refused")
-    now = int(time.time())
-    tags = {t.name: t for t in list_release_tags(root, config.release_tags)}
-    for new, name in creations:  # tags made by this push are releases too, for each other
-        tags[name] = ReleaseTag(parse_tag(name), peel_commit(root, new), now)
-    gate = Gate(
-        root,
-        config,
-        [incoming, accepted],
-        baseline_notes=[accepted, incoming],
-        tags=list(tags.values()),
-    )
-    refused = []
-    for new, name in creations:
-        passed, text = _judge_tag(gate, name, new)
-        _say(text.rstrip("\n"))
-        if not passed:
-            refused.append(name)
-    if refused:
-        _say(
-            f"gitmodel: the server refused release tag {', '.join(refused)}: the release gate "
-            "failed (push refs/notes/metrics with the tag if its note is missing here)"
-        )
-        return 1
-    return _stages_refused(stage_refused, "the server refused")
+    return receive(args, stdin)
 
 
 def _judge_stages(
