@@ -33,6 +33,7 @@ class GcResult:
     bytes: int = 0
     kept: int = 0
     dry_run: bool = False
+    chunks: Any = None  # gitmodel.dedup.gc.ChunkGcResult when the chunk store is in use
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -40,6 +41,7 @@ class GcResult:
             "bytes": self.bytes,
             "kept": self.kept,
             "dry_run": self.dry_run,
+            "chunks": self.chunks.to_json() if self.chunks is not None else None,
         }
 
 
@@ -124,7 +126,11 @@ def _inside(path: str, root: str) -> bool:
 
 
 def collect_garbage(
-    repo: Repo, dry_run: bool = False, grace: float = 3600.0, projects: Sequence[Path] = ()
+    repo: Repo,
+    dry_run: bool = False,
+    grace: float = 3600.0,
+    projects: Sequence[Path] = (),
+    chunks_only: bool = False,
 ) -> GcResult:
     """Remove the objects no root of repo (nor of projects, which share its cache) needs.
 
@@ -172,4 +178,28 @@ def collect_garbage(
             if not dry_run:
                 path.unlink(missing_ok=True)
                 store.state.forget_verified(oid)
+        from gitmodel.dedup.transfer import in_use
+
+        if in_use(store):
+            result.chunks = _collect_chunks([repo, *others], live, dry_run, grace, chunks_only)
     return result
+
+
+def _collect_chunks(
+    repos: Sequence[Repo], live: set[str], dry_run: bool, grace: float, chunks_only: bool
+) -> Any:
+    """Dead recipes and chunks; whole objects the chunks rebuild, but the work trees'."""
+    from gitmodel.dedup.gc import collect_chunks
+
+    keep: set[str] = set()
+    for repo in repos:
+        if repo.bare:
+            continue
+        for t in repo.tracked(errors=[]):
+            keep.add(t.out.md5)
+            if t.out.is_dir and repo.store.exists(t.out.md5):
+                try:
+                    keep.update(e.md5 for e in repo.store.read_dir(t.out.md5))
+                except GitModelError:
+                    pass
+    return collect_chunks(repos[0].store, live, keep, chunks_only, dry_run, grace)

@@ -30,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the other repositories that share this cache (needed when the cache is "
         "outside the repository; their roots count as live too)",
     )
+    p.add_argument(
+        "--chunks-only",
+        action="store_true",
+        help="with [storage] dedup: also drop the work tree's whole-file objects that chunks "
+        "can rebuild (smallest cache; DVC commands then see them as not cached)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -42,7 +48,11 @@ def run(args: argparse.Namespace) -> int:
     from gitmodel.repo import Repo
 
     result = collect_garbage(
-        Repo(), dry_run=args.dry_run, grace=args.grace, projects=[Path(p) for p in args.projects]
+        Repo(),
+        dry_run=args.dry_run,
+        grace=args.grace,
+        projects=[Path(p) for p in args.projects],
+        chunks_only=args.chunks_only,
     )
     if args.json:
         print_json(result.to_json())
@@ -51,4 +61,12 @@ def run(args: argparse.Namespace) -> int:
     for oid in result.removed:
         print(f"{verb} {oid}")
     info(f"{verb} {len(result.removed)} objects ({fmt_size(result.bytes)}); kept {result.kept}")
+    if result.chunks is not None:
+        c = result.chunks
+        info(
+            f"chunk store: {verb} {len(c.recipes_removed)} recipes, {c.packs_removed} packs, "
+            f"rewrote {c.packs_rewritten} ({fmt_size(c.bytes)}); dropped "
+            f"{len(c.objects_dropped)} whole objects that chunks rebuild "
+            f"({fmt_size(c.objects_bytes)})"
+        )
     return 0

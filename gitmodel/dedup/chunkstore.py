@@ -132,6 +132,23 @@ class ChunkStore:
         self.packs = PackStore(self.root / "packs", fsync)
         self.jobs = jobs or max(1, os.cpu_count() or 1)
 
+    def lock(self, exclusive: bool = False) -> Any:
+        """The chunk store's lock: shared while an add decides and writes, exclusive for gc."""
+        import contextlib
+        import fcntl
+
+        @contextlib.contextmanager
+        def held() -> Any:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+                yield
+            finally:
+                os.close(fd)
+
+        return held()
+
     # -- recipes ----------------------------------------------------------------------------
 
     def recipe_path(self, md5: str) -> Path:
@@ -214,6 +231,13 @@ class ChunkStore:
         is stored as an XOR delta against the parent's chunk of the same key when that is
         smaller. Chunks already stored (in any version, any file) are not stored again.
         """
+        with self.lock():
+            self.packs.forget()  # another process may have added or rewritten packs
+            return self._store_object(path, md5, parent_md5, progress)
+
+    def _store_object(
+        self, path: Path, md5: str, parent_md5: str | None, progress: Progress | None
+    ) -> StoreStats:
         stats = StoreStats()
         if self.can_rebuild(md5):
             return stats
@@ -308,10 +332,15 @@ class ChunkStore:
 
     def restore_object(self, store: Store, md5: str, progress: Progress | None = None) -> None:
         """Rebuild md5 into the DVC cache as a whole-file object (verified before named)."""
-        from gitmodel.store import _tmp_name
 
         if store.exists(md5):
             return
+        with self.lock():
+            self._restore_object(store, md5, progress)
+
+    def _restore_object(self, store: Store, md5: str, progress: Progress | None) -> None:
+        from gitmodel.store import _tmp_name
+
         tmp = _tmp_name(store._tmp_dir() / "rebuild")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:

@@ -147,25 +147,32 @@ def push_chunks(store: Store, remote: Any, oids: Sequence[str]) -> tuple[set[str
         return set(), report
     rc = RemoteChunks(remote, cs)
     try:
-        there = rc.recipes_present(mine)
-        todo = [o for o in mine if o not in there]
-        if not todo:
-            return set(mine), report
-        needed: set[str] = set()
-        for o in todo:
-            needed |= cs.packs.closure(cs.read_recipe(o).ids())
-        have = rc.index()
-        missing = needed - set(have)
-        if missing:
-            _upload_packs(cs, rc, missing, report)
-        for o in todo:
-            rc._put(cs.recipe_path(o), rc._path("recipes", o))
+        with cs.lock():  # gc rewrites no pack while this reads them
+            return _push_chunks(cs, rc, mine, report)
     except GitModelError:
         raise
     except Exception as exc:
         raise Refused(
             f"upload of chunks to DVC remote {remote.name!r} ({remote.url}) failed: {_one_line(exc)}"
         ) from None
+
+
+def _push_chunks(
+    cs: ChunkStore, rc: RemoteChunks, mine: list[str], report: ChunkTransfer
+) -> tuple[set[str], ChunkTransfer]:
+    there = rc.recipes_present(mine)
+    todo = [o for o in mine if o not in there]
+    if not todo:
+        return set(mine), report
+    needed: set[str] = set()
+    for o in todo:
+        needed |= cs.packs.closure(cs.read_recipe(o).ids())
+    have = rc.index()
+    missing = needed - set(have)
+    if missing:
+        _upload_packs(cs, rc, missing, report)
+    for o in todo:
+        rc._put(cs.recipe_path(o), rc._path("recipes", o))
     report.objects = todo
     return set(mine), report
 
