@@ -127,33 +127,38 @@ def _remote_consistent(root: Path) -> None:
 def test_killed_push_leaves_nothing_that_lies(
     sh: Shell, tmp_path: Path, origin: Path, local_storage: Storage
 ) -> None:
+    """Each trial commits a version and kills its push at a random moment; the remote
+    never holds a recipe without its chunks, nor the server a pointer without its recipe."""
     a = dedup_project(sh, tmp_path, origin, local_storage)
-    files = versions(tmp_path / "ckpt", 3, tensors=16, elements=120_000)
-    done = commit_versions(sh, a, files)
+    files = versions(tmp_path / "ckpt", 7, tensors=16, elements=200_000)
+    done = commit_versions(sh, a, files[:1])
     root = remote_root(sh, a)
     assert root is not None
     rnd = random.Random(19)
     gm = str(Path(sh.env["PATH"].split(":")[0]) / "git-model")
     kills = 0
-    for trial in range(6):
+    for trial, f in enumerate(files[1:]):
+        done += commit_versions(sh, a, [f])
+        delay = rnd.uniform(0.05, 3.0)
         if trial % 2:
             # `git push`: its pre-push hook uploads; the whole process group dies mid-way
             proc = spawn(["git", "push", "-q", "origin", "main"], a, sh.env)
             try:
-                proc.wait(timeout=rnd.uniform(0.5, 4.0))
+                proc.wait(timeout=delay)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 kills += 1
         else:
-            kills += kill_after(spawn([gm, "push"], a, sh.env), rnd.uniform(0.2, 4.0))
+            kills += kill_after(spawn([gm, "push"], a, sh.env), delay)
         if root.exists():
             _remote_consistent(root)
-        published = sh.git("ls-remote", str(origin), "refs/heads/main", cwd=a).stdout
-        if published:
-            # a pointer on the server: its chunks must be there already
-            recipes = root / "gitmodel" / "recipes"
-            assert (recipes / done[-1][1]).is_file(), f"trial {trial}: pointer before chunks"
+        published = sh.git("ls-remote", str(origin), "refs/heads/main", cwd=a).stdout.split()
+        shas = [sha for sha, _ in done]
+        if published and published[0] in shas:
+            # every pointer on the server has its recipe (and so its chunks) there already
+            for sha, want in done[: shas.index(published[0]) + 1]:
+                assert (root / "gitmodel" / "recipes" / want).is_file(), f"trial {trial}: {sha}"
     assert kills >= 1
     time.sleep(0.5)  # orphans of a killed hook finish or die
     sh.gm("push", cwd=a)
