@@ -83,6 +83,7 @@ class GetResult:
     bytes: int = 0
     md5: str | None = None
     remote: str | None = None
+    remote_config: str = "revision"  # whose .dvc/config named the remote (or "HEAD (...)")
     from_cache: int = 0  # files taken from the local cache (verified) instead of the remote
 
     def to_json(self) -> dict[str, Any]:
@@ -96,6 +97,7 @@ class GetResult:
             "bytes": self.bytes,
             "md5": self.md5,
             "remote": self.remote,
+            "remote_config": self.remote_config,
             "from_cache": self.from_cache,
         }
 
@@ -464,28 +466,25 @@ class _Objects:
         self.name: str | None = None
         self.from_cache = 0
         self.jobs = 4
+        self.fallback: Callable[[], _Tree | None] | None = None
+        self.config_from = "revision"
 
     def _open(self, wanted: str | None) -> Any:
         if self._odb is not None:
             return self._odb
-        from dvc.config import Config, ConfigError
         from dvc.fs import get_cloud_fs
         from dvc_data.hashfile.db import get_odb
 
-        dvc_dir = self.workdir / "dvc"
-        dvc_dir.mkdir(exist_ok=True)
-        text = self.tree.blob(".dvc/config")
-        (dvc_dir / "config").write_bytes(text or b"")
-        try:
-            conf = Config(
-                dvc_dir=str(dvc_dir),
-                local_dvc_dir=str(self.local_dvc_dir) if self.local_dvc_dir else str(dvc_dir),
-            )
-        except ConfigError as exc:
-            raise GetError(
-                f"the DVC config at {self.tree.commit[:12]}: {str(exc).splitlines()[0]}"
-            ) from None
+        conf = self._config(self.tree, "revision")
         name = self.remote_name or wanted or conf["core"].get("remote")
+        if (not name or name not in conf["remote"]) and self.fallback is not None:
+            # A project that added its remote after this release: the weights were pushed
+            # to the remote the repository's HEAD names (the md5 check still decides).
+            head = self.fallback()
+            if head is not None and head.commit != self.tree.commit:
+                conf = self._config(head, "HEAD")
+                name = self.remote_name or wanted or conf["core"].get("remote")
+                self.config_from = f"HEAD ({head.commit[:12]})"
         if not name:
             raise GetError(
                 f"revision {self.tree.commit[:12]} configures no default DVC remote "
@@ -506,6 +505,23 @@ class _Objects:
             raise GetError(f"DVC remote {name!r}: {_one_line(exc)}") from None
         self.name = name
         return self._odb
+
+    def _config(self, tree: _Tree, what: str) -> Any:
+        """DVC's merged config (system, global, the tree's `.dvc/config`, our local one)."""
+        from dvc.config import Config, ConfigError
+
+        dvc_dir = self.workdir / f"dvc-{tree.commit[:12]}"
+        dvc_dir.mkdir(exist_ok=True)
+        (dvc_dir / "config").write_bytes(tree.blob(".dvc/config") or b"")
+        try:
+            return Config(
+                dvc_dir=str(dvc_dir),
+                local_dvc_dir=str(self.local_dvc_dir) if self.local_dvc_dir else str(dvc_dir),
+            )
+        except ConfigError as exc:
+            raise GetError(
+                f"the DVC config at {what} {tree.commit[:12]}: {str(exc).splitlines()[0]}"
+            ) from None
 
     def fetch(self, oid: str, dest: Path, size: int | None, wanted: str | None) -> int:
         """Write object oid to dest, verified; the number of bytes written."""
@@ -616,12 +632,24 @@ class _Session:
             self.tree = _Tree(here.root, self.resolved.commit)
             local_dvc_dir = here.dvc_dir
             store = here.store
+            head = run_git(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=here.root, check=False)
+            fallback: Callable[[], _Tree | None] = lambda: (  # noqa: E731
+                _Tree(here.root, head.stdout.strip()) if head.returncode == 0 else None
+            )
         else:
             remote_repo = _RemoteRepo(repo, workdir)
             self.source = repo
             self.resolved = remote_repo.resolve(rev)
             self.tree = remote_repo.tree(self.resolved)
+
+            def fallback() -> _Tree | None:
+                try:
+                    return remote_repo.tree(remote_repo.resolve(None))
+                except GetError:
+                    return None
+
         self.objects = _Objects(self.tree, workdir, remote, local_dvc_dir, store)
+        self.objects.fallback = fallback
 
     def target(self, path: str) -> _Target:
         return _find_target(self.tree, _normalise(path))
@@ -766,6 +794,7 @@ def get(
             else:
                 tmp.unlink(missing_ok=True)
         result.remote = session.objects.name
+        result.remote_config = session.objects.config_from
         result.from_cache = session.objects.from_cache
         return result
 

@@ -237,5 +237,28 @@ def test_hostile_manifest_cannot_write_outside(sh: Shell, tmp_path: Path) -> Non
     out = tmp_path / "out"
     out.mkdir()
     r = sh.gm("get", str(work), "w", cwd=out, check=False)
-    assert r.returncode == 2 and "leaves the directory" in r.stderr
+    assert r.returncode == 2 and "leaves the" in r.stderr
     assert not (tmp_path / "escaped").exists() and list(out.iterdir()) == []
+
+
+def test_release_from_before_the_remote_uses_heads_remote(
+    sh: Shell, tmp_path: Path, local_storage: Storage
+) -> None:
+    """A project that added its DVC remote after releasing: HEAD's config names it."""
+    origin = tmp_path / "origin.git"
+    sh.git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    sh.git("init", "-q", cwd=work)
+    sh.gm("init", cwd=work)
+    sh.git("commit", "-q", "-m", "gitmodel", cwd=work)
+    write_bytes(work / "model.bin", 50_000, seed=5)
+    sh.gm("commit", "model.bin", "-m", "model", "--metric", "accuracy=0.9", cwd=work)
+    sh.gm("release", "v1.0.0", cwd=work)
+    sh.gm("remote", "add", "store", local_storage.fresh_url(), "--default", cwd=work)
+    sh.git("commit", "-q", "-m", "DVC remote", cwd=work)
+    sh.git("remote", "add", "origin", str(origin), cwd=work)
+    sh.git("push", "-q", "origin", "main", "--tags", cwd=work)
+    r = sh.gm("get", str(origin), "model.bin", "--rev", "v1.0.0", "--json", cwd=tmp_path).json()
+    assert r["remote"] == "store" and r["remote_config"].startswith("HEAD")
+    assert md5(tmp_path / "model.bin") == md5(work / "model.bin")
