@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from gitmodel.config import CONFIG_FILE, Config, GateRule
 from gitmodel.errors import GitModelError
 from gitmodel.git import run_git as _run_git
-from gitmodel.metrics import MetricsError, validate_note_metrics
+from gitmodel.metrics import MetricsError, tidy, validate_note_metrics
 from gitmodel.notes import MAX_NOTE_BYTES, NOTES_REF, NoteError, parse_note
 from gitmodel.versions import ReleaseTag, TagName, is_release, parse_tag, releases_before
 
@@ -219,8 +219,8 @@ class MetricVerdict:
             "direction": self.direction,
             "previous": self.previous,
             "new": self.new,
-            "delta": self.delta,
-            "slack": self.slack,
+            "delta": tidy(self.delta),
+            "slack": tidy(self.slack),
             "passed": self.passed,
         }
         if self.reason:
@@ -302,8 +302,9 @@ class Verdict:
                     out.append(f"  {m.metric} against {m.baseline}: {m.noise['reason']}")
                 for warning in (m.noise or {}).get("warnings") or ():
                     out.append(f"  warning: {m.metric}: {warning}")
-        for p in self.problems:
-            out.append(f"  problem: {p}")
+        for i, p in enumerate(self.problems):
+            if i or not self.summary.endswith(p):  # the summary line already says the first
+                out.append(f"  problem: {p}")
         for n in self.notes:
             out.append(f"  note: {n}")
         out.append(self.summary)
@@ -709,9 +710,13 @@ def _summary(v: Verdict) -> str:
     if unshown:
         return (
             f"PASS: {v.candidate}: a drop{since} on {', '.join(unshown)} is not demonstrated "
-            f"(see the bounds); {len(gated)} gated metric(s)"
+            f"(see the bounds); {_metrics_count(len(gated))}"
         )
-    return f"PASS: {v.candidate} is no worse{against} on {len(gated)} gated metric(s)"
+    return f"PASS: {v.candidate} is no worse{against} on {_metrics_count(len(gated))}"
+
+
+def _metrics_count(n: int) -> str:
+    return f"{n} gated metric" if n == 1 else f"{n} gated metrics"
 
 
 # -- the gate over a repository ----------------------------------------------------------

@@ -11,6 +11,10 @@ Each line: ``{"run": "<id of the process that logged it>", "time": <unix seconds
 "step": <int, optional>, "<metric>": <number>, ...}``. One `write` per line on a file
 opened with O_APPEND, so concurrent loggers interleave whole lines, never bytes.
 
+A diverged run logs NaN or an infinity: JSON has no such numbers, so they are recorded as
+the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (the spellings of JavaScript and
+of Python's json module) with a warning, and read back as floats (a plot shows a gap).
+
 Cheap on purpose: a training loop calls it every epoch, so no git process, no numpy.
 """
 
@@ -82,7 +86,11 @@ def history_path(root: Path | None = None) -> Path:
     return WorkTree(root, [root / ".git"]).path(configured, where)
 
 
-def _number(name: str, value: Any) -> float | int:
+# The strings a non-finite value is recorded as, and what they read back as.
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _number(name: str, value: Any) -> float | int | str:
     if isinstance(value, bool):
         raise HistoryError(f"log_metrics: {name} is a bool, not a number")
     if isinstance(value, int):
@@ -92,7 +100,16 @@ def _number(name: str, value: Any) -> float | int:
     except (TypeError, ValueError):
         raise HistoryError(f"log_metrics: {name}={value!r} is not a number") from None
     if not math.isfinite(number):
-        raise HistoryError(f"log_metrics: {name}={value!r} is not finite")
+        import warnings  # only for a diverged run
+
+        spelled = "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
+        # Once per metric and caller line (warnings' default), not once per epoch.
+        warnings.warn(
+            f"gitmodel.log_metrics: {name} is {spelled}; recorded as the string {spelled!r}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return spelled
     return number
 
 
@@ -172,7 +189,9 @@ def parse_history(data: bytes, where: str) -> list[dict[str, Any]]:
         for key, value in record.items():
             if key == "run":
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if key not in ("time", "step") and isinstance(value, str) and value in NON_FINITE:
+                record[key] = NON_FINITE[value]
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise HistoryError(f"{where}:{lineno}: {key} is not a number")
         records.append(record)
     return records

@@ -25,12 +25,31 @@ class MetricsError(GitModelError):
     pass
 
 
+def spell(value: object) -> str:
+    """A value as the metrics file spelled it (JSON: true, null, "x"), not as Python's repr."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def tidy(value: float | int | None) -> float | int | None:
+    """A computed value (a delta, a slack) without binary noise: 0.00765, not
+    0.0076500000000000005. Twelve significant digits keep every digit a metric has."""
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.12g}")
+    return value
+
+
 def check_value(name: str, value: object, where: str) -> float | int:
     """A metric value must be a finite int or float (not a bool, not a string)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MetricsError(f"{where}: metric {name!r} is not a number ({value!r})")
+        raise MetricsError(f"{where}: metric {name!r} is not a number ({spell(value)})")
     if isinstance(value, float) and not math.isfinite(value):
-        raise MetricsError(f"{where}: metric {name!r} is not finite ({value!r})")
+        raise MetricsError(f"{where}: metric {name!r} is not finite ({spell(value)})")
     if isinstance(value, int) and not -_MAX_INT < value < _MAX_INT:
         raise MetricsError(f"{where}: metric {name!r} is too large to compare")
     return value

@@ -40,7 +40,8 @@ class Chart:
             "xlabel": self.xlabel,
             "x": self.x,
             "xticks": self.xticks,
-            "series": self.series,
+            # JSON has no NaN: a non-finite value (a diverged run) is null, as a gap is.
+            "series": {k: [_finite(v) for v in vs] for k, vs in self.series.items()},
             "marks": {
                 self.xticks[i] if self.xticks else str(self.x[i]): label
                 for i, label in self.marks.items()
@@ -120,12 +121,29 @@ def history_chart(repo: Repo, rev: str = "HEAD", metrics: Sequence[str] = ()) ->
         )
     earlier = len({r.get("run") for r in records}) - 1
     return Chart(
-        title=f"training history of {rev} ({repo.rev_parse(rev)[:7]})",
+        title=f"training history of {describe(repo, rev)}",
         xlabel="step" if any("step" in r for r in run) else "record",
         x=x,
         series={m: all_series[m] for m in names},
         note=f"last of {earlier + 1} runs in the history" if earlier else None,
     )
+
+
+def describe(repo: Repo, rev: str) -> str:
+    """A commit as a reader knows it: its release tags, else its subject, with the short
+    sha (a title that says HEAD~1 stops being true at the next commit)."""
+    from gitmodel.gate import clean_text
+
+    sha = repo.rev_parse(rev)
+    tags = release_tags(repo).get(sha)
+    if tags:
+        return f"{', '.join(sorted(tags))} ({sha[:7]})"
+    subject = repo.git("log", "-1", "--format=%s", sha).strip()
+    return f"{sha[:7]} ({clean_text(subject, 60)})" if subject else sha[:7]
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
 
 
 # -- drawing ------------------------------------------------------------------------------
@@ -145,15 +163,16 @@ def render_image(chart: Chart, output: Path) -> None:
         len(names), 1, figsize=(9, 2.6 * len(names) + 0.8), sharex=True, squeeze=False
     )
     for ax, name in zip(axes[:, 0], names, strict=True):
-        points = [(x, y) for x, y in zip(chart.x, chart.series[name], strict=True) if y is not None]
-        xs, ys = [p[0] for p in points], [p[1] for p in points]
-        marker = "o" if len(xs) <= 60 else None
-        ax.plot(xs, ys, marker=marker, markersize=4, lw=1.6, color="#1f77b4")
+        # A commit without the metric (or a NaN step) is NaN here: matplotlib breaks the
+        # line there, so a gap shows instead of a line through a value nobody measured.
+        ys = [math.nan if _finite(y) is None else y for y in chart.series[name]]
+        marker = "o" if len(ys) <= 60 else None
+        ax.plot(chart.x, ys, marker=marker, markersize=4, lw=1.6, color="#1f77b4")
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.3)
         for i, label in chart.marks.items():
             ax.axvline(chart.x[i], color="#d62728", ls="--", lw=1, alpha=0.6)
-            value = chart.series[name][i]
+            value = _finite(chart.series[name][i])
             if value is not None:
                 ax.plot([chart.x[i]], [value], marker="*", markersize=13, color="#d62728", zorder=5)
                 ax.annotate(
@@ -205,9 +224,10 @@ def render_terminal(chart: Chart, width: int = 60, height: int = 6) -> str:
         buckets = [list(range(i * n // width, (i + 1) * n // width)) for i in range(width)]
     # Few points: draw each a few columns wide so the chart reads as bars, not hairlines.
     repeat = max(1, min(4, width // max(1, len(buckets))))
-    known_all = [v for vals in chart.series.values() for v in vals if v is not None]
+    finite = {k: [_finite(v) for v in vs] for k, vs in chart.series.items()}
+    known_all = [v for vals in finite.values() for v in vals if v is not None]
     label_w = max((len(_num(v)) for v in known_all), default=1)
-    for name, values in chart.series.items():
+    for name, values in finite.items():
         known = [v for v in values if v is not None]
         if not known:
             continue

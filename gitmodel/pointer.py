@@ -161,7 +161,13 @@ def check_inside(path: Path, root: Path, what: str) -> None:
     real_root = os.path.realpath(root)
     real = os.path.realpath(path)
     if real != real_root and not real.startswith(real_root + os.sep):
-        raise PointerError(f"{what}: {path} is outside the repository")
+        # A user's own path is named once; a pointer names the path it points at.
+        same = os.path.abspath(what) == os.path.abspath(path)
+        raise PointerError(
+            f"{what}: outside the repository"
+            if same
+            else f"{what}: {path} is outside the repository"
+        )
 
 
 def parse_pointer(file: Path, text: bytes | str, root: Path) -> Pointer:

@@ -655,7 +655,7 @@ def pre_push(
     repo: Repo, remote_name: str, remote_url: str, updates: Sequence[Sequence[str]]
 ) -> int:
     """The pre-push hook's entry (gitmodel.hooks calls it): exit code 0, or Refused raised."""
-    from gitmodel.render import TerminalReporter, fmt_size, info
+    from gitmodel.render import TerminalReporter, fmt_size, info, plural
 
     result = prepare_push(repo, remote_name, remote_url, updates, TerminalReporter())
     if result.notes.startswith("not published"):
@@ -663,7 +663,7 @@ def pre_push(
     if result.upload is not None and result.upload.transferred:
         t = result.upload
         info(
-            f"gitmodel: uploaded {len(t.transferred)} objects ({fmt_size(t.bytes)}) "
+            f"gitmodel: uploaded {plural(len(t.transferred), 'object')} ({fmt_size(t.bytes)}) "
             f"to DVC remote {t.remote}"
         )
     return 0

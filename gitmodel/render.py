@@ -32,6 +32,11 @@ def info(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def plural(n: int, word: str) -> str:
+    """ "1 object", "2 objects"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def fmt_number(value: Any) -> str:
     if value is None:
         return "-"

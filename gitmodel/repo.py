@@ -11,13 +11,14 @@ from pathlib import Path
 
 from gitmodel import __version__
 from gitmodel.config import CONFIG_FILE, DEFAULT_CONFIG, Config, load_config
-from gitmodel.errors import GitModelError
+from gitmodel.errors import GitModelError, Refused
 from gitmodel.git import GitFailed, run_git
 from gitmodel.lockfile import update_file, write_file
 from gitmodel.metrics import (
     MetricsError,
     load_metrics_file,
     parse_metric_args,
+    tidy,
     validate_note_metrics,
 )
 from gitmodel.notes import NOTES_REF, SCHEMA_VERSION, NoteError, Notes, log_with_notes, parse_note
@@ -341,6 +342,13 @@ class Repo:
             raise GitModelError(f"unknown revision {rev!r}")
         return proc.stdout.strip()
 
+    def is_revision(self, rev: str) -> bool:
+        try:
+            self.rev_parse(rev)
+        except GitModelError:
+            return False
+        return True
+
     def head(self) -> str | None:
         proc = run_git(
             ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], cwd=self.root, check=False
@@ -393,6 +401,27 @@ class Repo:
             self.git("add", "--", *created, retry_lock=True)
         return created
 
+    def require_init(self) -> None:
+        """Refuse to store or commit in a clone that `git model init` has not set up.
+
+        Half a set-up is worse than none: without the hooks a plain `git tag` is not gated
+        and `git push` uploads no weights, and nothing would say so. `init` sets
+        notes.displayRef in this clone's config (a clone does not inherit it).
+        """
+        if self.dvc_dir.is_dir():
+            try:
+                if NOTES_REF.encode() in (self.common_dir / "config").read_bytes():
+                    return
+            except OSError:
+                pass
+            refs = run_git(["config", "--get-all", "notes.displayRef"], cwd=self.root, check=False)
+            if NOTES_REF in refs.stdout.split():
+                return  # set through an include, or globally
+        raise GitModelError(
+            "gitmodel is not set up in this clone: run `git model init` first "
+            "(it installs the hooks that gate `git tag` and upload weights on `git push`)"
+        )
+
     # -- add ------------------------------------------------------------------------------
 
     def _base(self, cwd: Path | None) -> Path:
@@ -410,6 +439,7 @@ class Repo:
     ) -> list[Path]:
         """Validate user paths before anything is written: exist, inside, not git's own."""
         self._require_worktree()
+        self.require_init()
         if not paths:
             raise GitModelError("no paths given")
         base = self._base(cwd)
@@ -452,8 +482,6 @@ class Repo:
         self, targets: Sequence[Path], reporter: Reporter | None, stage: bool = True
     ) -> list[AddResult]:
         """add for paths _resolve_targets has already validated."""
-        if not self.dvc_dir.is_dir():
-            self.init()
         root = Path(os.path.realpath(self.root))
         results: list[AddResult] = []
         to_stage: list[str] = []
@@ -741,6 +769,7 @@ class Repo:
     ) -> CommitResult:
         """add + a real `git commit` (the user's hooks run) + the metrics note."""
         self._require_worktree()
+        self.require_init()
         if not message.strip():
             raise GitModelError("empty commit message (use -m)")
         # Validate paths and metrics before anything is written.
@@ -803,20 +832,36 @@ class Repo:
     # -- reading history ------------------------------------------------------------------
 
     def log(
-        self, rev_range: str = "HEAD", n: int | None = None, metric_names: Sequence[str] = ()
+        self,
+        rev_range: str = "HEAD",
+        n: int | None = None,
+        metric_names: Sequence[str] = (),
+        noted_only: bool = False,
+        all_refs: bool = False,
     ) -> list[dict[str, Any]]:
-        """Commits newest first with their metrics; one `git log` reads every note in bulk."""
+        """Commits newest first with their metrics; one `git log` reads every note in bulk.
+
+        n counts the rows returned: with noted_only, the first n commits that carry a note
+        (git's -n would count the commits walked). all_refs walks every branch, tag and
+        remote-tracking ref, as `git log --all`, instead of rev_range.
+        """
         if rev_range.startswith("-"):
             raise GitModelError(f"unknown revision {rev_range!r}")
         # git formats the date (in C, in UTC); a subject cannot hold the NUL between fields.
         args = ["--date=format-local:%Y-%m-%dT%H:%M:%SZ"]
-        if n is not None:
+        if n is not None and not noted_only:
             args.append(f"-n{n}")
+        # The notes refs are commits too, but of notes, not of the project.
+        revs = ["--exclude=refs/notes/*", "--all"] if all_refs else [rev_range]
         wanted = set(metric_names)
         rows: list[dict[str, Any]] = []
-        records = log_with_notes(self.root, ["%H", "%cd", "%s"], [*args, rev_range], {"TZ": "UTC"})
+        if n == 0:
+            return rows
+        records = log_with_notes(self.root, ["%H", "%cd", "%s"], [*args, *revs], {"TZ": "UTC"})
         try:
             for sha_b, date_b, subject_b, note_b in records:
+                if noted_only and not note_b.strip():
+                    continue
                 sha = sha_b.decode("ascii", errors="replace")
                 note_b = note_b.strip()
                 row: dict[str, Any] = {
@@ -840,6 +885,8 @@ class Repo:
                 if wanted:
                     row["metrics"] = {k: v for k, v in row["metrics"].items() if k in wanted}
                 rows.append(row)
+                if n is not None and len(rows) >= n:
+                    break  # the generator, dropped on return, stops git: no more history is read
         except GitFailed:
             # Asked only on failure: one git process less on every successful log.
             if self.head() is None:
@@ -861,7 +908,7 @@ class Repo:
             metrics[name] = {
                 "old": old,
                 "new": new,
-                "delta": (new - old) if old is not None and new is not None else None,
+                "delta": tidy(new - old) if old is not None and new is not None else None,
             }
         wa = {t.path: t.out for t in self.pointers_at(sha_a)}
         wb = {t.path: t.out for t in self.pointers_at(sha_b)}
@@ -907,7 +954,9 @@ class Repo:
         missing: list[str] = []
         uncached: list[str] = []
         store = self.store
-        for t in self.tracked(paths):
+        outs = self.tracked(paths)
+        self._require_matches(outs, paths)
+        for t in outs:
             full = self.root / t.path
             if not self._cached(t.out):
                 uncached.append(t.path)
@@ -924,6 +973,27 @@ class Repo:
             elif not full.is_file() or store.file_md5(full) != t.out.md5:
                 modified.append(t.path)
         return {"modified": modified, "missing": missing, "not_in_cache": uncached}
+
+    def _require_matches(
+        self, outs: Sequence[TrackedOut], paths: Sequence[str], rev: str | None = None
+    ) -> None:
+        """Refuse a path that names no tracked weights: a typo must not read as "up to date"."""
+        for path in paths:
+            if not _filter_paths(list(outs), [path]):
+                close = self.closest_tracked(path, rev)
+                hint = f"; did you mean {close}?" if close else ""
+                where = f" at {rev}" if rev else ""
+                raise GitModelError(f"{path}: no tracked weights{where}{hint}")
+
+    def closest_tracked(self, path: str, rev: str | None = None) -> str | None:
+        """The tracked path (in the work tree, or at rev) that a mistyped path most resembles."""
+        import difflib  # only on error paths
+
+        every = self.pointers_at(rev) if rev else self.tracked(errors=[])
+        close = difflib.get_close_matches(
+            os.path.normpath(path), sorted({t.path for t in every}), n=1
+        )
+        return close[0] if close else None
 
     def _cached(self, out: Out) -> bool:
         from gitmodel.dedup import available
@@ -964,7 +1034,7 @@ class Repo:
                 if path in planned:
                     continue
                 if not force and not available(self.store, self.store.file_md5(full / rel)):
-                    raise GitModelError(
+                    raise Refused(
                         f"{path} is not part of {d} in this version and is not stored; "
                         f"`git model add {d}` it or use --force"
                     )
@@ -990,8 +1060,8 @@ class Repo:
         # hostile file in a pushed repository must not hold the others hostage.
         bad: list[GitModelError] = []
         outs = self.pointers_at(rev, paths) if rev else self.tracked(paths, errors=bad)
-        if paths and not outs and not bad:
-            raise GitModelError(f"no tracked weights match {', '.join(paths)}")
+        if not bad:
+            self._require_matches(outs, paths, rev)
         store = self.store
         from gitmodel.dedup import available, ensure_object
         from gitmodel.dedup.packs import CorruptChunk
@@ -1050,7 +1120,7 @@ class Repo:
             if stat.S_ISREG(mode) and not force:
                 current = store.file_md5(full)
                 if not available(store, current):
-                    raise GitModelError(
+                    raise Refused(
                         f"{rel} has changes that are not stored; `git model add` it or use --force"
                     )
             todo.append((rel, oid))
@@ -1224,7 +1294,8 @@ def _filter_paths(outs: list[TrackedOut], paths: Iterable[str]) -> list[TrackedO
     for t in outs:
         for w in wanted:
             if (
-                t.path == w
+                w == "."  # the repository root: everything
+                or t.path == w
                 or t.pointer == w
                 or t.path.startswith(w + "/")
                 or w.startswith(t.path + "/")

@@ -168,6 +168,22 @@ def latest_version(tags: list[ReleaseTag], line: str) -> ReleaseTag | None:
     return max(versioned, key=_version_key, default=None)
 
 
+def below_latest(name: str, tags: list[ReleaseTag]) -> str | None:
+    """A one-line warning when release `name` sorts below the latest of its line (a hotfix
+    on an old line is legitimate; a typo such as v0.0.1 for v1.0.1 is not, and both are
+    gated only against the releases below them)."""
+    tag = parse_tag(name)
+    latest = latest_version([t for t in tags if t.name != name], tag.line)
+    if tag.version is None or latest is None or latest.tag.version is None:
+        return None
+    if tag.version >= latest.tag.version:
+        return None
+    return (
+        f"{name} is below the latest release {latest.name}: "
+        "the gate compares it only with the releases below it"
+    )
+
+
 def bump(previous: TagName | None, part: str, glob: str, model: str | None = None) -> str:
     """The next tag name after previous (major/minor/patch), keeping its spelling's prefix."""
     if part not in BUMP_PARTS:

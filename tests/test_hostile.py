@@ -316,7 +316,7 @@ def test_a_note_cannot_forge_log_rows(repo: Path, sh: Shell, tmp_path: Path) -> 
     ).encode() + b"\xff\xfe\x00\n"
     (tmp_path / "note").write_bytes(forged)
     sh.git("notes", "--ref=refs/notes/metrics", "add", "-f", "-F", str(tmp_path / "note"), cwd=repo)
-    rows = sh.gm("log", "--all", "--json", cwd=repo).json()
+    rows = sh.gm("log", "--include-unnoted", "--json", cwd=repo).json()
     assert [r["commit"] for r in rows][:2] == [hostile, good]
     assert len([r for r in rows if r["commit"] == good]) == 1
     assert rows[0]["error"] == f"note on {hostile[:12]} is not valid JSON"

@@ -71,7 +71,8 @@ def test_image_of_metrics_and_of_training_history(sh: Shell, history_repo: Path)
     svg = (history_repo / "loss.svg").read_text()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
     out = sh.gm("plot", "--history", cwd=history_repo).stdout
-    assert "training history of HEAD" in out
+    sha = sh.git("rev-parse", "--short=7", "HEAD", cwd=history_repo).stdout.strip()
+    assert f"training history of {sha} (model 3)" in out  # not "HEAD": true after the next commit
     assert "loss  (first 2, last 0.25)" in out and "val_accuracy" in out
     assert "step 0 … 7 (8 records)" in out
 

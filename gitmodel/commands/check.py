@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from gitmodel.gate import gate_for
     from gitmodel.render import print_json, warn
     from gitmodel.repo import Repo
-    from gitmodel.versions import parse_tag
+    from gitmodel.versions import below_latest, parse_tag
 
     repo = Repo()
     gate = gate_for(repo)
@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
         if model is not None and tag_model != model:
             raise GitModelError(f"{tag} is not on the release line of model {model}")
         model = tag_model
+        if args.tag is not None:
+            low = below_latest(tag, gate.tags)
+            if low:
+                warn(low)
     verdict = gate.verdict(
         commit, tag=tag, model=model, against=args.against, label=tag or args.rev
     )

@@ -24,14 +24,20 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from gitmodel.commands.status import repo_relative
+    from gitmodel.errors import GitModelError
     from gitmodel.render import TerminalReporter, info, print_json
     from gitmodel.repo import Repo
 
     repo = Repo()
     rev, paths = args.rev, list(args.paths)
     # `git model checkout model.pkl`: a path, not a revision.
-    if rev is not None and not paths and (os.path.exists(rev) or os.path.exists(rev + ".dvc")):
-        rev, paths = None, [rev]
+    if rev is not None and not paths:
+        if os.path.exists(rev) or os.path.exists(rev + ".dvc"):
+            rev, paths = None, [rev]
+        elif not repo.is_revision(rev):
+            close = repo.closest_tracked(rev)
+            hint = f"; did you mean {close}?" if close else ""
+            raise GitModelError(f"{rev}: neither a revision nor tracked weights{hint}")
     result = repo.checkout(
         rev, repo_relative(repo, paths), force=args.force, reporter=TerminalReporter()
     )

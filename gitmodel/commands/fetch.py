@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
 def render_sync(result: Any, as_json: bool) -> int:
     """Shared by push, fetch and pull: one summary line per part that did something."""
-    from gitmodel.render import fmt_size, info, print_json
+    from gitmodel.render import fmt_size, info, plural, print_json
 
     if as_json:
         print_json(result.to_json())
@@ -49,7 +49,7 @@ def render_sync(result: Any, as_json: bool) -> int:
         verb = "uploaded" if t.direction == "upload" else "downloaded"
         where = "to" if t.direction == "upload" else "from"
         info(
-            f"weights: {verb} {len(t.transferred)} objects ({fmt_size(t.bytes)}) {where} "
+            f"weights: {verb} {plural(len(t.transferred), 'object')} ({fmt_size(t.bytes)}) {where} "
             f"DVC remote {t.remote}; {t.present} already there"
         )
     if result.git_remote:

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gitmodel.fsck import check
-    from gitmodel.render import info, print_json
+    from gitmodel.render import info, plural, print_json
     from gitmodel.repo import Repo
 
     report = check(Repo(), fast=args.fast, repair=args.repair)
@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
         info(f"warning: {warning}")
     trusted = f", {report.objects_trusted} trusted (--fast)" if args.fast else ""
     info(
-        f"checked {report.objects_checked} objects{trusted}, {report.pointers} pointers, "
-        f"{report.notes} notes: "
-        + (f"{len(report.unresolved)} problem(s)" if report.unresolved else "ok")
+        f"checked {plural(report.objects_checked, 'object')}{trusted}, "
+        f"{plural(report.pointers, 'pointer')}, {plural(report.notes, 'note')}: "
+        + (plural(len(report.unresolved), "problem") if report.unresolved else "ok")
     )
     return code

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from gitmodel.gc import collect_garbage
-    from gitmodel.render import fmt_size, info, print_json
+    from gitmodel.render import fmt_size, info, plural, print_json
     from gitmodel.repo import Repo
 
     result = collect_garbage(
@@ -60,13 +60,16 @@ def run(args: argparse.Namespace) -> int:
     verb = "would remove" if args.dry_run else "removed"
     for oid in result.removed:
         print(f"{verb} {oid}")
-    info(f"{verb} {len(result.removed)} objects ({fmt_size(result.bytes)}); kept {result.kept}")
+    info(
+        f"{verb} {plural(len(result.removed), 'object')} ({fmt_size(result.bytes)}); "
+        f"kept {result.kept}"
+    )
     if result.chunks is not None:
         c = result.chunks
         info(
-            f"chunk store: {verb} {len(c.recipes_removed)} recipes, {c.packs_removed} packs, "
-            f"rewrote {c.packs_rewritten} ({fmt_size(c.bytes)}); dropped "
-            f"{len(c.objects_dropped)} whole objects that chunks rebuild "
-            f"({fmt_size(c.objects_bytes)})"
+            f"chunk store: {verb} {plural(len(c.recipes_removed), 'recipe')}, "
+            f"{plural(c.packs_removed, 'pack')}, rewrote {c.packs_rewritten} "
+            f"({fmt_size(c.bytes)}); dropped {plural(len(c.objects_dropped), 'whole object')} "
+            f"that chunks rebuild ({fmt_size(c.objects_bytes)})"
         )
     return 0

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from gitmodel.git import run_git
     from gitmodel.render import info, print_json, warn
     from gitmodel.repo import Repo
-    from gitmodel.versions import bump, latest_version, parse_tag, same_version
+    from gitmodel.versions import below_latest, bump, latest_version, parse_tag, same_version
 
     repo = Repo()
     gate = gate_for(repo)
@@ -65,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     same = [t.name for t in gate.tags if same_version(t.tag, parse_tag(name))]
     if same:
         raise GitModelError(f"{name} is the same version as the release {same[0]}")
+    low = below_latest(name, gate.tags)
+    if low:
+        warn(low)
     if args.allow_regression is not None and not args.allow_regression.strip():
         raise GitModelError("--allow-regression needs a reason")
     commit = repo.rev_parse(args.rev)

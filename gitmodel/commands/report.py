@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("a", nargs="?", default=None, metavar="A")
     p.add_argument("b", nargs="?", default=None, metavar="B")
     p.add_argument("--format", choices=["md", "json"], default="md")
+    p.add_argument("--json", action="store_true", help="the same as --format json")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     p.add_argument(
         "--html",
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         return _dashboard(args.html)
     report = build_report(Repo(), args.a, args.b)
-    text = json.dumps(report, indent=2) + "\n" if args.format == "json" else render_markdown(report)
+    as_json = args.json or args.format == "json"
+    text = json.dumps(report, indent=2) + "\n" if as_json else render_markdown(report)
     if args.output:
         path = Path(os.path.abspath(args.output))
         try:
