@@ -297,7 +297,9 @@ class Repo:
     def _check_dvc_dir(self) -> None:
         """`.dvc`, `.dvc/tmp` and the stat cache are ours: a clone that commits one of them
         as a link (`.dvc -> ~`) must not make us write the cache or its state through it."""
-        self.worktree.path(".dvc/tmp/gitmodel/state.db", ".dvc", allow_dvc=True)
+        wt = self.worktree
+        wt.path(".dvc/tmp/gitmodel/state.db", ".dvc", allow_dvc=True)
+        wt.path(".dvc/config", ".dvc/config", allow_dvc=True)  # read by DVC too: no link
 
     @property
     def store(self) -> Store:

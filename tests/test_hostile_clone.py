@@ -320,6 +320,31 @@ def test_cache_links_are_never_followed(world: World) -> None:
     world.check()
 
 
+@pytest.mark.parametrize("link", [".dvc", ".dvc/tmp", ".dvc/config"])
+def test_links_in_dvc_are_never_followed(world: World, link: str) -> None:
+    """A committed `.dvc -> ~` (or `.dvc/tmp`, `.dvc/config`) would put the cache, the stat
+    cache or DVC's config outside the repository."""
+    (world.outside / "config").write_text("[core]\n    remote = x\n")
+    world.outside_before = _tree(world.outside)
+    target = world.attacker / link
+    if target.is_dir():
+        import shutil
+
+        shutil.rmtree(target)
+    else:
+        target.unlink(missing_ok=True)
+    target.symlink_to(world.outside / "config" if link == ".dvc/config" else world.outside)
+    world.commit("dvc link")
+    world.push()
+    world.sh.git("clone", "-q", str(world.server), str(world.victim), cwd=world.tmp)
+    refused(world.gm("init"), link, "symbolic link")
+    world.git_before = world.git_dir_state()
+    write_bytes(world.victim / "m.bin", 1000)
+    refused(world.gm("add", "m.bin"), link)
+    refused(world.gm("status"), link)
+    world.check()
+
+
 # -- 5. a cache outside the repository ----------------------------------------------------
 
 
