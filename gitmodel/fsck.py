@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitmodel.dedup import available
 from gitmodel.errors import GitModelError
 from gitmodel.metrics import MetricsError, validate_note_metrics
 from gitmodel.notes import NoteError, parse_note
@@ -87,6 +88,7 @@ def check(repo: Repo, fast: bool = False, repair: bool = False) -> FsckReport:
         report.warnings = dvc_settings_outside(repo.root)
     store = repo.store
     corrupt = _check_objects(store, fast, report)
+    _check_chunks(store, fast, report)
     if repair:
         # Before the pointer checks, so an object that could not be replaced shows as missing.
         _replace_corrupt(repo, corrupt, report)
@@ -98,6 +100,19 @@ def check(repo: Repo, fast: bool = False, repair: bool = False) -> FsckReport:
     if repair:
         _repair_rest(repo, missing, pending, report)
     return report
+
+
+def _check_chunks(store: Store, fast: bool, report: FsckReport) -> None:
+    """The deduplicating chunk store, when this cache has one (gitmodel.dedup)."""
+    from gitmodel.dedup.transfer import in_use
+
+    if not in_use(store):
+        return
+    from gitmodel.dedup.fsck import check_chunk_store
+
+    checked, problems = check_chunk_store(store, fast)
+    report.objects_checked += checked
+    report.problems += [Problem(kind, name, message) for kind, name, message in problems]
 
 
 def _check_objects(store: Store, fast: bool, report: FsckReport) -> set[str]:
@@ -140,7 +155,7 @@ def _check_manifests(store: Store, corrupt: set[str], report: FsckReport) -> set
             report.problems.append(Problem("bad-manifest", oid, exc.message))
             continue
         for e in entries:
-            if not store.exists(e.md5):
+            if not available(store, e.md5):
                 missing.add(e.md5)
                 message = f"{e.md5}: file {e.relpath!r} of {oid} is not in the cache"
                 report.problems.append(Problem("missing-object", e.md5, message))
@@ -170,7 +185,7 @@ def _check_pointers(repo: Repo, report: FsckReport) -> set[str]:
             report.problems.append(Problem("bad-pointer", rel, exc.message))
             continue
         for out in pointer.outs:
-            if not store.exists(out.md5):
+            if not available(store, out.md5):
                 missing.add(out.md5)
                 message = f"{rel}: object {out.md5} of {out.path!r} is not in the cache"
                 report.problems.append(Problem("missing-object", out.md5, message))

@@ -199,6 +199,9 @@ def test_corrupt_chunk_makes_checkout_refuse(tmp_path: Path, sh: Shell, repo: Pa
     sh.gm("commit", "model.safetensors", "-m", "v0", cwd=repo)
     drop_whole_object(repo, md5(f))
     (repo / "model.safetensors").unlink()
+    clean = sh.gm("fsck", "--json", cwd=repo, check=False)
+    assert clean.returncode == 0, clean.stdout  # a dropped whole object is not missing
+    assert clean.json()["objects_checked"] > 10  # the chunks were decoded and hashed
     pack = next((chunk_root(repo) / "packs").glob("*.pack"))
     pack.chmod(0o644)
     data = bytearray(pack.read_bytes())
@@ -208,6 +211,9 @@ def test_corrupt_chunk_makes_checkout_refuse(tmp_path: Path, sh: Shell, repo: Pa
     assert r.returncode == 1, r.stderr
     assert "corrupt" in r.stderr and "Traceback" not in r.stderr
     assert not (repo / "model.safetensors").exists()
+    found = sh.gm("fsck", "--json", cwd=repo, check=False)
+    assert found.returncode == 1
+    assert "corrupt-chunk" in {p["kind"] for p in found.json()["problems"]}
     leftovers = list((repo / ".dvc" / "cache" / "files").rglob("*"))
     assert not [p for p in leftovers if p.is_file()], leftovers  # no object under any name
 
@@ -235,6 +241,19 @@ def test_mixed_repository_whole_and_deduplicated_outputs(
         (repo / name).unlink()
     sh.gm("checkout", cwd=repo)
     assert md5(repo / "old.bin") == old and md5(repo / "model.safetensors") == new
+
+
+def test_chunk_store_behind_a_symlink_is_refused(tmp_path: Path, sh: Shell, repo: Path) -> None:
+    enable_dedup(sh, repo)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / ".dvc" / "cache").mkdir(exist_ok=True)
+    (repo / ".dvc" / "cache" / "gitmodel").symlink_to(outside)
+    f = versions(tmp_path, 1)[0]
+    (repo / "model.safetensors").write_bytes(f.read_bytes())
+    r = sh.gm("add", "model.safetensors", cwd=repo, check=False)
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert not list(outside.iterdir())
 
 
 def test_storage_config_is_validated(sh: Shell, repo: Path) -> None:

@@ -131,6 +131,8 @@ class ChunkStore:
         self.root = cache_dir / "gitmodel"
         self.packs = PackStore(self.root / "packs", fsync)
         self.jobs = jobs or max(1, os.cpu_count() or 1)
+        # checks (and creates) a directory under the cache without following links
+        self.real_dir: Callable[..., Path] = lambda d, create=False: d
 
     def lock(self, exclusive: bool = False) -> Any:
         """The chunk store's lock: shared while an add decides and writes, exclusive for gc."""
@@ -175,6 +177,7 @@ class ChunkStore:
         if path.exists():
             return
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.real_dir(path.parent, create=True)
         tmp = path.with_name(f"{path.name}.{os.urandom(6).hex()}.tmp")
         try:
             with open(tmp, "xb") as f:
@@ -357,10 +360,17 @@ class ChunkStore:
 
 
 def open_chunk_store(store: Store) -> ChunkStore:
-    """The chunk store beside a DVC cache (one per Store object)."""
+    """The chunk store beside a DVC cache (one per Store object).
+
+    Its directories go through the store's path policy (Store.real_dir): a clone that
+    commits `.dvc/cache/gitmodel -> ~` must not aim pack writes or gc at the user's files.
+    """
     cs = getattr(store, "_chunk_store", None)
     if cs is None:
         cs = ChunkStore(store.cache_dir, lambda: store.fsync_objects, store.jobs)
+        for d in (cs.root, cs.packs.root, cs.packs.root / "tmp", cs.root / "recipes"):
+            store.real_dir(d, create=True)
+        cs.real_dir = store.real_dir
         store._chunk_store = cs  # type: ignore[attr-defined]
     return cs
 
