@@ -216,18 +216,26 @@ def _release_at(peeled: dict[str, str], commit: str, line: str) -> str | None:
     return found[0].name if found else None
 
 
-def _stage_holder(cwd: Path, line: str, stage: str, rev: str, where: str) -> Resolved:
+def _stage_holder(
+    cwd: Path,
+    line: str,
+    stage: str,
+    rev: str,
+    where: str,
+    release_at: Callable[[str], str | None] | None = None,
+) -> Resolved:
     from gitmodel.registry import Registry
 
     holder = Registry.read(cwd).holder(line, stage)
     if holder is None:
         raise GetError(f"{rev}: no version holds stage {stage!r} in {where}")
+    version = holder.release or (release_at(holder.commit) if release_at else None)
     return Resolved(
         rev,
         holder.commit,
         "stage",
-        holder.release,
-        f"{holder.event.tag} assigned {holder.version}",
+        version,
+        f"{holder.event.tag} assigned {version or holder.commit[:12]}",
     )
 
 
@@ -296,7 +304,9 @@ class _RemoteRepo:
                     ["--depth=1", "--filter=tree:0", "origin", *(f"+{r}:{r}" for r in wanted)],
                     f"the tags of {artifact}",
                 )
-            return _stage_holder(self.cwd, line, name, rev, self.url)
+            return _stage_holder(
+                self.cwd, line, name, rev, self.url, lambda c: _release_at(self.peeled, c, line)
+            )
         if _HEX.match(rev.lower()):
             if len(rev) in (40, 64):
                 return Resolved(rev, rev.lower(), "commit")

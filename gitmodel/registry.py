@@ -763,25 +763,43 @@ def judge_stage_tags(
 ) -> list[tuple[str, bool, str]]:
     """(name, passed, verdict text) for each pushed (object, tag name) that assigns a stage.
 
-    The holder is read from the repository's tags without the ones being judged: on a
-    server, its tags before the push (a push cannot pick its own baseline); before a
-    push, the local tags as they were before these stage tags.
+    The holder is read from the repository's tags without the ones being pushed (on a
+    server, its tags before the push: a push cannot pick its own baseline; before a push,
+    the local tags as they were before these), plus the stage tags of this push that come
+    before the one judged (by N): two promotions pushed together are judged in turn.
     """
+    import time
+
     from gitmodel.gate import peel_commit
 
-    stage_tags = [(new, name) for new, name in pushed if _assigns(name)]
-    if not stage_tags:
+    stage_tags = [(new, name) for new, name in pushed if is_stage_tag(name)]
+    if not any(_assigns(name) for _, name in stage_tags):
         return []
-    judged = {name for _, name in stage_tags}
-    registry = Registry([t for t in list_tags(root) if t.name not in judged], config.release_tags)
+    pushed_names = {name for _, name in stage_tags}
+    existing = list_tags(root)
+    by_name = {t.name: t for t in existing}
+    base = [t for t in existing if t.name not in pushed_names]
+    now = int(time.time())
+
+    def order(item: tuple[str, str]) -> tuple[int, str]:
+        gto = parse_gto_tag(item[1])
+        return ((gto.counter or 0) if gto else 0, item[1])
+
     results = []
-    for new, name in stage_tags:
+    earlier: list[TagInfo] = []
+    for new, name in sorted(stage_tags, key=order):
         gto = parse_gto_tag(name)
         assert gto is not None and gto.stage is not None
         commit = peel_commit(root, new)
         if commit is None:
             results.append((name, False, f"promotion gate: {name} does not point at a commit\n"))
             continue
+        if not _assigns(name):  # an unassignment is not gated, but later ones see it
+            earlier.append(
+                by_name.get(name) or TagInfo(name, commit, now + len(earlier), True, "", "")
+            )
+            continue
+        registry = Registry(base + earlier, config.release_tags)
         line = line_of_artifact(gto.artifact)
         candidate = Registry._version_at(registry.line(line), commit)
         verdict = promotion_verdict(
@@ -797,6 +815,8 @@ def judge_stage_tags(
             repo_for_noise,
         )
         results.append((name, verdict.passed, verdict.text()))
+        known = by_name.get(name)
+        earlier.append(known or TagInfo(name, commit, now + len(earlier), True, "", ""))
     return results
 
 

@@ -181,3 +181,15 @@ def test_stage_tags_are_gated_at_push_and_on_the_server(
     # demotions are not gated
     sh.gm("demote", "main", "prod", cwd=repo)
     sh.git("push", "-q", "origin", "main#prod!#3", cwd=repo)
+    # two promotions in one push are judged in turn: the second against the first
+    sh.gm("promote", "v1.1.0", "staging", cwd=repo)
+    counter = 1 + max(
+        int(t.rsplit("#", 1)[1]) for t in sh.git("tag", "-l", "main#*", cwd=repo).stdout.split()
+    )
+    tick()
+    sh.git("tag", "-a", "-m", "sneaky", f"main#staging#{counter}", reg["v1.2.0"], cwd=repo)
+    both = [f"main#staging#{counter - 1}", f"main#staging#{counter}"]
+    r = sh.git("push", "origin", *both, cwd=repo, check=False)
+    assert r.returncode != 0 and f"stage tag main#staging#{counter}:" in r.stderr
+    r = sh.git("push", "--no-verify", "origin", *both, cwd=repo, check=False)
+    assert r.returncode != 0 and f"the server refused stage tag main#staging#{counter}:" in r.stderr
