@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,38 @@ def demo_remotes(demo: Demo) -> None:
     demo.run("dvc pull", cwd=clone)  # the real dvc reads the same remote
 
 
+def demo_registry(demo: Demo) -> None:
+    """Stages: promote to prod (gated), roll back with a reason, deploy with get, a dashboard."""
+    origin = demo.workdir / "origin.git"
+    deploy = demo.workdir / "serving"  # a deploy box: no clone of the training repository
+    demo.step("Registry: promote the SVM release to prod (a GTO stage tag, gated)")
+    demo.run("git model promote v1.1.0 prod -m 'SVM to production'")
+    demo.step("Promoting the older, weaker v1.0.0 over it is refused")
+    demo.run("git model promote v1.0.0 prod", expect=1)
+    # Stage events are ordered by tag time in whole seconds, as GTO orders them.
+    time.sleep(1.1)
+    demo.step("A rollback is a promotion with a reason, recorded in the tag and the note")
+    demo.run(
+        "git model promote v1.0.0 prod --allow-regression 'rollback: the SVM is too slow "
+        "on the serving hardware'"
+    )
+    demo.run("git push -q origin 'main#prod#1' 'main#prod#2'")  # gated again at the doors
+    demo.run("git model releases")
+
+    demo.step("Deploy: fetch what holds prod now, without cloning the training repository")
+    deploy.mkdir(parents=True, exist_ok=True)
+    demo.run(f"git model get {origin} model.pkl --rev '#prod' -o model.pkl", cwd=deploy)
+    demo.run(
+        "python -c \"import pickle; m = pickle.load(open('model.pkl', 'rb')); "
+        "print('serving', type(m).__name__)\"",
+        cwd=deploy,
+    )
+
+    demo.step("A dashboard for the team: a static page CI can publish")
+    demo.run(f"git model report --html {demo.out}/dashboard")
+    demo.say(f"open {demo.out}/dashboard/index.html (offline: no script, nothing remote)")
+
+
 SCIENCE_TRAIN = """\
 \"\"\"Train a digits classifier epoch by epoch; log the history; save predictions for eval.\"\"\"
 import argparse
@@ -335,6 +368,7 @@ def main() -> int:
         demo_core(demo)
         demo_release_gate(demo)
         demo_remotes(demo)
+        demo_registry(demo)
         demo_science(demo)
     finally:
         if not args.keep:
