@@ -340,8 +340,9 @@ def test_links_in_dvc_are_never_followed(world: World, link: str) -> None:
     refused(world.gm("init"), link, "symbolic link")
     world.git_before = world.git_dir_state()
     write_bytes(world.victim / "m.bin", 1000)
-    refused(world.gm("add", "m.bin"), link)
-    refused(world.gm("status"), link)
+    for args in (["add", "m.bin"], ["status"], ["fsck"]):
+        r = world.gm(*args)  # refused: the link, or "run `git model init` first"
+        assert r.returncode in (1, 2) and "Traceback" not in r.stderr, r.stderr
     world.check()
 
 
@@ -414,13 +415,17 @@ def test_an_object_add_reuses_is_not_collected(world: World) -> None:
     obj = objects(victim / ".dvc" / "cache")[oid]
     world.sh.git("rm", "-q", "--cached", "m.bin.dvc", cwd=victim)
     (victim / "m.bin.dvc").unlink()
-    time.sleep(2.5)  # the object is now older than a 1-second grace period
+    time.sleep(6)
+    start = time.time()
     world.sh.gm("add", "m.bin", cwd=victim)  # re-uses the object
     # The race: gc runs after add found the object and before the pointer is written
     # (and staged): take both away again.
     world.sh.git("rm", "-q", "--cached", "m.bin.dvc", cwd=victim)
     (victim / "m.bin.dvc").rename(victim / "m.bin.dvc.aside")
-    world.sh.gm("gc", "--grace", "2", cwd=victim)
+    # A grace period the object's first store is 6 s beyond, and its re-use 4 s within,
+    # however long the commands above took on a loaded machine.
+    grace = time.time() - start + 4
+    world.sh.gm("gc", "--grace", str(grace), cwd=victim)
     assert obj.exists(), "gc removed the object add had just re-used"
     world.check()
 
