@@ -10,7 +10,12 @@ Note keys (objects live in the DVC cache, named by md5 like weights)::
 
     "training_history": {"md5": "...", "size": 1234, "records": 20}
     "predictions": {"md5": "...", "size": 5678, "labels_md5": "...", "n": 200,
-                    "task": "classification", "prefix": "", "proba": true}
+                    "task": "classification", "prefix": "", "proba": true,
+                    "eval_set": {...}}
+    "eval_sets": {"": {"md5": "...", "by": "ids", "n": 200, "labels_md5": "..."}}
+
+(`eval_sets`, by metric prefix, is left by every `git model eval` in a repository, with
+or without --store: see gitmodel.evaluate.)
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ if TYPE_CHECKING:
     from gitmodel.repo import Repo, TrackedOut
 
 PENDING_PREDICTIONS = "gitmodel/pending-predictions.json"  # under the git dir
+PENDING_EVAL_SETS = "gitmodel/pending-eval-sets.json"  # under the git dir
+EVAL_SETS_KEY = "eval_sets"
 # Not plain "history": notes merging keeps its conflict log under that key.
 HISTORY_KEY = "training_history"
 PREDICTIONS_KEY = "predictions"
@@ -82,6 +89,17 @@ def collect(repo: Repo) -> Attachments:
         if repo.store.exists(entry["md5"]):
             found.note[PREDICTIONS_KEY] = entry
         found.pending.append(pending)
+    sets_file = repo.git_dir / PENDING_EVAL_SETS
+    if sets_file.is_file():
+        try:
+            sets = json.loads(sets_file.read_text(encoding="utf-8"))
+        except (ValueError, OSError, UnicodeDecodeError):
+            sets = None
+        if isinstance(sets, dict):
+            found.note[EVAL_SETS_KEY] = {
+                k: v for k, v in sets.items() if isinstance(k, str) and isinstance(v, dict)
+            }
+        found.pending.append(sets_file)
     return found
 
 

@@ -528,6 +528,12 @@ def noise_check(
         if not isinstance(entry, dict):
             return NoiseCheck(None, f"no stored predictions on {name}")
     assert isinstance(base_entry, dict) and isinstance(cand_entry, dict)
+    sets = [e.get("eval_set") for e in (base_entry, cand_entry)]
+    named = [(x.get("by"), x.get("md5")) for x in sets if isinstance(x, dict)]
+    if len(named) == 2 and named[0][0] == named[1][0] != "labels" and named[0] != named[1]:
+        return NoiseCheck(
+            None, f"predictions of {base_name} and {cand_name} are on different evaluation sets"
+        )
     if base_entry.get("labels_md5") != cand_entry.get("labels_md5"):
         return NoiseCheck(
             None, f"predictions of {base_name} and {cand_name} are on different evaluation sets"

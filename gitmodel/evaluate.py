@@ -10,9 +10,19 @@ its md5 like any other object::
      "labels_md5": "...", "n": 200, "classes": [0, 1], "prefix": "",
      "y_true": [...], "y_pred": [...], "proba": [[...], ...] | null}
 
-``labels_md5`` is the md5 of the canonical JSON of ``y_true``: two evaluations with the
-same labels in the same order are on the same evaluation set, which is what a paired
-bootstrap needs.
+``labels_md5`` is the md5 of the canonical JSON of ``y_true``. It names the labels, not
+the examples: two different sets with the same label order share it. The evaluation set's
+identity (``eval_set``) covers the examples when `git model eval` is told what they are:
+``--ids FILE`` (one id per example, in order) or ``--inputs PATH`` (the file or directory
+the examples were read from, hashed by content); it falls back to the labels alone and says
+so (``"by": "labels"``)::
+
+    "eval_set": {"md5": "...", "by": "ids" | "inputs" | "labels", "n": 200,
+                 "labels_md5": "..."}
+
+`git model eval` in a repository leaves it for the next commit's note (under
+``eval_sets``, by metric prefix), with or without ``--store``; the gate compares the
+candidate's with each baseline's at every door.
 """
 
 from __future__ import annotations
@@ -277,8 +287,14 @@ def evaluate(
     task: str,
     proba_file: str | os.PathLike[str] | None = None,
     prefix: str = "",
+    ids_file: str | os.PathLike[str] | None = None,
+    inputs: str | os.PathLike[str] | None = None,
 ) -> Evaluation:
-    """Score predictions against labels; metric names get `prefix` (e.g. "test.")."""
+    """Score predictions against labels; metric names get `prefix` (e.g. "test.").
+
+    `ids_file` (one id per example) or `inputs` (the examples' file or directory) make
+    the evaluation set's identity cover the examples, not just the labels.
+    """
     if task not in TASKS:
         raise EvalError(f"--task must be one of {', '.join(TASKS)}")
     y_true = load_array(y_true_file, "--y-true")
@@ -294,7 +310,62 @@ def evaluate(
         yt, yp = check_regression(y_true, y_pred)
         metrics = regression_metrics(yt, yp)
         record = predictions_record(task, yt, yp, None, None, prefix)
+    ids = None
+    if ids_file is not None:
+        arr = load_array(ids_file, "--ids")
+        if arr.ndim != 1 or len(arr) != len(yt):
+            raise EvalError(f"--ids has {len(arr)} entries but --y-true has {len(yt)} examples")
+        ids = arr.tolist()
+        if len(set(ids)) != len(ids):
+            raise EvalError("--ids: ids must be unique (one per example)")
+    inputs_md5 = inputs_hash(inputs) if inputs is not None else None
+    record["eval_set"] = eval_set_identity(record["labels_md5"], len(yt), ids, inputs_md5)
     return Evaluation(task, {f"{prefix}{k}": v for k, v in metrics.items()}, record)
+
+
+def eval_set_identity(
+    labels_md5: str, n: int, ids: list[Any] | None = None, inputs_md5: str | None = None
+) -> dict[str, Any]:
+    """The evaluation set's identity: its examples (ids or inputs) with their labels."""
+    if ids is not None:
+        by, what = "ids", hashlib.md5(json.dumps(ids, separators=(",", ":")).encode()).hexdigest()
+    elif inputs_md5 is not None:
+        by, what = "inputs", inputs_md5
+    else:
+        by, what = "labels", ""
+    md5 = hashlib.md5(f"{by}\0{what}\0{labels_md5}".encode()).hexdigest()
+    return {"md5": md5, "by": by, "n": n, "labels_md5": labels_md5}
+
+
+def inputs_hash(path: str | os.PathLike[str]) -> str:
+    """md5 over a file's bytes, or a directory's files (relative path and md5, sorted).
+
+    Symlinks are not followed (a link's target text is hashed): the identity is what the
+    directory holds, and a link out of it must not make gitmodel read elsewhere.
+    """
+    from gitmodel.store import hash_file
+
+    root = Path(path)
+    if root.is_symlink() or not root.exists():
+        raise EvalError(f"--inputs {path}: no such file or directory")
+    if root.is_file():
+        return hash_file(root)
+    lines = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink():
+                digest = "link:" + os.readlink(full)
+            elif full.is_file():
+                digest = hash_file(full)
+            else:
+                continue
+            lines.append(f"{rel}\0{digest}\n")
+    if not lines:
+        raise EvalError(f"--inputs {path}: an empty directory is not an evaluation set")
+    return hashlib.md5("".join(lines).encode()).hexdigest()
 
 
 # -- stored predictions -------------------------------------------------------------------
@@ -338,7 +409,25 @@ def note_entry(record: dict[str, Any], md5: str, size: int) -> dict[str, Any]:
         "task": record["task"],
         "prefix": record.get("prefix", ""),
         "proba": record.get("proba") is not None,
+        **({"eval_set": record["eval_set"]} if isinstance(record.get("eval_set"), dict) else {}),
     }
+
+
+def leave_eval_set(repo: Repo, prefix: str, identity: dict[str, Any]) -> None:
+    """Leave the evaluation set's identity for the next commit's note (by metric prefix)."""
+    from gitmodel.attachments import PENDING_EVAL_SETS
+
+    pending = repo.git_dir / PENDING_EVAL_SETS
+    sets: dict[str, Any] = {}
+    try:
+        loaded = json.loads(pending.read_text(encoding="utf-8"))
+        if isinstance(loaded, dict):
+            sets = loaded
+    except (OSError, ValueError, UnicodeDecodeError):
+        pass
+    sets[prefix] = identity
+    pending.parent.mkdir(parents=True, exist_ok=True)
+    write_file(pending, json.dumps(sets, indent=2, sort_keys=True).encode())
 
 
 def store_predictions(repo: Repo, record: dict[str, Any]) -> dict[str, Any]:

@@ -202,6 +202,7 @@ class MetricVerdict:
     # (the best or pinned earlier release), "minimum"/"maximum" (a floor in the policy).
     kind: str = "previous"
     against: str | None = None  # the release tag (previous, drift) or None (a floor)
+    eval_set_differs: bool = False  # measured on another evaluation set than the baseline
 
     @property
     def baseline(self) -> str:
@@ -225,6 +226,8 @@ class MetricVerdict:
         }
         if self.reason:
             d["reason"] = self.reason
+        if self.eval_set_differs:
+            d["eval_set_differs"] = True
         if self.noise is not None:
             d["noise"] = self.noise
         return d
@@ -495,6 +498,7 @@ def judge(
                 v.metrics.append(mv)
                 tests.append(_Test(mv, rule, (release.name, rel_note, base), note))
             v.metrics.extend(floors(rule, new))
+    _compare_eval_sets(v, config, tests, candidate)
     _noise_rule(v, tests, candidate, predictions, noise_server)
     v.passed = not v.regressed
     if not v.passed:
@@ -504,6 +508,87 @@ def judge(
             v.passed = True
     v.summary = _summary(v)
     return v
+
+
+def eval_set_of(note: dict[str, Any] | None, metric: str) -> dict[str, Any] | None:
+    """The identity of the evaluation set a note's metric was measured on, if recorded.
+
+    `eval_sets` maps metric prefixes to identities (the longest prefix of the metric
+    wins); stored predictions carry one too (older ones only their labels' md5).
+    """
+    if not isinstance(note, dict):
+        return None
+    sets = note.get("eval_sets")
+    if isinstance(sets, dict):
+        prefixes = [k for k in sets if isinstance(k, str) and metric.startswith(k)]
+        for prefix in sorted(prefixes, key=len, reverse=True):
+            found = sets[prefix]
+            if isinstance(found, dict) and isinstance(found.get("md5"), str):
+                return found
+    entry = note.get("predictions")
+    if isinstance(entry, dict) and metric.startswith(str(entry.get("prefix") or "")):
+        found = entry.get("eval_set")
+        if isinstance(found, dict) and isinstance(found.get("md5"), str):
+            return found
+        if isinstance(entry.get("labels_md5"), str):
+            return {"md5": None, "by": "labels", "labels_md5": entry["labels_md5"]}
+    return None
+
+
+def same_eval_set(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
+    """True/False when the identities can tell; None when the labels agree but one side
+    names no examples (the same labels in the same order may be other examples)."""
+    if a.get("by") == b.get("by") and a.get("by") != "labels" and a.get("md5"):
+        return a.get("md5") == b.get("md5")
+    if a.get("labels_md5") != b.get("labels_md5"):
+        return False
+    return None if "labels" in (a.get("by"), b.get("by")) else False
+
+
+def _compare_eval_sets(v: Verdict, config: Config, tests: list[_Test], candidate: str) -> None:
+    """Say (or refuse, by policy) when a comparison is across evaluation sets."""
+    said: set[tuple[str, str]] = set()
+    for t in tests:
+        base_name = t.baseline[0]
+        mine = eval_set_of(t.candidate_note, t.row.metric)
+        theirs = eval_set_of(t.baseline[1], t.row.metric)
+        if mine is None and theirs is None:
+            continue
+        if mine is None or theirs is None:
+            key = (base_name, "unknown")
+            if key not in said:
+                said.add(key)
+                who = candidate if mine is None else base_name
+                v.notes.append(
+                    f"{who} recorded no evaluation set: whether {candidate} and {base_name} "
+                    "were measured on the same examples is unknown"
+                )
+            continue
+        same = same_eval_set(mine, theirs)
+        if same is None and ("", "labels") not in said:
+            said.add(("", "labels"))
+            v.notes.append(
+                "evaluation sets are identified by their labels only (`git model eval "
+                "--ids FILE` or `--inputs PATH` names the examples)"
+            )
+        if same is False:
+            t.row.eval_set_differs = True
+            line = (
+                f"{t.row.metric}: {candidate} and {base_name} were measured on different "
+                f"evaluation sets ({_set_name(mine)} vs {_set_name(theirs)})"
+            )
+            if config.eval_set_mismatch == "refuse":
+                v.problems.append(line + " (release.eval-set-mismatch = refuse)")
+            elif (base_name, line) not in said:
+                said.add((base_name, line))
+                v.notes.append(line + "; the comparison may not mean what it says")
+
+
+def _set_name(identity: dict[str, Any]) -> str:
+    by = identity.get("by", "labels")
+    md5 = identity.get("md5") if by != "labels" else identity.get("labels_md5")
+    n = identity.get("n")
+    return f"{by} {str(md5)[:10]}" + (f", {n} examples" if isinstance(n, int) else "")
 
 
 def _repo_loader(repo: Any) -> Callable[[object, str], dict[str, Any]]:

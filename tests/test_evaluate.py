@@ -226,3 +226,59 @@ def test_store_outside_a_repository_is_an_error(sh: Shell, tmp_path: Path) -> No
         check=False,
     )
     assert r.returncode == 2 and "--store needs a git repository" in r.stderr
+
+
+GATED = """\
+metrics-files = ["metrics.json"]
+[release]
+tags = "v*"
+[gate.accuracy]
+direction = "higher"
+tolerance = 0.5
+"""
+
+
+def test_evaluation_set_identity_covers_examples_at_every_door(sh: Shell, repo: Path) -> None:
+    (repo / ".gitmodel.toml").write_text(GATED)
+    (repo / ".gitignore").write_text("*.json\n!.gitmodel.toml\n/inputs/\n")
+    sh.git("add", ".gitmodel.toml", ".gitignore", cwd=repo)
+    sh.git("commit", "-q", "-m", "policy", cwd=repo)
+    (repo / "y.json").write_text("[0, 1, 1, 0, 1, 0]")
+    (repo / "p.json").write_text("[0, 1, 1, 0, 1, 1]")
+    base = ["eval", "--y-true", "y.json", "--y-pred", "p.json", "--task", "classification"]
+
+    def release(ids: list[str], tag: str, seed: int) -> None:
+        (repo / "ids.json").write_text(json.dumps(ids))
+        out = sh.gm(*base, "--ids", "ids.json", "--json", cwd=repo).json()
+        assert out["eval_set"]["by"] == "ids" and out["eval_set"]["n"] == 6
+        write_bytes(repo / "model.bin", 1000, seed=seed)
+        sh.gm("commit", "model.bin", "-m", tag, cwd=repo)
+        note = sh.gm("metrics", "--json", cwd=repo).json()
+        assert note["eval_sets"][""] == out["eval_set"]
+
+    release(["a", "b", "c", "d", "e", "f"], "v1", 1)
+    sh.git("tag", "v1.0.0", cwd=repo)
+    # The same labels in the same order, on other examples: the labels' md5 cannot tell.
+    release(["g", "h", "i", "j", "k", "l"], "v2", 2)
+    r = sh.gm("check", cwd=repo)
+    line = "accuracy: HEAD and v1.0.0 were measured on different evaluation sets (ids"
+    assert line in r.stdout, r.stdout
+    # The plain `git tag` door says it too; the policy can make it a refusal.
+    tagged = sh.git("tag", "v1.1.0", cwd=repo)
+    assert "measured on different evaluation sets" in tagged.stderr
+    sh.git("tag", "-d", "v1.1.0", cwd=repo)
+    (repo / ".gitmodel.toml").write_text(
+        GATED.replace('tags = "v*"', 'tags = "v*"\neval-set-mismatch = "refuse"')
+    )
+    r = sh.gm("check", cwd=repo, check=False)
+    assert r.returncode == 1 and "release.eval-set-mismatch = refuse" in r.stdout
+    # --inputs: a directory of examples hashed by content.
+    (repo / "inputs").mkdir()
+    (repo / "inputs" / "a.txt").write_text("example a")
+    first = sh.gm(*base, "--inputs", "inputs", "-o", "-", "--json", cwd=repo).json()
+    (repo / "inputs" / "a.txt").write_text("example A")
+    second = sh.gm(*base, "--inputs", "inputs", "-o", "-", "--json", cwd=repo).json()
+    assert first["eval_set"]["by"] == "inputs" != first["eval_set"]["md5"]
+    assert first["eval_set"]["md5"] != second["eval_set"]["md5"]
+    r = sh.gm(*base, "--ids", "ids.json", "--inputs", "inputs", cwd=repo, check=False)
+    assert r.returncode == 2 and "not both" in r.stderr

@@ -32,6 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--prefix", default="", metavar="P", help='prefix metric names, e.g. "test."')
     p.add_argument(
+        "--ids",
+        metavar="FILE",
+        help="one id per example, in order: the evaluation set's identity covers the "
+        "examples (the gate says when candidate and baseline were measured on different sets)",
+    )
+    p.add_argument(
+        "--inputs",
+        metavar="PATH",
+        help="the file or directory the examples came from, hashed into the evaluation "
+        "set's identity (instead of --ids)",
+    )
+    p.add_argument(
         "--store",
         action="store_true",
         help="store labels and predictions for the next commit's note (noise-aware gate)",
@@ -45,19 +57,21 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from gitmodel.errors import GitModelError
-    from gitmodel.evaluate import evaluate, store_predictions, write_metrics_file
+    from gitmodel.evaluate import evaluate, leave_eval_set, store_predictions, write_metrics_file
     from gitmodel.render import fmt_number, info, print_json, table
+    from gitmodel.repo import Repo
 
     repo = None
-    if args.store or args.output is None:
-        from gitmodel.repo import Repo
-
-        try:
-            repo = Repo()
-        except GitModelError:
-            if args.store:
-                raise GitModelError("--store needs a git repository") from None
-    evaluation = evaluate(args.y_true, args.y_pred, args.task, args.proba, args.prefix)
+    try:
+        repo = Repo()  # also outside --store: the evaluation set's identity goes in the note
+    except GitModelError:
+        if args.store:
+            raise GitModelError("--store needs a git repository") from None
+    if args.ids and args.inputs:
+        raise GitModelError("give --ids or --inputs, not both")
+    evaluation = evaluate(
+        args.y_true, args.y_pred, args.task, args.proba, args.prefix, args.ids, args.inputs
+    )
     output: Path | None = None
     if args.output and args.output != "-":
         output = Path(os.path.abspath(args.output))
@@ -67,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
     if output is not None:
         write_metrics_file(output, evaluation.metrics)
     stored = None
+    identity = evaluation.record["eval_set"]
+    if repo is not None and not repo.bare:
+        leave_eval_set(repo, args.prefix, identity)
     if args.store:
         assert repo is not None
         stored = store_predictions(repo, evaluation.record)
@@ -77,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 "metrics": evaluation.metrics,
                 "output": str(output) if output else None,
                 "predictions": stored,
+                "eval_set": identity,
             }
         )
         return 0
@@ -87,5 +105,10 @@ def run(args: argparse.Namespace) -> int:
         info(
             f"stored {stored['n']} predictions (object {stored['md5'][:12]}, labels "
             f"{stored['labels_md5'][:12]}); the next commit's note will name them"
+        )
+    if identity["by"] == "labels":
+        info(
+            "the evaluation set is identified by its labels only: give --ids or --inputs so "
+            "the gate can tell two sets with the same labels apart"
         )
     return 0
