@@ -35,7 +35,7 @@ STALE_TMP_SECONDS = 3600.0
 @dataclass
 class Problem:
     # corrupt-object | bad-object-name | bad-manifest | missing-object | bad-pointer
-    # | bad-note | pending-note
+    # | bad-note | pending-note | missing-hook
     kind: str
     name: str  # the object id, pointer path or commit it is about
     message: str
@@ -97,6 +97,7 @@ def check(repo: Repo, fast: bool = False, repair: bool = False) -> FsckReport:
         missing |= _check_pointers(repo, report)
     _check_notes(repo, report)
     pending = _check_pending(repo, report)
+    _check_hooks(repo, report, repair)
     if repair:
         _repair_rest(repo, missing, pending, report)
     return report
@@ -113,6 +114,24 @@ def _check_chunks(store: Store, fast: bool, report: FsckReport) -> None:
     checked, problems = check_chunk_store(store, fast)
     report.objects_checked += checked
     report.problems += [Problem(kind, name, message) for kind, name, message in problems]
+
+
+def _check_hooks(repo: Repo, report: FsckReport, repair: bool) -> None:
+    """Git must run our hooks: without them a push publishes pointers without weights."""
+    from gitmodel.hooks import installer
+
+    if repo.bare:
+        return  # the server hook is the admin's choice (`git model install --server`)
+    place = installer.HookPlace.of(repo)
+    line = installer.missing(place)
+    if line is None:
+        return
+    problem = Problem("missing-hook", "hooks", line)
+    report.problems.append(problem)
+    if repair:
+        done = installer.install(place)
+        if not done.declined and installer.missing(place) is None:
+            problem.repaired = "hooks reinstalled, what was there kept and chained"
 
 
 def _check_objects(store: Store, fast: bool, report: FsckReport) -> set[str]:

@@ -28,6 +28,15 @@ def warn(message: str) -> None:
     print(f"git model: warning: {message}", file=sys.stderr)
 
 
+def warn_missing_hooks(repo: Any) -> None:
+    """One warning line when git will not run gitmodel's hooks (see hooks.installer.missing)."""
+    from gitmodel.hooks.installer import HookPlace, missing
+
+    line = missing(HookPlace.of(repo))
+    if line:
+        warn(line)
+
+
 def info(message: str) -> None:
     print(message, file=sys.stderr)
 

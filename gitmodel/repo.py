@@ -163,8 +163,11 @@ def _repository_env() -> dict[str, str]:
     return env
 
 
-def discover(path: str | os.PathLike[str] = ".") -> tuple[Path | None, Path, Path]:
-    """(work tree root or None if bare, git dir, common git dir) of the repository at path.
+def discover(path: str | os.PathLike[str] = ".") -> tuple[Path | None, Path, Path, Path]:
+    """(work tree root or None if bare, git dir, common git dir, hooks dir) at path.
+
+    The hooks dir is where git runs hooks from (core.hooksPath respected): commands check
+    that ours are there, and it costs nothing in the same git call.
 
     Called with the default ".", the repository is the one git was told to use: GIT_DIR and
     GIT_WORK_TREE (what `git --git-dir=... --work-tree=...` and `git -C` hand to `git model`)
@@ -175,23 +178,33 @@ def discover(path: str | os.PathLike[str] = ".") -> tuple[Path | None, Path, Pat
     env = _repository_env() if os.fspath(path) == "." else {}
     # One git process in the common case (a work tree); it is on every command's path.
     both = run_git(
-        ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--show-toplevel"],
+        [
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-dir",
+            "--git-common-dir",
+            "--git-path",
+            "hooks",
+            "--show-toplevel",
+        ],
         cwd=path,
         check=False,
         env=env,
     )
     lines = both.stdout.splitlines()
-    if both.returncode == 0 and len(lines) == 3 and lines[2]:
-        found = Path(lines[2]), Path(lines[0]), Path(lines[1])
+    if both.returncode == 0 and len(lines) == 4 and lines[3]:
+        found = Path(lines[3]), Path(lines[0]), Path(lines[1])
         if env:
             _check_rediscoverable(*found)
-        return found
+        return (*found, Path(lines[2]))
     proc = run_git(
         [
             "rev-parse",
             "--path-format=absolute",
             "--git-dir",
             "--git-common-dir",
+            "--git-path",
+            "hooks",
             "--is-bare-repository",
         ],
         cwd=path,
@@ -200,18 +213,18 @@ def discover(path: str | os.PathLike[str] = ".") -> tuple[Path | None, Path, Pat
     )
     if proc.returncode != 0:
         raise GitModelError(_git_says(proc.stderr or both.stderr))
-    git_dir, common_dir, bare = proc.stdout.splitlines()[:3]
+    git_dir, common_dir, hooks, bare = proc.stdout.splitlines()[:4]
     if bare == "true":
         if env:
             _check_rediscoverable(None, Path(git_dir), Path(common_dir))
-        return None, Path(git_dir), Path(common_dir)
+        return None, Path(git_dir), Path(common_dir), Path(hooks)
     top = run_git(["rev-parse", "--show-toplevel"], cwd=path, check=False, env=env)
     if top.returncode != 0 or not top.stdout.strip():
         raise GitModelError("not inside a git work tree")
     found = Path(top.stdout.strip()), Path(git_dir), Path(common_dir)
     if env:
         _check_rediscoverable(*found)
-    return found
+    return (*found, Path(hooks))
 
 
 def _check_rediscoverable(root: Path | None, git_dir: Path, common_dir: Path) -> None:
@@ -231,11 +244,12 @@ class Repo:
     """A git repository with gitmodel's weights store and metrics notes."""
 
     def __init__(self, path: str | os.PathLike[str] = ".") -> None:
-        root, git_dir, common_dir = discover(path)
+        root, git_dir, common_dir, hooks_path = discover(path)
         self.bare = root is None
         self.root: Path = root if root is not None else git_dir
         self.git_dir = git_dir
         self.common_dir = common_dir
+        self.hooks_path: Path | None = hooks_path
         self._config: Config | None = None
         self._store: Store | None = None
         self._notes: Notes | None = None

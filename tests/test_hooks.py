@@ -78,7 +78,7 @@ def test_init_installs_shims(repo: Path, sh: Shell) -> None:
     out = sh.gm("install", cwd=repo)
     assert "installed hooks in .git/hooks" in out.stderr
     assert before == {n: (hooks / n).read_text() for n in CLIENT_HOOKS}
-    assert not list(hooks.glob("*.legacy"))
+    assert not list(hooks.glob("*.legacy")) and not list(hooks.glob("*kept-by-gitmodel*"))
     assert sh.gm("install", "--server", cwd=repo, check=False).returncode == 2
 
 
@@ -396,7 +396,7 @@ def test_foreign_hooks_still_run_and_come_back(tmp_path: Path, sh: Shell) -> Non
         (hooks / name).write_text(text)
         (hooks / name).chmod(0o755)
     out = sh.gm("init", cwd=repo)
-    assert "kept as post-commit.legacy" in out.stderr
+    assert "kept as post-commit.kept-by-gitmodel.1" in out.stderr
     (repo / ".gitmodel.toml").write_text(POLICY)
     sh.git("add", "-A", cwd=repo)
     sh.git("commit", "-q", "-m", "first", cwd=repo)
@@ -407,19 +407,21 @@ def test_foreign_hooks_still_run_and_come_back(tmp_path: Path, sh: Shell) -> Non
     text = log.read_text()
     assert "post-commit" in text and "rt prepared refs/tags/v1.0.0" in text
     assert "rt committed refs/heads/main" in text and "refs/heads/main" in text.split("pre-push")[1]
-    # A legacy hook's refusal is ours: it refuses a tag our gate would pass.
-    (hooks / "reference-transaction.legacy").write_text(
+    # A kept hook's refusal is ours: it refuses a tag our gate would pass.
+    (hooks / "reference-transaction.kept-by-gitmodel.1").write_text(
         "#!/bin/sh\n"
         '[ "$1" = prepared ] && grep -q refs/tags/v2 && { echo "legacy says no" >&2; exit 1; }\n'
         "exit 0\n"
     )
     refused = sh.git("tag", "v2.0.0", cwd=repo, check=False)
     assert refused.returncode != 0 and "legacy says no" in refused.stderr
-    (hooks / "reference-transaction.legacy").write_text(originals["reference-transaction"])
+    (hooks / "reference-transaction.kept-by-gitmodel.1").write_text(
+        originals["reference-transaction"]
+    )
     sh.gm("uninstall", cwd=repo)
     for name, text in originals.items():
         assert (hooks / name).read_text() == text
-    assert not list(hooks.glob("*.legacy"))
+    assert not list(hooks.glob("*.legacy")) and not list(hooks.glob("*kept-by-gitmodel*"))
     assert not any(MARKER in p.read_text() for p in hooks.iterdir() if p.is_file())
 
 
@@ -501,7 +503,7 @@ def test_another_installer_wrapping_ours(repo: Path, sh: Shell) -> None:
     (hooks / "pre-push").write_text('#!/bin/sh\n"$0.legacy" "$@"\n')
     (hooks / "pre-push").chmod(0o755)
     out = sh.gm("install", cwd=repo)
-    assert "ours runs as pre-push.legacy" in out.stderr
+    assert "runs ours as pre-push.legacy" in out.stderr
     assert MARKER in (hooks / "pre-push.legacy").read_text()
     sh.gm("uninstall", cwd=repo)
     assert not (hooks / "pre-push.legacy").exists() and (hooks / "pre-push").exists()

@@ -28,10 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitmodel.render import TerminalReporter, fmt_number, info, print_json
+    from gitmodel.render import TerminalReporter, fmt_number, info, print_json, warn_missing_hooks
     from gitmodel.repo import Repo
 
     repo = Repo()
+    warn_missing_hooks(repo)
     repo.complete_pending_note()
     result = repo.commit(
         args.paths, args.message, args.metrics, args.metric, reporter=TerminalReporter()

@@ -22,14 +22,13 @@ def run(args: argparse.Namespace) -> int:
     created = repo.init()
     for rel in created:
         info(f"created {rel}")
-    if not args.no_hooks:
-        try:
-            from gitmodel import hooks  # installed by the hooks module when present
-        except ImportError:
-            hooks = None  # type: ignore[assignment]
-        if hooks is not None and hasattr(hooks, "install"):
-            for line in hooks.install(repo):
-                info(line)
+    from gitmodel.hooks import installer
+
+    if args.no_hooks:
+        installer.mark_no_hooks(installer.HookPlace.of(repo))
+    else:
+        for line in installer.install(installer.HookPlace.of(repo)).lines:
+            info(line)
     from gitmodel.config import dvc_settings_outside
 
     for warning in dvc_settings_outside(repo.root):

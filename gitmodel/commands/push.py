@@ -22,8 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gitmodel.commands.fetch import render_sync
     from gitmodel.remote import push
-    from gitmodel.render import TerminalReporter
+    from gitmodel.render import TerminalReporter, warn_missing_hooks
     from gitmodel.repo import Repo
 
-    result = push(Repo(), args.git_remote, args.dvc_remote, TerminalReporter())
+    repo = Repo()
+    warn_missing_hooks(repo)
+    result = push(repo, args.git_remote, args.dvc_remote, TerminalReporter())
     return render_sync(result, args.json)

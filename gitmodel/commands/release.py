@@ -44,11 +44,12 @@ def run(args: argparse.Namespace) -> int:
     from gitmodel.errors import GitModelError, Refused
     from gitmodel.gate import gate_for
     from gitmodel.git import run_git
-    from gitmodel.render import info, print_json, warn
+    from gitmodel.render import info, print_json, warn, warn_missing_hooks
     from gitmodel.repo import Repo
     from gitmodel.versions import below_latest, bump, latest_version, parse_tag, same_version
 
     repo = Repo()
+    warn_missing_hooks(repo)
     gate = gate_for(repo)
     for message in gate.config.warnings:
         warn(message)  # unknown keys: the policy may not say what its author meant

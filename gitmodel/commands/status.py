@@ -21,10 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitmodel.render import print_json
+    from gitmodel.render import print_json, warn_missing_hooks
     from gitmodel.repo import Repo
 
     repo = Repo()
+    warn_missing_hooks(repo)
     result = repo.status(repo_relative(repo, args.paths))
     if args.json:
         print_json(result)

@@ -1,9 +1,8 @@
 """Git hooks: install, chain and uninstall the shims; the Python entry points they exec.
 
 The scripts git runs are shell shims built from `templates/` (a common header plus one
-body per hook). Each carries an ID marker; a hook that is not ours is moved to
-`<hook>.legacy` and still runs first with the same arguments and stdin; uninstall puts it
-back. Shims exec `main()` below with the interpreter that installed them.
+body per hook), installed and chained with other tools' hooks by `gitmodel.hooks.installer`.
+Shims exec `main()` below with the interpreter that installed them.
 
 Doors:
   reference-transaction  plain `git tag` of a failing release is refused (fetch/clone never)
@@ -22,124 +21,32 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from gitmodel.errors import GitModelError
 
+# Installation lives in gitmodel.hooks.installer; these names are its public face here.
+from gitmodel.hooks.installer import (  # noqa: F401  (re-exported)
+    CLIENT_HOOKS,
+    LEGACY_SUFFIX,
+    MARKER,
+    SERVER_HOOKS,
+    TEMPLATES,
+    hooks_dir,
+    install,
+    is_ours,
+    missing,
+    render_shim,
+    uninstall,
+)
+
+# typing is not imported at run time: commands that check the hooks (status, commit) import
+# this package, and typing alone costs more than the check (see gitmodel.record).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import IO, Any, NamedTuple
+
     from gitmodel.config import Config
     from gitmodel.gate import Gate
-    from gitmodel.repo import Repo
-
-MARKER = "gitmodel-hook-id: 5b1f0c7e"
-LEGACY_SUFFIX = ".legacy"
-CLIENT_HOOKS = ("reference-transaction", "pre-push", "post-commit", "post-checkout", "post-merge")
-SERVER_HOOKS = ("pre-receive",)
-TEMPLATES = Path(__file__).parent / "templates"
-
-
-# -- install / uninstall -------------------------------------------------------------------
-
-
-def hooks_dir(repo: Repo) -> Path:
-    """Where git looks for hooks: core.hooksPath if set, else the common git dir's hooks/."""
-    from gitmodel.git import run_git
-
-    out = run_git(["rev-parse", "--path-format=absolute", "--git-path", "hooks"], cwd=repo.root)
-    return Path(out.stdout.strip())
-
-
-def is_ours(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return MARKER.encode() in f.read(1024)
-    except OSError:
-        return False
-
-
-def render_shim(hook: str, python: str | None = None) -> str:
-    import shlex
-
-    header = (TEMPLATES / "shim.sh").read_text()
-    body = (TEMPLATES / f"{hook}.sh").read_text()
-    python = python or sys.executable
-    return header.replace("@HOOK@", hook).replace("@PYTHON@", shlex.quote(python)) + body
-
-
-def install(repo: Repo, server: bool | None = None) -> list[str]:
-    """Install (or refresh) our hooks; keep foreign ones as .legacy. Returns report lines."""
-    from gitmodel.lockfile import write_file
-
-    if server is None:
-        server = repo.bare
-    if server and not repo.bare:
-        raise GitModelError(
-            "--server installs pre-receive into a bare repository; this one has a work tree"
-        )
-    if repo.bare and not server:
-        raise GitModelError(
-            "a bare repository gets the server hook: use `git model install --server`"
-        )
-    names = SERVER_HOOKS if server else CLIENT_HOOKS
-    directory = hooks_dir(repo)
-    directory.mkdir(parents=True, exist_ok=True)
-    lines: list[str] = []
-    done: list[str] = []
-    for hook in names:
-        path = directory / hook
-        legacy = directory / (hook + LEGACY_SUFFIX)
-        if os.path.lexists(path) and not is_ours(path):
-            if is_ours(legacy):
-                # Another installer (e.g. pre-commit) moved ours aside and runs it first.
-                write_file(legacy, render_shim(hook).encode(), mode=0o755)
-                lines.append(f"hook {hook}: ours runs as {legacy.name}, called by your hook")
-                continue
-            if os.path.lexists(legacy):
-                lines.append(
-                    f"hook {hook}: left alone (both {hook} and {hook}{LEGACY_SUFFIX} exist "
-                    "and neither is ours)"
-                )
-                continue
-            os.replace(path, legacy)
-            lines.append(
-                f"hook {hook}: your existing hook is kept as {legacy.name} and still runs first"
-            )
-        write_file(path, render_shim(hook).encode(), mode=0o755)
-        done.append(hook)
-    if done:
-        lines.insert(0, f"installed hooks in {_display(directory, repo)}: {', '.join(done)}")
-    return lines
-
-
-def uninstall(repo: Repo) -> list[str]:
-    """Remove our hooks and put back what was there before. Returns report lines."""
-    directory = hooks_dir(repo)
-    lines: list[str] = []
-    for hook in CLIENT_HOOKS + SERVER_HOOKS:
-        path = directory / hook
-        legacy = directory / (hook + LEGACY_SUFFIX)
-        if os.path.lexists(path) and not is_ours(path):
-            if is_ours(legacy):
-                legacy.unlink()
-                lines.append(f"removed hook {legacy.name} (your {hook} stays)")
-            elif os.path.lexists(legacy):
-                lines.append(f"hook {hook}: not ours; {legacy.name} left in place")
-            continue
-        if os.path.lexists(path):
-            path.unlink()
-            lines.append(f"removed hook {hook}")
-        if os.path.lexists(legacy):
-            os.replace(legacy, path)
-            lines.append(f"hook {hook}: restored your previous hook")
-    return lines or ["no gitmodel hooks were installed"]
-
-
-def _display(path: Path, repo: Repo) -> str:
-    try:
-        return str(path.relative_to(repo.root))
-    except ValueError:
-        return str(path)
-
 
 # -- shared by the entry points ------------------------------------------------------------
 
@@ -239,13 +146,24 @@ def noise_repo(root: Path, config: Any) -> Any:
 # -- pre-push ------------------------------------------------------------------------------
 
 
-class PushUpdate(NamedTuple):
+if TYPE_CHECKING:
+
+    class _PushFields(NamedTuple):
+        local_ref: str
+        local_sha: str
+        remote_ref: str
+        remote_sha: str
+
+else:
+    from collections import namedtuple
+
+    _PushFields = namedtuple("_PushFields", "local_ref local_sha remote_ref remote_sha")
+
+
+class PushUpdate(_PushFields):
     """One line of pre-push input."""
 
-    local_ref: str
-    local_sha: str
-    remote_ref: str
-    remote_sha: str
+    __slots__ = ()
 
     @property
     def deletes(self) -> bool:

@@ -1,4 +1,4 @@
-[ -x "$legacy" ] && GITMODEL_IN_LEGACY=$hook "$legacy" "$@"
+run_kept "$@"
 # Branch checkouts only ($3 = 1), and only when a pointer (*.dvc) differs.
 [ "${3:-}" = 1 ] || exit 0
 [ "$1" = "$2" ] && exit 0

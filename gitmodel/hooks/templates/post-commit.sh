@@ -1,4 +1,4 @@
-[ -x "$legacy" ] && GITMODEL_IN_LEGACY=$hook "$legacy" "$@"
+run_kept "$@"
 # `git model commit` writes the note itself.
 [ "${GITMODEL_COMMITTING:-}" = 1 ] && exit 0
 # The metrics-files of the policy, read in shell (no process started for it). A policy in

@@ -1,4 +1,4 @@
-[ -x "$legacy" ] && GITMODEL_IN_LEGACY=$hook "$legacy" "$@"
+run_kept "$@"
 # Notes that `git pull` fetched (refs/notes/remotes/*/metrics) and that are not merged yet.
 for t in $(git for-each-ref --format='%(objectname)' 'refs/notes/remotes/*/metrics' 2>/dev/null); do
     # gitmodel execs Python, which merges the notes and then materialises the weights.

@@ -1,6 +1,6 @@
 # Every push goes to Python: release tags are gated, and weights and notes travel with
 # the refs that need them.
-if [ -x "$legacy" ]; then
+if [ -n "$kept" ]; then
     read_input "$@"
     gitmodel "$@" <<GITMODEL_EOF
 $input

@@ -1,5 +1,5 @@
 # Only the "prepared" state can refuse, and only tags can be releases.
-if [ -x "$legacy" ]; then
+if [ -n "$kept" ]; then
     read_input "$@"
     [ "$1" = prepared ] || exit 0
     scan_tags <<GITMODEL_EOF

@@ -1,15 +1,61 @@
 #!/bin/sh
 # gitmodel hook shim (gitmodel-hook-id: 5b1f0c7e) for @HOOK@
-# Written by `git model install`; `git model uninstall` removes it. A hook that was here
-# before is kept as @HOOK@.legacy and still runs first, with the same arguments and input.
+# Written by `git model install`; `git model uninstall` removes it. Hooks that were here
+# before are kept as @HOOK@.kept-by-gitmodel.N and still run first, in order, with the same
+# arguments and input. (Under pre-commit this shim is the @HOOK@.legacy its script runs.)
 # Git runs this on its own operations: it filters cheaply in shell and starts Python
 # only when there is work to do.
 hook=@HOOK@
 python=@PYTHON@
-legacy="$0.legacy"
 
 # Run by a hook we ourselves run as legacy (two installers wrapping each other): stop.
 [ "${GITMODEL_IN_LEGACY:-}" = "$hook" ] && exit 0
+# Set by pre-commit while it runs us as its legacy hook; a git command we start must not
+# pass it on (pre-commit's script would then take itself for a legacy hook and fail).
+unset PRE_COMMIT_RUNNING_LEGACY
+
+hookdir=${0%/*}
+kept=
+n=1
+while [ -e "$hookdir/$hook.kept-by-gitmodel.$n" ] || [ -L "$hookdir/$hook.kept-by-gitmodel.$n" ]; do
+    [ -x "$hookdir/$hook.kept-by-gitmodel.$n" ] && kept="$kept $n"
+    n=$((n + 1))
+done
+
+run_kept() {
+    # Every kept hook, in order; returns the first failure (a kept hook's refusal is ours).
+    # A shell script is sourced with $0 set to this hook's path: scripts such as husky's
+    # find their siblings, and which hook they are, from $0.
+    status=0
+    for n in $kept; do
+        f="$hookdir/$hook.kept-by-gitmodel.$n"
+        first=
+        IFS= read -r first <"$f" 2>/dev/null
+        case "$first" in
+            "#!/bin/sh" | "#!/usr/bin/env sh") run="sh" ;;
+            "#!/bin/bash" | "#!/usr/bin/env bash") run="bash" ;;
+            *) run= ;;
+        esac
+        if [ -n "${input_read:-}" ]; then
+            printf '%s' "$input" | run_one "$f" "$@"
+        else
+            run_one "$f" "$@"
+        fi
+        code=$?
+        [ "$status" = 0 ] && status=$code
+    done
+    return "$status"
+}
+
+run_one() {
+    f=$1
+    shift
+    if [ -n "$run" ]; then
+        GITMODEL_IN_LEGACY=$hook GITMODEL_KEPT_HOOK=$f "$run" -c '. "$GITMODEL_KEPT_HOOK"' "$hookdir/$hook" "$@"
+    else
+        GITMODEL_IN_LEGACY=$hook "$f" "$@"
+    fi
+}
 
 gitmodel() {
     # The interpreter that installed the hook, else git-model on PATH. sys.path[0] is the
@@ -33,13 +79,12 @@ sys.exit(main(sys.argv[1:]))' "$hook" "$@"
 }
 
 read_input() {
-    # Keep stdin whole (trailing newline included) and feed a copy to the legacy hook,
+    # Keep stdin whole (trailing newline included) and feed a copy to each kept hook,
     # whose refusal is ours.
     input=$(cat; echo .)
     input=${input%.}
-    if [ -x "$legacy" ]; then
-        printf '%s' "$input" | GITMODEL_IN_LEGACY=$hook "$legacy" "$@" || exit $?
-    fi
+    input_read=1
+    run_kept "$@" || exit $?
 }
 
 scan_tags() {

@@ -1,0 +1,331 @@
+"""gitmodel beside the tools its users already run, driven for real: pre-commit (both
+installation orders), git-lfs (including `install --force` over ours), husky-style
+core.hooksPath, DVC's own gc, git worktrees, cherry-pick / revert / merge / switch and
+git filter-repo. Nothing is lost, and a hook of ours that git will not run is never silent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import BIN, Shell, write_bytes
+
+from gitmodel.hooks import CLIENT_HOOKS, MARKER
+
+LFS = shutil.which("git-lfs")
+needs_lfs = pytest.mark.skipif(LFS is None, reason="git-lfs is not installed")
+
+
+def hook_files(hooks: Path) -> dict[str, tuple[bytes, bool]]:
+    """Every hook file (samples aside): name -> (bytes, executable)."""
+    return {
+        p.name: (p.read_bytes(), os.access(p, os.X_OK))
+        for p in sorted(hooks.iterdir())
+        if p.is_file() and not p.name.endswith(".sample")
+    }
+
+
+def ours_run(sh: Shell, repo: Path) -> None:
+    """Git runs our shims: status and fsck say nothing about hooks."""
+    status = sh.gm("status", cwd=repo)
+    assert "hooks" not in status.stderr, status.stderr
+    fsck = sh.gm("fsck", cwd=repo, check=False)
+    assert "missing-hook" not in fsck.stdout, fsck.stdout
+
+
+def project(sh: Shell, tmp_path: Path, name: str = "repo") -> tuple[Path, Path, Path]:
+    """(repo, bare git remote, DVC remote dir) with a policy reading metrics.json."""
+    repo = tmp_path / name
+    repo.mkdir()
+    sh.git("init", "-q", cwd=repo)
+    (repo / "README.md").write_text("project\n")
+    sh.git("add", "README.md", cwd=repo)
+    sh.git("commit", "-q", "-m", "initial", cwd=repo)
+    origin = tmp_path / f"{name}-origin.git"
+    sh.git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    sh.git("remote", "add", "origin", str(origin), cwd=repo)
+    store = tmp_path / f"{name}-dvc-store"
+    return repo, origin, store
+
+
+def set_up_gitmodel(sh: Shell, repo: Path, store: Path) -> None:
+    sh.gm("init", cwd=repo)
+    (repo / ".gitmodel.toml").write_text('metrics-files = ["metrics.json"]\n')
+    sh.gm("remote", "add", "store", str(store), "--default", cwd=repo)
+    sh.git("add", "-A", cwd=repo)
+    sh.git("commit", "-q", "-m", "gitmodel", cwd=repo)
+
+
+def on_dvc_remote(store: Path, md5: str) -> bool:
+    return (store / "files" / "md5" / md5[:2] / md5[2:]).is_file()
+
+
+def train(sh: Shell, repo: Path, seed: int, accuracy: float) -> str:
+    """A new model version through plain git (the hooks do the rest); its md5."""
+    write_bytes(repo / "model.bin", 20_000, seed=seed)
+    sh.gm("add", "model.bin", cwd=repo)
+    (repo / "metrics.json").write_text(json.dumps({"accuracy": accuracy}))
+    sh.git("add", "metrics.json", cwd=repo)
+    sh.git("commit", "-q", "-m", f"model {seed}", cwd=repo)
+    pointer = (repo / "model.bin.dvc").read_text()
+    return pointer.split("md5: ")[1].split()[0]
+
+
+def note(sh: Shell, repo: Path, rev: str = "HEAD") -> dict | None:
+    out = sh.git("notes", "--ref=refs/notes/metrics", "show", rev, cwd=repo, check=False)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+# -- pre-commit ----------------------------------------------------------------------------
+
+PRE_COMMIT_STAGES = ("pre-commit", "pre-push", "post-commit", "post-checkout", "post-merge")
+
+
+def pre_commit_config(repo: Path, log: Path) -> None:
+    """A local hook that logs each stage it runs in, plus gitmodel's framework gate."""
+    (repo / "log-stage.sh").write_text(f'#!/bin/sh\necho "$1" >> "{log}"\n')
+    (repo / "log-stage.sh").chmod(0o755)
+    hooks = []
+    for stage in PRE_COMMIT_STAGES:
+        hooks.append(
+            f"  - id: log-{stage}\n    name: log {stage}\n    entry: ./log-stage.sh {stage}\n"
+            "    language: script\n    pass_filenames: false\n    always_run: true\n"
+            f"    stages: [{stage}]\n"
+        )
+    hooks.append(
+        "  - id: gitmodel-release-gate\n    name: gitmodel release gate\n"
+        "    entry: git-model hook framework-pre-push\n    language: system\n"
+        "    pass_filenames: false\n    always_run: true\n    stages: [pre-push]\n"
+    )
+    (repo / ".pre-commit-config.yaml").write_text(
+        "repos:\n- repo: local\n  hooks:\n" + "".join(hooks)
+    )
+
+
+def pre_commit(sh: Shell, repo: Path, *args: str) -> None:
+    types = [a for s in PRE_COMMIT_STAGES for a in ("--hook-type", s)]
+    sh.run([str(BIN / "pre-commit"), *args, *types], cwd=repo)
+
+
+def assert_both_run(sh: Shell, repo: Path, origin: Path, store: Path, log: Path, seed: int) -> None:
+    """A commit and a push run pre-commit's hooks and ours, and nobody fails."""
+    log.write_text("")
+    md5 = train(sh, repo, seed, 0.5 + seed / 100)
+    assert note(sh, repo)["metrics"] == {"accuracy": 0.5 + seed / 100}  # type: ignore[index]
+    pushed = sh.git("push", "origin", "main", cwd=repo)
+    assert "migration mode" not in pushed.stderr, pushed.stderr
+    assert on_dvc_remote(store, md5)  # our pre-push uploaded the weights
+    assert sh.git("ls-remote", str(origin), "refs/notes/metrics", cwd=repo).stdout.strip()
+    sh.git("checkout", "-q", "-b", f"side-{seed}", cwd=repo)
+    sh.git("checkout", "-q", "main", cwd=repo)
+    stages = log.read_text().split()
+    assert {"pre-commit", "post-commit", "pre-push", "post-checkout"} <= set(stages), stages
+    ours_run(sh, repo)
+
+
+@pytest.mark.parametrize("user_hook", [False, True], ids=["plain", "with-own-hook"])
+def test_pre_commit_first_then_gitmodel(sh: Shell, tmp_path: Path, user_hook: bool) -> None:
+    repo, origin, store = project(sh, tmp_path)
+    log = tmp_path / "stages.log"
+    hooks = repo / ".git" / "hooks"
+    own_log = tmp_path / "own.log"
+    if user_hook:  # a hook of the user's own, that pre-commit keeps as pre-push.legacy
+        (hooks / "pre-push").write_text(f'#!/bin/sh\necho own "$1" >> "{own_log}"\n')
+        (hooks / "pre-push").chmod(0o755)
+    pre_commit_config(repo, log)
+    sh.git("add", "-A", cwd=repo)
+    sh.git("commit", "-q", "-m", "pre-commit config", cwd=repo)
+    pre_commit(sh, repo, "install")
+    before = hook_files(hooks)
+    set_up_gitmodel(sh, repo, store)
+    # pre-commit's script stays where git runs it; ours is the .legacy it runs.
+    assert hook_files(hooks)["pre-push"] == before["pre-push"]
+    assert MARKER in (hooks / "pre-push.legacy").read_text()
+    assert_both_run(sh, repo, origin, store, log, seed=1)
+    if user_hook:
+        assert own_log.read_text().split() == ["own", "origin"]
+    # Installing again changes nothing; uninstall leaves exactly what pre-commit made.
+    sh.gm("install", cwd=repo)
+    assert_both_run(sh, repo, origin, store, log, seed=2)
+    sh.gm("uninstall", cwd=repo)
+    assert hook_files(hooks) == before
+
+
+def test_gitmodel_first_then_pre_commit(sh: Shell, tmp_path: Path) -> None:
+    repo, origin, store = project(sh, tmp_path)
+    hooks = repo / ".git" / "hooks"
+    log = tmp_path / "stages.log"
+    own_log = tmp_path / "own.log"
+    own = f'#!/bin/sh\necho own "$1" >> "{own_log}"\n'
+    (hooks / "pre-push").write_text(own)
+    (hooks / "pre-push").chmod(0o755)
+    original = hook_files(hooks)
+    set_up_gitmodel(sh, repo, store)
+    pre_commit_config(repo, log)
+    sh.git("add", "-A", cwd=repo)
+    sh.git("commit", "-q", "-m", "pre-commit config", cwd=repo)
+    # pre-commit moves ours to .legacy; the user's own hook, kept by us, is not overwritten.
+    pre_commit(sh, repo, "install")
+    assert MARKER in (hooks / "pre-push.legacy").read_text()
+    assert_both_run(sh, repo, origin, store, log, seed=1)
+    assert own_log.read_text().split() == ["own", "origin"]
+    sh.gm("install", cwd=repo)  # a refresh under pre-commit keeps its layout
+    assert_both_run(sh, repo, origin, store, log, seed=2)
+    # Each uninstalls its own; what was there first comes back byte for byte.
+    pre_commit(sh, repo, "uninstall")
+    assert MARKER in (hooks / "pre-push").read_text()
+    sh.gm("uninstall", cwd=repo)
+    assert hook_files(hooks) == original
+
+
+def test_install_repairs_pre_commit_moved_aside(sh: Shell, tmp_path: Path) -> None:
+    """What an older gitmodel did to pre-commit's scripts (every push then failed)."""
+    repo, origin, store = project(sh, tmp_path)
+    hooks = repo / ".git" / "hooks"
+    log = tmp_path / "stages.log"
+    pre_commit_config(repo, log)
+    sh.git("add", "-A", cwd=repo)
+    sh.git("commit", "-q", "-m", "pre-commit config", cwd=repo)
+    pre_commit(sh, repo, "install")
+    set_up_gitmodel(sh, repo, store)
+    for hook in ("pre-push", "post-commit", "post-checkout", "post-merge"):
+        os.replace(hooks / f"{hook}.legacy", tmp_path / "ours")
+        os.replace(hooks / hook, hooks / f"{hook}.legacy")
+        os.replace(tmp_path / "ours", hooks / hook)
+    out = sh.gm("install", cwd=repo)
+    assert "back in place" in out.stderr
+    assert_both_run(sh, repo, origin, store, log, seed=3)
+
+
+# -- git-lfs -------------------------------------------------------------------------------
+
+
+@needs_lfs
+def test_git_lfs_force_over_ours_is_loud_and_install_chains_it(sh: Shell, tmp_path: Path) -> None:
+    repo, origin, store = project(sh, tmp_path)
+    hooks = repo / ".git" / "hooks"
+    set_up_gitmodel(sh, repo, store)
+    sh.git("lfs", "install", "--local", "--force", cwd=repo)
+    # Every command that relies on the hooks says so in one line; fsck fails.
+    for args in (["status"], ["commit", "-m", "nothing", "--metric", "accuracy=0.1"]):
+        out = sh.gm(*args, cwd=repo, check=False)
+        lines = [line for line in out.stderr.splitlines() if "will not run" in line]
+        assert len(lines) == 1 and "git-lfs" in lines[0] and "git model install" in lines[0]
+    fsck = sh.gm("fsck", cwd=repo, check=False)
+    assert fsck.returncode == 1 and "missing-hook" in fsck.stdout
+    push = sh.gm("push", cwd=repo, check=False)
+    assert "will not run gitmodel's hooks" in push.stderr
+
+    sh.gm("install", cwd=repo)
+    ours_run(sh, repo)
+    # LFS and gitmodel both work on one push: an LFS file and weights reach their stores.
+    sh.git("lfs", "track", "*.psd", cwd=repo)
+    (repo / "art.psd").write_bytes(b"layered image" * 100)
+    sh.git("add", ".gitattributes", "art.psd", cwd=repo)
+    sh.git("commit", "-q", "-m", "art", cwd=repo)
+    md5 = train(sh, repo, 4, 0.8)
+    sh.git("push", "-q", "origin", "main", cwd=repo)
+    assert on_dvc_remote(store, md5)
+    assert list((origin / "lfs" / "objects").rglob("*")), "git-lfs's pre-push did not run"
+
+    # lfs --force again (its hook identical to the one kept): install drops the duplicate.
+    sh.git("lfs", "install", "--local", "--force", cwd=repo)
+    assert sh.gm("fsck", cwd=repo, check=False).returncode == 1
+    out = sh.gm("install", cwd=repo)
+    assert "already runs before ours" in out.stderr
+    assert not (hooks / "pre-push.kept-by-gitmodel.2").exists()
+    ours_run(sh, repo)
+    # uninstall gives git-lfs its hooks back.
+    sh.gm("uninstall", cwd=repo)
+    for hook in ("pre-push", "post-commit", "post-checkout", "post-merge"):
+        assert f"git lfs {hook}" in (hooks / hook).read_text()
+    assert (
+        not list(hooks.glob("*kept-by-gitmodel*"))
+        and not (hooks / "reference-transaction").exists()
+    )
+
+
+@needs_lfs
+def test_a_dead_legacy_hook_needs_force_and_uninstall_restores_both(
+    sh: Shell, tmp_path: Path
+) -> None:
+    """git-lfs on top, and a .legacy beside it that nothing runs (an older gitmodel's)."""
+    repo, origin, store = project(sh, tmp_path)
+    hooks = repo / ".git" / "hooks"
+    sh.git("lfs", "install", "--local", cwd=repo)
+    (hooks / "pre-push.legacy").write_text("#!/bin/sh\necho old hook >&2\n")
+    (hooks / "pre-push.legacy").chmod(0o755)
+    before = hook_files(hooks)
+    out = sh.gm("install", cwd=repo, check=False)
+    assert out.returncode == 1 and "--force" in out.stderr
+    assert "--force" in sh.gm("status", cwd=repo).stderr
+    sh.gm("install", "--force", cwd=repo)
+    ours_run(sh, repo)
+    set_up_gitmodel(sh, repo, store)
+    pushed = sh.git("push", "origin", "main", cwd=repo)
+    assert "old hook" in pushed.stderr
+    sh.gm("uninstall", cwd=repo)
+    assert hook_files(hooks) == before
+
+
+# -- husky-style core.hooksPath, hooks rewritten after us -----------------------------------
+
+HUSKY_H = """#!/usr/bin/env sh
+n=$(basename "$0")
+s=$(dirname "$(dirname "$0")")/$n
+[ ! -f "$s" ] && exit 0
+sh -e "$s" "$@"
+"""
+
+
+def husky(repo: Path) -> Path:
+    """husky 9's layout: core.hooksPath=.husky/_, one-liners that run .husky/<hook>."""
+    d = repo / ".husky" / "_"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "h").write_text(HUSKY_H)
+    for hook in ("pre-push", "post-commit", "post-checkout", "post-merge", "pre-commit"):
+        (d / hook).write_text('#!/usr/bin/env sh\n. "$(dirname "$0")/h"\n')
+        (d / hook).chmod(0o755)
+    (d / ".gitignore").write_text("*\n")
+    return d
+
+
+def test_husky_hooks_path(sh: Shell, tmp_path: Path) -> None:
+    repo, origin, store = project(sh, tmp_path)
+    log = tmp_path / "husky.log"
+    husky(repo)
+    (repo / ".husky" / "pre-push").write_text(f'echo "husky pre-push $1" >> "{log}"\n')
+    sh.git("config", "core.hooksPath", ".husky/_", cwd=repo)
+    set_up_gitmodel(sh, repo, store)
+    ours_run(sh, repo)
+    md5 = train(sh, repo, 5, 0.7)
+    sh.git("push", "-q", "origin", "main", cwd=repo)
+    assert on_dvc_remote(store, md5)
+    assert log.read_text().split() == ["husky", "pre-push", "origin"]  # husky saw its name
+    # `npm install` rewrites husky's hooks: loud, then one install chains them again.
+    husky(repo)
+    assert "husky" in sh.gm("status", cwd=repo).stderr
+    sh.gm("install", cwd=repo)
+    ours_run(sh, repo)
+    # core.hooksPath set after install: git no longer looks where ours are.
+    sh.git("config", "core.hooksPath", ".githooks", cwd=repo)
+    warned = sh.gm("status", cwd=repo).stderr
+    assert ".githooks" in warned and "missing" in warned
+
+
+def test_deliberately_without_hooks_is_quiet(sh: Shell, tmp_path: Path) -> None:
+    repo, _, store = project(sh, tmp_path)
+    set_up_gitmodel(sh, repo, store)
+    sh.gm("uninstall", cwd=repo)
+    assert "will not run" not in sh.gm("status", cwd=repo).stderr
+    assert sh.gm("fsck", cwd=repo).returncode == 0
+    sh.gm("install", cwd=repo)
+    (repo / ".git" / "hooks" / "pre-push").unlink()
+    assert "pre-push missing" in sh.gm("status", cwd=repo).stderr
+    repaired = sh.gm("fsck", "--repair", cwd=repo)
+    assert "hooks reinstalled" in repaired.stdout
+    assert all(MARKER in (repo / ".git" / "hooks" / h).read_text() for h in CLIENT_HOOKS)
