@@ -6,6 +6,11 @@ Both wait in a pending file until a commit takes them: the history file that
 note keys that name them; `consume` removes the pending files once the note is written, so
 a failed commit loses nothing.
 
+Only notes name these objects, so `dvc gc` (every mode: it keeps what `.dvc` files name)
+would delete them. Each therefore has a second name, a hard link (else a copy) under
+``<cache>/gitmodel/attachments/``, where DVC's gc never looks: reading, pushing and fsck put
+an object back into the cache from there, and `git model gc` drops both names together.
+
 Note keys (objects live in the DVC cache, named by md5 like weights)::
 
     "training_history": {"md5": "...", "size": 1234, "records": 20}
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +37,7 @@ from gitmodel.store import is_oid
 
 if TYPE_CHECKING:
     from gitmodel.repo import Repo, TrackedOut
+    from gitmodel.store import Store
 
 PENDING_PREDICTIONS = "gitmodel/pending-predictions.json"  # under the git dir
 PENDING_EVAL_SETS = "gitmodel/pending-eval-sets.json"  # under the git dir
@@ -65,7 +71,7 @@ def collect(repo: Repo) -> Attachments:
             raise GitModelError(f"{hist.name}: cannot read ({exc.strerror})") from None
         records = parse_history(data, str(hist.name))
         if records:
-            md5 = repo.store.store_bytes(data)
+            md5 = store_attachment(repo.store, data)
             found.note[HISTORY_KEY] = {
                 "md5": md5,
                 "size": len(data),
@@ -86,7 +92,7 @@ def collect(repo: Repo) -> Attachments:
             raise GitModelError(
                 f"{pending}: malformed pending predictions; run `git model eval --store` again"
             )
-        if repo.store.exists(entry["md5"]):
+        if restore(repo.store, entry["md5"]):
             found.note[PREDICTIONS_KEY] = entry
         found.pending.append(pending)
     sets_file = repo.git_dir / PENDING_EVAL_SETS
@@ -113,10 +119,11 @@ def read_object(repo: Repo, entry: object, what: str, where: str) -> bytes:
     if not is_oid(md5, dirs=False):
         raise GitModelError(f"{where}: malformed {what} md5")
     path = repo.store.oid_to_path(md5)
-    if not path.is_file():
+    if not restore(repo.store, md5):
         why = _fetch_object(repo, md5, f"{what} of {where}")
         if not path.is_file():
             raise GitModelError(f"{where}: {what} object {md5} is not in the cache ({why})")
+        protect(repo.store, md5)
     data = path.read_bytes()
     if hashlib.md5(data).hexdigest() != md5:
         raise GitModelError(f"{where}: {what} object {md5} is corrupt")
@@ -124,6 +131,98 @@ def read_object(repo: Repo, entry: object, what: str, where: str) -> bytes:
 
 
 NOTE_OBJECT_KEYS = (HISTORY_KEY, PREDICTIONS_KEY)
+KEPT_DIR = ("gitmodel", "attachments")  # under the cache dir, beside DVC's files/md5
+KIND_NAMES = {HISTORY_KEY: "training history", PREDICTIONS_KEY: "stored predictions"}
+
+
+def kept_path(store: Store, md5: str) -> Path:
+    """The second name of an attachment object, out of `dvc gc`'s reach."""
+    return store.cache_dir.joinpath(*KEPT_DIR, md5[:2], md5[2:])
+
+
+def store_attachment(store: Store, data: bytes) -> str:
+    """Store data as an object that only a note will name, under both its names."""
+    md5 = store.store_bytes(data)
+    protect(store, md5)
+    return md5
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    import shutil
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)  # same inode: no second copy of the bytes
+    except OSError:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o444)
+    os.replace(tmp, dest)
+
+
+def protect(store: Store, md5: str) -> bool:
+    """Give a cached attachment its second name (idempotent); False if it is not cached."""
+    if not is_oid(md5, dirs=False):
+        return False
+    kept = kept_path(store, md5)
+    if kept.is_file():
+        return True
+    src = store.oid_to_path(md5)
+    if not src.is_file():
+        return False
+    try:
+        _link_or_copy(src, kept)
+    except OSError:
+        return False
+    return True
+
+
+def restore(store: Store, md5: str) -> bool:
+    """True when the attachment is in the cache, putting it back from its second name if
+    something (`dvc gc`) removed it there."""
+    if not is_oid(md5, dirs=False):
+        return False
+    if store.exists(md5):
+        protect(store, md5)  # an attachment stored before it had a second name
+        return True
+    kept = kept_path(store, md5)
+    if not kept.is_file():
+        return False
+    try:
+        _link_or_copy(kept, store.oid_to_path(md5))
+    except OSError:
+        return False
+    return store.exists(md5)
+
+
+def iter_kept(store: Store) -> Iterator[tuple[str, Path]]:
+    """(md5, path) of every attachment's second name, for gc."""
+    base = store.cache_dir.joinpath(*KEPT_DIR)
+    try:
+        prefixes = sorted(os.listdir(base))
+    except OSError:
+        return
+    for prefix in prefixes:
+        if len(prefix) != 2:
+            continue
+        try:
+            names = sorted(os.listdir(base / prefix))
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(".tmp"):
+                yield prefix + name, base / prefix / name
+
+
+def note_attachments(note: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, md5) of the objects a parsed note names."""
+    found = []
+    for key in NOTE_OBJECT_KEYS:
+        entry = note.get(key)
+        if isinstance(entry, dict) and isinstance(entry.get("md5"), str):
+            found.append((key, entry["md5"]))
+    return found
 
 
 def note_objects(repo: Repo) -> set[str]:
@@ -135,10 +234,7 @@ def note_objects(repo: Repo) -> set[str]:
     for note in repo.notes.read_many(index).values():
         if isinstance(note, NoteError):
             continue
-        for key in NOTE_OBJECT_KEYS:
-            entry = note.get(key)
-            if isinstance(entry, dict) and isinstance(entry.get("md5"), str):
-                found.add(entry["md5"])
+        found.update(md5 for _, md5 in note_attachments(note))
     return found
 
 
@@ -192,7 +288,7 @@ def note_object_outs(
             if not isinstance(entry, dict):
                 continue
             md5 = entry.get("md5")
-            if isinstance(md5, str) and is_oid(md5, dirs=False) and repo.store.exists(md5):
+            if isinstance(md5, str) and restore(repo.store, md5):
                 label = f"{key} of {sha[:12]}"
                 outs.append(TrackedOut(label, "", Out(label, md5, entry.get("size"))))
     return outs

@@ -433,7 +433,9 @@ def leave_eval_set(repo: Repo, prefix: str, identity: dict[str, Any]) -> None:
 def store_predictions(repo: Repo, record: dict[str, Any]) -> dict[str, Any]:
     """Store the record as an object and leave it for the next commit's note to reference."""
     data = json.dumps(record, separators=(",", ":")).encode()
-    md5 = repo.store.store_bytes(data)
+    from gitmodel.attachments import store_attachment
+
+    md5 = store_attachment(repo.store, data)  # named only by a note: kept from `dvc gc`
     entry = note_entry(record, md5, len(data))
     from gitmodel.attachments import PENDING_PREDICTIONS
 

@@ -35,7 +35,7 @@ STALE_TMP_SECONDS = 3600.0
 @dataclass
 class Problem:
     # corrupt-object | bad-object-name | bad-manifest | missing-object | bad-pointer
-    # | bad-note | pending-note | missing-hook
+    # | bad-note | pending-note | missing-hook | missing-attachment | orphaned-note
     kind: str
     name: str  # the object id, pointer path or commit it is about
     message: str
@@ -95,7 +95,7 @@ def check(repo: Repo, fast: bool = False, repair: bool = False) -> FsckReport:
     missing = _check_manifests(store, corrupt, report)
     if not repo.bare:
         missing |= _check_pointers(repo, report)
-    _check_notes(repo, report)
+    _check_notes(repo, report, repair)
     pending = _check_pending(repo, report)
     _check_hooks(repo, report, repair)
     if repair:
@@ -211,7 +211,7 @@ def _check_pointers(repo: Repo, report: FsckReport) -> set[str]:
     return missing
 
 
-def _check_notes(repo: Repo, report: FsckReport) -> None:
+def _check_notes(repo: Repo, report: FsckReport, repair: bool = False) -> None:
     try:
         index = repo.notes.note_map()
     except Exception as exc:  # pygit2 errors on a damaged notes ref have no common base
@@ -225,6 +225,31 @@ def _check_notes(repo: Repo, report: FsckReport) -> None:
             validate_note_metrics(note.get("metrics", {}), f"note on {commit[:12]}")
         except (NoteError, MetricsError) as exc:
             report.problems.append(Problem("bad-note", commit, exc.message))
+            continue
+        _check_attachments(repo, commit, note, report, repair)
+
+
+def _check_attachments(
+    repo: Repo, commit: str, note: dict[str, Any], report: FsckReport, repair: bool
+) -> None:
+    """The training history and stored predictions a note names must be in the cache, or
+    under their second name when `dvc gc` removed them there (see gitmodel.attachments)."""
+    from gitmodel.attachments import KIND_NAMES, kept_path, note_attachments, restore
+
+    store = repo.store
+    for key, md5 in note_attachments(note):
+        if not is_oid(md5, dirs=False):
+            message = f"note on {commit[:12]}: {KIND_NAMES[key]} has no valid md5 ({md5!r})"
+            report.problems.append(Problem("bad-note", commit, message))
+            continue
+        if repair and restore(store, md5):
+            continue
+        if not (store.exists(md5) or kept_path(store, md5).is_file()):
+            message = (
+                f"note on {commit[:12]} names {KIND_NAMES[key]} {md5}, which is not in the "
+                "cache (fsck --repair fetches it from the DVC remote)"
+            )
+            report.problems.append(Problem("missing-attachment", md5, message))
 
 
 def _check_pending(repo: Repo, report: FsckReport) -> bool:
@@ -298,10 +323,15 @@ def _replace_corrupt(repo: Repo, corrupt: set[str], report: FsckReport) -> None:
 
 
 def _repair_rest(repo: Repo, missing: set[str], pending: bool, report: FsckReport) -> None:
-    fetched = _fetch(repo, missing, report)
+    lost = {p.name for p in report.problems if p.kind == "missing-attachment"}
+    fetched = _fetch(repo, missing | lost, report)
     for p in report.problems:
-        if p.kind == "missing-object" and p.name in fetched:
+        if p.kind in ("missing-object", "missing-attachment") and p.name in fetched:
             p.repaired = "fetched from the remote"
+    from gitmodel.attachments import protect
+
+    for oid in lost & fetched:
+        protect(repo.store, oid)
     if pending:
         done = repo.complete_pending_note()
         for p in report.problems:

@@ -1,8 +1,8 @@
 """Drop cache objects that nothing needs, and never one that might still be needed.
 
 Kept (the roots): the pointers in the trees of every branch, tag, remote-tracking ref,
-stash entry (with its untracked-files parent), HEAD of every worktree, the index and the
-work tree; and every pointer that any commit not on a git remote introduces. That last
+stash entry (with its untracked-files parent), and the HEAD, index and work tree of every
+worktree (linked worktrees share one cache, as they share git's objects); and every pointer that any commit not on a git remote introduces. That last
 set includes commits reachable only from reflogs, so weights of an unpushed commit
 survive a `git reset` until they are pushed. With no git remote at all every commit is
 unpushed and nothing in history is removed. Objects stored within the grace period are
@@ -52,10 +52,7 @@ def _root_commits(repo: Repo) -> list[str]:
     ).stdout.split()
     stash = run_git(["rev-list", "--walk-reflogs", "refs/stash"], cwd=repo.root, check=False)
     stashes = stash.stdout.split() if stash.returncode == 0 else []
-    heads = []
-    for line in run_git(["worktree", "list", "--porcelain"], cwd=repo.root).stdout.splitlines():
-        if line.startswith("HEAD "):
-            heads.append(line.split()[1])
+    heads = [head for _, head in worktrees(repo) if head]
     # A stash's third parent holds its untracked files (only with `stash -u`).
     untracked = []
     for sha in stashes:
@@ -63,6 +60,30 @@ def _root_commits(repo: Repo) -> list[str]:
         if p.returncode == 0:
             untracked.append(p.stdout.strip())
     return sorted(set(refs + stashes + untracked + heads))
+
+
+def worktrees(repo: Repo) -> list[tuple[Path, str | None]]:
+    """(path, HEAD commit) of every worktree of the repository, this one included."""
+    found: list[tuple[Path, str | None]] = []
+    out = run_git(["worktree", "list", "--porcelain"], cwd=repo.root).stdout
+    for block in out.split("\n\n"):
+        fields = dict(
+            (line.split(" ", 1) + [""])[:2] for line in block.splitlines() if line.strip()
+        )
+        if "worktree" not in fields or "bare" in fields:
+            continue
+        found.append((Path(fields["worktree"]), fields.get("HEAD") or None))
+    return found
+
+
+def _other_worktrees(repo: Repo) -> list[Path]:
+    """Linked worktrees (or the main one, seen from a linked one) that are on disk."""
+    here = os.path.realpath(repo.root)
+    return [
+        path
+        for path, _ in worktrees(repo)
+        if os.path.realpath(path) != here and (path / ".git").exists()
+    ]
 
 
 def _tree_pointers(repo: Repo, commits: list[str]) -> list[tuple[str, str]]:
@@ -73,8 +94,10 @@ def _tree_pointers(repo: Repo, commits: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _index_pointers(repo: Repo) -> list[tuple[str, str]]:
-    listing = run_git(["ls-files", "-s", "-z", "--", "*" + POINTER_SUFFIX], cwd=repo.root).stdout
+def _index_pointers(repo: Repo, root: Path | None = None) -> list[tuple[str, str]]:
+    listing = run_git(
+        ["ls-files", "-s", "-z", "--", "*" + POINTER_SUFFIX], cwd=root or repo.root, check=False
+    ).stdout
     pairs = []
     for entry in filter(None, listing.split("\0")):
         meta, _, rel = entry.partition("\t")
@@ -97,16 +120,24 @@ def live_objects(repo: Repo) -> set[str]:
     """Every object id some root needs (directory manifests and their entries included)."""
     from gitmodel.store import ObjectMissing, StoreError
 
+    others = [] if repo.bare else _other_worktrees(repo)
+    index: list[tuple[str, str]] = []
+    for root in [repo.root, *others]:
+        index += _index_pointers(repo, root)
     blobs = sorted(
-        set(
-            _tree_pointers(repo, _root_commits(repo))
-            + _index_pointers(repo)
-            + _unpushed_pointers(repo)
-        )
+        set(_tree_pointers(repo, _root_commits(repo)) + index + _unpushed_pointers(repo))
     )
     outs = repo.outs_of_blobs(blobs, skip_unreadable=True)
     if not repo.bare:
         outs += repo.tracked()
+    from gitmodel.repo import Repo
+
+    for root in others:
+        try:
+            other = Repo(root)
+        except GitModelError:
+            continue  # a worktree git itself no longer reads: its HEAD counted above
+        outs += other.tracked()  # pointers not staged there yet
     from gitmodel.attachments import note_objects
 
     # Training histories and stored predictions are named by notes, not pointers.
@@ -123,6 +154,15 @@ def live_objects(repo: Repo) -> set[str]:
 
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root + os.sep)
+
+
+def _worktrees_cache(repo: Repo, cache: str) -> bool:
+    """The cache linked worktrees share (gitmodel.worktrees): every worktree is a root."""
+    if repo.bare or repo.git_dir == repo.common_dir:
+        return False
+    from gitmodel.worktrees import main_cache
+
+    return os.path.realpath(main_cache(repo.common_dir)) == cache
 
 
 def collect_garbage(
@@ -148,7 +188,11 @@ def collect_garbage(
         if os.path.realpath(other.store.cache_dir) != cache:
             raise GitModelError(f"{project}: does not use the cache {cache}")
         others.append(other)
-    if not projects and not _inside(cache, os.path.realpath(repo.root)):
+    if (
+        not projects
+        and not _inside(cache, os.path.realpath(repo.root))
+        and not _worktrees_cache(repo, cache)
+    ):
         raise GitModelError(
             f"the cache {cache} is outside the repository and may hold other projects' "
             "weights; name every project that uses it: `git model gc --projects PATH...`"
@@ -178,6 +222,23 @@ def collect_garbage(
             if not dry_run:
                 path.unlink(missing_ok=True)
                 store.state.forget_verified(oid)
+        # The second names of attachments (see gitmodel.attachments) go with their objects.
+        from gitmodel.attachments import iter_kept
+
+        for oid, path in list(iter_kept(store)):
+            if oid in live:
+                continue
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if max(st.st_ctime, st.st_mtime) > cutoff:
+                continue
+            if oid not in result.removed:
+                result.removed.append(oid)
+                result.bytes += st.st_size
+            if not dry_run:
+                path.unlink(missing_ok=True)
         from gitmodel.dedup.transfer import in_use
 
         if in_use(store):

@@ -323,14 +323,21 @@ class Repo:
             link_types: Sequence[str] = DEFAULT_LINK_TYPES
             # A config that never says "cache" cannot set it: skip configparser's import.
             cfg = self.dvc_config() if self._dvc_config_mentions(b"cache") else None
+            configured = False
             if cfg is not None and cfg.has_section("cache"):
                 if cfg.get("cache", "dir", fallback=None):
                     cache_dir = (self.dvc_dir / cfg.get("cache", "dir")).resolve()
+                    configured = True
                 raw = cfg.get("cache", "type", fallback=None)
                 if raw:
                     link_types = [
                         t.strip() for t in raw.strip("[]").replace("'", "").split(",") if t.strip()
                     ]
+            if not configured and not self.bare and self.git_dir != self.common_dir:
+                # A linked worktree: the main worktree's cache (see gitmodel.worktrees).
+                from gitmodel.worktrees import share_cache
+
+                cache_dir = share_cache(self.dvc_dir, self.common_dir)
             root = self.root
             self._store = Store(
                 cache_dir,

@@ -329,3 +329,177 @@ def test_deliberately_without_hooks_is_quiet(sh: Shell, tmp_path: Path) -> None:
     repaired = sh.gm("fsck", "--repair", cwd=repo)
     assert "hooks reinstalled" in repaired.stdout
     assert all(MARKER in (repo / ".git" / "hooks" / h).read_text() for h in CLIENT_HOOKS)
+
+
+# -- DVC's gc and what only notes name --------------------------------------------------------
+
+TRAIN = """\
+import gitmodel
+for epoch in range(4):
+    gitmodel.log_metrics(step=epoch, loss=1.0 / (epoch + 1))
+"""
+
+
+def cache_object(cache: Path, md5: str) -> Path:
+    return cache / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def commit_with_attachments(sh: Shell, repo: Path, seed: int) -> dict:
+    """`git model commit` of a model with a training history and stored predictions."""
+    (repo / "train.py").write_text(TRAIN)
+    sh.run([str(BIN / "python"), "train.py"], cwd=repo)
+    (repo / "y.json").write_text(json.dumps([0, 1, 1, 0, 1, 0, 1, 1]))
+    (repo / "p.json").write_text(json.dumps([0, 1, 0, 0, 1, 0, 1, 1]))
+    sh.gm(
+        "eval", "--y-true", "y.json", "--y-pred", "p.json", "--task", "classification",
+        "--store", cwd=repo,
+    )  # fmt: skip
+    write_bytes(repo / "model.bin", 30_000, seed=seed)
+    sh.gm("commit", "model.bin", "-m", f"model {seed}", cwd=repo)
+    return sh.gm("metrics", "--json", cwd=repo).json()
+
+
+@pytest.mark.parametrize(
+    "mode", [["-w"], ["-a", "-T"], ["-A", "-T", "-a"]], ids=["workspace", "branches-tags", "all"]
+)
+def test_dvc_gc_keeps_what_notes_name(sh: Shell, tmp_path: Path, mode: list[str]) -> None:
+    repo, origin, store = project(sh, tmp_path)
+    set_up_gitmodel(sh, repo, store)
+    note1 = commit_with_attachments(sh, repo, seed=1)
+    sh.git("push", "-q", "origin", "main", cwd=repo)
+    note2 = commit_with_attachments(sh, repo, seed=2)  # not pushed yet
+    kinds = ("training_history", "predictions")
+    attachments = [n[k]["md5"] for n in (note1, note2) for k in kinds]
+    sh.dvc("gc", *mode, "-f", cwd=repo)
+    # Both histories stay readable, fsck is clean, and the push uploads the attachments of
+    # the commit it publishes.
+    for rev in ("HEAD", "HEAD~1"):
+        assert sh.gm("plot", "--history", rev, "--json", cwd=repo).json()
+    assert sh.gm("fsck", cwd=repo).returncode == 0
+    sh.git("push", "-q", "origin", "main", cwd=repo)
+    for md5 in attachments:
+        assert on_dvc_remote(store, md5), md5
+    # Our own gc keeps them too (notes name them), and real dvc gc again changes nothing.
+    sh.gm("gc", "--grace", "0", cwd=repo)
+    sh.dvc("gc", *mode, "-f", cwd=repo)
+    assert sh.gm("fsck", cwd=repo).returncode == 0
+
+
+def test_fsck_names_a_lost_attachment_by_commit_and_kind(sh: Shell, tmp_path: Path) -> None:
+    repo, _, store = project(sh, tmp_path)
+    set_up_gitmodel(sh, repo, store)
+    note = commit_with_attachments(sh, repo, seed=1)
+    head = sh.git("rev-parse", "HEAD", cwd=repo).stdout.strip()
+    md5 = note["training_history"]["md5"]
+    for path in (repo / ".dvc" / "cache").rglob(md5[2:]):
+        path.chmod(0o644)
+        path.unlink()
+    out = sh.gm("fsck", cwd=repo, check=False)
+    assert out.returncode == 1
+    line = next(line for line in out.stdout.splitlines() if md5 in line)
+    assert line.startswith("missing-attachment:") and head[:12] in line
+    assert "training history" in line
+
+
+# -- worktrees ------------------------------------------------------------------------------
+
+
+def test_worktrees_share_one_cache(sh: Shell, tmp_path: Path) -> None:
+    repo, origin, store = project(sh, tmp_path)
+    set_up_gitmodel(sh, repo, store)
+    train(sh, repo, 1, 0.7)
+    v1 = (repo / "model.bin").read_bytes()
+    wt = tmp_path / "wt"
+    sh.git("worktree", "add", "-q", "-b", "experiment", str(wt), cwd=repo)
+    assert (wt / "model.bin").read_bytes() == v1  # materialised from the one cache
+    md5 = train(sh, wt, 2, 0.8)
+    v2 = (wt / "model.bin").read_bytes()
+    main_cache = repo / ".dvc" / "cache"
+    assert cache_object(main_cache, md5).is_file()
+    assert not (wt / ".dvc" / "cache" / "files").exists()
+    # The real dvc in the worktree uses the same cache.
+    assert Path(sh.dvc("cache", "dir", cwd=wt).stdout.strip()).resolve() == main_cache.resolve()
+    (wt / "model.bin").unlink()
+    sh.dvc("checkout", "-q", cwd=wt)
+    assert (wt / "model.bin").read_bytes() == v2
+    # A second worktree with weights only staged there: gc in the main one keeps them.
+    wt2 = tmp_path / "wt2"
+    sh.git("worktree", "add", "-q", "-b", "staged", str(wt2), cwd=repo)
+    write_bytes(wt2 / "model.bin", 25_000, seed=3)
+    staged = sh.gm("add", "model.bin", "--json", cwd=wt2).json()
+    staged_md5 = staged[0]["md5"] if isinstance(staged, list) else staged["md5"]
+    sh.gm("gc", "--grace", "0", cwd=repo)
+    assert cache_object(main_cache, staged_md5).is_file()
+    assert cache_object(main_cache, md5).is_file()
+    # Removing a worktree removes no stored weights.
+    sh.git("worktree", "remove", "--force", str(wt), cwd=repo)
+    sh.git("checkout", "-q", "experiment", cwd=repo)
+    assert (repo / "model.bin").read_bytes() == v2
+    assert sh.gm("status", "--json", cwd=repo).json()["modified"] == []
+
+
+def test_a_worktree_that_had_its_own_cache_moves_it(sh: Shell, tmp_path: Path) -> None:
+    """A worktree made before caches were shared: its objects join the shared cache."""
+    repo, _, store = project(sh, tmp_path)
+    set_up_gitmodel(sh, repo, store)
+    train(sh, repo, 1, 0.7)
+    wt = tmp_path / "wt"
+    sh.git(
+        "-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", "-b", "old", str(wt), cwd=repo
+    )
+    own = wt / ".dvc" / "cache" / "files" / "md5" / "ab" / ("c" * 30)
+    own.parent.mkdir(parents=True)
+    own.write_bytes(b"weights stored before sharing")
+    sh.gm("status", cwd=wt)
+    assert (repo / ".dvc" / "cache" / "files" / "md5" / "ab" / ("c" * 30)).is_file()
+    assert not own.exists()
+    assert "dir = " in (wt / ".dvc" / "config.local").read_text()
+
+
+# -- commits git makes from other commits -------------------------------------------------------
+
+
+def test_cherry_pick_revert_merge_switch_write_the_weights(sh: Shell, tmp_path: Path) -> None:
+    repo, _, store = project(sh, tmp_path)
+    set_up_gitmodel(sh, repo, store)
+    train(sh, repo, 1, 0.7)
+    v1 = (repo / "model.bin").read_bytes()
+    sh.git("checkout", "-q", "-b", "side", cwd=repo)
+    train(sh, repo, 2, 0.8)
+    v2 = (repo / "model.bin").read_bytes()
+    sh.git("checkout", "-q", "main", cwd=repo)
+    assert (repo / "model.bin").read_bytes() == v1
+
+    def clean() -> None:
+        status = sh.gm("status", "--json", cwd=repo).json()
+        assert status["modified"] == [] and status["missing"] == [], status
+
+    sh.git("cherry-pick", "side", cwd=repo)
+    assert (repo / "model.bin").read_bytes() == v2
+    clean()
+    sh.git("revert", "--no-edit", "HEAD", cwd=repo)
+    assert (repo / "model.bin").read_bytes() == v1
+    clean()
+    # A merge that stops on a conflict in the pointer, resolved by taking theirs.
+    sh.git("checkout", "-q", "-b", "other", "main~3", cwd=repo)
+    train(sh, repo, 3, 0.9)
+    v3 = (repo / "model.bin").read_bytes()
+    sh.git("switch", "-q", "main", cwd=repo)
+    assert (repo / "model.bin").read_bytes() == v1
+    clean()
+    merged = sh.git("merge", "other", cwd=repo, check=False)
+    assert merged.returncode != 0
+    sh.git("checkout", "--theirs", "model.bin.dvc", "metrics.json", cwd=repo)
+    sh.git("add", "model.bin.dvc", "metrics.json", cwd=repo)
+    sh.git("commit", "-q", "--no-edit", cwd=repo)
+    assert (repo / "model.bin").read_bytes() == v3
+    clean()
+    # An object that is not in the cache: the pick succeeds and names what is missing.
+    sh.git("checkout", "-q", "-b", "lost", "main", cwd=repo)
+    md5 = train(sh, repo, 4, 0.95)
+    sh.git("switch", "-q", "main", cwd=repo)
+    obj = cache_object(repo / ".dvc" / "cache", md5)
+    obj.chmod(0o644)
+    obj.unlink()
+    picked = sh.git("cherry-pick", "lost", cwd=repo)
+    assert "model.bin" in picked.stderr and "not in the cache" in picked.stderr

@@ -274,7 +274,27 @@ def _stages_refused(refused: Sequence[str], who: str) -> int:
 # -- post-commit -----------------------------------------------------------------------------
 
 
+# The reflog subjects of commits that git makes from other commits' changes: their
+# pointers change in the index and work tree, their weights do not.
+_PICKED = ("cherry-pick", "revert", "commit (cherry-pick)", "commit (merge)")
+
+
 def post_commit(args: Sequence[str], stdin: IO[str]) -> int:
+    """The metrics note of a plain commit; the weights of a cherry-pick, revert or merge."""
+    code = metrics_note(args, stdin)
+    if os.environ.get("GITMODEL_COMMITTING") != "1" and _picked(Path.cwd()):
+        materialise(args, stdin)
+    return code
+
+
+def _picked(root: Path) -> bool:
+    from gitmodel.git import run_git
+
+    action = run_git(["reflog", "-1", "--format=%gs", "HEAD"], cwd=root, check=False).stdout
+    return action.startswith(_PICKED)
+
+
+def metrics_note(args: Sequence[str], stdin: IO[str]) -> int:
     """A plain `git commit` that changed a metrics file: write the commit's note from it."""
     from gitmodel.git import run_git
     from gitmodel.metrics import MetricsError, kind_of, parse_metrics_text
@@ -360,9 +380,15 @@ def materialise(args: Sequence[str], stdin: IO[str]) -> int:
     if result.removed:
         _say(f"gitmodel: removed {len(result.removed)} file(s) their directory's version lacks")
     if result.skipped_missing:
+        names = ", ".join(result.skipped_missing[:3])
+        more = (
+            f" and {len(result.skipped_missing) - 3} more"
+            if len(result.skipped_missing) > 3
+            else ""
+        )
         _say(
-            f"gitmodel: {len(result.skipped_missing)} weight file(s) are not in the cache "
-            "(git model pull fetches them)"
+            f"gitmodel: {len(result.skipped_missing)} weight file(s) are not in the cache: "
+            f"{names}{more} (git model pull fetches them)"
         )
     return 0
 
