@@ -533,7 +533,14 @@ class _Objects:
                 f"the DVC config at {what} {tree.commit[:12]}: {str(exc).splitlines()[0]}"
             ) from None
 
-    def fetch(self, oid: str, dest: Path, size: int | None, wanted: str | None) -> int:
+    def fetch(
+        self,
+        oid: str,
+        dest: Path,
+        size: int | None,
+        wanted: str | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
         """Write object oid to dest, verified; the number of bytes written."""
         from gitmodel.store import hash_file
 
@@ -545,12 +552,14 @@ class _Objects:
                 got = hash_file(dest) + (".dir" if oid.endswith(".dir") else "")
                 if got == oid:
                     self.from_cache += 1
+                    if progress:
+                        progress(dest.stat().st_size)
                     return dest.stat().st_size
             except (GitModelError, OSError):
                 pass  # a bad cache object: the remote has the right one
         odb = self._open(wanted)
         try:
-            odb.fs.get_file(odb.oid_to_path(oid), str(dest))
+            odb.fs.get_file(odb.oid_to_path(oid), str(dest), callback=_callback(progress))
         except FileNotFoundError:
             raise GetError(
                 f"object {oid} is not on DVC remote {self.name!r} (was it pushed?)"
@@ -570,6 +579,26 @@ class _Objects:
                 f"{got} ({actual_size} bytes); nothing was written"
             )
         return actual_size
+
+
+def _callback(progress: Callable[[int], None] | None) -> Any:
+    """An fsspec callback that hands byte deltas to progress (fsspec reports totals)."""
+    from fsspec.callbacks import Callback, NoOpCallback
+
+    if progress is None:
+        return NoOpCallback()
+    report = progress
+
+    class Bytes(Callback):
+        seen = 0
+
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            value = int(self.value or 0)
+            if value > self.seen:
+                report(value - self.seen)
+                self.seen = value
+
+    return Bytes()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -685,17 +714,23 @@ def _wanted_remote(target: _Target) -> str | None:
     return None
 
 
-def _file_into(session: _Session, target: _Target, dest: Path) -> tuple[int, str]:
+def _file_into(
+    session: _Session,
+    target: _Target,
+    dest: Path,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, str]:
     """Write the file target names to dest (verified); (bytes, md5)."""
     wanted = _wanted_remote(target)
     assert target.out is not None and target.kind in ("file", "entry")
     if target.kind == "file":
-        return session.objects.fetch(target.out.md5, dest, target.out.size, wanted), target.out.md5
+        fetched = session.objects.fetch(target.out.md5, dest, target.out.size, wanted, progress)
+        return fetched, target.out.md5
     entries = _manifest(session.objects, target.out, session.workdir, wanted)
     for e in entries:
         if e.relpath == target.relpath:
             size = e.size if e.size >= 0 else None
-            return session.objects.fetch(e.md5, dest, size, wanted), e.md5
+            return session.objects.fetch(e.md5, dest, size, wanted, progress), e.md5
     raise GetError(
         f"{target.relpath} is not in the directory {target.pointer} tracks "
         f"at {session.tree.commit[:12]}"
@@ -762,7 +797,7 @@ def get(
     rev: str | None = None,
     remote: str | None = None,
     force: bool = False,
-    progress: Callable[[int], None] | None = None,
+    reporter: Any = None,
 ) -> GetResult:
     """Download a tracked file or directory of a revision to `out` (default: its name in
     the current directory, or inside `out` when that is a directory). Written under a
@@ -780,6 +815,8 @@ def get(
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".{dest.name}.{os.urandom(6).hex()}.tmp"
         result = GetResult(rel, str(dest), session.source, session.resolved, target.kind)
+        total = (target.out.size or 0) if target.out is not None and target.kind != "entry" else 0
+        progress = reporter.start(f"fetching {rel}", total) if reporter and total else None
         try:
             if target.kind == "git":
                 data = session.tree.blob(rel, limit=None)
@@ -792,13 +829,13 @@ def get(
                 result.md5 = target.out.md5
                 result.files, result.bytes = _directory_into(session, target, tmp, progress)
             else:
-                result.bytes, result.md5 = _file_into(session, target, tmp)
+                result.bytes, result.md5 = _file_into(session, target, tmp, progress)
                 result.files = 1
                 result.kind = "file"
-                if progress:
-                    progress(result.bytes)
             _replace(tmp, dest, force)
         finally:
+            if progress is not None:
+                reporter.stop()
             if tmp.is_dir() and not tmp.is_symlink():
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
@@ -822,10 +859,8 @@ def _directory_into(
         (tmp / e.relpath).parent.mkdir(parents=True, exist_ok=True)
 
     def one(e: Any) -> int:
-        n = session.objects.fetch(e.md5, tmp / e.relpath, e.size if e.size >= 0 else None, wanted)
-        if progress:
-            progress(n)
-        return n
+        size = e.size if e.size >= 0 else None
+        return session.objects.fetch(e.md5, tmp / e.relpath, size, wanted, progress)
 
     with ThreadPoolExecutor(max_workers=session.objects.jobs) as pool:
         sizes = list(pool.map(one, entries))

@@ -35,7 +35,17 @@ def run(args: argparse.Namespace) -> int:
     from gitmodel.render import fmt_size, info, print_json
 
     repo = None if args.url == "." else args.url
-    result = get(repo, args.path, args.out, rev=args.rev, remote=args.remote, force=args.force)
+    from gitmodel.render import TerminalReporter
+
+    result = get(
+        repo,
+        args.path,
+        args.out,
+        rev=args.rev,
+        remote=args.remote,
+        force=args.force,
+        reporter=TerminalReporter(),
+    )
     if args.json:
         print_json(result.to_json())
         return 0
