@@ -310,6 +310,8 @@ class Verdict:
                 out.append(f"  problem: {p}")
         for n in self.notes:
             out.append(f"  note: {n}")
+        if self.rule != "plain":
+            out.append(f"  rule: {self.rule}")
         out.append(self.summary)
         return out
 
@@ -445,7 +447,7 @@ def judge(
             v.summary = f"PASS: {candidate} is not gated ({missing})"
             return v
     if predictions is None and repo_for_noise is not None:
-        predictions = _repo_loader(repo_for_noise)
+        predictions = repo_loader(repo_for_noise)
     earlier: list[Baseline] = []
     for release, rel_note in history or (
         [(previous, previous_note)] if previous is not None and previous_note else []
@@ -591,7 +593,9 @@ def _set_name(identity: dict[str, Any]) -> str:
     return f"{by} {str(md5)[:10]}" + (f", {n} examples" if isinstance(n, int) else "")
 
 
-def _repo_loader(repo: Any) -> Callable[[object, str], dict[str, Any]]:
+def repo_loader(repo: Any) -> Callable[[object, str], dict[str, Any]]:
+    """Loads the predictions a note names from a Repo's cache (or its DVC remote)."""
+
     def load(entry: object, where: str) -> dict[str, Any]:
         from gitmodel.evaluate import load_predictions
 
@@ -838,7 +842,7 @@ class Gate:
         # The noise rule's evidence: a loader of stored predictions (from the repository's
         # cache, or its DVC remote); without one, verdicts say why the rule could not run.
         self.predictions: Callable[[object, str], dict[str, Any]] | None = (
-            _repo_loader(repo) if repo is not None else None
+            repo_loader(repo) if repo is not None else None
         )
         self.noise_unavailable: str | None = None
         # The history whose first policy commit marks the adoption of gitmodel (locally

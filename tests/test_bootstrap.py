@@ -358,3 +358,39 @@ def test_candidate_with_stale_predictions_is_judged_by_the_plain_rule(
     assert "stored predictions of the candidate HEAD give accuracy" in r.stdout
     assert "not its note's 0.8: plain rule applied" in r.stdout
     assert "FAIL: accuracy is worse than v1.0.0" in r.stdout
+
+
+def test_the_server_judges_with_the_noise_rule_from_its_dvc_remote(
+    sh: Shell, gated_repo: Path, tmp_path: Path
+) -> None:
+    repo = gated_repo
+    storage = tmp_path / "dvc-storage"
+    storage.mkdir()
+    sh.gm("remote", "add", "store", str(storage), "--default", cwd=repo)
+    sh.git("add", ".dvc/config", cwd=repo)
+    sh.git("commit", "-q", "-m", "DVC remote", cwd=repo)
+    server = tmp_path / "server.git"
+    sh.git("init", "-q", "--bare", str(server), cwd=tmp_path)
+    sh.gm("install", "--server", cwd=server)
+    sh.git("remote", "add", "origin", str(server), cwd=repo)
+    y, prev = binary_set(200, 0.9)
+    commit_model(sh, repo, y, prev, seed=1, store=True)
+    sh.git("tag", "v1.0.0", cwd=repo)
+    # pre-push uploads the stored predictions to the DVC remote and publishes the notes.
+    sh.git("push", "-q", "origin", "HEAD:refs/heads/main", "v1.0.0", cwd=repo)
+    small = commit_model(sh, repo, y, flip(prev, y, 2), seed=2, store=True)
+    sh.git("tag", "v1.1.0", small, cwd=repo)  # passes locally: the drop is not demonstrated
+    push = ["push", "origin", "HEAD:refs/heads/main", "v1.1.0"]
+    # A server without a cache judges by the plain rule, and says so.
+    r = sh.git(*push, cwd=repo, check=False)
+    assert r.returncode != 0, r.stderr
+    assert "rule: plain (noise rule not run: the server keeps no stored predictions" in r.stderr
+    # The admin gives the server the DVC remote: the same verdict as every other door.
+    (server / ".dvc").mkdir()
+    (server / ".dvc" / "config").write_text(
+        f"[core]\n    remote = store\n['remote \"store\"']\n    url = {storage}\n"
+    )
+    r = sh.git(*push, cwd=repo, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "pass (drop not demonstrated)" in r.stderr
+    assert "rule: noise (one-sided at 0.05)" in r.stderr

@@ -143,6 +143,35 @@ def noise_repo(root: Path, config: Any) -> Any:
         return None
 
 
+def server_noise(gate: Gate, root: Path, config: Any) -> None:
+    """Give a server's gate the noise rule's evidence, or the reason it has none.
+
+    A bare repository's `.dvc` (its cache, and in `.dvc/config` the DVC remote the
+    clients push to) is the admin's: nothing pushed can reach it, and every object read
+    through it is md5-verified against the note that names it. Without one the server
+    judges by the plain rule and its verdict says so.
+    """
+    if not any(rule.significance is not None for rule in config.gates.values()):
+        return
+    if not (root / ".dvc").is_dir():
+        gate.noise_unavailable = (
+            "the server keeps no stored predictions: no .dvc in the bare repository "
+            "(docs/release-science.md, 'The server')"
+        )
+        return
+    from gitmodel.gate import repo_loader
+    from gitmodel.repo import Repo
+
+    try:
+        repo = Repo(root)
+        # `git model init` makes a clone's cache; a server's .dvc may hold only its config.
+        repo.store.cache_dir.mkdir(parents=True, exist_ok=True)
+        gate.predictions = repo_loader(repo)
+    except (GitModelError, OSError) as exc:
+        why = exc.message if isinstance(exc, GitModelError) else exc.strerror
+        gate.noise_unavailable = f"the server cannot read stored predictions ({why})"
+
+
 # -- pre-push ------------------------------------------------------------------------------
 
 

@@ -234,7 +234,7 @@ def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
     """Refuse a push that lowers the bar, then gate the release tags it creates."""
     from gitmodel.config import ConfigError
     from gitmodel.gate import Gate, NoteSource, list_release_tags, peel_commit
-    from gitmodel.hooks import _judge_stages, _stages_refused
+    from gitmodel.hooks import _judge_stages, _stages_refused, server_noise
     from gitmodel.notes import NOTES_REF
     from gitmodel.versions import ReleaseTag, is_release, parse_tag
 
@@ -295,6 +295,7 @@ def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
         reference=_reference(root, updates),
         pinned=pinned,
     )
+    server_noise(gate, root, config)  # the noise rule, as at the other doors
     refused = []
     for new, name in creations:
         commit = peel_commit(root, new)
