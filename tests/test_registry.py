@@ -165,8 +165,23 @@ def test_stage_tags_are_gated_at_push_and_on_the_server(
     sh.gm("promote", "v1.1.0", "prod", cwd=repo)
     sh.git("push", "-q", "origin", "main#prod#1", cwd=repo)
     tick()
-    # a stage tag written by hand on a worse version: refused before it leaves...
-    sh.git("tag", "-a", "-m", "sneaky", "main#prod#2", reg["v1.2.0"], cwd=repo)
+    # a stage tag written by hand on a worse version: plain `git tag` refuses it...
+    r = sh.git("tag", "-a", "-m", "sneaky", "main#prod#2", reg["v1.2.0"], cwd=repo, check=False)
+    assert r.returncode != 0 and "refused to create stage tag main#prod#2" in r.stderr
+    assert sh.git("tag", "-l", "main#prod#2", cwd=repo).stdout == ""
+    # (git has no --no-verify for `git tag`: step around the reference-transaction hook)
+    sh.git(
+        "-c",
+        "core.hooksPath=/dev/null",
+        "tag",
+        "-a",
+        "-m",
+        "sneaky",
+        "main#prod#2",
+        reg["v1.2.0"],
+        cwd=repo,
+    )
+    # ...the push refuses it before it leaves...
     r = sh.git("push", "origin", "main#prod#2", cwd=repo, check=False)
     assert r.returncode != 0 and "promotion gate failed" in r.stderr
     # ...and by the server, which --no-verify does not skip
@@ -187,7 +202,17 @@ def test_stage_tags_are_gated_at_push_and_on_the_server(
         int(t.rsplit("#", 1)[1]) for t in sh.git("tag", "-l", "main#*", cwd=repo).stdout.split()
     )
     tick()
-    sh.git("tag", "-a", "-m", "sneaky", f"main#staging#{counter}", reg["v1.2.0"], cwd=repo)
+    sh.git(
+        "-c",
+        "core.hooksPath=/dev/null",
+        "tag",
+        "-a",
+        "-m",
+        "sneaky",
+        f"main#staging#{counter}",
+        reg["v1.2.0"],
+        cwd=repo,
+    )
     both = [f"main#staging#{counter - 1}", f"main#staging#{counter}"]
     r = sh.git("push", "origin", *both, cwd=repo, check=False)
     assert r.returncode != 0 and f"stage tag main#staging#{counter}:" in r.stderr

@@ -124,7 +124,7 @@ def reference_transaction(args: Sequence[str], stdin: IO[str]) -> int:
             "To release anyway: git model release VERSION --allow-regression REASON"
         )
         return 1
-    return 0
+    return _stages_refused(_judge_stages(root, config, candidates, gate.notes), "refused to create")
 
 
 def noise_repo(root: Path, config: Any) -> Any:

@@ -30,7 +30,8 @@ release=
 while read -r new ref; do
     name=${ref#refs/tags/}
     # $glob unquoted: matched as a pattern, never run.
-    case "$name" in $glob|?*@$glob) release=1 ;; esac
+    # ...and GTO stage tags (NAME#STAGE#N), which face the promotion gate.
+    case "$name" in $glob|?*@$glob|?*#?*) release=1 ;; esac
 done <<GITMODEL_EOF
 $tags
 GITMODEL_EOF
