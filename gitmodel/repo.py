@@ -41,10 +41,9 @@ from gitmodel.store import (
     ObjectMissing,
     Progress,
     Store,
-    dir_manifest_bytes,
     git_fsyncs_loose_objects,
-    walk_files,
 )
+from gitmodel.tree import Listing, scan, trusted
 
 # Imports only the type checker needs: `typing` alone costs a few ms of every command's
 # start-up (see gitmodel.record for the budget).
@@ -115,14 +114,33 @@ class TrackedOut(Record):
         self.out = out
 
 
+class OutputCheckout(Record):
+    """What a checkout did to one tracked output (a file, or a directory of `files`)."""
+
+    __slots__ = ("path", "is_dir", "files", "written", "unchanged", "removed", "missing")
+
+    def __init__(self, path: str, is_dir: bool, files: int) -> None:
+        self.path = path
+        self.is_dir = is_dir
+        self.files = files
+        self.written = 0
+        self.unchanged = 0
+        self.removed = 0
+        self.missing = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
 class CheckoutResult(Record):
-    __slots__ = ("written", "unchanged", "skipped_missing", "removed")
+    __slots__ = ("written", "unchanged", "skipped_missing", "removed", "outputs")
 
     def __init__(self) -> None:
         self.written: list[str] = []
         self.unchanged: list[str] = []
         self.skipped_missing: list[str] = []
         self.removed: list[str] = []  # files inside a tracked directory its version lacks
+        self.outputs: list[OutputCheckout] = []  # one summary per tracked output
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +148,7 @@ class CheckoutResult(Record):
             "unchanged": self.unchanged,
             "skipped_missing": self.skipped_missing,
             "removed": self.removed,
+            "outputs": [o.to_json() for o in self.outputs],
         }
 
 
@@ -509,11 +528,12 @@ class Repo:
         results: list[AddResult] = []
         to_stage: list[str] = []
         for target in targets:
-            size = _total_size(target)
+            listing = scan(target) if target.is_dir() else None
+            size = sum(listing.sizes) if listing is not None else target.stat().st_size
             progress = reporter.start(f"storing {target.name}", size) if reporter else None
             try:
-                if target.is_dir():
-                    oid, total, nfiles = self.store.store_dir(target, progress)
+                if listing is not None:
+                    oid, total, nfiles = self.store.store_dir(target, progress, listing)
                     out = Out(target.name, oid, total, nfiles)
                 else:
                     md5, total = self.store.store_file(target, progress)
@@ -991,7 +1011,7 @@ class Repo:
                 if t.out.is_dir or os.readlink(full) != str(store.oid_to_path(t.out.md5)):
                     modified.append(t.path)
             elif t.out.is_dir:
-                if not full.is_dir() or self._dir_oid(full) != t.out.md5:
+                if not full.is_dir() or store.tree_oid(full) != t.out.md5:
                     modified.append(t.path)
             elif not full.is_file() or store.file_md5(full) != t.out.md5:
                 modified.append(t.path)
@@ -1024,45 +1044,142 @@ class Repo:
         if not available(self.store, out.md5):
             return False
         if out.is_dir:
-            try:
-                return all(available(self.store, e.md5) for e in self.store.read_dir(out.md5))
-            except GitModelError:  # a missing, corrupt or malformed manifest
-                return False
+            return self.store.has_tree(out.md5, lambda oid: available(self.store, oid))
         return True
 
-    def _dir_oid(self, path: Path) -> str:
-        import hashlib
+    def _plan_dir(
+        self, t: TrackedOut, entries: Sequence[DirEntry], force: bool, summary: OutputCheckout
+    ) -> DirPlan:
+        """What checking out directory t to entries takes; refuses before anything is written.
 
-        rels = sorted(walk_files(path))
-        md5s = self.store.files_md5([path / rel for rel in rels])
-        entries = [DirEntry(rel, md5, 0) for rel, md5 in zip(rels, md5s, strict=True)]
-        return hashlib.md5(dir_manifest_bytes(entries)).hexdigest() + ".dir"
-
-    def _extra_files(self, dirs: Sequence[str], planned: set[str], force: bool) -> list[str]:
-        """Files inside tracked directories that the version being checked out lacks.
-
-        Checkout removes them, so that a directory holds its version exactly (as `dvc
-        checkout` does). A file whose content is not in the cache is refused unless forced,
-        as for a file checkout would overwrite: nothing unstored is ever lost.
+        The directory ends up holding exactly its version (as `dvc checkout` does): files
+        its version lacks are removed. A file whose content is not in the cache, whether
+        it would be overwritten or removed, is refused unless forced: nothing unstored is
+        ever lost. Files whose stat matches the directory's index are not opened.
         """
         from gitmodel.dedup import available
 
-        extras: list[str] = []
-        for d in dirs:
-            full = self.root / d
-            if full.is_symlink() or not full.is_dir():
+        store = self.store
+        full = self.root / t.path
+        key = os.path.realpath(full)
+        plan = DirPlan(t, key, entries)
+        if full.is_symlink() or (os.path.lexists(full) and not full.is_dir()):
+            listing = Listing(key)  # nothing is there to keep or remove
+        else:
+            listing = _without_leftovers(scan(key), {e.relpath for e in entries})
+        plan.listing = listing
+        index = store.state.tree(key)
+        if (
+            index is not None
+            and index.oid == t.out.md5
+            and trusted(index.taken, listing.max_mtime)
+            and index.stats == listing.stats_blob()
+        ):
+            summary.unchanged = len(entries)
+            plan.unchanged = {i: i for i in range(len(entries))}
+            plan.exact = True
+            return plan  # exactly its version already: nothing to open
+        current = dict(zip(listing.rels, store.tree_md5s(key, listing), strict=True))
+        at = {rel: i for i, rel in enumerate(listing.rels)}
+        parents: dict[str, str] = {}  # directory (relative to the output) -> one entry in it
+        for i, e in enumerate(entries):
+            have = current.pop(e.relpath, None)
+            if have == e.md5:
+                plan.unchanged[i] = at[e.relpath]
                 continue
-            for rel in walk_files(full):
-                path = f"{d}/{rel}"
-                if path in planned:
+            if have is not None and not force and not available(store, have):
+                raise UnstoredChanges(
+                    f"{t.path}/{e.relpath} has changes that are not stored; "
+                    "`git model add` it or use --force"
+                )
+            if not store.exists(e.md5) and not available(store, e.md5):
+                plan.missing.append(f"{t.path}/{e.relpath} ({e.md5})")
+                continue
+            plan.todo.append(i)
+            parents.setdefault(e.relpath.rpartition("/")[0], e.relpath)
+        for rel, have in current.items():  # files this version of the directory lacks
+            if not force and not available(store, have):
+                raise UnstoredChanges(
+                    f"{t.path}/{rel} is not part of {t.path} in this version and is not "
+                    f"stored; `git model add {t.path}` it or use --force"
+                )
+            plan.extras.append(f"{t.path}/{rel}")
+        # The path policy once per directory, not per file: every relpath passed its
+        # lexical checks when the manifest was read (Store.read_dir), and a file's own name
+        # cannot lead elsewhere, since it is written by rename, which replaces a link
+        # instead of following it. The directories on the way are what could.
+        wt = self.worktree
+        where = f"{t.pointer} ({t.out.md5})"
+        for parent in sorted(parents):
+            wt.path(f"{t.path}/{parents[parent]}", where, leaf_link_ok=True)
+        plan.parents = sorted(parents)
+        summary.unchanged = len(plan.unchanged)
+        summary.missing = len(plan.missing)
+        return plan
+
+    def _write_dir(self, plan: DirPlan, reporter: Reporter | None, bad: list[GitModelError]) -> int:
+        """Write a directory's planned files and record its index; how many were written."""
+        store = self.store
+        wt = self.worktree
+        for parent in plan.parents:
+            where = f"{plan.out.path}/{parent}" if parent else plan.out.path
+            try:
+                wt.make_parents(wt.root / where / "-", where)  # never through a link
+            except OSError as exc:
+                raise GitModelError(f"cannot create {where}: {exc.strerror or exc}") from None
+        entries = plan.entries
+        todo = []
+        rebuilt_all = True
+        for i in plan.todo:
+            if not store.exists(entries[i].md5):
+                from gitmodel.dedup import ensure_object
+                from gitmodel.dedup.packs import CorruptChunk
+
+                try:
+                    # a deduplicated object the cache dropped is rebuilt (and verified) first
+                    ensure_object(store, entries[i].md5)
+                except (CorruptObject, CorruptChunk) as exc:
+                    bad.append(exc)
+                    rebuilt_all = False
                     continue
-                if not force and not available(self.store, self.store.file_md5(full / rel)):
-                    raise Refused(
-                        f"{path} is not part of {d} in this version and is not stored; "
-                        f"`git model add {d}` it or use --force"
-                    )
-                extras.append(path)
-        return extras
+            todo.append(i)
+        items = [(entries[i].md5, f"{plan.key}/{entries[i].relpath}") for i in todo]
+        total = (plan.out.out.size or 0) if todo else 0
+        progress = reporter.start(f"restoring {plan.out.path}", total) if reporter else None
+        try:
+            results = store.materialise_files(items, progress)
+        finally:
+            if reporter:
+                reporter.stop()
+        finished = time.time_ns()
+        written: dict[int, tuple[int, int, int]] = {}
+        for i, r in zip(todo, results, strict=True):
+            if isinstance(r, GitModelError):
+                bad.append(r)
+            elif isinstance(r, BaseException):
+                raise r
+            else:
+                written[i] = r
+        complete = rebuilt_all and len(written) == len(todo) and not plan.missing
+        if complete and not plan.exact:
+            # Files are written under a temporary name and renamed into place, so none
+            # could be changed behind our back before its stat was taken: the index is
+            # trusted from now, unless files kept from the listing are racy there.
+            listing = plan.listing
+            taken = finished
+            if not trusted(listing.taken, listing.max_mtime):
+                taken = listing.taken
+            lines = []
+            for i, e in enumerate(entries):
+                if i in written:
+                    ino, mtime, size = written[i]
+                    lines.append(f"{e.relpath}\0{ino}\0{mtime}\0{size}")
+                else:
+                    lines.append(listing.lines[plan.unchanged[i]])
+            stats = "\n".join(lines).encode("utf-8", "surrogateescape")
+            store.put_tree(plan.key, plan.out.out.md5, taken, stats, [e.md5 for e in entries])
+        plan.todo = [i for i in todo if i in written]  # what the result lists as written
+        return len(written)
 
     def checkout(
         self,
@@ -1090,8 +1207,9 @@ class Repo:
         from gitmodel.dedup.packs import CorruptChunk
 
         # Plan first: which files to write, from which objects; refuse before writing anything.
-        plan: list[tuple[str, str]] = []  # (repo-relative path, oid)
-        dirs: list[str] = []  # tracked directories: they end up holding exactly their manifest
+        plan: list[tuple[str, str, OutputCheckout]] = []  # single files: (path, oid, summary)
+        manifests: list[tuple[TrackedOut, list[DirEntry]]] = []
+        dir_plans: list[tuple[DirPlan, OutputCheckout]] = []
         missing: list[str] = []
         result = CheckoutResult()
         wt = self.worktree
@@ -1104,20 +1222,26 @@ class Repo:
                     if not store.exists(t.out.md5):
                         missing.append(f"{t.path} ({t.out.md5})")
                         continue
-                    entries = [(f"{t.path}/{e.relpath}", e.md5) for e in store.read_dir(t.out.md5)]
-                    where = f"{t.pointer} ({t.out.md5})"
-                    for rel, _ in entries:
-                        wt.path(rel, where, leaf_link_ok=True)
-                    plan += entries
-                    dirs.append(t.path)
+                    manifests.append((t, store.read_dir(t.out.md5)))
                 else:
-                    plan.append((t.path, t.out.md5))
+                    summary = OutputCheckout(t.path, False, 1)
+                    plan.append((t.path, t.out.md5, summary))
+                    result.outputs.append(summary)
             except GitModelError as exc:
                 bad.append(exc)
-        _remove_checkout_leftovers(wt.root, [rel for rel, _ in plan])
-        extras = self._extra_files(dirs, {rel for rel, _ in plan}, force)
-        todo: list[tuple[str, str]] = []
-        for rel, oid in plan:
+        _remove_checkout_leftovers(wt.root, [rel for rel, _, _ in plan])
+        for t, entries in manifests:
+            summary = OutputCheckout(t.path, True, len(entries))
+            try:
+                dir_plans.append((self._plan_dir(t, entries, force, summary), summary))
+            except UnstoredChanges:
+                raise
+            except GitModelError as exc:
+                bad.append(exc)
+                continue
+            result.outputs.append(summary)
+        todo: list[tuple[str, str, OutputCheckout]] = []
+        for rel, oid, summary in plan:
             full = wt.root / rel
             try:
                 mode = os.lstat(full).st_mode
@@ -1128,6 +1252,7 @@ class Repo:
                 # followed, and replaced only when forced.
                 if os.readlink(full) == str(store.oid_to_path(oid)):
                     result.unchanged.append(rel)
+                    summary.unchanged = 1
                     continue
                 if not force:
                     raise GitModelError(
@@ -1136,17 +1261,21 @@ class Repo:
                     )
             elif stat.S_ISREG(mode) and store.file_md5(full) == oid:
                 result.unchanged.append(rel)
+                summary.unchanged = 1
                 continue
             if not available(store, oid):
                 missing.append(f"{rel} ({oid})")
+                summary.missing = 1
                 continue
             if stat.S_ISREG(mode) and not force:
                 current = store.file_md5(full)
                 if not available(store, current):
-                    raise Refused(
+                    raise UnstoredChanges(
                         f"{rel} has changes that are not stored; `git model add` it or use --force"
                     )
-            todo.append((rel, oid))
+            todo.append((rel, oid, summary))
+        for p, _ in dir_plans:
+            missing += p.missing
         if missing and not missing_ok:
             from gitmodel.remote import fetch_for_checkout
 
@@ -1154,7 +1283,7 @@ class Repo:
                 return self.checkout(rev, paths, force, missing_ok, fetch=False, reporter=reporter)
             raise ObjectMissing(missing)
         result.skipped_missing = missing
-        for rel, oid in todo:
+        for rel, oid, summary in todo:
             try:
                 # a deduplicated object the cache dropped is rebuilt (and verified) first
                 ensure_object(store, oid)
@@ -1174,7 +1303,16 @@ class Repo:
                 if reporter:
                     reporter.stop()
             result.written.append(rel)
-        result.removed = _remove_files(wt, extras, dirs)
+            summary.written = 1
+        for p, summary in dir_plans:
+            summary.written = self._write_dir(p, reporter, bad)
+            for i in p.todo:
+                result.written.append(f"{p.out.path}/{p.entries[i].relpath}")
+            result.unchanged += [f"{p.out.path}/{p.entries[i].relpath}" for i in p.unchanged]
+            removed = _remove_files(wt, p.extras, [p.out.path])
+            summary.removed = len(removed)
+            result.removed += removed
+        store.state.flush()
         if bad:
             more = (
                 f" (and {len(bad) - 1} more problem(s); `git model fsck` lists them)"
@@ -1183,6 +1321,66 @@ class Repo:
             )
             raise GitModelError(bad[0].message + more, exit_code=bad[0].exit_code)
         return result
+
+
+class DirPlan:
+    """A tracked directory's checkout: entries to write (indexes into entries), kept, extra."""
+
+    __slots__ = (
+        "out",
+        "key",
+        "entries",
+        "listing",
+        "todo",
+        "unchanged",
+        "missing",
+        "extras",
+        "parents",
+        "exact",
+    )
+
+    def __init__(self, out: TrackedOut, key: str, entries: Sequence[DirEntry]) -> None:
+        self.out = out
+        self.key = key  # the directory's real path
+        self.entries = entries
+        self.listing = Listing(key)
+        self.todo: list[int] = []
+        self.unchanged: dict[int, int] = {}  # entry index -> listing index
+        self.missing: list[str] = []
+        self.extras: list[str] = []  # repo-relative files to remove
+        self.parents: list[str] = []  # directories (relative to the output) to create
+        self.exact = False  # the directory's index shows it holds this version already
+
+
+class UnstoredChanges(Refused):
+    """A checkout would overwrite or remove content the cache does not hold."""
+
+
+def _without_leftovers(listing: Listing, names: set[str]) -> Listing:
+    """listing minus (and the disk minus) `NAME.<12 hex>.tmp` files a killed checkout left
+    beside the NAMEs it writes: otherwise they would count as files to keep or refuse."""
+    import re
+
+    leftover = re.compile(r"(.+)\.[0-9a-f]{12}\.tmp")
+    drop = set()
+    for i, rel in enumerate(listing.rels):
+        if rel.endswith(".tmp") and (m := leftover.fullmatch(rel)) and m.group(1) in names:
+            try:
+                os.unlink(f"{listing.root}/{rel}")
+            except OSError:
+                continue
+            drop.add(i)
+    if not drop:
+        return listing
+    kept = Listing(listing.root)
+    kept.taken = listing.taken
+    for i, rel in enumerate(listing.rels):
+        if i not in drop:
+            kept.rels.append(rel)
+            kept.lines.append(listing.lines[i])
+            kept.sizes.append(listing.sizes[i])
+            kept.max_mtime = max(kept.max_mtime, int(listing.lines[i].rsplit("\0", 2)[1]))
+    return kept
 
 
 def _remove_files(wt: WorkTree, rels: Sequence[str], dirs: Sequence[str]) -> list[str]:
@@ -1294,12 +1492,6 @@ def add_ignore_entry(gitignore: Path, entry: str) -> None:
         return (text + entry + "\n").encode("utf-8", errors="surrogateescape")
 
     update_file(gitignore, change)
-
-
-def _total_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum((path / rel).stat().st_size for rel in walk_files(path))
 
 
 def _weight_entry(out: Out) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from gitmodel.record import FrozenRecord
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
     from typing import TypeVar
+
+    from gitmodel.tree import Listing
 
     _T = TypeVar("_T")
     _R = TypeVar("_R")
@@ -409,6 +412,32 @@ def hash_file(
         os.close(fd)
 
 
+# Files up to this size are read whole into one buffer and hashed in the thread that read
+# them: for an 8 KiB file a hand-off to a hasher thread costs more than the hash.
+SMALL = 1 << 20
+
+
+def _read_fd(fd: int, size: int) -> bytes | None:
+    """All of fd from its start when it is at most SMALL bytes (size: what fstat said)."""
+    data = os.read(fd, size + 1)  # one read: asking one byte more shows the end came
+    if len(data) != size:  # it grew, shrank or the read came up short: read to the end
+        while more := os.read(fd, CHUNK):
+            data += more
+            if len(data) > SMALL:
+                return None
+    return data if len(data) <= SMALL else None
+
+
+def _read_small(path: str) -> bytes | None:
+    """The bytes of a regular file of at most SMALL bytes, else None (never a symlink)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        size = os.fstat(fd).st_size
+        return _read_fd(fd, size) if size <= SMALL else None
+    finally:
+        os.close(fd)
+
+
 def _tmp_name(final: Path) -> Path:
     # os.urandom, not uuid: `import uuid` pulls in `platform` (~5 ms on every command).
     return final.with_name(f"{final.name}.{os.urandom(6).hex()}.tmp")
@@ -481,11 +510,34 @@ def _copy_sparse(src_fd: int, dst_fd: int, size: int, progress: Progress | None)
     os.ftruncate(dst_fd, size)
 
 
+class TreeIndex(FrozenRecord):
+    """What a tracked directory held when it was last hashed (see gitmodel.tree)."""
+
+    __slots__ = ("oid", "taken", "stats", "md5s")
+
+    def __init__(self, oid: str, taken: int, stats: bytes, md5s: bytes) -> None:
+        self._set(oid=oid, taken=taken, stats=stats, md5s=md5s)
+
+    if TYPE_CHECKING:
+        oid: str  # the `.dir` id of the listing
+        taken: int  # time.time_ns() the stat lines are trusted against (tree.RACY_NS)
+        stats: bytes  # Listing.stats_blob()
+        md5s: bytes  # 32 hex digits per line, in the same order
+
+
+# Rows buffered before they are written in one transaction (and the memory that bounds).
+FLUSH_ROWS = 20_000
+
+
 class StatCache:
-    """(inode, mtime, size) -> md5 for workspace files, and which objects were verified.
+    """(inode, mtime, size) -> md5 for workspace files, which objects were verified, and
+    one index row per tracked directory.
 
     SQLite because two `git model` processes may use it at once and it already does the
-    locking; it lives in `.dvc/tmp`, which DVC keeps out of git.
+    locking; it lives in `.dvc/tmp`, which DVC keeps out of git. Writes are buffered and
+    written in one transaction per command (`flush`, also at exit): one transaction per
+    file cost more than hashing a small file. A killed command loses only its buffered
+    rows, which costs a re-hash, never correctness.
     """
 
     def __init__(self, path: Path) -> None:
@@ -493,6 +545,9 @@ class StatCache:
         self._db: sqlite3.Connection | None = None
         # One connection shared by the hashing pool's threads, serialised by this lock.
         self.lock = threading.RLock()
+        self._stat: dict[int, tuple[int, int, str]] = {}  # ino -> (mtime, size, md5)
+        self._verified: dict[str, tuple[int, int, int] | None] = {}  # None: forget
+        self._at_exit = False
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -514,6 +569,14 @@ class StatCache:
                     "CREATE TABLE IF NOT EXISTS verified (oid TEXT PRIMARY KEY, ino INTEGER,"
                     " mtime INTEGER, size INTEGER)"
                 )
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS tree (path TEXT PRIMARY KEY, oid TEXT,"
+                    " taken INTEGER, stats BLOB, md5s BLOB)"
+                )
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS complete (oid TEXT PRIMARY KEY, taken INTEGER,"
+                    " cache BLOB)"
+                )
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"stat cache {self.path} is unreadable: {exc}") from exc
             self._db = db
@@ -528,7 +591,45 @@ class StatCache:
         except (sqlite3.DatabaseError, StoreError):
             return None
 
+    def _buffered(self) -> None:
+        # under self.lock
+        if not self._at_exit:
+            import atexit
+
+            atexit.register(self.flush)
+            self._at_exit = True
+        if len(self._stat) + len(self._verified) >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows in one transaction."""
+        with self.lock:
+            if not self._stat and not self._verified:
+                return
+            stat_rows = [(ino, *row) for ino, row in self._stat.items()]
+            marks = [(oid, *row) for oid, row in self._verified.items() if row is not None]
+            forget = [(oid,) for oid, row in self._verified.items() if row is None]
+            self._stat.clear()
+            self._verified.clear()
+            try:
+                db = self.db
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?)", stat_rows)
+                    db.executemany("INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?)", marks)
+                    db.executemany("DELETE FROM verified WHERE oid=?", forget)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except (sqlite3.DatabaseError, StoreError):
+                pass  # a cache that cannot be written is a cache that stays cold
+
     def lookup(self, st: os.stat_result) -> str | None:
+        with self.lock:
+            pending = self._stat.get(st.st_ino)
+        if pending is not None:
+            return pending[2] if pending[:2] == (st.st_mtime_ns, st.st_size) else None
         row = self._query(
             "SELECT md5 FROM stat WHERE ino=? AND mtime=? AND size=?",
             (st.st_ino, st.st_mtime_ns, st.st_size),
@@ -536,28 +637,82 @@ class StatCache:
         return str(row[0]) if row else None
 
     def record(self, st: os.stat_result, md5: str) -> None:
-        self._query(
-            "INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?)",
-            (st.st_ino, st.st_mtime_ns, st.st_size, md5),
-        )
+        with self.lock:
+            self._stat[st.st_ino] = (st.st_mtime_ns, st.st_size, md5)
+            self._buffered()
 
     def is_verified(self, oid: str, st: os.stat_result) -> bool:
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self.lock:
+            if oid in self._verified:
+                return self._verified[oid] == key
         row = self._query(
-            "SELECT 1 FROM verified WHERE oid=? AND ino=? AND mtime=? AND size=?",
-            (oid, st.st_ino, st.st_mtime_ns, st.st_size),
+            "SELECT 1 FROM verified WHERE oid=? AND ino=? AND mtime=? AND size=?", (oid, *key)
         )
         return row is not None
 
+    def verified_rows(self, oids: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+        """oid -> (ino, mtime, size) it was verified at, for many oids in a few queries."""
+        found: dict[str, tuple[int, int, int]] = {}
+        try:
+            with self.lock:
+                for at in range(0, len(oids), 500):  # SQLite's bound-parameter limit is 999+
+                    batch = list(oids[at : at + 500])
+                    marks = ",".join("?" * len(batch))
+                    rows = self.db.execute(
+                        f"SELECT oid, ino, mtime, size FROM verified WHERE oid IN ({marks})",
+                        batch,
+                    )
+                    for oid, ino, mtime, size in rows:
+                        found[oid] = (ino, mtime, size)
+                for oid, row in self._verified.items():
+                    if row is None:
+                        found.pop(oid, None)
+                    else:
+                        found[oid] = row
+        except (sqlite3.DatabaseError, StoreError):
+            return {}
+        return found
+
     def mark_verified(self, oid: str, st: os.stat_result) -> None:
-        self._query(
-            "INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?)",
-            (oid, st.st_ino, st.st_mtime_ns, st.st_size),
-        )
+        with self.lock:
+            self._verified[oid] = (st.st_ino, st.st_mtime_ns, st.st_size)
+            self._buffered()
 
     def forget_verified(self, oid: str) -> None:
-        self._query("DELETE FROM verified WHERE oid=?", (oid,))
+        with self.lock:
+            self._verified[oid] = None
+            self._buffered()
+
+    def tree(self, path: str) -> TreeIndex | None:
+        row = self._query("SELECT oid, taken, stats, md5s FROM tree WHERE path=?", (path,))
+        if row is None:
+            return None
+        oid, taken, stats, md5s = row
+        if not (isinstance(oid, str) and isinstance(taken, int)):
+            return None
+        if not (isinstance(stats, bytes) and isinstance(md5s, bytes)):
+            return None
+        return TreeIndex(oid, taken, stats, md5s)
+
+    def put_tree(self, path: str, index: TreeIndex) -> None:
+        self._query(
+            "INSERT OR REPLACE INTO tree VALUES (?, ?, ?, ?, ?)",
+            (path, index.oid, index.taken, index.stats, index.md5s),
+        )
+
+    def complete(self, oid: str) -> tuple[int, bytes] | None:
+        """(when, cache listing) at which every object of manifest oid was last seen."""
+        row = self._query("SELECT taken, cache FROM complete WHERE oid=?", (oid,))
+        if row is None or not isinstance(row[0], int) or not isinstance(row[1], bytes):
+            return None
+        return row[0], row[1]
+
+    def put_complete(self, oid: str, taken: int, cache: bytes) -> None:
+        self._query("INSERT OR REPLACE INTO complete VALUES (?, ?, ?)", (oid, taken, cache))
 
     def close(self) -> None:
+        self.flush()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -614,6 +769,10 @@ class Store:
         self.link_types = tuple(link_types)
         self.jobs = jobs or max(1, os.cpu_count() or 1)
         self._real_dirs: set[str] = set()  # cache directories seen not to be links
+        # Set once a reflink fails for want of support: ext4 and most filesystems have
+        # none, and asking again for each of 50,000 files costs four system calls each.
+        self._reflink_ok = True
+        self._tmp: Path | None = None
 
     @property
     def fsync_objects(self) -> bool:
@@ -630,7 +789,9 @@ class Store:
         return self.objects / oid[:2] / oid[2:]
 
     def exists(self, oid: str) -> bool:
-        return self.oid_to_path(oid).is_file()
+        if not is_oid(oid):
+            raise GitModelError(f"not an md5 object id: {oid!r}")
+        return self._has_object(oid)
 
     def real_dir(self, path: Path, create: bool = False) -> Path:
         """path, a directory of the cache, after checking that neither it nor a directory
@@ -743,6 +904,8 @@ class Store:
             return cached, st.st_size
         for kind in self.link_types:
             if kind == "reflink":
+                if not self._reflink_ok:
+                    continue
                 result = self._store_by_reflink(path, progress, overlap)
             elif kind == "hardlink":
                 result = self._store_by_hardlink(path, progress, overlap)
@@ -757,9 +920,11 @@ class Store:
     def _tmp_dir(self) -> Path:
         # Not under files/md5, so neither we nor DVC ever list a temp file as an object;
         # same filesystem as the objects, so the final rename is atomic.
-        d = self.cache_dir / "files" / "tmp"
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        return self.real_dir(d, create=True)
+        if self._tmp is None:
+            d = self.cache_dir / "files" / "tmp"
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            self._tmp = self.real_dir(d, create=True)
+        return self._tmp
 
     def _store_by_copy(
         self, path: Path, progress: Progress | None, overlap: bool
@@ -811,6 +976,7 @@ class Store:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             if exc.errno in _LINK_FALLBACK_ERRNOS:
+                self._reflink_ok = False
                 return None
             raise
         try:
@@ -860,17 +1026,328 @@ class Store:
             raise StoreError(f"cannot write object {md5}: {exc.strerror or exc}") from exc
         return md5
 
-    def store_dir(self, root: Path, progress: Progress | None = None) -> tuple[str, int, int]:
-        """Store every file under root and a DVC 3 `.dir` manifest; return (oid, size, nfiles)."""
-        files = sorted(walk_files(root))
-        overlap = len(files) < self.jobs  # as in files_md5
-        results = parallel_map(
-            lambda p: self.store_file(root / p, progress, overlap), files, self.jobs
+    # -- directories ----------------------------------------------------------------------
+    #
+    # A tracked directory is listed once (gitmodel.tree.scan) and compared with the index
+    # row recorded the last time it was hashed: files whose stat line matches are not
+    # opened. Small files are read whole and hashed in the thread that read them.
+
+    def _objpath(self, md5: str) -> str:
+        """The object's path for an md5 we computed or validated (no Path, no check)."""
+        return f"{self.objects}/{md5[:2]}/{md5[2:]}"
+
+    def _has_object(self, md5: str) -> bool:
+        try:
+            return stat.S_ISREG(os.stat(self._objpath(md5)).st_mode)
+        except OSError:
+            return False
+
+    def _copies_small_files(self) -> bool:
+        """Whether small files are stored and checked out by plain copies (see SMALL)."""
+        for kind in self.link_types:
+            if kind == "reflink" and not self._reflink_ok:
+                continue
+            return kind in ("copy", "symlink")  # symlink stores by copy
+        return False
+
+    def _reuse_locked(self, md5: str) -> bool:
+        """Store.reuse for a caller that holds objects_lock(shared) for a whole directory:
+        one lstat and, when the object is there, the chmod that refreshes its ctime."""
+        path = self._objpath(md5)
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                return False
+            os.chmod(path, 0o444)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except PermissionError:
+            pass  # a cache we may not change (another user's): nor can our gc collect it
+        return True
+
+    def _write_object(self, md5: str, data: bytes) -> None:
+        """Write data as object md5 (atomically); a re-use when the object exists. The
+        caller holds objects_lock(shared)."""
+        final = self._objpath(md5)
+        if self._reuse_locked(md5):
+            return
+        self.real_dir(self.objects / md5[:2], create=True)  # checked once per directory
+        tmp = f"{self._tmp_dir()}/object.{os.urandom(6).hex()}.tmp"
+        # Created read-only: the descriptor may still write, and no chmod call is needed.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self.fsync_objects:
+                    os.fsync(fd)
+                st = os.fstat(fd)  # the object's inode, mtime and size survive the rename
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        self.state.mark_verified(md5, st)
+
+    def _store_member(self, path: str, progress: Progress | None, overlap: bool) -> tuple[str, int]:
+        """Store one file of a directory; small ones in one read, hashed inline."""
+        import hashlib
+
+        if self._copies_small_files():
+            try:
+                data = _read_small(path)
+                if data is not None:
+                    md5 = hashlib.md5(data).hexdigest()
+                    self._write_object(md5, data)
+                    if progress:
+                        progress(len(data))
+                    return md5, len(data)
+            except OSError as exc:
+                raise StoreError(f"cannot store {path}: {exc.strerror or exc}") from exc
+        return self.store_file(Path(path), progress, overlap)
+
+    def _member_md5(self, path: str, overlap: bool) -> str:
+        import hashlib
+
+        try:
+            data = _read_small(path)
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if data is not None:
+            return hashlib.md5(data).hexdigest()
+        return self.file_md5(Path(path), None, overlap)
+
+    def known_md5s(self, root: str, listing: Listing) -> list[str | None]:
+        """The md5 of each listed file that the directory's index vouches for, else None."""
+        import re
+
+        from gitmodel.tree import trusted
+
+        index = self.state.tree(root)
+        n = len(listing)
+        if index is None or not re.fullmatch(rb"[0-9a-f]*", index.md5s):
+            return [None] * n
+        hexes = index.md5s.decode()
+        if trusted(index.taken, listing.max_mtime) and index.stats == listing.stats_blob():
+            if len(hexes) == 32 * n:
+                return [hexes[i : i + 32] for i in range(0, 32 * n, 32)]
+        old = index.stats.decode("utf-8", "surrogateescape").split("\n") if index.stats else []
+        if 32 * len(old) != len(hexes):
+            return [None] * n
+        known = {line: hexes[32 * i : 32 * i + 32] for i, line in enumerate(old)}
+        out: list[str | None] = []
+        for line in listing.lines:
+            md5 = known.get(line)
+            if md5 is not None and not trusted(index.taken, int(line.rsplit("\0", 2)[1])):
+                md5 = None  # racily clean: hash it again
+            out.append(md5)
+        return out
+
+    def _cache_listing(self) -> tuple[bytes, int]:
+        """The object directories' names and mtimes, and the newest mtime among them.
+
+        Removing or adding an object changes its directory's mtime, so while this listing
+        is the same, the set of objects is too (git's untracked cache uses the same fact).
+        """
+        try:
+            with os.scandir(self.objects) as it:
+                stamps = sorted(
+                    (e.name, e.stat(follow_symlinks=False).st_mtime_ns)
+                    for e in it
+                    if len(e.name) == 2 and e.is_dir(follow_symlinks=False)
+                )
+        except OSError:
+            return b"", 0
+        newest = max((m for _, m in stamps), default=0)
+        return "\n".join(f"{n} {m}" for n, m in stamps).encode(), newest
+
+    def has_tree(self, oid: str, rebuildable: Callable[[str], bool] | None = None) -> bool:
+        """Whether manifest oid and every object it names are in the cache (or, for those
+        that are not, rebuildable says they can be made again).
+
+        Answered from 256 directory stats when nothing was added to or removed from the
+        cache since every object was last seen whole; otherwise checked object by object.
+        """
+        from gitmodel.tree import trusted
+
+        if not self._has_object(oid):
+            return False
+        taken = time.time_ns()  # before the listing, as in tree.Listing
+        listing, newest = self._cache_listing()
+        seen = self.state.complete(oid)
+        if seen is not None and seen[1] == listing and trusted(seen[0], newest):
+            return True
+        try:
+            entries = self.read_dir(oid)
+        except GitModelError:  # a missing, corrupt or malformed manifest
+            return False
+        absent = [e.md5 for e in entries if not self._has_object(e.md5)]
+        if not absent:
+            self.state.put_complete(oid, taken, listing)
+            return True
+        return rebuildable is not None and all(rebuildable(o) for o in absent)
+
+    def put_tree(self, root: str, oid: str, taken: int, stats: bytes, md5s: Sequence[str]) -> None:
+        """Record what the directory at root holds (stat lines in .dir order, their md5s)."""
+        self.state.put_tree(root, TreeIndex(oid, taken, stats, "".join(md5s).encode()))
+
+    def tree_md5s(self, root: str, listing: Listing) -> list[str]:
+        """The md5 of every listed file: from the index where it vouches, else hashed."""
+        md5s = self.known_md5s(root, listing)
+        todo = [i for i, m in enumerate(md5s) if m is None]
+        base = root + "/"
+        big = sum(1 for i in todo if listing.sizes[i] > SMALL)
+        overlap = big < self.jobs  # as in files_md5
+        hashed = parallel_map(
+            lambda i: self._member_md5(base + listing.rels[i], overlap), todo, self.jobs
         )
-        pairs = zip(files, results, strict=True)
-        entries = [DirEntry(rel, md5, size) for rel, (md5, size) in pairs]
-        oid = self.store_bytes(dir_manifest_bytes(entries), suffix=".dir")
-        return oid, sum(e.size for e in entries), len(entries)
+        for i, md5 in zip(todo, hashed, strict=True):
+            md5s[i] = md5
+        return md5s  # type: ignore[return-value]  # every None was replaced
+
+    def tree_oid(self, root: Path) -> str:
+        """The `.dir` id of the directory as it is now; refreshes its index if it must hash."""
+        import hashlib
+
+        from gitmodel.tree import manifest_bytes, scan, trusted
+
+        key = os.path.realpath(root)
+        listing = scan(key)
+        index = self.state.tree(key)
+        if (
+            index is not None
+            and trusted(index.taken, listing.max_mtime)
+            and index.stats == listing.stats_blob()
+        ):
+            return index.oid
+        md5s = self.tree_md5s(key, listing)
+        oid = hashlib.md5(manifest_bytes(listing.rels, md5s)).hexdigest() + ".dir"
+        self.put_tree(key, oid, listing.taken, listing.stats_blob(), md5s)
+        return oid
+
+    def store_dir(
+        self, root: Path, progress: Progress | None = None, listing: Listing | None = None
+    ) -> tuple[str, int, int]:
+        """Store every file under root and a DVC 3 `.dir` manifest; return (oid, size, nfiles).
+
+        Files the directory's index vouches for are skipped with one stat of their object.
+        """
+        from gitmodel.tree import manifest_bytes, scan
+
+        key = os.path.realpath(root)
+        if listing is None:
+            listing = scan(key)
+        md5s = self.known_md5s(key, listing)
+        sizes = list(listing.sizes)
+        todo = []
+        self.real_dir(self.objects)
+        # Shared for the whole directory, not per file: a gc (exclusive) waits until every
+        # object re-used here has had its ctime refreshed (see Store.reuse).
+        with self.objects_lock(exclusive=False):
+            for i, md5 in enumerate(md5s):
+                if md5 is not None and self._reuse_locked(md5):
+                    if progress:
+                        progress(sizes[i])
+                else:
+                    todo.append(i)
+            base = key + "/"
+            overlap = sum(1 for i in todo if sizes[i] > SMALL) < self.jobs
+            results = parallel_map(
+                lambda i: self._store_member(base + listing.rels[i], progress, overlap),
+                todo,
+                self.jobs,
+            )
+        for i, (md5, size) in zip(todo, results, strict=True):
+            md5s[i], sizes[i] = md5, size
+        done: list[str] = md5s  # type: ignore[assignment]  # every None was replaced
+        oid = self.store_bytes(manifest_bytes(listing.rels, done), suffix=".dir")
+        self.put_tree(key, oid, listing.taken, listing.stats_blob(), done)
+        self.state.flush()
+        return oid, sum(sizes), len(listing)
+
+    def materialise_files(
+        self, items: Sequence[tuple[str, str]], progress: Progress | None = None
+    ) -> list[tuple[int, int, int] | BaseException]:
+        """Write object oid at each dest path of (oid, dest); per item, the (ino, mtime, size)
+        written, or the CorruptObject/StoreError that stopped it (the others go on).
+
+        Parent directories must exist. Objects are verified as they are read, unless the
+        stat cache says they were verified since their last change.
+        """
+        verified = self.state.verified_rows(sorted({oid for oid, _ in items}))
+        small = self._copies_small_files()
+
+        def one(item: tuple[str, str]) -> tuple[int, int, int] | BaseException:
+            oid, dest = item
+            try:
+                if small:
+                    written = self._materialise_small(oid, dest, verified.get(oid))
+                    if written is not None:
+                        if progress:
+                            progress(written[2])
+                        return written
+                st = os.stat(self._objpath(oid))
+                trusted = verified.get(oid) == (st.st_ino, st.st_mtime_ns, st.st_size)
+                self.materialise(oid, Path(dest), progress, verified=trusted, record=False)
+                st = os.lstat(dest)
+                return (st.st_ino, st.st_mtime_ns, st.st_size)
+            except FileNotFoundError:
+                return ObjectMissing([oid])
+            except (CorruptObject, StoreError) as exc:
+                return exc
+            except OSError as exc:
+                return StoreError(f"cannot write {dest}: {exc.strerror or exc}")
+
+        results = parallel_map(one, items, self.jobs)
+        self.state.flush()
+        return results
+
+    def _materialise_small(
+        self, oid: str, dest: str, verified_at: tuple[int, int, int] | None
+    ) -> tuple[int, int, int] | None:
+        """Copy a small object to dest through one buffer; None if it is not small."""
+        import hashlib
+
+        self.real_dir(self.objects / oid[:2])  # checked once per directory
+        fd = os.open(self._objpath(oid), os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            if st.st_size > SMALL:
+                return None
+            data = _read_fd(fd, st.st_size)
+        finally:
+            os.close(fd)
+        if data is None:
+            return None
+        if verified_at != (st.st_ino, st.st_mtime_ns, st.st_size):
+            actual = hashlib.md5(data).hexdigest()
+            if actual != oid:
+                raise CorruptObject(oid, actual)
+            self.state.mark_verified(oid, st)
+        tmp = f"{dest}.{os.urandom(6).hex()}.tmp"  # the name _tmp_name gives
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(out, view) :]
+                written = os.fstat(out)
+            finally:
+                os.close(out)
+            os.replace(tmp, dest)
+        except BaseException as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            if isinstance(exc, IsADirectoryError):
+                raise StoreError(f"cannot write {dest}: a directory is in the way") from None
+            raise
+        return (written.st_ino, written.st_mtime_ns, written.st_size)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -922,15 +1399,28 @@ class Store:
 
     # -- materialising ------------------------------------------------------------------
 
-    def materialise(self, oid: str, dest: Path, progress: Progress | None = None) -> str:
-        """Place object oid at dest (atomically), trying the link types in order."""
+    def materialise(
+        self,
+        oid: str,
+        dest: Path,
+        progress: Progress | None = None,
+        verified: bool = False,
+        record: bool = True,
+    ) -> str:
+        """Place object oid at dest (atomically), trying the link types in order.
+
+        verified: the caller has checked the object already; record: remember dest's
+        stat -> oid in the per-file stat cache (a directory's index does that instead)."""
         src = self.oid_to_path(oid)
         if not src.is_file():
             raise ObjectMissing([oid])
-        self.verify(oid)
+        if not verified:
+            self.verify(oid)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = _tmp_name(dest)
         for kind in self.link_types:
+            if kind == "reflink" and not self._reflink_ok:
+                continue
             try:
                 if kind == "reflink":
                     _reflink(src, tmp)
@@ -945,6 +1435,8 @@ class Store:
             except OSError as exc:
                 tmp.unlink(missing_ok=True)
                 if exc.errno in _LINK_FALLBACK_ERRNOS and kind != "copy":
+                    if kind == "reflink":
+                        self._reflink_ok = False
                     continue
                 raise StoreError(f"cannot write {dest}: {exc.strerror or exc}") from exc
             try:
@@ -954,7 +1446,7 @@ class Store:
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-            if kind != "symlink":
+            if kind != "symlink" and record:
                 self.state.record(os.stat(dest), oid)
             return kind
         raise StoreError(f"cannot write {dest}: no link type in {','.join(self.link_types)} works")
@@ -1000,8 +1492,9 @@ def walk_files(root: Path) -> Iterator[str]:
 
 
 def dir_manifest_bytes(entries: Sequence[DirEntry]) -> bytes:
-    """A `.dir` object exactly as DVC 3 writes it (sorted by path parts, sorted keys)."""
-    ordered = sorted(entries, key=lambda e: tuple(e.relpath.split("/")))
+    """A `.dir` object exactly as DVC 3 writes it: entries sorted by their relpath string
+    (dvc-data's `Tree.as_list`: "d.txt" before "d/x"), keys sorted."""
+    ordered = sorted(entries, key=lambda e: e.relpath)
     return json.dumps(
         [{"md5": e.md5, "relpath": e.relpath} for e in ordered], sort_keys=True
     ).encode()

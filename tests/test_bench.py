@@ -18,6 +18,7 @@ from gitmodel import pointer
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.bench  # minutes of dvc runs: `scripts/test.sh -m bench`
 def test_bench_quick_completes_and_prints_its_tables(
     base_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -35,7 +36,7 @@ def test_bench_quick_completes_and_prints_its_tables(
         env=base_env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -57,6 +58,15 @@ def test_bench_quick_completes_and_prints_its_tables(
         "earlier releases",
         "git model --help",
         "peak memory",
+        "add 400 x 8 KiB files, fresh",
+        "re-add 400 x 8 KiB files, nothing changed",
+        "re-add 400 x 8 KiB files, one changed",
+        "status 400 x 8 KiB files, nothing changed",
+        "status 400 x 8 KiB files, one changed",
+        "checkout 400 x 8 KiB files after rm -rf",
+        "push 400 x 8 KiB files to a local DVC remote",
+        "pull 400 x 8 KiB files into an empty cache",
+        "| <= 3x git status |",
     ):
         assert work in out, work
     # Every gitmodel contender ran (none failed); rows whose pieces are missing say n/a.

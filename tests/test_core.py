@@ -381,8 +381,17 @@ def test_directory_checkout_holds_exactly_its_version(sh: Shell, repo: Path) -> 
 
     # Back to v2: the removed files come back from the cache.
     sh.git("checkout", "-q", "HEAD", "--", "d.dvc", cwd=repo)
-    restored = sh.gm("checkout", cwd=repo).stderr
-    assert "restored d/b.bin" in restored and (repo / "d" / "sub" / "c.bin").is_file()
+    sh.git("checkout", "-q", "HEAD~1", "--", "d.dvc", cwd=repo)
+    sh.gm("checkout", cwd=repo)
+    sh.git("checkout", "-q", "HEAD", "--", "d.dvc", cwd=repo)
+    # One line for the directory; the file list only with --verbose.
+    assert sh.gm("checkout", cwd=repo).stderr == "restored d/ (2 of 3 files written)\n"
+    assert (repo / "d" / "sub" / "c.bin").is_file()
+    sh.git("checkout", "-q", "HEAD~1", "--", "d.dvc", cwd=repo)
+    sh.gm("checkout", cwd=repo)
+    sh.git("checkout", "-q", "HEAD", "--", "d.dvc", cwd=repo)
+    verbose = sh.gm("checkout", "--verbose", cwd=repo).stderr.splitlines()
+    assert sorted(verbose) == ["restored d/b.bin", "restored d/sub/c.bin"]
 
     # An extra file whose content is stored nowhere is refused, and nothing is touched.
     write_bytes(repo / "d" / "notes.txt", 10, seed=9)

@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import argparse
 
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from gitmodel.repo import CheckoutResult
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -16,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-f", "--force", action="store_true", help="overwrite (or remove) unstored changes"
     )
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="list every file written or removed"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -25,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gitmodel.commands.status import repo_relative
     from gitmodel.errors import GitModelError
-    from gitmodel.render import TerminalReporter, info, print_json
+    from gitmodel.render import TerminalReporter, print_json
     from gitmodel.repo import Repo
 
     repo = Repo()
@@ -44,10 +51,30 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_json())
         return 0
-    for path in result.written:
-        info(f"restored {path}")
-    for path in result.removed:
-        info(f"removed {path} (not in this version of its directory)")
+    render_checkout(result, args.verbose)
+    return 0
+
+
+def render_checkout(result: CheckoutResult, verbose: bool = False) -> None:
+    """One line per tracked output that changed (every file with verbose)."""
+    from gitmodel.render import info
+
+    if verbose:
+        for path in result.written:
+            info(f"restored {path}")
+        for path in result.removed:
+            info(f"removed {path} (not in this version of its directory)")
+    else:
+        for out in result.outputs:
+            if not out.is_dir:
+                if out.written:
+                    info(f"restored {out.path}")
+                continue
+            if not out.written and not out.removed:
+                continue
+            parts = [f"{out.written:,} of {out.files:,} files written"]
+            if out.removed:
+                parts.append(f"{out.removed:,} removed")
+            info(f"restored {out.path}/ ({', '.join(parts)})")
     if not result.written and not result.removed:
         info("weights up to date")
-    return 0

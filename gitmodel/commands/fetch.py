@@ -60,6 +60,7 @@ def render_sync(result: Any, as_json: bool) -> int:
         )
         info(f"notes: {result.notes} ({result.git_remote}){extra}")
     if result.checkout is not None:
-        for path in result.checkout.written:
-            info(f"restored {path}")
+        from gitmodel.commands.checkout import render_checkout
+
+        render_checkout(result.checkout)
     return 0

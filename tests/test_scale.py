@@ -1,0 +1,153 @@
+"""A data set of many small files survives the whole round trip, byte for byte.
+
+add, push to a DVC remote, clone, pull, re-add and status after one change, checkout after
+`rm -rf`, and the real `dvc pull` / `dvc status` on what gitmodel wrote; the `.dir`
+manifest is the one `dvc add` writes for the same tree. 2,000 files by default, 20,000
+under `-m slow`. Behaviour only: no timing is asserted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import Shell
+
+
+def _tree(root: Path, n: int, seed: int = 17) -> dict[str, str]:
+    """n files of 0 to 12 KiB in nested directories; names DVC sorts in a non-obvious order."""
+    rnd = random.Random(seed)
+    files: dict[str, str] = {}
+    for i in range(n):
+        top = f"d{i % 40:02d}"
+        sub = "" if i % 3 else f"/s{i % 7}"
+        name = ["img", "img.", "img-", "Img", "img_ü", "a b"][i % 6] + f"{i:06d}.jpg"
+        rel = f"{top}{sub}/{name}"
+        data = rnd.randbytes(0 if i % 97 == 0 else rnd.randrange(1, 12 * 1024))
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        files[rel] = hashlib.md5(data).hexdigest()
+    # a directory and a file whose names sort either side of the directory as a string
+    for rel in ("d00.txt", "d00-x/y.bin", "d00/zz/deep/er/file.bin"):
+        data = rel.encode() * 3
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+        files[rel] = hashlib.md5(data).hexdigest()
+    return files
+
+
+def _contents(root: Path) -> dict[str, str]:
+    out = {}
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            path = Path(dirpath) / name
+            out[path.relative_to(root).as_posix()] = hashlib.md5(path.read_bytes()).hexdigest()
+    return out
+
+
+def _init(sh: Shell, path: Path) -> Path:
+    path.mkdir()
+    sh.git("init", "-q", cwd=path)
+    (path / "README.md").write_text("data\n")
+    sh.git("add", "README.md", cwd=path)
+    sh.git("commit", "-q", "-m", "initial", cwd=path)
+    return path
+
+
+def _round_trip(sh: Shell, tmp_path: Path, n: int) -> None:
+    origin = tmp_path / "origin.git"
+    sh.git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    storage = tmp_path / "storage"
+    repo = _init(sh, tmp_path / "repo")
+    sh.gm("init", cwd=repo)
+    sh.gm("remote", "add", "local", str(storage), "--default", cwd=repo)
+    files = _tree(repo / "data", n)
+    added = sh.gm("add", "data", "--json", cwd=repo).json()[0]
+    assert added["nfiles"] == len(files)
+    sh.git("commit", "-q", "-m", "data", cwd=repo)
+    sh.git("remote", "add", "origin", str(origin), cwd=repo)
+    sh.git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=repo)  # pre-push uploads
+    assert sh.dvc("status", "--json", cwd=repo).stdout.strip() == "{}"
+
+    # The manifest is byte for byte the one `dvc add` writes for the same tree.
+    plain = _init(sh, tmp_path / "plain")
+    sh.dvc("init", "-q", cwd=plain)
+    shutil.copytree(repo / "data", plain / "data")
+    sh.dvc("add", "-q", "data", cwd=plain)
+    assert f"md5: {added['md5']}" in (plain / "data.dvc").read_text()
+
+    # A clone pulls it back; nothing changed means nothing to hash or write.
+    clone = tmp_path / "clone"
+    sh.git("clone", "-q", str(origin), str(clone), cwd=tmp_path)
+    sh.gm("pull", cwd=clone)
+    assert _contents(clone / "data") == files
+    assert sh.gm("status", "--json", cwd=clone).json()["modified"] == []
+    assert sh.dvc("status", "--json", cwd=clone).stdout.strip() == "{}"
+
+    # One file changed: status and re-add see it, and only it.
+    one = sorted(files)[n // 2]
+    (clone / "data" / one).chmod(0o644)
+    (clone / "data" / one).write_bytes(b"changed")
+    files[one] = hashlib.md5(b"changed").hexdigest()
+    assert sh.gm("status", "--json", cwd=clone).json()["modified"] == ["data"]
+    readd = sh.gm("add", "data", "--json", cwd=clone).json()[0]
+    assert readd["md5"] != added["md5"] and readd["nfiles"] == len(files)
+    assert sh.gm("status", "--json", cwd=clone).json()["modified"] == []
+    assert sh.dvc("status", "--json", cwd=clone).stdout.strip() == "{}"
+
+    # rm -rf, checkout: every byte back, one summary line instead of one per file.
+    shutil.rmtree(clone / "data")
+    out = sh.gm("checkout", cwd=clone).stderr
+    assert out == f"restored data/ ({len(files):,} of {len(files):,} files written)\n"
+    assert _contents(clone / "data") == files
+    assert sh.gm("checkout", cwd=clone).stderr == "weights up to date\n"
+    sh.git("commit", "-q", "-am", "one file changed", cwd=clone)
+    sh.gm("push", cwd=clone)  # a clone has no hooks: upload the changed file's object
+    sh.git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=clone)
+
+    # The real `dvc pull` reads what gitmodel pushed.
+    other = tmp_path / "other"
+    sh.git("clone", "-q", str(origin), str(other), cwd=tmp_path)
+    sh.dvc("pull", "-q", cwd=other)
+    assert _contents(other / "data") == files
+
+
+def test_many_files_round_trip(sh: Shell, tmp_path: Path) -> None:
+    _round_trip(sh, tmp_path, 2_000)
+
+
+@pytest.mark.slow
+def test_twenty_thousand_files_round_trip(sh: Shell, tmp_path: Path) -> None:
+    _round_trip(sh, tmp_path, 20_000)
+
+
+def test_listing_order_and_manifest_bytes_are_dvc_s(tmp_path: Path) -> None:
+    """The walk yields DVC's order and the manifest is `json.dumps` of it, for odd names."""
+    import json
+
+    from gitmodel.store import DirEntry, dir_manifest_bytes
+    from gitmodel.tree import manifest_bytes, scan
+
+    names = ["a.txt", "a-b/c", "a/b", "a/b.c/d", "a/bb/c", "a/b-c", "A", 'q"uote', "tab\there"]
+    names += ["ü/ß", "emoji-\U0001f600", "back\\slash", "a b/c", "z", "0", "_"]
+    for i, rel in enumerate(names):
+        path = tmp_path / "d" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes([i]))
+    (tmp_path / "d" / "link").symlink_to("a")  # neither followed nor listed
+    (tmp_path / "d" / "a" / "file-link").symlink_to("b")
+    listing = scan(tmp_path / "d")
+    assert listing.rels == sorted(names)
+    md5s = [hashlib.md5(bytes([names.index(r)])).hexdigest() for r in listing.rels]
+    expected = json.dumps(
+        [{"md5": m, "relpath": r} for r, m in zip(listing.rels, md5s, strict=True)],
+        sort_keys=True,
+    ).encode()
+    assert manifest_bytes(listing.rels, md5s) == expected
+    shuffled = [DirEntry(r, m, 1) for r, m in reversed(list(zip(listing.rels, md5s, strict=True)))]
+    assert dir_manifest_bytes(shuffled) == expected
