@@ -1380,14 +1380,34 @@ class Store:
         _check_tree(entries, f"directory manifest {oid}")
         return entries
 
-    def verify(self, oid: str, force: bool = False) -> None:
+    def object_sizes(self, oids: Sequence[str]) -> dict[str, int]:
+        """oid -> size of each of oids that is a regular file in the cache (one stat each)."""
+        sizes = {}
+        for oid in oids:
+            if not is_oid(oid):
+                raise GitModelError(f"not an md5 object id: {oid!r}")
+            try:
+                st = os.lstat(self._objpath(oid))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                sizes[oid] = st.st_size
+        return sizes
+
+    def verify(
+        self, oid: str, force: bool = False, known: tuple[int, int, int] | None = None
+    ) -> None:
         """Raise CorruptObject unless the object's content hashes to its name.
 
         Objects verified (or written by us) since their last change are trusted unless
         force is set: objects are read-only, so a change shows in inode/mtime/size.
+        known: the (ino, mtime, size) StatCache.verified_rows gave for oid, so that many
+        objects cost one query between them.
         """
         path = self.oid_to_path(oid)
         st = os.stat(path)
+        if not force and known is not None and known == (st.st_ino, st.st_mtime_ns, st.st_size):
+            return
         if not force and self.state.is_verified(oid, st):
             return
         actual = hash_file(path)

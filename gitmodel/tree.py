@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii  # json's own C quoting, for the manifest
+from operator import itemgetter
 
 # How close to the listing's time a file's mtime may be and still be trusted. A file
 # rewritten within one filesystem timestamp tick of being listed keeps its mtime (Linux
@@ -53,14 +54,13 @@ class Listing:
         return len(self.rels)
 
 
-def _order(entry: os.DirEntry[str]) -> str:
-    # the string every path under a directory starts with (see the module's docstring)
-    return entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name
-
-
-def _entries(path: str) -> list[os.DirEntry[str]]:
+def _entries(path: str) -> list[tuple[str, os.DirEntry[str]]]:
+    """(sort key, entry): a directory's key is its name with its "/", the string every
+    path under it starts with (see the module's docstring)."""
     with os.scandir(path) as it:
-        return sorted(it, key=_order)
+        keyed = [(e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e) for e in it]
+    keyed.sort(key=itemgetter(0))
+    return keyed
 
 
 def scan(root: str | os.PathLike[str]) -> Listing:
@@ -72,18 +72,29 @@ def scan(root: str | os.PathLike[str]) -> Listing:
         first = _entries(top)
     except (FileNotFoundError, NotADirectoryError):
         return listing
+    # The loop body runs once per file: names bound locally, Listing.add inlined.
+    rels, lines, sizes = listing.rels, listing.lines, listing.sizes
+    newest = 0
     # An explicit stack, not recursion: a hostile tree may be deeper than Python's stack.
     stack = [("", iter(first))]
     while stack:
         prefix, it = stack[-1]
-        for entry in it:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append((prefix + entry.name + "/", iter(_entries(entry.path))))
+        for key, entry in it:
+            if key[-1] == "/":
+                stack.append((prefix + key, iter(_entries(entry.path))))
                 break
             if entry.is_file(follow_symlinks=False):
-                listing.add(prefix + entry.name, entry.stat(follow_symlinks=False))
+                st = entry.stat(follow_symlinks=False)
+                rel = prefix + key
+                mtime = st.st_mtime_ns
+                rels.append(rel)
+                lines.append(f"{rel}\0{st.st_ino}\0{mtime}\0{st.st_size}")
+                sizes.append(st.st_size)
+                if mtime > newest:
+                    newest = mtime
         else:
             stack.pop()
+    listing.max_mtime = newest
     return listing
 
 

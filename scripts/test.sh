@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up .venv (if missing) and run the whole test suite. Extra arguments go to pytest,
-# e.g. `scripts/test.sh -m slow` for the long fault-injection and scale runs.
+# e.g. `scripts/test.sh -m slow` for the long fault-injection and scale runs, or
+# `scripts/test.sh -m bench` for scripts/bench.py end to end (--quick, with dvc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
