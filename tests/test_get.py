@@ -262,3 +262,59 @@ def test_release_from_before_the_remote_uses_heads_remote(
     r = sh.gm("get", str(origin), "model.bin", "--rev", "v1.0.0", "--json", cwd=tmp_path).json()
     assert r["remote"] == "store" and r["remote_config"].startswith("HEAD")
     assert md5(tmp_path / "model.bin") == md5(work / "model.bin")
+
+
+def _evil_repo(sh: Shell, tmp_path: Path, remote: Path) -> Path:
+    work = tmp_path / "evil"
+    work.mkdir()
+    sh.git("init", "-q", cwd=work)
+    (work / ".dvc").mkdir()
+    return work
+
+
+def test_symlinks_in_the_tree_are_not_followed(sh: Shell, tmp_path: Path) -> None:
+    """A pointer or a .dvc/config committed as a symlink is not read through."""
+    secret = tmp_path / "secret"
+    secret.write_text("outs:\n- md5: " + "a" * 32 + "\n  hash: md5\n  path: w\n")
+    work = _evil_repo(sh, tmp_path, tmp_path / "remote")
+    os.symlink(secret, work / "w.dvc")
+    os.symlink("/etc/passwd", work / "passwd")
+    sh.git("add", ".", cwd=work)
+    sh.git("commit", "-q", "-m", "links", cwd=work)
+    out = tmp_path / "out"
+    out.mkdir()
+    r = sh.gm("get", str(work), "w", cwd=out, check=False)
+    assert r.returncode == 2 and "not tracked" in r.stderr
+    r = sh.gm("get", str(work), "passwd", cwd=out, check=False)
+    assert r.returncode == 2 and "symlink" in r.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_a_pointers_own_remote_is_used(sh: Shell, tmp_path: Path) -> None:
+    """DVC 3's per-output `remote:` picks the remote among those the revision configures."""
+    data = b"weights that live on the second remote\n"
+    oid = hashlib.md5(data).hexdigest()
+    second = tmp_path / "second"
+    obj = second / "files" / "md5" / oid[:2] / oid[2:]
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(data)
+    work = _evil_repo(sh, tmp_path, second)
+    (work / ".dvc" / "config").write_text(
+        f"[core]\n    remote = first\n['remote \"first\"']\n    url = {tmp_path / 'first'}\n"
+        f"['remote \"second\"']\n    url = {second}\n"
+    )
+    (work / "w.bin.dvc").write_text(
+        f"outs:\n- md5: {oid}\n  size: {len(data)}\n  hash: md5\n  path: w.bin\n  remote: second\n"
+    )
+    sh.git("add", ".", cwd=work)
+    sh.git("commit", "-q", "-m", "two remotes", cwd=work)
+    r = sh.gm("get", str(work), "w.bin", "--json", cwd=tmp_path).json()
+    assert r["remote"] == "second" and (tmp_path / "w.bin").read_bytes() == data
+    # a size that does not match the pointer is a corrupt download too
+    (work / "w.bin.dvc").write_text(
+        f"outs:\n- md5: {oid}\n  size: {len(data) + 1}\n  hash: md5\n  path: w.bin\n  remote: second\n"
+    )
+    sh.git("commit", "-q", "-am", "wrong size", cwd=work)
+    r = sh.gm("get", str(work), "w.bin", "-o", "again.bin", cwd=tmp_path, check=False)
+    assert r.returncode == 1 and "corrupt download" in r.stderr
+    assert not (tmp_path / "again.bin").exists()
