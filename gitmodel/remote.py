@@ -39,6 +39,7 @@ from gitmodel.errors import GitModelError, Refused
 from gitmodel.git import GitFailed, run_git
 
 if TYPE_CHECKING:
+    from gitmodel.dedup.transfer import ChunkTransfer
     from gitmodel.repo import Repo, Reporter, TrackedOut
 
 ZERO = "0" * 40
@@ -431,7 +432,7 @@ def upload(
                 f"cannot read directory manifest of {wanted_dirs[d]}: {exc.message}"
             ) from None
     candidates = sorted(o for o in entry_of if o not in record)
-    candidates, chunked = _push_chunked(repo, remote, candidates)
+    candidates, chunked, moved = _push_chunked(repo, remote, candidates)
     sizes = store.object_sizes(candidates + local_dirs)  # one stat each, absent ones left out
     verified = store.state.verified_rows(sorted(sizes))
     there = remote.existing(candidates + sorted(local_dirs), sizes)
@@ -466,8 +467,8 @@ def upload(
     finally:
         if reporter and progress:
             reporter.stop()
-    report.transferred = [o for o in todo_files + todo_dirs if o not in failures]
-    report.bytes = counter[0]
+    report.transferred = moved.objects + [o for o in todo_files + todo_dirs if o not in failures]
+    report.bytes = counter[0] + moved.bytes  # chunks went up as packs, before the rest
     present = (set(candidates) | chunked | set(local_dirs) | remote_dirs) - set(failures)
     _append_record(remote.record, present)
     if failures:
@@ -483,8 +484,9 @@ def upload(
 
 def _push_chunked(
     repo: Repo, remote: DvcRemote, candidates: list[str]
-) -> tuple[list[str], set[str]]:
-    """Upload the outputs stored as chunks (gitmodel.dedup); (what is left, what went).
+) -> tuple[list[str], set[str], ChunkTransfer]:
+    """Upload the outputs stored as chunks (gitmodel.dedup): (what is left, what is on the
+    remote as chunks, what moved).
 
     With `[storage] dvc-objects` they also stay candidates for a whole-object upload (rebuilt
     into the cache first if gc dropped them), so plain `dvc pull` works on the remote.
@@ -492,15 +494,15 @@ def _push_chunked(
     from gitmodel.dedup import transfer
 
     if not transfer.in_use(repo.store):
-        return candidates, set()
-    chunked, _ = transfer.push_chunks(repo.store, remote, candidates)
+        return candidates, set(), transfer.ChunkTransfer()
+    chunked, moved = transfer.push_chunks(repo.store, remote, candidates)
     if not repo.config.dvc_objects:
-        return [o for o in candidates if o not in chunked], chunked
+        return [o for o in candidates if o not in chunked], chunked, moved
     from gitmodel.dedup import ensure_object
 
     for oid in sorted(chunked):
         ensure_object(repo.store, oid)
-    return candidates, chunked
+    return candidates, chunked, moved
 
 
 def _pull_chunked(

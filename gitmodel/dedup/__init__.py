@@ -12,6 +12,8 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gitmodel.dedup.chunkstore import StoreStats
     from gitmodel.store import Progress, Store
 
@@ -27,8 +29,15 @@ def dedup_output(
     from gitmodel.dedup.chunkstore import StoreStats, open_chunk_store
 
     cs = open_chunk_store(store)
+
+    def cached(oid: str | None) -> Path | None:
+        return store.oid_to_path(oid) if oid and store.exists(oid) else None
+
     if not md5.endswith(".dir"):
-        return cs.store_object(store.oid_to_path(md5), md5, _file_md5(parent_md5), progress)
+        parent = _file_md5(parent_md5)
+        return cs.store_object(
+            store.oid_to_path(md5), md5, parent, progress, parent_path=cached(parent)
+        )
     total = StoreStats()
     parents: dict[str, str] = {}
     if parent_md5 and parent_md5.endswith(".dir") and store.exists(parent_md5):
@@ -37,7 +46,10 @@ def dedup_output(
         except Exception:  # a damaged parent manifest only costs the deltas
             parents = {}
     for e in store.read_dir(md5):
-        stats = cs.store_object(store.oid_to_path(e.md5), e.md5, parents.get(e.relpath), progress)
+        parent = parents.get(e.relpath)
+        stats = cs.store_object(
+            store.oid_to_path(e.md5), e.md5, parent, progress, parent_path=cached(parent)
+        )
         for name in stats.__slots__:
             setattr(total, name, getattr(total, name) + getattr(stats, name))
     return total

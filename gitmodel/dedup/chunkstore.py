@@ -226,7 +226,12 @@ class ChunkStore:
     # -- storing ----------------------------------------------------------------------------
 
     def store_object(
-        self, path: Path, md5: str, parent_md5: str | None = None, progress: Progress | None = None
+        self,
+        path: Path,
+        md5: str,
+        parent_md5: str | None = None,
+        progress: Progress | None = None,
+        parent_path: Path | None = None,
     ) -> StoreStats:
         """Chunk the file at path (whose md5 is md5) into packs and write its recipe.
 
@@ -236,23 +241,40 @@ class ChunkStore:
         """
         with self.lock():
             self.packs.forget()  # another process may have added or rewritten packs
-            return self._store_object(path, md5, parent_md5, progress)
+            return self._store_object(path, md5, parent_md5, progress, parent_path)
 
     def _store_object(
-        self, path: Path, md5: str, parent_md5: str | None, progress: Progress | None
+        self,
+        path: Path,
+        md5: str,
+        parent_md5: str | None,
+        progress: Progress | None,
+        parent_path: Path | None,
     ) -> StoreStats:
         stats = StoreStats()
         if self.can_rebuild(md5):
             return stats
         chunking, specs = plan_chunks(path)
         stats.chunks = len(specs)
-        parent: dict[str, str] = {}
+        # key -> (offset, length, id) of the parent version's chunks: the deltas' bases
+        parent: dict[str, tuple[int, int, str]] = {}
         if parent_md5 and parent_md5 != md5 and self.has_recipe(parent_md5):
             try:
-                parent = {key: cid for key, _, cid in self.read_recipe(parent_md5).chunks}
+                at = 0
+                for key, length, cid in self.read_recipe(parent_md5).chunks:
+                    parent[key] = (at, length, cid)
+                    at += length
             except GitModelError:
                 parent = {}
         index = self.packs.index
+        # A base is read from the parent's whole object when the cache still has it (a
+        # read and a sha256) rather than decoded from its pack (zstd, planes, its own chain).
+        pfd = -1
+        if parent and parent_path is not None:
+            try:
+                pfd = os.open(parent_path, os.O_RDONLY)
+            except OSError:
+                pfd = -1
         fd = os.open(path, os.O_RDONLY)
         try:
             with self.packs.writer() as writer:
@@ -264,7 +286,7 @@ class ChunkStore:
                     cid = chunk_id(raw)
                     if cid in index or cid in writer.ids:
                         return cid, None
-                    return cid, self._encode(raw, spec, parent.get(spec.key))
+                    return cid, self._encode(raw, spec, parent.get(spec.key), pfd)
 
                 chunks: list[tuple[str, int, str]] = []
                 window = max(1, self.jobs)
@@ -285,22 +307,30 @@ class ChunkStore:
                             progress(spec.length)
         finally:
             os.close(fd)
+            if pfd >= 0:
+                os.close(pfd)
         size = sum(c[1] for c in chunks)
         self.write_recipe(Recipe(md5, size, chunking, chunks))
         return stats
 
     def _encode(
-        self, raw: bytes, spec: ChunkSpec, base_id: str | None
+        self, raw: bytes, spec: ChunkSpec, parent: tuple[int, int, str] | None, pfd: int
     ) -> tuple[str | None, int, bytes]:
         from gitmodel.dedup.codec import encode, xor
 
         best: tuple[str | None, int, bytes] | None = None
-        info = self.packs.index.get(base_id) if base_id else None
-        if info is not None and info.raw_len == len(raw) and info.depth < MAX_DEPTH:
-            try:
-                base = self.packs.read(info.id)
-            except CorruptChunk:
-                base = None
+        info = self.packs.index.get(parent[2]) if parent else None
+        if parent and info is not None and info.raw_len == len(raw) and info.depth < MAX_DEPTH:
+            base = None
+            if pfd >= 0:
+                base = os.pread(pfd, parent[1], parent[0])
+                if chunk_id(base) != info.id:
+                    base = None  # the cached parent object is not what its recipe says
+            if base is None:
+                try:
+                    base = self.packs.read(info.id)
+                except CorruptChunk:
+                    base = None
             if base is not None:
                 best = (info.id, info.depth + 1, encode(xor(raw, base), spec.width))
                 if len(best[2]) <= GOOD_DELTA * len(raw):
