@@ -558,6 +558,8 @@ class _Objects:
             except (GitModelError, OSError):
                 pass  # a bad cache object: the remote has the right one
         odb = self._open(wanted)
+        if not oid.endswith(".dir") and self._fetch_chunked(oid, dest, odb):
+            return dest.stat().st_size
         try:
             odb.fs.get_file(odb.oid_to_path(oid), str(dest), callback=_callback(progress))
         except FileNotFoundError:
@@ -579,6 +581,46 @@ class _Objects:
                 f"{got} ({actual_size} bytes); nothing was written"
             )
         return actual_size
+
+    def _fetch_chunked(self, oid: str, dest: Path, odb: Any) -> bool:
+        """Rebuild a deduplicated output (gitmodel.dedup) from the local chunk store or from
+        the remote's packs, into a temporary chunk store; False if it is not stored so."""
+        from gitmodel.dedup.chunkstore import ChunkStore, open_chunk_store
+        from gitmodel.dedup.transfer import in_use, pull_chunks_into
+
+        if self.store is not None and in_use(self.store):
+            cs = open_chunk_store(self.store)
+            if cs.can_rebuild(oid):
+                self._rebuild(cs, oid, dest)
+                self.from_cache += 1
+                return True
+        remote = _ChunkRemote(odb, self.name or "", self.jobs)
+        cs = ChunkStore(self.workdir / "chunks")
+        got, _ = pull_chunks_into(cs, remote, [oid])
+        if oid not in got:
+            return False
+        self._rebuild(cs, oid, dest)
+        return True
+
+    def _rebuild(self, cs: Any, oid: str, dest: Path) -> None:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            cs.rebuild_to(oid, fd)  # every chunk and the whole md5 checked
+        except BaseException:
+            os.close(fd)
+            dest.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+
+
+class _ChunkRemote:
+    """What gitmodel.dedup.transfer needs of a remote, from this module's object db."""
+
+    atomic = True  # only read from here
+
+    def __init__(self, odb: Any, name: str, jobs: int) -> None:
+        self.odb, self.fs, self.name, self.jobs = odb, odb.fs, name, jobs
+        self.url = str(odb.path)
 
 
 def _callback(progress: Callable[[int], None] | None) -> Any:

@@ -196,3 +196,21 @@ def test_hostile_remote_pack_and_recipe_are_refused(
     r = sh.gm("pull", cwd=b, check=False)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert not (b / "model.safetensors").exists()
+
+
+def test_get_rebuilds_a_deduplicated_output_without_a_clone(
+    sh: Shell, tmp_path: Path, origin: Path, local_storage: Storage
+) -> None:
+    a = dedup_project(sh, tmp_path, origin, local_storage)
+    done = commit_versions(sh, a, versions(tmp_path / "ckpt", 2))
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    out = tmp_path / "deployed.safetensors"
+    sh.gm(
+        "get", str(origin), "model.safetensors", "--rev", done[0][0], "-o", str(out), cwd=tmp_path
+    )
+    assert md5(out) == done[0][1]
+    # from the enclosing repository, out of its own chunk store once gc dropped the object
+    sh.gm("gc", "--grace", "0", "--chunks-only", cwd=a)
+    here = tmp_path / "here.safetensors"
+    sh.gm("get", ".", "model.safetensors", "-o", str(here), cwd=a)
+    assert md5(here) == done[1][1]

@@ -398,6 +398,7 @@ def open_chunk_store(store: Store) -> ChunkStore:
     cs = getattr(store, "_chunk_store", None)
     if cs is None:
         cs = ChunkStore(store.cache_dir, lambda: store.fsync_objects, store.jobs)
+        store.cache_dir.mkdir(parents=True, exist_ok=True)  # a fresh clone has none yet
         for d in (cs.root, cs.packs.root, cs.packs.root / "tmp", cs.root / "recipes"):
             store.real_dir(d, create=True)
         cs.real_dir = store.real_dir

@@ -211,17 +211,23 @@ def pull_chunks(store: Store, remote: Any, oids: Sequence[str]) -> tuple[set[str
 
     Returns (oids now rebuildable locally, what moved).
     """
+    return pull_chunks_into(open_chunk_store(store), remote, oids)
+
+
+def pull_chunks_into(
+    cs: ChunkStore, remote: Any, oids: Sequence[str]
+) -> tuple[set[str], ChunkTransfer]:
+    """pull_chunks into any chunk store (`git model get` uses a temporary one)."""
     report = ChunkTransfer()
     files = [o for o in oids if not o.endswith(".dir")]
+    recipes: dict[str, Any] = {}
     if not files:
         return set(), report
-    cs = open_chunk_store(store)
     try:
         rc = RemoteChunks(remote, cs)
         on_remote = rc.recipes_present(files)
         if not on_remote:
             return set(), report
-        recipes = {}
         for o in sorted(on_remote):
             try:
                 recipes[o] = parse_recipe(rc.fs.cat_file(rc._path("recipes", o)), o)
