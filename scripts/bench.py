@@ -1128,7 +1128,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--dedup",
+        action="store_true",
+        help="the deduplicated-storage rows instead (scripts/bench_dedup.py; --quick applies)",
+    )
+    args, rest = parser.parse_known_args(argv)
+    if args.dedup:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import bench_dedup  # beside this file; numpy is needed only for these rows
+
+        return bench_dedup.main([*rest, *(["--quick"] if args.quick else [])])
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     sizes = QUICK if args.quick else FULL
     if args.runs:
         sizes = Sizes(

@@ -76,6 +76,9 @@ def model_shapes(total_bytes: int, hidden: int) -> list[tuple[str, tuple[int, ..
         used += size
         layer += 1
     shapes.append(("final_norm.weight", (hidden,)))
+    # the embedding takes what the layers leave, so the file is total_bytes to a row
+    rest = total_bytes - sum(int(np.prod(s)) * 2 for _, s in shapes[1:])
+    shapes[0] = ("embed.weight", (max(1, rest // (2 * hidden)), hidden))
     return shapes
 
 

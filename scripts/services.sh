@@ -3,6 +3,7 @@
 #   openssh-server  the ssh:// DVC remote (tests start their own sshd on 127.0.0.1)
 #   git-lfs         coexistence tests (its hook installer beside ours)
 #   chromium        the dashboard page, rendered headless
+#   zstd            scripts/bench_dedup.py compares deduplicated storage with `zstd -3`
 # This script only installs binaries and never starts or enables a system service.
 # Idempotent and quiet; safe with no stdin (CI runs as root). Tests that need a missing
 # binary skip and say why, so a machine without root still runs the rest.
@@ -12,6 +13,7 @@ missing=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v git-lfs >/dev/null 2>&1 || missing+=(git-lfs)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
