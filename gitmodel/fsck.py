@@ -218,6 +218,7 @@ def _check_notes(repo: Repo, report: FsckReport, repair: bool = False) -> None:
         message = f"{repo.notes.ref}: unreadable ({exc})"
         report.problems.append(Problem("bad-note", repo.notes.ref, message))
         return
+    _check_orphans(repo, index, report, repair)
     for commit, blob_id in sorted(index.items()):
         report.notes += 1
         try:
@@ -227,6 +228,85 @@ def _check_notes(repo: Repo, report: FsckReport, repair: bool = False) -> None:
             report.problems.append(Problem("bad-note", commit, exc.message))
             continue
         _check_attachments(repo, commit, note, report, repair)
+
+
+COMMIT_MAP = "filter-repo/commit-map"  # under the common git dir; "old new" per line
+
+
+def _commit_map(repo: Repo) -> dict[str, str]:
+    """old -> new commit of the last history rewrite that left a map (git filter-repo)."""
+    try:
+        text = (repo.common_dir / COMMIT_MAP).read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return {}
+    mapping = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and all(_is_commit_id(p) for p in parts) and parts[1].strip("0"):
+            mapping[parts[0]] = parts[1]  # a new id of zeros: the rewrite dropped the commit
+    return mapping
+
+
+def _is_commit_id(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+def _check_orphans(repo: Repo, index: dict[str, Any], report: FsckReport, repair: bool) -> None:
+    """Notes on commits the repository no longer has: history was rewritten under them.
+
+    With the commit map `git filter-repo` leaves, --repair carries each note to the
+    rewritten commit (git notes follow amend and rebase, not filter-repo); without one,
+    each orphaned note is named.
+    """
+    objects = repo.notes.repo
+    orphans = [c for c in sorted(index) if c not in objects]
+    if not orphans:
+        return
+    mapping = _commit_map(repo)
+    for old in orphans:
+        new = mapping.get(old)
+        if new is not None and new in objects:
+            problem = Problem(
+                "orphaned-note",
+                old,
+                f"note on {old[:12]}, a commit rewritten as {new[:12]} (git filter-repo's "
+                "commit map): fsck --repair carries the note there",
+            )
+            report.problems.append(problem)
+            if repair:
+                problem.repaired = _carry_note(repo, old, new, index[old])
+        else:
+            report.problems.append(
+                Problem(
+                    "orphaned-note",
+                    old,
+                    f"note on {old[:12]}, a commit this repository no longer has (history "
+                    "rewritten without a commit map?); `git notes --ref=refs/notes/metrics "
+                    f"remove {old}` drops it",
+                )
+            )
+
+
+def _carry_note(repo: Repo, old: str, new: str, blob: Any) -> str | None:
+    """Move the note of old onto new; what was done, or None when new has its own note."""
+    from gitmodel.git import run_git
+
+    if repo.notes.read_raw(new) is not None:
+        if bytes(repo.notes.repo[blob].data) != repo.notes.read_raw(new):
+            return None
+    else:
+        run_git(
+            ["notes", f"--ref={repo.notes.ref}", "add", "-f", "-C", str(blob), new],
+            cwd=repo.root,
+            retry_lock=True,
+        )
+    run_git(
+        ["notes", f"--ref={repo.notes.ref}", "remove", "--ignore-missing", old],
+        cwd=repo.root,
+        retry_lock=True,
+    )
+    repo.notes._repo = None  # pygit2 caches refs
+    return f"carried to {new[:12]}"
 
 
 def _check_attachments(

@@ -60,15 +60,32 @@ class Pointer(Record):
         self.raw: dict[str, Any] = raw if raw is not None else {}
 
 
-def _yaml() -> Any:
-    import yaml
+# Pointers that are not in the plain shape below are read and written with ruamel.yaml,
+# configured as DVC configures it (dvc/utils/serialize/_yaml.py): YAML 1.2, so a file
+# named `yes` or `on` is the string DVC wrote (PyYAML, YAML 1.1, reads True), and the
+# bytes match `dvc add`'s for any name (non-ASCII in plain UTF-8, DVC's quoting).
+def _load_yaml(text: bytes | str) -> Any:
+    from ruamel.yaml import YAML
 
-    return yaml
+    return YAML(typ="safe").load(text)
 
 
-def _safe_loader() -> Any:
-    yaml = _yaml()
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def _dump_yaml(data: Any) -> bytes:
+    import io
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.default_flow_style = False
+    stream = io.StringIO()
+    yaml.dump(data, stream)
+    return stream.getvalue().encode("utf-8")
+
+
+def _yaml_errors() -> tuple[type[Exception], ...]:
+    from ruamel.yaml import YAMLError
+
+    return (YAMLError, ValueError, RecursionError)
 
 
 # Pointers in the exact shape DVC 3 and render_pointer write are read and written without
@@ -129,7 +146,7 @@ def _load_plain(text: bytes | str) -> dict[str, Any] | None:
 
 
 def _dump_plain(data: dict[str, Any]) -> str | None:
-    """data as `yaml.safe_dump(sort_keys=False)` writes it, if it has the canonical shape."""
+    """data as DVC's YAML dump writes it, if it has the canonical shape."""
     if list(data) != ["outs"] or not isinstance(data["outs"], list):
         return None
     lines = ["outs:"]
@@ -149,11 +166,11 @@ def _dump_plain(data: dict[str, Any]) -> str | None:
 
 
 def load_pointer_yaml(text: bytes | str) -> Any:
-    """Parse pointer text; the canonical shape without PyYAML, anything else with it."""
+    """Parse pointer text; the canonical shape by hand, anything else as DVC reads it."""
     plain = _load_plain(text)
     if plain is not None:
         return plain
-    return _yaml().load(text, Loader=_safe_loader())
+    return _load_yaml(text)
 
 
 def check_inside(path: Path, root: Path, what: str) -> None:
@@ -175,10 +192,9 @@ def parse_pointer(file: Path, text: bytes | str, root: Path) -> Pointer:
     name = os.path.relpath(file, root)
     data = _load_plain(text)
     if data is None:
-        yaml = _yaml()
         try:
-            data = yaml.load(text, Loader=_safe_loader())
-        except yaml.YAMLError as exc:
+            data = _load_yaml(text)
+        except _yaml_errors() as exc:
             first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
             raise PointerError(f"{name}: not valid YAML ({first})") from None
     if not isinstance(data, dict) or not isinstance(data.get("outs"), list) or not data["outs"]:
@@ -261,7 +277,7 @@ def render_pointer(out: Out, previous: dict[str, Any] | None = None) -> bytes:
     plain = _dump_plain(data)
     if plain is not None:
         return plain.encode()
-    return _yaml().safe_dump(data, sort_keys=False, default_flow_style=False).encode()
+    return _dump_yaml(data)
 
 
 def write_pointer(file: Path, out: Out) -> None:

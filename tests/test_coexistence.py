@@ -503,3 +503,113 @@ def test_cherry_pick_revert_merge_switch_write_the_weights(sh: Shell, tmp_path: 
     obj.unlink()
     picked = sh.git("cherry-pick", "lost", cwd=repo)
     assert "model.bin" in picked.stderr and "not in the cache" in picked.stderr
+
+
+# -- pointers byte for byte as `dvc add` writes them --------------------------------------------
+
+NAMES = [
+    "model.bin",
+    "my model ün.bin",
+    "日本語 モデル.bin",
+    "emoji 🎉.pt",
+    "with space.bin",
+    "it's.bin",
+    'dq"x.bin',
+    "'quoted'",
+    "yes",
+    "no",
+    "on",
+    "Off",
+    "y",
+    "n",
+    "true",
+    "True",
+    "null",
+    "NULL",
+    "~",
+    "1e3",
+    "0x10",
+    "0o17",
+    "123",
+    "1_000",
+    "1.5",
+    "+1",
+    ".inf",
+    "NaN",
+    "12:30",
+    "2001-01-01",
+    "a: b",
+    "a #b",
+    "#hash",
+    "@at",
+    "%pct",
+    "&amp",
+    "!bang",
+    "[x]",
+    "{x}",
+    "a,b",
+    "|pipe",
+    ">gt",
+    "`tick`",
+    "tab\tx",
+    " leading",
+]
+
+
+def test_pointers_byte_identical_to_dvc_add(sh: Shell, tmp_path: Path) -> None:
+    ours, _, _ = project(sh, tmp_path, "ours")
+    theirs, _, _ = project(sh, tmp_path, "theirs")
+    sh.gm("init", cwd=ours)
+    sh.dvc("init", "-q", cwd=theirs)
+    for i, name in enumerate(NAMES):
+        for repo in (ours, theirs):
+            (repo / name).write_bytes(f"weights {i}\n".encode())
+    sh.gm("add", *NAMES, cwd=ours)
+    sh.dvc("add", "-q", *NAMES, cwd=theirs)
+    for name in NAMES:
+        mine = (ours / f"{name}.dvc").read_bytes()
+        dvc = (theirs / f"{name}.dvc").read_bytes()
+        assert mine == dvc, (name, mine, dvc)
+    # And each reads the other's: gitmodel sees every DVC pointer's path as DVC wrote it.
+    status = sh.gm("status", "--json", cwd=theirs).json()
+    assert status == {"modified": [], "missing": [], "not_in_cache": []}, status
+    for name in NAMES:
+        (theirs / name).unlink()
+    sh.gm("checkout", cwd=theirs)
+    assert all(
+        (theirs / name).read_bytes() == f"weights {i}\n".encode() for i, name in enumerate(NAMES)
+    )
+    sh.dvc("status", "-q", cwd=ours)
+
+
+# -- git filter-repo -------------------------------------------------------------------------
+
+
+def test_filter_repo_notes_follow_with_the_commit_map(sh: Shell, tmp_path: Path) -> None:
+    repo, _, store = project(sh, tmp_path)
+    set_up_gitmodel(sh, repo, store)
+    for seed in (1, 2):
+        (repo / "secret.txt").write_text(f"password {seed}\n")
+        sh.git("add", "secret.txt", cwd=repo)
+        train(sh, repo, seed, 0.6 + seed / 10)
+    before = [row["metrics"] for row in sh.gm("log", "--json", cwd=repo).json()]
+    assert {"accuracy": 0.8} in before
+    sh.run(
+        [str(BIN / "git-filter-repo"), "--force", "--invert-paths", "--path", "secret.txt"],
+        cwd=repo,
+    )
+    assert not any(row["metrics"] for row in sh.gm("log", "--json", cwd=repo).json())
+    found = sh.gm("fsck", cwd=repo, check=False)
+    assert found.returncode == 1
+    assert found.stdout.count("orphaned-note:") == 2 and "--repair" in found.stdout
+    sh.gm("fsck", "--repair", cwd=repo)
+    assert [row["metrics"] for row in sh.gm("log", "--json", cwd=repo).json()] == before
+    assert sh.gm("fsck", cwd=repo).returncode == 0
+    # A rewrite that left no map (an amend whose old commit is then pruned): named.
+    (repo / ".git" / "filter-repo" / "commit-map").unlink()
+    sh.git("commit", "-q", "--amend", "-m", "reworded", cwd=repo)
+    sh.git("reflog", "expire", "--expire=now", "--all", cwd=repo)
+    sh.git("gc", "-q", "--prune=now", cwd=repo)
+    named = sh.gm("fsck", cwd=repo, check=False)
+    orphans = [line for line in named.stdout.splitlines() if line.startswith("orphaned-note:")]
+    assert len(orphans) == 1 and "no longer has" in orphans[0], named.stdout
