@@ -322,14 +322,16 @@ def demo_science(demo: Demo) -> None:
         "--proba eval/proba.npy --task classification --store > /dev/null"
     )
     run("git model commit model.pkl -m 'SGD, 20 epochs, seed 4'")
-    demo.say("the plain rule refuses any drop beyond the 0.002 tolerance; the paired bootstrap")
-    demo.say("on the stored predictions asks whether the drop is bigger than the test set's noise:")
+    demo.say("the plain rule refuses any drop beyond the 0.002 tolerance; the paired bootstrap on")
+    demo.say("the stored predictions asks whether a drop beyond it is demonstrated (one-sided at")
+    demo.say("5%). A pass says what is not known: how far down the interval allows, and the")
+    demo.say("smallest drop this test set could detect with 80% power:")
     if run("git model check", expect=None).returncode == 0:
         run("git model release v1.1.0 -m 'retrained'")
     else:
         demo.say("(with this scikit-learn version the seed-4 model is significantly worse)")
 
-    demo.step("An undertrained model: a real drop, refused with its confidence interval")
+    demo.step("An undertrained model: a real drop, refused with its one-sided bound")
     run("python train.py --epochs 1 --seed 0")
     run(
         "git model eval --y-true eval/y_true.npy --y-pred eval/y_pred.npy "
