@@ -186,26 +186,38 @@ def _gate_markdown(report: dict[str, Any]) -> list[str]:
     checks = gate.get("metrics") or []
     if checks:
         lines += [
-            "| gated metric | previous | new | Δ | slack | result |",
-            "|---|---:|---:|---:|---:|---|",
+            "| gated metric | against | was | new | Δ | slack | result |",
+            "|---|---|---:|---:|---:|---:|---|",
         ]
         for c in checks:
             result = "pass" if c.get("passed") else "**FAIL**"
             if c.get("reason"):
                 result += f" ({c['reason']})"
             lines.append(
-                f"| {c.get('metric')} | {_num(c.get('previous'))} | {_num(c.get('new'))} | "
-                f"{_delta(c.get('delta'))} | {_num(c.get('slack'))} | {result} |"
+                f"| {c.get('metric')} | {_against(c)} | {_num(c.get('previous'))} | "
+                f"{_num(c.get('new'))} | {_delta(c.get('delta'))} | {_num(c.get('slack'))} | "
+                f"{result} |"
             )
         lines.append("")
         for c in checks:
             noise = c.get("noise")
             if isinstance(noise, dict) and noise.get("reason"):
-                lines += [f"- {c.get('metric')}: {noise['reason']}"]
+                lines += [f"- {c.get('metric')} against {_against(c)}: {noise['reason']}"]
         if any(isinstance(c.get("noise"), dict) for c in checks):
             lines.append("")
     for problem in gate.get("problems") or []:
         lines.append(f"- problem: {problem}")
+    for note in gate.get("notes") or []:
+        lines.append(f"- note: {note}")
     if gate.get("summary"):
         lines += [f"`{gate['summary']}`", ""]
     return lines
+
+
+def _against(check: dict[str, Any]) -> str:
+    """Which comparison a verdict row is: a release tag, the drift baseline, or a floor."""
+    kind = check.get("kind") or "previous"
+    if kind in ("minimum", "maximum"):
+        return str(kind)
+    tag = check.get("against") or "-"
+    return f"{tag} (drift)" if kind == "drift" else str(tag)

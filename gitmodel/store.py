@@ -804,6 +804,8 @@ class Store:
             return path
         rel = os.path.relpath(path, self.cache_dir)
         here = self.cache_dir
+        if create:  # a fresh clone has no cache yet (the root may be a link: not checked)
+            os.makedirs(here, exist_ok=True)
         for part in [] if rel == "." else rel.split(os.sep):
             here = here / part
             if str(here) in self._real_dirs:
