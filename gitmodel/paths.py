@@ -46,7 +46,12 @@ class UnsafePath(GitModelError):
 
 def is_git_name(part: str) -> bool:
     """Whether a file system could take this path part for `.git` (as git's verify_path)."""
-    name = part.translate(_HFS_IGNORED).lower()
+    if part.isascii():
+        name = part.lower()
+        if "git" not in name:
+            return False  # the common case, without the translation below
+    else:
+        name = part.translate(_HFS_IGNORED).lower()
     name = name.split(":", 1)[0].rstrip(". ")  # NTFS: streams, trailing dots and spaces
     return name in (".git", "git~1")
 
@@ -110,7 +115,7 @@ class WorkTree:
             if norm == g or norm.startswith(g + "/") or g.startswith(norm + "/"):
                 raise UnsafePath(f"{what}: path {rel!r} is inside git's own directory")
         self._check_dirs(parts[:-1], rel, what)
-        full = self.root.joinpath(*parts)
+        full = Path(f"{self._root_s}/{norm}")
         if not leaf_link_ok:
             try:
                 mode = os.lstat(full).st_mode
