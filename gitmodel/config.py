@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 CONFIG_FILE = ".gitmodel.toml"
+MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a policy file, not a data set
 
 DEFAULT_CONFIG = """\
 # gitmodel policy. Docs: docs/configuration.md and docs/release-gate.md.
@@ -298,10 +299,10 @@ def parse_config_text(text: str, where: str, pyproject: bool = False) -> Config:
 def load_config(root: Path) -> Config:
     """The project's config; defaults when neither file has any."""
     path = root / CONFIG_FILE
-    if path.is_file():
+    if path.is_file() or path.is_symlink():  # a link is refused by _read, not skipped
         return parse_config_text(_read(path), CONFIG_FILE)
     pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
+    if pyproject.is_file() or pyproject.is_symlink():
         text = _read(pyproject)
         if "gitmodel" in text:
             return parse_config_text(text, "pyproject.toml [tool.gitmodel]", pyproject=True)
@@ -309,8 +310,13 @@ def load_config(root: Path) -> Config:
 
 
 def _read(path: Path) -> str:
+    from gitmodel.paths import UnsafePath, read_bytes
+
     try:
-        return path.read_text(encoding="utf-8")
+        # Repository content: a committed `.gitmodel.toml -> ~/...` is refused, not read.
+        return read_bytes(path, path.name, limit=MAX_CONFIG_BYTES).decode("utf-8")
+    except UnsafePath as exc:
+        raise ConfigError(exc.message) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path.name}: cannot read ({exc})") from None
 

@@ -388,6 +388,8 @@ def test_committed_links_are_not_read_into_a_commit(world: World) -> None:
     (world.attacker / "models" / ".gitignore").symlink_to(secret)
     (world.attacker / "model.pkl.dvc").symlink_to(secret)
     (world.attacker / "metrics.json").symlink_to(world.outside / "creds.json")
+    (world.attacker / "pyproject.toml").symlink_to(world.outside / "creds.toml")
+    (world.outside / "creds.toml").write_text('[tool.gitmodel]\nmetrics-files = ["x"]\n')
     (world.outside / "creds.json").write_text('{"token": 1234}')
     world.outside_before = _tree(world.outside)
     world.commit("links")
@@ -398,6 +400,13 @@ def test_committed_links_are_not_read_into_a_commit(world: World) -> None:
     write_bytes(victim / "model.pkl", 1000, seed=1)
     refused(world.gm("commit", "model.pkl", "-m", "m", "--metric", "a=1"), "model.pkl.dvc")
     refused(world.gm("commit", "-m", "metrics from the config"), "metrics.json")
+    cfg = victim / ".gitmodel.toml"
+    cfg.rename(victim / "policy.toml")
+    cfg.symlink_to(world.outside / "creds.toml")
+    refused(world.gm("commit", "-m", "linked policy"), ".gitmodel.toml", "symbolic link")
+    cfg.unlink()
+    refused(world.gm("commit", "-m", "linked pyproject"), "pyproject.toml", "symbolic link")
+    (victim / "policy.toml").rename(cfg)
     history = world.sh.git("log", "--all", "-p", "--format=", cwd=victim).stdout
     history += world.sh.git("log", "--all", "--format=%N", "--notes=metrics", cwd=victim).stdout
     assert "s3cr3t" not in history and "1234" not in history
