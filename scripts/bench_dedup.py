@@ -464,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             results.append(scenario(env, name, files, changed, args.runs))
+            # each scenario's raw figures as soon as they exist (a long run may be cut short)
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
             shutil.rmtree(d)
         big = big_file_memory(env, 10 * 1000**3) if args.full else None
         print(report(results[0], results[1], big, load))

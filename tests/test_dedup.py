@@ -262,3 +262,27 @@ def test_storage_config_is_validated(sh: Shell, repo: Path) -> None:
     (repo / "w.bin").write_bytes(b"x")
     r = sh.gm("add", "w.bin", cwd=repo, check=False)
     assert r.returncode == 2 and "storage.dedup must be true or false" in r.stderr
+
+
+def test_directory_of_many_files_is_a_few_packs_and_rebuilds(
+    tmp_path: Path, sh: Shell, repo: Path
+) -> None:
+    from conftest import write_bytes
+
+    enable_dedup(sh, repo)
+    d = repo / "ckpt"
+    for i in range(60):
+        write_bytes(d / f"shard-{i:02d}.bin", 5_000 + i, seed=i)
+    f = versions(tmp_path, 1)[0]
+    (d / "model.safetensors").write_bytes(f.read_bytes())
+    sh.gm("commit", "ckpt", "-m", "dir", cwd=repo)
+    assert len(list((chunk_root(repo) / "packs").glob("*.pack"))) <= 2
+    want = {p.name: md5(p) for p in d.iterdir()}
+    sh.gm("gc", "--grace", "0", "--chunks-only", cwd=repo)
+    objects = repo / ".dvc" / "cache" / "files" / "md5"
+    assert not [p for p in objects.rglob("*") if p.is_file() and not p.name.endswith(".dir")]
+    for p in d.iterdir():
+        p.chmod(0o644)
+        p.unlink()
+    sh.gm("checkout", cwd=repo)
+    assert {p.name: md5(p) for p in d.iterdir()} == want

@@ -26,7 +26,7 @@ def dedup_output(
     parent_md5 is the same path's object in the parent commit: its chunks are the XOR
     deltas' bases (for a directory, file by file through the two manifests).
     """
-    from gitmodel.dedup.chunkstore import StoreStats, open_chunk_store
+    from gitmodel.dedup.chunkstore import open_chunk_store
 
     cs = open_chunk_store(store)
 
@@ -38,21 +38,17 @@ def dedup_output(
         return cs.store_object(
             store.oid_to_path(md5), md5, parent, progress, parent_path=cached(parent)
         )
-    total = StoreStats()
     parents: dict[str, str] = {}
     if parent_md5 and parent_md5.endswith(".dir") and store.exists(parent_md5):
         try:
             parents = {e.relpath: e.md5 for e in store.read_dir(parent_md5)}
         except Exception:  # a damaged parent manifest only costs the deltas
             parents = {}
+    items = []
     for e in store.read_dir(md5):
         parent = parents.get(e.relpath)
-        stats = cs.store_object(
-            store.oid_to_path(e.md5), e.md5, parent, progress, parent_path=cached(parent)
-        )
-        for name in stats.__slots__:
-            setattr(total, name, getattr(total, name) + getattr(stats, name))
-    return total
+        items.append((store.oid_to_path(e.md5), e.md5, parent, cached(parent)))
+    return cs.store_objects(items, progress)
 
 
 def _file_md5(oid: str | None) -> str | None:

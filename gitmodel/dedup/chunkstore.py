@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gitmodel.dedup.chunking import ChunkSpec, plan_chunks
-from gitmodel.dedup.packs import MAX_DEPTH, CorruptChunk, PackStore, chunk_id
+from gitmodel.dedup.packs import MAX_DEPTH, CorruptChunk, PackStore, PackWriter, chunk_id
 from gitmodel.errors import GitModelError
 from gitmodel.record import Record
 
@@ -239,9 +239,32 @@ class ChunkStore:
         is stored as an XOR delta against the parent's chunk of the same key when that is
         smaller. Chunks already stored (in any version, any file) are not stored again.
         """
+        return self.store_objects([(path, md5, parent_md5, parent_path)], progress)
+
+    def store_objects(
+        self,
+        items: Sequence[tuple[Path, str, str | None, Path | None]],
+        progress: Progress | None = None,
+    ) -> StoreStats:
+        """store_object for many files (a directory's) into one pack writer: a directory of
+        many small files becomes a few packs, not a pack per file. Recipes are written once
+        the packs holding their chunks are published."""
+        total = StoreStats()
+        recipes: list[Recipe] = []
         with self.lock():
             self.packs.forget()  # another process may have added or rewritten packs
-            return self._store_object(path, md5, parent_md5, progress, parent_path)
+            with self.packs.writer() as writer:
+                for path, md5, parent_md5, parent_path in items:
+                    stats, recipe = self._store_object(
+                        path, md5, parent_md5, progress, parent_path, writer
+                    )
+                    for name in stats.__slots__:
+                        setattr(total, name, getattr(total, name) + getattr(stats, name))
+                    if recipe is not None:
+                        recipes.append(recipe)
+            for recipe in recipes:
+                self.write_recipe(recipe)
+        return total
 
     def _store_object(
         self,
@@ -250,10 +273,11 @@ class ChunkStore:
         parent_md5: str | None,
         progress: Progress | None,
         parent_path: Path | None,
-    ) -> StoreStats:
+        writer: PackWriter,
+    ) -> tuple[StoreStats, Recipe | None]:
         stats = StoreStats()
         if self.can_rebuild(md5):
-            return stats
+            return stats, None
         chunking, specs = plan_chunks(path)
         stats.chunks = len(specs)
         # key -> (offset, length, id) of the parent version's chunks: the deltas' bases
@@ -277,41 +301,39 @@ class ChunkStore:
                 pfd = -1
         fd = os.open(path, os.O_RDONLY)
         try:
-            with self.packs.writer() as writer:
 
-                def encode_one(spec: ChunkSpec) -> tuple[str, Any]:
-                    raw = os.pread(fd, spec.length, spec.offset)
-                    if len(raw) != spec.length:
-                        raise GitModelError(f"{path} changed while being stored")
-                    cid = chunk_id(raw)
-                    if cid in index or cid in writer.ids:
-                        return cid, None
-                    return cid, self._encode(raw, spec, parent.get(spec.key), pfd)
+            def encode_one(spec: ChunkSpec) -> tuple[str, Any]:
+                raw = os.pread(fd, spec.length, spec.offset)
+                if len(raw) != spec.length:
+                    raise GitModelError(f"{path} changed while being stored")
+                cid = chunk_id(raw)
+                if cid in index or cid in writer.ids:
+                    return cid, None
+                return cid, self._encode(raw, spec, parent.get(spec.key), pfd)
 
-                chunks: list[tuple[str, int, str]] = []
-                window = max(1, self.jobs)
-                for at in range(0, len(specs), window):
-                    batch = specs[at : at + window]
-                    for spec, (cid, enc) in zip(
-                        batch, _parallel(encode_one, batch, self.jobs), strict=True
-                    ):
-                        chunks.append((spec.key, spec.length, cid))
-                        if enc is not None and cid not in writer.ids and cid not in index:
-                            base, depth, payload = enc
-                            writer.add(cid, base, depth, spec.length, payload)
-                            stats.new_chunks += 1
-                            stats.new_raw += spec.length
-                            stats.new_stored += len(payload)
-                            stats.deltas += base is not None
-                        if progress:
-                            progress(spec.length)
+            chunks: list[tuple[str, int, str]] = []
+            window = max(1, self.jobs)
+            for at in range(0, len(specs), window):
+                batch = specs[at : at + window]
+                for spec, (cid, enc) in zip(
+                    batch, _parallel(encode_one, batch, self.jobs), strict=True
+                ):
+                    chunks.append((spec.key, spec.length, cid))
+                    if enc is not None and cid not in writer.ids and cid not in index:
+                        base, depth, payload = enc
+                        writer.add(cid, base, depth, spec.length, payload)
+                        stats.new_chunks += 1
+                        stats.new_raw += spec.length
+                        stats.new_stored += len(payload)
+                        stats.deltas += base is not None
+                    if progress:
+                        progress(spec.length)
         finally:
             os.close(fd)
             if pfd >= 0:
                 os.close(pfd)
         size = sum(c[1] for c in chunks)
-        self.write_recipe(Recipe(md5, size, chunking, chunks))
-        return stats
+        return stats, Recipe(md5, size, chunking, chunks)
 
     def _encode(
         self, raw: bytes, spec: ChunkSpec, parent: tuple[int, int, str] | None, pfd: int
