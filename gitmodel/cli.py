@@ -47,6 +47,7 @@ COMMANDS = [
     "eval",
     "plot",
     "report",
+    "completion",
     "hook",
 ]
 

@@ -4,6 +4,7 @@
 #   git-lfs         coexistence tests (its hook installer beside ours)
 #   chromium        the dashboard page, rendered headless
 #   zstd            scripts/bench_dedup.py compares deduplicated storage with `zstd -3`
+#   zsh             the zsh completion script, run in a real zsh
 # This script only installs binaries and never starts or enables a system service.
 # Idempotent and quiet; safe with no stdin (CI runs as root). Tests that need a missing
 # binary skip and say why, so a machine without root still runs the rest.
@@ -14,6 +15,7 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-se
 command -v git-lfs >/dev/null 2>&1 || missing+=(git-lfs)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+command -v zsh >/dev/null 2>&1 || missing+=(zsh)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
