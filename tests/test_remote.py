@@ -101,7 +101,7 @@ def test_push_clone_pull(env_sh: Shell, tmp_path: Path, origin: Path, storage: S
     sh.gm("commit", "model.bin", "-m", "model v2", "--metric", "accuracy=0.93", cwd=a)
     pushed = sh.git("push", "-q", "origin", "main", cwd=a)
     if has_pre_push(sh, a):
-        assert "uploaded 1 objects" in pushed.stderr, pushed.stderr  # only the new one
+        assert "uploaded 1 object " in pushed.stderr, pushed.stderr  # only the new one
     sh.git("pull", "-q", "--ff-only", cwd=b)
     sh.gm("checkout", cwd=b)
     assert md5(b / "model.bin") == md5(a / "model.bin")
