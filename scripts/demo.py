@@ -20,6 +20,14 @@ from typing import Any
 
 BIN = Path(sys.executable).parent
 
+# Colour only on a terminal that has not asked for none (https://no-color.org): piped into
+# a file or a pager, the story must read as plain text.
+COLOUR = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def paint(code: str, text: str) -> str:
+    return f"\033[{code}m{text}\033[0m" if COLOUR else text
+
 
 class Demo:
     """A scratch repository plus a narrator that shows every command it runs."""
@@ -43,7 +51,7 @@ class Demo:
         }
 
     def step(self, title: str) -> None:
-        print(f"\n\033[1m== {title}\033[0m", flush=True)
+        print("\n" + paint("1", f"== {title}"), flush=True)
 
     def say(self, text: str) -> None:
         print(f"   {text}", flush=True)
@@ -52,7 +60,7 @@ class Demo:
         self, cmd: str, expect: int | None = 0, cwd: Path | None = None, show: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run a shell command line in the repo; print it and its output."""
-        print(f"\033[36m$ {cmd}\033[0m", flush=True)
+        print(paint("36", f"$ {cmd}"), flush=True)
         # stderr joins stdout so messages appear in the order the commands wrote them;
         # callers that parse output (json()) ask for a clean stdout.
         proc = subprocess.run(
@@ -69,8 +77,14 @@ class Demo:
         if expect is not None and proc.returncode != expect:
             raise SystemExit(f"demo: `{cmd}` exited {proc.returncode}, expected {expect}")
         if expect != 0:
-            print(f"\033[33m(exit code {proc.returncode})\033[0m", flush=True)
+            print(paint("33", f"(exit code {proc.returncode})"), flush=True)
         return proc
+
+    def write(self, path: str, text: str, cwd: Path | None = None) -> None:
+        """Write a file of the story, showing it as the heredoc that would write it."""
+        print(paint("36", f"$ cat > {path} <<'EOF'"), flush=True)
+        print(text.rstrip("\n") + "\nEOF", flush=True)
+        (cwd or self.repo).joinpath(path).write_text(text)
 
     def json(self, cmd: str) -> Any:
         return json.loads(self.run(cmd, show=False).stdout)
@@ -125,16 +139,18 @@ def demo_core(demo: Demo) -> None:
         "git init -q && echo '# digits classifier' > README.md && git add README.md && git commit -qm 'start project'"
     )
     demo.run("git model init")
-    demo.run("cat .gitmodel.toml | grep -v '^#' | sed '/^$/d'")
-    (demo.repo / ".gitmodel.toml").write_text(
+    demo.say("the policy: which metrics a release may not make worse, and by how much")
+    demo.write(
+        ".gitmodel.toml",
         'metrics-files = ["metrics.json"]\n\n[release]\ntags = "v*"\n\n'
         '[gate.accuracy]\ndirection = "higher"\ntolerance = 0.005\n\n'
-        '[gate.log_loss]\ndirection = "lower"\nrelative-tolerance = 0.10\n'
+        '[gate.log_loss]\ndirection = "lower"\nrelative-tolerance = 0.10\n',
     )
     demo.run("git add .gitmodel.toml && git commit -qm 'gitmodel: gate accuracy and log loss'")
 
     demo.step("Version 1: logistic regression, committed with its metrics")
     train(demo, "logreg")
+    demo.run("cat metrics.json")
     demo.run("git model commit model.pkl -m 'logistic regression baseline'")
     demo.run("cat model.pkl.dvc")
     demo.run("git log -1")
@@ -293,16 +309,16 @@ def demo_science(demo: Demo) -> None:
         return demo.run(cmd, expect=expect, cwd=repo)
 
     demo.step("Release science: a training loop that logs its history")
-    run("git init -q && git model init > /dev/null")
-    (repo / ".gitmodel.toml").write_text(
+    run("git init -q && git model init")
+    demo.write(
+        ".gitmodel.toml",
         'metrics-files = ["metrics.json"]\n\n[release]\ntags = "v*"\n\n'
         '[gate.accuracy]\ndirection = "higher"\ntolerance = 0.002\n'
-        "significance = 0.05   # refuse only drops beyond the tolerance that are not noise\n"
+        "significance = 0.05   # refuse only drops beyond the tolerance that are not noise\n",
+        cwd=repo,
     )
-    (repo / "train.py").write_text(SCIENCE_TRAIN)
-    (repo / ".gitignore").write_text("/eval/\n")
-    run("cat .gitmodel.toml")
-    run("grep -n log_metrics -A3 train.py")
+    demo.write("train.py", SCIENCE_TRAIN, cwd=repo)
+    demo.write(".gitignore", "/eval/\n", cwd=repo)
     run("git add -A && git commit -qm 'digits: SGD training loop with gitmodel.log_metrics'")
     run("python train.py --epochs 20 --seed 0 && tail -n 2 .gitmodel/history.jsonl")
 
@@ -319,7 +335,7 @@ def demo_science(demo: Demo) -> None:
     run("python train.py --epochs 20 --seed 4")
     run(
         "git model eval --y-true eval/y_true.npy --y-pred eval/y_pred.npy "
-        "--proba eval/proba.npy --task classification --store > /dev/null"
+        "--proba eval/proba.npy --task classification --store"
     )
     run("git model commit model.pkl -m 'SGD, 20 epochs, seed 4'")
     demo.say("the plain rule refuses any drop beyond the 0.002 tolerance; the paired bootstrap on")
@@ -335,7 +351,7 @@ def demo_science(demo: Demo) -> None:
     run("python train.py --epochs 1 --seed 0")
     run(
         "git model eval --y-true eval/y_true.npy --y-pred eval/y_pred.npy "
-        "--proba eval/proba.npy --task classification --store > /dev/null"
+        "--proba eval/proba.npy --task classification --store"
     )
     run("git model commit model.pkl -m 'SGD, 1 epoch'")
     run("git model check", expect=1)
@@ -349,6 +365,20 @@ def demo_science(demo: Demo) -> None:
     demo.step("A report for the pull request: the previous release against the candidate")
     run(f"git model report --format md -o {demo.out}/report.md")
     run(f"cat {demo.out}/report.md")
+
+
+def demo_mistakes(demo: Demo) -> None:
+    """What a newcomer gets wrong in the first hour, and the one line that answers each."""
+    fresh = demo.workdir / "fresh"
+    demo.step("First-hour mistakes get one line each, and nothing is half done")
+    demo.run(f"git init -q {fresh}", cwd=demo.workdir)
+    demo.run("echo weights > model.bin && git model add model.bin", expect=2, cwd=fresh)
+    demo.run("git model status modle.pkl", expect=2)
+    demo.run("git model checkout modle.pkl", expect=2)
+    demo.run("git model log --metric acuracy", expect=2)
+    demo.run("git model check HEAD~1 --tag v0.0.1")  # a typo for v1.0.1?
+    demo.say("shell completion of verbs, flags, weights and release tags, for ~/.bashrc:")
+    demo.say('  eval "$(git model completion bash)"   (zsh: git model completion zsh)')
 
 
 def main() -> int:
@@ -372,10 +402,22 @@ def main() -> int:
         demo_remotes(demo)
         demo_registry(demo)
         demo_science(demo)
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print("\n\033[1mdemo finished: every step above ran for real.\033[0m")
+        demo_mistakes(demo)
+    except BaseException:
+        print(f"\ndemo stopped; everything it made is kept in {workdir}", file=sys.stderr)
+        raise
+    print("\n" + paint("1", "demo finished: every step above ran for real."))
+    if args.keep:
+        print(f"the repositories, plots, report and dashboard are kept in {workdir}")
+    else:
+        # The repositories go; what the demo drew and wrote for people to look at stays.
+        for child in workdir.iterdir():
+            if child != demo.out:
+                shutil.rmtree(child, ignore_errors=True)
+        print(
+            f"the plots, the report and the dashboard are kept in {demo.out}; the repositories "
+            "were removed (scripts/demo.sh --keep DIR keeps them too)"
+        )
     return 0
 
 
