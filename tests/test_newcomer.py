@@ -408,3 +408,12 @@ def test_history_title_names_the_release_or_the_commit(sh: Shell, repo: Path) ->
     commit_model(sh, repo, 2, "accuracy=0.95")
     title = sh.gm("plot", "--history", "HEAD~1", "--json", cwd=repo).json()["title"]
     assert title == f"training history of v1.0.0 ({sha})"
+
+
+def test_the_demo_paints_only_a_terminal(tmp_path: Path) -> None:
+    # The demo's narration piped into a file or pager carries no escape codes.
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    code = f"import sys; sys.path.insert(0, {str(scripts)!r}); import demo; print(demo.paint('1', 'x'))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "x\n"
