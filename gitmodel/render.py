@@ -35,6 +35,8 @@ def warn_missing_hooks(repo: Any) -> None:
     line = missing(HookPlace.of(repo))
     if line:
         warn(line)
+    elif not repo.bare and not repo.is_initialised():
+        warn("gitmodel is not set up in this clone: run `git model init`")
 
 
 def info(message: str) -> None:

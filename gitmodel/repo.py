@@ -450,19 +450,23 @@ class Repo:
         and `git push` uploads no weights, and nothing would say so. `init` sets
         notes.displayRef in this clone's config (a clone does not inherit it).
         """
-        if self.dvc_dir.is_dir():
-            try:
-                if NOTES_REF.encode() in (self.common_dir / "config").read_bytes():
-                    return
-            except OSError:
-                pass
-            refs = run_git(["config", "--get-all", "notes.displayRef"], cwd=self.root, check=False)
-            if NOTES_REF in refs.stdout.split():
-                return  # set through an include, or globally
-        raise GitModelError(
-            "gitmodel is not set up in this clone: run `git model init` first "
-            "(it installs the hooks that gate `git tag` and upload weights on `git push`)"
-        )
+        if not self.is_initialised():
+            raise GitModelError(
+                "gitmodel is not set up in this clone: run `git model init` first "
+                "(it installs the hooks that gate `git tag` and upload weights on `git push`)"
+            )
+
+    def is_initialised(self) -> bool:
+        """Whether `git model init` has run in this clone (see require_init)."""
+        if not self.dvc_dir.is_dir():
+            return False
+        try:
+            if NOTES_REF.encode() in (self.common_dir / "config").read_bytes():
+                return True
+        except OSError:
+            pass
+        refs = run_git(["config", "--get-all", "notes.displayRef"], cwd=self.root, check=False)
+        return NOTES_REF in refs.stdout.split()  # set through an include, or globally
 
     # -- add ------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from gitmodel.repo import Repo
 
     repo = Repo()
+    repo.require_init()  # refused before a warning about hooks that init would install
     warn_missing_hooks(repo)
     repo.complete_pending_note()
     result = repo.commit(
