@@ -28,7 +28,16 @@ tags = "v*"
 # A release commit must carry a metrics note.
 require-metrics = true
 
-# One table per gated metric. Uncomment and adapt:
+[gate]
+# While there is no [gate.NAME] table below, every metric whose name says which way is
+# better is gated with zero slack: higher is better for accuracy, f1, precision, recall,
+# auc, r2, bleu, iou, dice, mcc, ndcg, ...; lower for loss, error, rmse, mae, mse, mape,
+# perplexity, wer, cer, nll, brier, ... (also as a word of a longer name: val_loss,
+# eval.f1). Other metrics are listed in the verdict as not gated. `defaults = false`
+# turns this off.
+defaults = true
+
+# One table per gated metric (then only the tables gate). Uncomment and adapt:
 # [gate.accuracy]
 # direction = "higher"          # "higher" or "lower" is better
 # tolerance = 0.002             # absolute slack
@@ -38,6 +47,32 @@ require-metrics = true
 
 class ConfigError(GitModelError):
     pass
+
+
+# Words that say which way a metric is better, for the default gates. A name is split into
+# words (val_loss, eval.f1, valLoss); exactly one direction among its words decides.
+HIGHER_IS_BETTER = frozenset(
+    "accuracy acc balanced_accuracy f1 fbeta precision recall sensitivity specificity auc "
+    "auroc roc_auc pr_auc ap map r2 bleu sacrebleu chrf rouge rouge1 rouge2 rougel meteor "
+    "iou miou dice mcc kappa ndcg mrr hit_rate hitrate top1 top5 exact_match".split()
+)
+LOWER_IS_BETTER = frozenset(
+    "loss error err rmse mae mse msle mape smape perplexity ppl wer cer nll log_loss "
+    "logloss brier eer fpr fnr".split()
+)
+
+
+def direction_by_name(metric: str) -> str | None:
+    """ "higher" or "lower" when the metric's name says which way is better, else None."""
+    import re
+
+    words = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", metric).lower())
+    pairs = {f"{a}_{b}" for a, b in zip(words, words[1:], strict=False)}
+    named = {w for w in words if w} | pairs
+    higher, lower = bool(named & HIGHER_IS_BETTER), bool(named & LOWER_IS_BETTER)
+    if higher == lower:
+        return None
+    return "higher" if higher else "lower"
 
 
 GATE_KEYS = {
@@ -133,6 +168,7 @@ class Config(Record):
         "release_tags",
         "require_metrics",
         "gates",
+        "default_gates",
         "dedup",
         "dvc_objects",
         "drift",
@@ -147,6 +183,8 @@ class Config(Record):
         self.release_tags = "v*"
         self.require_metrics = True
         self.gates: dict[str, GateRule] = {}
+        # [gate] defaults: metrics named for their direction are gated with zero slack.
+        self.default_gates = True
         self.dedup = False  # [storage] dedup: chunked, compressed, delta'd (gitmodel.dedup)
         self.dvc_objects = False  # [storage] dvc-objects: push whole objects too
         # The drift guard's baseline: "best" earlier release, a pinned tag, or "off".
@@ -225,6 +263,11 @@ def parse_config(data: dict[str, Any], where: str) -> Config:
         raise ConfigError(f"{where}: [gate] must be a table of metric tables")
     for metric, rule in gates.items():
         key = f"gate.{metric}"
+        if metric == "defaults" and not isinstance(rule, dict):
+            if not isinstance(rule, bool):
+                raise ConfigError(f"{where}: gate.defaults must be true or false")
+            cfg.default_gates = rule
+            continue
         if not isinstance(rule, dict):
             raise ConfigError(f"{where}: [{key}] must be a table")
         for k in rule:

@@ -225,7 +225,10 @@ def _check_notes(repo: Repo, report: FsckReport, repair: bool = False) -> None:
             note = parse_note(bytes(repo.notes.repo[blob_id].data), commit)
             validate_note_metrics(note.get("metrics", {}), f"note on {commit[:12]}")
         except (NoteError, MetricsError) as exc:
-            report.problems.append(Problem("bad-note", commit, exc.message))
+            problem = Problem("bad-note", commit, exc.message)
+            report.problems.append(problem)
+            if repair:
+                problem.repaired = _mend_note(repo, commit, bytes(repo.notes.repo[blob_id].data))
             continue
         _check_attachments(repo, commit, note, report, repair)
 
@@ -330,6 +333,22 @@ def _check_attachments(
                 "cache (fsck --repair fetches it from the DVC remote)"
             )
             report.problems.append(Problem("missing-attachment", md5, message))
+
+
+def _mend_note(repo: Repo, commit: str, data: bytes) -> str | None:
+    """Notes that git concatenated (a squash under notes.rewriteMode concatenate, before
+    the post-rewrite hook): one note, the last part's metrics."""
+    from gitmodel.rewrite import mend
+
+    try:
+        mended = mend(data.decode("utf-8"))
+        if mended is None:
+            return None
+        validate_note_metrics(mended.get("metrics", {}), f"note on {commit[:12]}")
+    except (UnicodeDecodeError, MetricsError):
+        return None
+    repo.notes.write(commit, mended)
+    return "concatenated notes made one (the last one's metrics)"
 
 
 def _check_pending(repo: Repo, report: FsckReport) -> bool:

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitmodel.config import CONFIG_FILE, Config, GateRule
+from gitmodel.config import CONFIG_FILE, Config, GateRule, direction_by_name
 from gitmodel.errors import GitModelError
+from gitmodel.git import TRUTH_ENV
 from gitmodel.git import run_git as _run_git
 from gitmodel.metrics import MetricsError, tidy, validate_note_metrics
 from gitmodel.notes import MAX_NOTE_BYTES, NOTES_REF, NoteError, parse_note
@@ -39,10 +40,6 @@ from gitmodel.versions import ReleaseTag, TagName, is_release, parse_tag, releas
 
 if TYPE_CHECKING:
     from gitmodel.repo import Repo
-
-# The gate reads objects as they are: a replace ref (refs/replace/*, which a push can
-# bring) would otherwise let anyone substitute the note or policy blob it reads.
-TRUTH_ENV = {"GIT_NO_REPLACE_OBJECTS": "1"}
 
 
 def _git(args: Sequence[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -245,6 +242,7 @@ class Verdict:
     notes: list[str] = field(default_factory=list)  # informational lines
     passed: bool = True
     override: str | None = None  # the recorded reason a failing candidate passes anyway
+    policy: str = ""  # which policy judged (file and where it was read)
     summary: str = ""
     rule: str = "plain"  # which decision rule judged: plain, or the noise rule's statement
 
@@ -269,6 +267,7 @@ class Verdict:
             "notes": self.notes,
             "rule": self.rule,
             "summary": self.summary,
+            "policy": self.policy,
         }
 
     def lines(self) -> list[str]:
@@ -459,8 +458,16 @@ def judge(
         except MetricsError:
             continue
     tests: list[_Test] = []
+    rules, by_name, ungated = gated_rules(config, [*metrics, *prev_metrics])
+    if by_name and not v.problems:
+        v.notes.append(
+            f"gated by name with zero slack: {', '.join(by_name)} ([gate] defaults = false "
+            "turns this off; a [gate.NAME] table sets a slack)"
+        )
+    if ungated and not v.problems:
+        v.notes.append(f"not gated: {', '.join(ungated)} (a [gate.NAME] table gates it)")
     if not v.problems:
-        for rule in config.gates.values():
+        for rule in rules:
             new = metrics.get(rule.metric)
             old = prev_metrics.get(rule.metric)
             if new is None:
@@ -510,6 +517,30 @@ def judge(
             v.passed = True
     v.summary = _summary(v)
     return v
+
+
+def gated_rules(
+    config: Config, names: Sequence[str]
+) -> tuple[list[GateRule], list[str], list[str]]:
+    """(rules to apply, metrics gated by their name, metrics not gated) for a verdict.
+
+    A policy with [gate.NAME] tables gates exactly those. A policy without any, with
+    `[gate] defaults` on (the default), gates every metric of the candidate or of the
+    previous release whose name says which way is better, with zero slack (a metric
+    dropped from the candidate stays gated). Metrics are claims: the verdict lists both.
+    """
+    rules = list(config.gates.values())
+    by_name: list[str] = []
+    ungated: list[str] = []
+    defaults = config.default_gates and not config.gates
+    for name in sorted(set(names) - set(config.gates)):
+        direction = direction_by_name(name) if defaults else None
+        if direction is None:
+            ungated.append(name)
+        else:
+            rules.append(GateRule(name, direction))
+            by_name.append(name)
+    return rules, by_name, ungated
 
 
 def eval_set_of(note: dict[str, Any] | None, metric: str) -> dict[str, Any] | None:
@@ -789,7 +820,9 @@ def _summary(v: Verdict) -> str:
     if v.previous_tag is None and not any(m.kind != "previous" for m in v.metrics):
         return f"PASS: {v.candidate} is the first release of its line with metrics"
     if not v.metrics:
-        return "PASS: no gated metrics configured (add [gate.NAME] tables to .gitmodel.toml)"
+        return (
+            "PASS: no gated metrics (no [gate.NAME] table, and no metric named for its direction)"
+        )
     gated = list(dict.fromkeys(m.metric for m in v.metrics))
     against = f" than {v.previous_tag}" if v.previous_tag else ""
     since = f" from {v.previous_tag}" if v.previous_tag else ""
@@ -851,6 +884,9 @@ class Gate:
         self.reference = reference
         self.pinned = pinned
         self._adoption: list[str] | None = None
+        # One line each verdict carries: how the work tree's policy differs from the one
+        # that judges (set by the local doors).
+        self.policy_difference: str | None = None
 
     @property
     def tags(self) -> list[ReleaseTag]:
@@ -953,8 +989,8 @@ class Gate:
             and self.config.require_metrics
             and self.predates_policy(commit)
         ):
-            return self._not_gated_old_release(label or tag, commit, model)
-        return judge(
+            return self._with_policy(self._not_gated_old_release(label or tag, commit, model), None)
+        v = judge(
             self.config,
             label or tag or commit[:12],
             commit,
@@ -968,6 +1004,27 @@ class Gate:
             predictions=self.predictions,
             noise_server=self.noise_unavailable,
         )
+        return self._with_policy(v, previous[0] if previous else None)
+
+    def _with_policy(self, v: Verdict, previous: ReleaseTag | None) -> Verdict:
+        """Name the policy that judged, and say what changed since the previous release's."""
+        from gitmodel.config import ConfigError
+        from gitmodel.policy import committed_policy, policy_change
+
+        v.policy = self.config.source or "defaults (no policy file)"
+        lines = [f"policy: {v.policy}"]
+        if self.policy_difference:
+            lines.append(self.policy_difference)
+        if previous is not None and previous.commit and not self.pinned:
+            try:
+                before = committed_policy(self.root, previous.commit)
+            except ConfigError:
+                before = None
+            change = policy_change(before, self.config) if before is not None else None
+            if change:
+                lines.append(f"policy changed since {previous.name}: {change}")
+        v.notes[:0] = lines
+        return v
 
     def adopting_commits(self) -> list[str]:
         """The commits of the reference history that first had a gitmodel policy (one per
@@ -1051,8 +1108,19 @@ class Gate:
 
 
 def gate_for(repo: Repo) -> Gate:
-    """The gate of a local repository: its policy, tags and notes."""
-    return Gate(repo.root, repo.config, NoteSource.from_ref(repo.root), repo=repo)
+    """The gate of a local repository: its committed policy (see gitmodel.policy), tags and
+    notes."""
+    from gitmodel.policy import door_policy
+
+    policy = door_policy(repo.root)
+    gate = Gate(repo.root, policy.config or repo.config, NoteSource.from_ref(repo.root), repo=repo)
+    gate.policy_difference = policy.difference
+    if policy.worktree is not None and policy.worktree is not policy.config:
+        # A typo in the work tree's policy is worth a warning even while it does not judge.
+        gate.config.warnings += [
+            w for w in policy.worktree.warnings if w not in gate.config.warnings
+        ]
+    return gate
 
 
 def previous_release_tag(repo: Repo, rev: str = "HEAD") -> str | None:

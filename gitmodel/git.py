@@ -25,6 +25,11 @@ _STRIPPED = frozenset(
 )
 
 
+# Objects as they are: a replace ref (refs/replace/*, which a push can bring) would let
+# anyone substitute the note or policy blob that the release gate reads.
+TRUTH_ENV = {"GIT_NO_REPLACE_OBJECTS": "1"}
+
+
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a git subprocess: ours, minus repository-steering variables."""
     env = {k: v for k, v in os.environ.items() if k not in _STRIPPED}

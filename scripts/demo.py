@@ -200,6 +200,23 @@ def demo_release_gate(demo: Demo) -> None:
     demo.run("git model diff")
 
 
+def demo_default_gate(demo: Demo) -> None:
+    """No configuration at all: a metric named for its direction is gated by default."""
+    repo = demo.workdir / "defaults"
+    repo.mkdir(parents=True)
+
+    def run(cmd: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
+        return demo.run(cmd, expect=expect, cwd=repo)
+
+    demo.step("Gated out of the box: no [gate] table, accuracy still cannot drop")
+    run("git init -q && git model init > /dev/null && git commit -qm 'gitmodel init'")
+    run("""echo '{"accuracy": 0.99, "score": 7}' > metrics.json && git add metrics.json""")
+    run("git commit -qm 'train' && git tag v1.0.0")
+    run("""echo '{"accuracy": 0.11, "score": 9}' > metrics.json && git commit -qam 'retrain'""")
+    run("git tag v1.1.0", expect=None)  # refused by the hook: accuracy fell
+    run("git tag -l")
+
+
 def demo_remotes(demo: Demo) -> None:
     """Weights to a DVC remote (a local directory here) and notes to a git remote, via git push."""
     origin = demo.workdir / "origin.git"
@@ -399,6 +416,7 @@ def main() -> int:
     try:
         demo_core(demo)
         demo_release_gate(demo)
+        demo_default_gate(demo)
         demo_remotes(demo)
         demo_registry(demo)
         demo_science(demo)

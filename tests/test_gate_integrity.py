@@ -285,3 +285,238 @@ def test_13_notes_ref_deletion_and_policy_removal_are_refused(
     out = push(sh, gated, "refs/notes/metrics", "v1.1.0")
     assert out.returncode == 0, out.stderr
     assert "v1.1.0" in tags(sh, bare)
+
+
+# -- 7. sensible gating with no configuration -------------------------------------------------
+
+
+def test_7_a_newcomer_is_gated_by_metric_names(sh: Shell, tmp_path: Path) -> None:
+    repo = tmp_path / "new"
+    repo.mkdir()
+    sh.git("init", "-q", cwd=repo)
+    sh.gm("init", cwd=repo)
+    assert "defaults = true" in (repo / ".gitmodel.toml").read_text()
+    sh.git("commit", "-q", "-m", "init", cwd=repo)
+    (repo / "metrics.json").write_text('{"accuracy": 0.99, "val_loss": 0.1, "score": 3}')
+    sh.git("add", "metrics.json", cwd=repo)
+    sh.git("commit", "-q", "-m", "train", cwd=repo)
+    sh.git("tag", "v1.0.0", cwd=repo)
+    (repo / "metrics.json").write_text('{"accuracy": 0.11, "val_loss": 0.1, "score": 1}')
+    sh.git("commit", "-q", "-am", "retrain", cwd=repo)
+    refused = sh.git("tag", "v1.1.0", cwd=repo, check=False)
+    assert refused.returncode != 0 and "FAIL: accuracy is worse than v1.0.0" in refused.stderr
+    out = sh.gm("check", "--json", cwd=repo, check=False)
+    assert out.returncode == 1
+    verdict = out.json()
+    assert {m["metric"] for m in verdict["metrics"]} == {"accuracy", "val_loss"}
+    assert any("not gated" in n and "score" in n for n in verdict["notes"])
+    # A metric dropped from the candidate does not drop its gate.
+    (repo / "metrics.json").write_text('{"acc_v2": 0.99, "val_loss": 0.1}')
+    sh.git("commit", "-q", "-am", "renamed", cwd=repo)
+    assert sh.gm("check", cwd=repo, check=False).returncode == 1
+    # Turned off: only the tables gate (none here).
+    text = (repo / ".gitmodel.toml").read_text().replace("defaults = true", "defaults = false")
+    (repo / ".gitmodel.toml").write_text(text)
+    sh.git("commit", "-q", "-am", "no default gates", cwd=repo)
+    sh.git("tag", "v1.1.0", "HEAD~1", cwd=repo)
+    bad = text.replace("defaults = false", 'defaults = "no"')
+    (repo / ".gitmodel.toml").write_text(bad)
+    broken = sh.gm("check", cwd=repo, check=False)
+    assert broken.returncode == 2 and "gate.defaults must be true or false" in broken.stderr
+
+
+# -- 3. every valid spelling of the policy, through every door ------------------------------------
+
+SPELLINGS = {
+    "tables": (
+        ".gitmodel.toml",
+        'metrics-files = ["m.json"]\n[release]\ntags = "rel-*"\n'
+        '[gate.accuracy]\ndirection = "higher"\n',
+    ),
+    "indented": (
+        ".gitmodel.toml",
+        '  metrics-files = [ "m.json" ]\n  [release]\n    tags = "rel-*"   # releases\n'
+        "  [gate.accuracy]\n    direction = 'higher'\n",
+    ),
+    "dotted keys": (
+        ".gitmodel.toml",
+        "metrics-files = ['m.json']\nrelease.tags = 'rel-*'\ngate.accuracy.direction = \"higher\"\n",
+    ),
+    "inline tables": (
+        ".gitmodel.toml",
+        'metrics-files = [\n  "m.json",\n]\nrelease = { tags = "rel-*" }\n'
+        'gate = { accuracy = { direction = "higher" } }\n',
+    ),
+    "pyproject": (
+        "pyproject.toml",
+        '[project]\nname = "x"\n\n[tool.gitmodel]\nmetrics-files = ["m.json"]\n'
+        '[tool.gitmodel.release]\ntags = "rel-*"\n[tool.gitmodel.gate.accuracy]\n'
+        'direction = "higher"\n',
+    ),
+    "pyproject dotted": (
+        "pyproject.toml",
+        '[tool]\ngitmodel.metrics-files = ["m.json"]\ngitmodel.release.tags = "rel-*"\n'
+        'gitmodel.gate.accuracy = { direction = "higher" }\n',
+    ),
+}
+
+
+@pytest.mark.parametrize("spelling", list(SPELLINGS))
+def test_3_every_spelling_of_the_policy_at_every_door(
+    spelling: str, repo: Path, sh: Shell, tmp_path: Path
+) -> None:
+    name, text = SPELLINGS[spelling]
+    (repo / ".gitmodel.toml").unlink()
+    (repo / name).write_text(text)
+    sh.git("add", "-A", cwd=repo)
+    sh.git("commit", "-q", "-m", "policy", cwd=repo)
+    # post-commit: a plain commit of the metrics file writes the note.
+    (repo / "m.json").write_text('{"accuracy": 0.9}')
+    sh.git("add", "m.json", cwd=repo)
+    sh.git("commit", "-q", "-m", "train", cwd=repo)
+    note = sh.git("notes", "--ref=refs/notes/metrics", "show", "HEAD", cwd=repo).stdout
+    assert json.loads(note)["metrics"] == {"accuracy": 0.9}
+    sh.git("tag", "rel-1.0.0", cwd=repo)
+    (repo / "m.json").write_text('{"accuracy": 0.5}')
+    sh.git("commit", "-q", "-am", "worse", cwd=repo)
+    # plain git tag, lightweight and annotated
+    for args in (["rel-1.1.0"], ["-a", "-m", "x", "rel-1.1.0"]):
+        refused = sh.git("tag", *args, cwd=repo, check=False)
+        assert refused.returncode != 0 and "FAIL: accuracy" in refused.stderr, spelling
+    # check and release
+    assert sh.gm("check", "--tag", "rel-1.1.0", cwd=repo, check=False).returncode == 1
+    assert sh.gm("release", "rel-1.1.0", cwd=repo, check=False).returncode == 1
+    # pre-push, and the server
+    remote = server(sh, tmp_path / "server.git")
+    sh.git("remote", "add", "origin", str(remote), cwd=repo)
+    sh.git("push", "-q", "origin", "main", "rel-1.0.0", cwd=repo)
+    sh.git(*NO_HOOKS, "tag", "rel-1.1.0", cwd=repo)
+    pushed = sh.git("push", "origin", "rel-1.1.0", cwd=repo, check=False)
+    assert pushed.returncode != 0 and "FAIL: accuracy" in pushed.stderr
+    skipped = sh.git(
+        "push", "--no-verify", "origin", "refs/notes/metrics", "rel-1.1.0", cwd=repo, check=False
+    )
+    assert skipped.returncode != 0 and "remote: FAIL: accuracy" in skipped.stderr
+    assert "rel-1.1.0" not in tags(sh, remote)
+
+
+def test_3_the_shims_cache_is_stale_when_the_policy_changes(gated: Path, sh: Shell) -> None:
+    commit(sh, gated, "r1", {"accuracy": 0.9})
+    sh.git("tag", "v1.0.0", cwd=gated)  # Python ran: the cache is written
+    cache = gated / ".git" / "gitmodel" / "hook-cache"
+    assert "gm_globs='v*'" in cache.read_text()
+    commit(sh, gated, "worse", {"accuracy": 0.5})
+    # The policy changes to another glob; the shim must not skip a release by the old one.
+    (gated / ".gitmodel.toml").write_text(POLICY.replace('tags = "v*"', 'tags = "rel-*"'))
+    sh.git("commit", "-q", "-am", "new glob", cwd=gated)
+    put_note(sh, gated, "HEAD", {"accuracy": 0.5})
+    sh.git(*NO_HOOKS, "tag", "rel-1.0.0", "HEAD~1", cwd=gated)
+    put_note(sh, gated, "HEAD~1", {"accuracy": 0.9})
+    refused = sh.git("tag", "rel-1.1.0", cwd=gated, check=False)
+    assert refused.returncode != 0 and "FAIL" in refused.stderr
+    assert "rel-*" in cache.read_text()
+
+
+# -- 6. the policy that judges is the policy that is committed ------------------------------------
+
+
+def test_6_uncommitted_policy_is_named_and_the_committed_one_judges(repo: Path, sh: Shell) -> None:
+    loose = 'metrics-files = ["metrics.json"]\n[gate]\ndefaults = false\n'
+    (repo / ".gitmodel.toml").write_text(loose)
+    sh.git("commit", "-q", "-am", "no gates", cwd=repo)
+    commit(sh, repo, "r1", {"accuracy": 0.9})
+    sh.git("tag", "v1.0.0", cwd=repo)
+    commit(sh, repo, "r2", {"accuracy": 0.5})
+    # A gate added in the work tree only: every door says so, and judges as the server will.
+    (repo / ".gitmodel.toml").write_text(loose + '[gate.accuracy]\ndirection = "higher"\n')
+    out = sh.gm("check", "--json", cwd=repo).json()
+    assert out["passed"] and out["policy"] == ".gitmodel.toml at HEAD"
+    line = [n for n in out["notes"] if "differs from the committed one" in n]
+    assert line and "gate accuracy added" in line[0]
+    tagged = sh.git("tag", "v1.1.0", cwd=repo)
+    assert "differs from the committed one" in tagged.stderr
+    sh.git("tag", "-d", "v1.1.0", cwd=repo)
+    # Committed, it judges.
+    sh.git("commit", "-q", "-am", "gate accuracy", cwd=repo)
+    put_note(sh, repo, "HEAD", {"accuracy": 0.5})
+    refused = sh.git("tag", "v1.1.0", cwd=repo, check=False)
+    assert refused.returncode != 0 and "differs" not in refused.stderr
+    put_note(sh, repo, "HEAD", {"accuracy": 0.95})
+    sh.git("tag", "v1.1.0", cwd=repo)
+    # Loosened later: the verdict says the policy changed since the previous release.
+    text = loose + '[gate.accuracy]\ndirection = "higher"\ntolerance = 0.5\n'
+    (repo / ".gitmodel.toml").write_text(text)
+    sh.git("commit", "-q", "-am", "loosen", cwd=repo)
+    put_note(sh, repo, "HEAD", {"accuracy": 0.5})
+    out = sh.gm("check", "--tag", "v1.2.0", "--json", cwd=repo).json()
+    changed = [n for n in out["notes"] if n.startswith("policy changed since v1.1.0")]
+    assert changed and "accuracy.tolerance 0.0 -> 0.5" in changed[0], out["notes"]
+
+
+# -- 4 and 5. notes follow rewrites --------------------------------------------------------------
+
+
+def note_of(sh: Shell, repo: Path, rev: str = "HEAD") -> Any:
+    out = sh.git("notes", "--ref=refs/notes/metrics", "show", rev, cwd=repo, check=False)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def train(sh: Shell, repo: Path, accuracy: float, message: str) -> None:
+    (repo / "metrics.json").write_text(json.dumps({"accuracy": accuracy}))
+    sh.git("add", "metrics.json", cwd=repo)
+    sh.git("commit", "-q", "-m", message, cwd=repo)
+
+
+def test_4_amend_with_new_metrics_gets_the_new_metrics(gated: Path, sh: Shell) -> None:
+    train(sh, gated, 0.9, "r1")
+    sh.git("tag", "v1.0.0", cwd=gated)
+    train(sh, gated, 0.85, "r2")
+    (gated / "metrics.json").write_text('{"accuracy": 0.50}')
+    out = sh.git("commit", "-q", "-a", "--amend", "--no-edit", cwd=gated)
+    assert "rewrote the metrics note" in out.stderr
+    note = note_of(sh, gated)
+    assert note["metrics"] == {"accuracy": 0.5} and note["source"] == "post-rewrite"
+    refused = sh.git("tag", "v1.1.0", cwd=gated, check=False)
+    assert refused.returncode != 0 and "FAIL: accuracy is worse than v1.0.0" in refused.stderr
+    # A rebase whose edit changes the metrics file does the same.
+    train(sh, gated, 0.95, "r3")
+    sh.git("commit", "-q", "--allow-empty", "-m", "docs", cwd=gated)
+    script = gated / "edit.sh"
+    script.write_text("#!/bin/sh\nsed -i 's/^pick \\(.*\\) r3$/edit \\1 r3/' \"$1\"\n")
+    script.chmod(0o755)
+    sh.git("rebase", "-q", "-i", "HEAD~2", cwd=gated, env={"GIT_SEQUENCE_EDITOR": str(script)})
+    (gated / "metrics.json").write_text('{"accuracy": 0.4}')
+    sh.git("commit", "-q", "-a", "--amend", "--no-edit", cwd=gated)
+    sh.git("rebase", "--continue", cwd=gated)
+    assert note_of(sh, gated, "HEAD~1")["metrics"] == {"accuracy": 0.4}
+    assert note_of(sh, gated, "HEAD") is None
+
+
+def test_5_squash_and_fixup_give_one_valid_note(gated: Path, sh: Shell) -> None:
+    train(sh, gated, 0.9, "r1")
+    sh.git("tag", "v1.0.0", cwd=gated)
+    train(sh, gated, 0.8, "r2")
+    train(sh, gated, 0.7, "r3")
+    train(sh, gated, 0.6, "r4")
+    script = gated / "squash.sh"
+    script.write_text(
+        "#!/bin/sh\nsed -i -e 's/^pick \\(.*\\) r3$/squash \\1 r3/' "
+        "-e 's/^pick \\(.*\\) r4$/fixup \\1 r4/' \"$1\"\n"
+    )
+    script.chmod(0o755)
+    env = {"GIT_SEQUENCE_EDITOR": str(script), "GIT_EDITOR": "true"}
+    sh.git("rebase", "-q", "-i", "HEAD~3", cwd=gated, env=env)
+    assert sh.git("rev-list", "--count", "v1.0.0..HEAD", cwd=gated).stdout.strip() == "1"
+    note = note_of(sh, gated)  # valid JSON: one object, the squashed tree's metrics
+    assert note["metrics"] == {"accuracy": 0.6}
+    assert sh.gm("metrics", cwd=gated).returncode == 0
+    refused = sh.git("tag", "v1.1.0", cwd=gated, check=False)
+    assert "FAIL: accuracy is worse than v1.0.0" in refused.stderr
+    # A concatenated note left by an earlier version is mended by fsck --repair.
+    two = json.dumps({"schema": 1, "metrics": {"accuracy": 0.8}}) + "\n\n"
+    two += json.dumps({"schema": 1, "metrics": {"accuracy": 0.7}})
+    sh.git("notes", "--ref=refs/notes/metrics", "add", "-f", "-m", two, "HEAD", cwd=gated)
+    assert sh.gm("fsck", cwd=gated, check=False).returncode == 1
+    sh.gm("fsck", "--repair", cwd=gated)
+    assert note_of(sh, gated)["metrics"] == {"accuracy": 0.7}
+    assert sh.gm("fsck", cwd=gated).returncode == 0

@@ -250,7 +250,9 @@ def test_server_policy_from_the_admin_file(gated: Path, sh: Shell, tmp_path: Pat
     released(sh, gated)
     server = bare(sh, tmp_path / "server.git", server=True)
     # The server's own policy wins over anything pushed: here it gates nothing.
-    (server / ".gitmodel.toml").write_text('[release]\ntags = "v*"\nrequire-metrics = false\n')
+    (server / ".gitmodel.toml").write_text(
+        '[release]\ntags = "v*"\nrequire-metrics = false\n[gate]\ndefaults = false\n'
+    )
     sh.git("remote", "add", "origin", str(server), cwd=gated)
     sh.git(
         "push",

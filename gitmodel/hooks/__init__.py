@@ -45,7 +45,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any, NamedTuple
 
-    from gitmodel.config import Config
     from gitmodel.gate import Gate
 
 # -- shared by the entry points ------------------------------------------------------------
@@ -63,12 +62,28 @@ def _nonzero(oid: str) -> bool:
     return _is_oid(oid) and oid.strip("0") != ""
 
 
-def local_policy(root: Path) -> Config | None:
-    """The repository's policy, or None when it has none (hooks then stay out of the way)."""
-    from gitmodel.config import load_config
+def _door_policy(root: Path) -> Any:
+    from gitmodel.hooks.fastpath import policy_stamp, write_cache
+    from gitmodel.policy import door_policy
 
-    cfg = load_config(root)
-    return cfg if cfg.source is not None else None
+    stamp = policy_stamp(root)
+    policy = door_policy(root)
+    write_cache(root, [policy.config, policy.worktree], stamp)
+    return policy
+
+
+def _door_gate(root: Path) -> Gate | None:
+    """The gate of a local door, or None when the repository has no policy."""
+    from gitmodel.gate import Gate, NoteSource
+
+    policy = _door_policy(root)
+    if policy.config is None:
+        return None
+    gate = Gate(
+        root, policy.config, NoteSource.from_ref(root), repo=noise_repo(root, policy.config)
+    )
+    gate.policy_difference = policy.difference
+    return gate
 
 
 def _judge_tag(gate: Gate, name: str, new: str) -> tuple[bool, str]:
@@ -88,7 +103,6 @@ def _judge_tag(gate: Gate, name: str, new: str) -> tuple[bool, str]:
 def reference_transaction(args: Sequence[str], stdin: IO[str]) -> int:
     """Refuse `git tag` of a release that fails the gate (the shim sends only tag lines)."""
     from gitmodel.config import ConfigError
-    from gitmodel.gate import Gate, NoteSource
     from gitmodel.versions import is_release
 
     if not args or args[0] != "prepared":
@@ -100,16 +114,15 @@ def reference_transaction(args: Sequence[str], stdin: IO[str]) -> int:
             candidates.append((parts[0], parts[1][len("refs/tags/") :]))
     root = Path.cwd()
     try:
-        config = local_policy(root)
+        gate = _door_gate(root)
     except ConfigError as exc:
         # A broken policy cannot judge; refuse only what looks like a release under the default.
         if any(is_release(name, "v*") for _, name in candidates):
             _say(f"gitmodel: cannot judge the release tag: {exc.message}")
             return 1
         return 0
-    if config is None:
+    if gate is None:
         return 0
-    gate = Gate(root, config, NoteSource.from_ref(root), repo=noise_repo(root, config))
     refused = []
     for new, name in candidates:
         if not gate.is_release(name):
@@ -124,7 +137,9 @@ def reference_transaction(args: Sequence[str], stdin: IO[str]) -> int:
             "To release anyway: git model release VERSION --allow-regression REASON"
         )
         return 1
-    return _stages_refused(_judge_stages(root, config, candidates, gate.notes), "refused to create")
+    return _stages_refused(
+        _judge_stages(root, gate.config, candidates, gate.notes), "refused to create"
+    )
 
 
 def noise_repo(root: Path, config: Any) -> Any:
@@ -213,12 +228,10 @@ def gate_push(root: Path, updates: Sequence[PushUpdate]) -> int:
     tag_updates = [u for u in updates if u.remote_ref.startswith("refs/tags/") and not u.deletes]
     if not tag_updates:
         return 0  # before any import: most pushes carry no tag
-    from gitmodel.gate import Gate, NoteSource
-
-    config = local_policy(root)
-    if config is None:
+    gate = _door_gate(root)
+    if gate is None:
         return 0
-    gate = Gate(root, config, NoteSource.from_ref(root), repo=noise_repo(root, config))
+    config = gate.config
     refused = []
     for u in tag_updates:
         name = u.remote_ref[len("refs/tags/") :]
@@ -331,8 +344,11 @@ def metrics_note(args: Sequence[str], stdin: IO[str]) -> int:
     if os.environ.get("GITMODEL_COMMITTING") == "1":
         return 0
     root = Path.cwd()
-    config = local_policy(root)
-    if config is None or not config.metrics_files:
+    policy = _door_policy(root)
+    wanted_files = [
+        f for c in (policy.config, policy.worktree) if c is not None for f in c.metrics_files
+    ]
+    if not wanted_files:
         return 0
     if _rewriting(root):
         return 0
@@ -341,7 +357,7 @@ def metrics_note(args: Sequence[str], stdin: IO[str]) -> int:
         cwd=root,
         check=False,
     ).stdout.split("\0")
-    wanted = [os.path.normpath(f) for f in config.metrics_files]
+    wanted = list(dict.fromkeys(os.path.normpath(f) for f in wanted_files))
     hits = [f for f in wanted if f in changed]
     if not hits:
         return 0
@@ -371,6 +387,80 @@ def metrics_note(args: Sequence[str], stdin: IO[str]) -> int:
     repo.write_note("HEAD", metrics, source="post-commit", **attachments.note)
     attachments.consume()
     _say(f"gitmodel: recorded {len(metrics)} metric(s) from {', '.join(hits)} in the commit's note")
+    return 0
+
+
+def _tree_metrics(root: Path, rev: str, files: Sequence[str]) -> dict[str, float | int]:
+    """The metrics that the metrics files hold in rev's tree (empty when none is there)."""
+    from gitmodel.git import run_git
+    from gitmodel.metrics import MetricsError, kind_of, parse_metrics_text
+
+    metrics: dict[str, float | int] = {}
+    for rel in files:
+        proc = run_git(["cat-file", "blob", f"{rev}:{rel}"], cwd=root, check=False)
+        if proc.returncode != 0:
+            continue
+        try:
+            metrics.update(parse_metrics_text(proc.stdout, kind_of(Path(rel)), rel))
+        except MetricsError:
+            continue  # a broken file measures nothing; post-commit says so when it is committed
+    return metrics
+
+
+def post_rewrite(args: Sequence[str], stdin: IO[str]) -> int:
+    """After an amend or a rebase (git hands us old -> new): each new commit gets one valid
+    note, with the metrics of its own metrics files when the rewrite changed them."""
+    from gitmodel.gate import NoteSource
+    from gitmodel.git import run_git
+    from gitmodel.notes import NOTES_REF
+    from gitmodel.rewrite import rewritten_notes
+
+    pairs = []
+    for line in stdin.read().splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and _is_oid(parts[0]) and _is_oid(parts[1]):
+            pairs.append((parts[0], parts[1]))
+    if not pairs:
+        return 0
+    root = Path.cwd()
+    policy = _door_policy(root)
+    files = list(
+        dict.fromkeys(
+            os.path.normpath(f)
+            for c in (policy.config, policy.worktree)
+            if c is not None
+            for f in c.metrics_files
+        )
+    )
+    notes = NoteSource.from_ref(root, NOTES_REF)
+
+    def read_note(commit: str) -> str | None:
+        entry = notes._load().get(commit)
+        if entry is None:
+            return None
+        proc = run_git(["cat-file", "blob", entry[0]], cwd=root, check=False)
+        return proc.stdout if proc.returncode == 0 else None
+
+    cache: dict[str, dict[str, float | int]] = {}
+
+    def tree_metrics(commit: str) -> dict[str, float | int]:
+        if commit not in cache:
+            cache[commit] = _tree_metrics(root, commit, files) if files else {}
+        return cache[commit]
+
+    wanted = rewritten_notes(pairs, read_note, tree_metrics)
+    if not wanted:
+        return 0
+    from gitmodel.repo import Repo
+
+    repo = Repo(root)
+    for commit, note in wanted.items():
+        repo.notes.write(commit, note)
+    recomputed = sum(1 for n in wanted.values() if n.get("source") == "post-rewrite")
+    _say(
+        f"gitmodel: rewrote the metrics note of {len(wanted)} commit(s)"
+        + (f", {recomputed} from their metrics files" if recomputed else "")
+    )
     return 0
 
 
@@ -448,6 +538,7 @@ HANDLERS: dict[str, Callable[[Sequence[str], IO[str]], int]] = {
     "pre-push": pre_push,
     "pre-receive": pre_receive,
     "post-commit": post_commit,
+    "post-rewrite": post_rewrite,
     "post-checkout": materialise,
     "post-merge": post_merge,
     # Entry points for the pre-commit framework (.pre-commit-hooks.yaml).

@@ -33,7 +33,14 @@ if TYPE_CHECKING:
 MARKER = "gitmodel-hook-id: 5b1f0c7e"
 LEGACY_SUFFIX = ".legacy"  # pre-commit's name for the hook its script runs first
 KEPT_SUFFIX = ".kept-by-gitmodel."
-CLIENT_HOOKS = ("reference-transaction", "pre-push", "post-commit", "post-checkout", "post-merge")
+CLIENT_HOOKS = (
+    "reference-transaction",
+    "pre-push",
+    "post-commit",
+    "post-rewrite",
+    "post-checkout",
+    "post-merge",
+)
 SERVER_HOOKS = ("pre-receive",)
 TEMPLATES = Path(__file__).parent / "templates"
 # Left by `git model uninstall` / `init --no-hooks` (in the common git dir): hooks are off

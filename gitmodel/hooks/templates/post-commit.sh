@@ -8,28 +8,16 @@ case "$(git reflog -1 --format=%gs HEAD 2>/dev/null)" in
         git diff-tree --quiet -r HEAD^ HEAD -- '*.dvc' 2>/dev/null || gitmodel "$@"
         ;;
 esac
-# The metrics-files of the policy, read in shell (no process started for it). A policy in
-# pyproject.toml, or a metrics-files array that spans lines, is left to Python.
-files=
-if [ -f .gitmodel.toml ]; then
-    while IFS= read -r line; do
-        case "$line" in
-            metrics-files*=*\]*) files=${line#*=} ;;
-            metrics-files*=*) files=ask ;;
-        esac
-    done <.gitmodel.toml
-    [ -n "$files" ] || exit 0
-elif [ -f pyproject.toml ]; then
-    files=ask
-else
-    exit 0
-fi
-if [ "$files" != ask ]; then
+# The policy's metrics files, from the cache Python keeps (a stale or missing cache leaves
+# the decision to Python). A cache without files means nothing to record.
+if policy_cache; then
+    [ -n "$gm_files" ] || exit 0
     set -f  # the names are pathspecs for git, not globs for the shell
     old_ifs=$IFS
-    IFS="\"'[], 	"
+    IFS='
+'
     set --
-    for f in $files; do
+    for f in $gm_files; do
         # A metrics file absent from the work tree was not added or changed by this commit.
         [ -n "$f" ] && [ -e "$f" ] && set -- "$@" "$f"
     done

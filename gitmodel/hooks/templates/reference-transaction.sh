@@ -11,31 +11,30 @@ else
 fi
 [ -n "$tags" ] || exit 0
 
-# Only release tags: the [release] tags glob of .gitmodel.toml, read without Python. A
-# policy in pyproject.toml is left to Python; no policy at all means no gate.
-if [ -f .gitmodel.toml ]; then
-    glob=
-    while IFS= read -r line; do
-        case "$line" in
-            tags*=*) glob=${line#*=}; glob=${glob#*[\"\']}; glob=${glob%%[\"\']*} ;;
-        esac
-    done <.gitmodel.toml
-    glob=${glob:-v*}
-elif [ -f pyproject.toml ]; then
-    glob='*'
-else
-    exit 0
-fi
-release=
-while read -r new ref; do
-    name=${ref#refs/tags/}
-    # $glob unquoted: matched as a pattern, never run.
-    # ...and GTO stage tags (NAME#STAGE#N), which face the promotion gate.
-    case "$name" in $glob|?*@$glob|?*#?*) release=1 ;; esac
-done <<GITMODEL_EOF
+# Only release tags: the policy's release globs, from the cache Python keeps (a stale or
+# missing cache leaves the decision to Python). A cache without globs means no policy.
+if policy_cache; then
+    [ -n "$gm_globs" ] || exit 0
+    release=
+    set -f  # the globs are patterns for case, never file names
+    while read -r new ref; do
+        name=${ref#refs/tags/}
+        old_ifs=$IFS
+        IFS='
+'
+        for glob in $gm_globs; do
+            # $glob unquoted: matched as a pattern, never run.
+            case "$name" in $glob|?*@$glob) release=1 ;; esac
+        done
+        IFS=$old_ifs
+        # GTO stage tags (NAME#STAGE#N) face the promotion gate.
+        case "$name" in ?*#?*) release=1 ;; esac
+    done <<GITMODEL_EOF
 $tags
 GITMODEL_EOF
-[ -n "$release" ] || exit 0
+    set +f
+    [ -n "$release" ] || exit 0
+fi
 
 # Judge only tags that `git tag` makes. Fetch and clone bring tags that exist upstream
 # and must never be refused; they share this hook, so ask which command runs it.

@@ -97,3 +97,27 @@ scan_tags() {
     done
 }
 
+
+policy_cache() {
+    # gm_globs / gm_files from the cache Python writes (gitmodel/hooks/fastpath.py), only
+    # while the policy file is the one it was written for, with the same mtime; else
+    # return 1 and the caller asks Python. No repository file is parsed here.
+    gm_dir=${GIT_DIR:-.git}
+    if [ -f "$gm_dir" ]; then
+        IFS= read -r gm_dir <"$gm_dir" || return 1
+        gm_dir=${gm_dir#gitdir: }
+    fi
+    gm_cache=$gm_dir/gitmodel/hook-cache
+    [ -f "$gm_cache" ] || return 1
+    gm_source=x gm_globs= gm_files=
+    . "$gm_cache" || return 1
+    case "$gm_source" in
+        .gitmodel.toml) [ -f .gitmodel.toml ] || return 1 ;;
+        pyproject.toml) [ ! -e .gitmodel.toml ] && [ -f pyproject.toml ] || return 1 ;;
+        "") [ ! -e .gitmodel.toml ] && [ ! -e pyproject.toml ] && return 0; return 1 ;;
+        *) return 1 ;;
+    esac
+    [ "$gm_source" -nt "$gm_cache" ] && return 1
+    [ "$gm_source" -ot "$gm_cache" ] && return 1
+    return 0
+}
