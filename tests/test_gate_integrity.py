@@ -520,3 +520,49 @@ def test_5_squash_and_fixup_give_one_valid_note(gated: Path, sh: Shell) -> None:
     sh.gm("fsck", "--repair", cwd=gated)
     assert note_of(sh, gated)["metrics"] == {"accuracy": 0.7}
     assert sh.gm("fsck", cwd=gated).returncode == 0
+
+
+# -- 9. the pre-commit framework's pre-push door -------------------------------------------------
+
+
+def test_9_framework_pre_push_gates_every_tag_the_push_publishes(
+    gated: Path, sh: Shell, tmp_path: Path
+) -> None:
+    sh.gm("uninstall", cwd=gated)  # a project whose hooks the framework manages alone
+    (gated / ".pre-commit-config.yaml").write_text(
+        "repos:\n- repo: local\n  hooks:\n"
+        "  - id: gitmodel-release-gate\n    name: gitmodel release gate\n"
+        "    entry: git-model hook framework-pre-push\n    language: system\n"
+        "    pass_filenames: false\n    always_run: true\n    stages: [pre-push]\n"
+    )
+    sh.git("add", ".pre-commit-config.yaml", cwd=gated)
+    sh.git("commit", "-q", "-m", "pre-commit", cwd=gated)
+    sh.run([str(BIN / "pre-commit"), "install", "--hook-type", "pre-push"], cwd=gated)
+    remote = tmp_path / "plain.git"
+    sh.git("init", "-q", "--bare", str(remote), cwd=tmp_path)
+    sh.git("remote", "add", "origin", str(remote), cwd=gated)
+    commit(sh, gated, "r1", {"accuracy": 0.9})
+    sh.git("tag", "v1.0.0", cwd=gated)
+    sh.git("push", "-q", "origin", "main", "v1.0.0", cwd=gated)
+    # The framework door publishes the notes, as the native hook does.
+    assert sh.git("ls-remote", str(remote), "refs/notes/metrics", cwd=gated).stdout.strip()
+    commit(sh, gated, "worse", {"accuracy": 0.5})
+    sh.git("tag", "-a", "-m", "release", "v1.1.0", cwd=gated)
+    # With a branch (the framework hands the hook main only), and by --follow-tags.
+    for args in (["origin", "main", "v1.1.0"], ["--follow-tags", "origin", "main"]):
+        refused = sh.git("push", *args, cwd=gated, check=False)
+        assert refused.returncode != 0, args
+        # pre-commit shows a hook's output on stdout
+        assert (
+            "FAIL: accuracy is worse than v1.0.0" in refused.stdout + refused.stderr
+            and "remote:" not in refused.stdout + refused.stderr
+        )
+        assert "v1.1.0" not in tags(sh, remote)
+    # Even a plain push of main is refused while a failing release tag sits on a commit it
+    # sends (the framework does not say which refs git pushes).
+    assert sh.git("push", "origin", "main", cwd=gated, check=False).returncode != 0
+    # A tag pushed after its commit: the framework runs no hook at all; the server is the
+    # door that catches it (docs/release-gate.md says so).
+    sh.git("push", "-q", "--no-verify", "origin", "main", cwd=gated)
+    sh.git("push", "-q", "origin", "v1.1.0", cwd=gated)
+    assert "v1.1.0" in tags(sh, remote)

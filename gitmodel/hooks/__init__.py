@@ -264,15 +264,91 @@ def pre_push(args: Sequence[str], stdin: IO[str]) -> int:
 
 
 def framework_pre_push(args: Sequence[str], stdin: IO[str]) -> int:
-    """pre-push under the pre-commit framework, which passes one ref in the environment."""
-    remote_ref = os.environ.get("PRE_COMMIT_REMOTE_BRANCH", "")
-    local_sha = os.environ.get("PRE_COMMIT_TO_REF", "")
-    local_ref = os.environ.get("PRE_COMMIT_LOCAL_BRANCH", "")
-    if not remote_ref or not local_sha:
+    """pre-push under the pre-commit framework.
+
+    The framework runs its pre-push hooks only when the push sends new commits, and
+    hands them one ref (PRE_COMMIT_* variables) instead of git's stdin. So this door asks
+    the remote which tags it lacks and gates every local release tag the push can
+    publish: the ref it names, and each tag on a commit the push sends (what `git push
+    REMOTE main v1.1.0` and `--follow-tags` publish). Then, as the native hook, the
+    weights go up and the notes out. A push of a tag whose commit the remote already has
+    runs no framework hook at all: only `git model install`'s hook and the server see it.
+    """
+    env = os.environ
+    local_sha = env.get("PRE_COMMIT_TO_REF", "")
+    local_ref = env.get("PRE_COMMIT_LOCAL_BRANCH", "")
+    if not _nonzero(local_sha) and local_ref:
+        # A push of a whole history (its root commit too) comes without from/to refs.
+        from gitmodel.git import run_git
+
+        proc = run_git(["rev-parse", "--verify", "--quiet", local_ref], check=False)
+        local_sha = proc.stdout.strip()
+    if not _nonzero(local_sha):
         return 0
-    return gate_push(
-        Path.cwd(), [PushUpdate(local_ref, local_sha, remote_ref, "0" * len(local_sha))]
+    remote = env.get("PRE_COMMIT_REMOTE_NAME", "")
+    url = env.get("PRE_COMMIT_REMOTE_URL", "") or remote
+    zero = "0" * len(local_sha)
+    from_sha = env.get("PRE_COMMIT_FROM_REF", "")
+    remote_ref = env.get("PRE_COMMIT_REMOTE_BRANCH", "")
+    root = Path.cwd()
+    updates = [
+        PushUpdate(
+            local_ref,
+            local_sha,
+            remote_ref,
+            from_sha if _nonzero(from_sha) else zero,
+        )
+    ]
+    for name, sha in _publishable_tags(root, remote or url, local_sha, from_sha):
+        if f"refs/tags/{name}" != remote_ref:
+            updates.append(PushUpdate(f"refs/tags/{name}", sha, f"refs/tags/{name}", zero))
+    code = gate_push(root, updates)
+    if code and len(updates) > 1:
+        _say(
+            "gitmodel: under the pre-commit framework every release tag on a commit this push "
+            "sends is judged (the framework does not say which refs git pushes): delete the "
+            "tag, or release it with git model release --allow-regression REASON"
+        )
+    if code or not (remote or url):
+        return code
+    from gitmodel.remote import pre_push as upload_and_publish
+    from gitmodel.repo import Repo
+
+    return upload_and_publish(Repo(root), remote or url, url, updates)
+
+
+def _publishable_tags(root: Path, remote: str, to: str, since: str) -> list[tuple[str, str]]:
+    """(name, object) of the local tags on the commits `to` brings (not `since`, not the
+    remote's) that the remote lacks; when the remote cannot be asked, every such tag."""
+    from gitmodel.git import run_git
+
+    exclude = [f"^{since}"] if _nonzero(since) else [f"--remotes={remote}"] if remote else []
+    proc = run_git(["rev-list", to, "--not", *exclude], cwd=root, check=False)
+    sent = set(proc.stdout.split()) if proc.returncode == 0 else set()
+    listing = run_git(
+        ["for-each-ref", "--format=%(refname:strip=2) %(objectname) %(*objectname)", "refs/tags"],
+        cwd=root,
+        check=False,
+    ).stdout.splitlines()
+    found = []
+    for line in listing:
+        parts = line.split()
+        if len(parts) >= 2 and (parts[-1] in sent or parts[1] in sent):
+            found.append((parts[0], parts[1]))
+    if not found or not remote:
+        return found
+    asked = run_git(
+        ["ls-remote", "--tags", "--refs", remote],
+        cwd=root,
+        check=False,
+        env={"GIT_TERMINAL_PROMPT": "0"},
     )
+    if asked.returncode != 0:
+        return found
+    theirs = {
+        ln.split("\t", 1)[1][len("refs/tags/") :] for ln in asked.stdout.splitlines() if "\t" in ln
+    }
+    return [(name, sha) for name, sha in found if name not in theirs]
 
 
 # -- pre-receive (server) --------------------------------------------------------------------
