@@ -36,8 +36,9 @@ from gitmodel.errors import GitModelError
 from gitmodel.store import is_oid
 
 if TYPE_CHECKING:
-    from gitmodel.repo import Repo, TrackedOut
+    from gitmodel.pointer import TrackedOut
     from gitmodel.store import Store
+    from gitmodel.workspace_view import Workspace
 
 PENDING_PREDICTIONS = "gitmodel/pending-predictions.json"  # under the git dir
 PENDING_EVAL_SETS = "gitmodel/pending-eval-sets.json"  # under the git dir
@@ -57,7 +58,7 @@ class Attachments:
             path.unlink(missing_ok=True)
 
 
-def collect(repo: Repo) -> Attachments:
+def collect(repo: Workspace) -> Attachments:
     """Store the pending history and predictions; the note keys naming them."""
     from gitmodel.history import HISTORY_KIND, MAX_HISTORY_BYTES, history_path, parse_history
     from gitmodel.paths import read_bytes
@@ -109,7 +110,7 @@ def collect(repo: Repo) -> Attachments:
     return found
 
 
-def read_object(repo: Repo, entry: object, what: str, where: str) -> bytes:
+def read_object(repo: Workspace, entry: object, what: str, where: str) -> bytes:
     """The bytes of an object a note names (`{"md5": ...}`), verified against the name."""
     import hashlib
 
@@ -225,7 +226,7 @@ def note_attachments(note: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def note_objects(repo: Repo) -> set[str]:
+def note_objects(repo: Workspace) -> set[str]:
     """Every object a metrics note names (history, predictions): gc must keep them."""
     from gitmodel.notes import NoteError
 
@@ -238,14 +239,12 @@ def note_objects(repo: Repo) -> set[str]:
     return found
 
 
-def _fetch_object(repo: Repo, md5: str, label: str) -> str:
+def _fetch_object(repo: Workspace, md5: str, label: str) -> str:
     """Try the default DVC remote for one object (as checkout does); say why not, if not."""
-    from gitmodel.pointer import Out
-    from gitmodel.remote import fetch_for_checkout
-    from gitmodel.repo import TrackedOut
+    from gitmodel.pointer import Out, TrackedOut
 
     try:
-        if not fetch_for_checkout(repo, [TrackedOut(label, "", Out(label, md5))]):
+        if not repo.fetch_missing([TrackedOut(label, "", Out(label, md5))]):
             return "no default DVC remote to fetch it from"
     except GitModelError as exc:
         return f"not fetched from the DVC remote: {exc.message}"
@@ -253,7 +252,7 @@ def _fetch_object(repo: Repo, md5: str, label: str) -> str:
 
 
 def note_object_outs(
-    repo: Repo, include: Sequence[str], exclude: Sequence[str] = (), remote: str | None = None
+    repo: Workspace, include: Sequence[str], exclude: Sequence[str] = (), remote: str | None = None
 ) -> list[TrackedOut]:
     """Objects the notes of commits in include (not exclude, not on remote) name, in the cache.
 
@@ -262,8 +261,7 @@ def note_object_outs(
     """
     from gitmodel.git import GitFailed
     from gitmodel.notes import log_with_notes, parse_note
-    from gitmodel.pointer import Out
-    from gitmodel.repo import TrackedOut
+    from gitmodel.pointer import Out, TrackedOut
 
     if not include:
         return []

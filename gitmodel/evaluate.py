@@ -43,7 +43,7 @@ from gitmodel.lockfile import write_file
 if TYPE_CHECKING:
     import numpy as np
 
-    from gitmodel.repo import Repo
+    from gitmodel.workspace_view import Workspace
 
 TASKS = ("classification", "regression")
 PREDICTIONS_KIND = "gitmodel-predictions"
@@ -413,7 +413,7 @@ def note_entry(record: dict[str, Any], md5: str, size: int) -> dict[str, Any]:
     }
 
 
-def leave_eval_set(repo: Repo, prefix: str, identity: dict[str, Any]) -> None:
+def leave_eval_set(repo: Workspace, prefix: str, identity: dict[str, Any]) -> None:
     """Leave the evaluation set's identity for the next commit's note (by metric prefix)."""
     from gitmodel.attachments import PENDING_EVAL_SETS
 
@@ -430,7 +430,7 @@ def leave_eval_set(repo: Repo, prefix: str, identity: dict[str, Any]) -> None:
     write_file(pending, json.dumps(sets, indent=2, sort_keys=True).encode())
 
 
-def store_predictions(repo: Repo, record: dict[str, Any]) -> dict[str, Any]:
+def store_predictions(repo: Workspace, record: dict[str, Any]) -> dict[str, Any]:
     """Store the record as an object and leave it for the next commit's note to reference."""
     data = json.dumps(record, separators=(",", ":")).encode()
     from gitmodel.attachments import store_attachment
@@ -445,7 +445,7 @@ def store_predictions(repo: Repo, record: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def load_predictions(repo: Repo, entry: object, where: str) -> dict[str, Any]:
+def load_predictions(repo: Workspace, entry: object, where: str) -> dict[str, Any]:
     """The predictions object a note entry names, verified against its md5."""
     from gitmodel.attachments import read_object
 

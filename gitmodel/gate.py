@@ -39,7 +39,7 @@ from gitmodel.notes import MAX_NOTE_BYTES, NOTES_REF, NoteError, parse_note
 from gitmodel.versions import ReleaseTag, TagName, is_release, parse_tag, releases_before
 
 if TYPE_CHECKING:
-    from gitmodel.repo import Repo
+    from gitmodel.workspace_view import Workspace
 
 
 def _git(args: Sequence[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -862,7 +862,7 @@ class Gate:
         notes: NoteSource | Sequence[NoteSource],
         baseline_notes: Sequence[NoteSource] | None = None,
         tags: list[ReleaseTag] | None = None,
-        repo: Repo | None = None,
+        repo: Workspace | None = None,
         reference: str | None = LOCAL_REFERENCE,
         pinned: bool = False,
     ) -> None:
@@ -1107,7 +1107,7 @@ class Gate:
         return release, note
 
 
-def gate_for(repo: Repo) -> Gate:
+def gate_for(repo: Workspace) -> Gate:
     """The gate of a local repository: its committed policy (see gitmodel.policy), tags and
     notes."""
     from gitmodel.policy import door_policy
@@ -1123,7 +1123,7 @@ def gate_for(repo: Repo) -> Gate:
     return gate
 
 
-def previous_release_tag(repo: Repo, rev: str = "HEAD") -> str | None:
+def previous_release_tag(repo: Workspace, rev: str = "HEAD") -> str | None:
     """The release `git model diff` starts from: the one rev would be judged against."""
     gate = gate_for(repo)
     commit = repo.rev_parse(rev)

@@ -20,8 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from gitmodel.errors import GitModelError
 from gitmodel.git import run_git
-from gitmodel.pointer import POINTER_SUFFIX
-from gitmodel.repo import RAW_POINTER_LOG, pointer_blobs_in_raw_log, pointer_blobs_in_tree
+from gitmodel.pointer import (
+    POINTER_SUFFIX,
+    RAW_POINTER_LOG,
+    pointer_blobs_in_raw_log,
+    pointer_blobs_in_tree,
+)
 
 if TYPE_CHECKING:
     from gitmodel.repo import Repo

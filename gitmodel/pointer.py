@@ -294,3 +294,58 @@ def write_pointer(file: Path, out: Out) -> None:
         return render_pointer(out, previous)
 
     update_file(file, change)
+
+
+class TrackedOut(Record):
+    """One pointer output with its path relative to the repo root."""
+
+    __slots__ = ("path", "pointer", "out")
+
+    def __init__(self, path: str, pointer: str, out: Out) -> None:
+        self.path = path
+        self.pointer = pointer
+        self.out = out
+
+
+def pointer_blobs_in_tree(listing: str) -> list[tuple[str, str]]:
+    """(path, blob id) of every pointer in `git ls-tree -r -z` output."""
+    blobs: list[tuple[str, str]] = []
+    for entry in filter(None, listing.split("\0")):
+        meta, _, rel = entry.partition("\t")
+        parts = meta.split()
+        if rel.endswith(POINTER_SUFFIX) and len(parts) == 3 and parts[1] == "blob":
+            blobs.append((rel, parts[2]))
+    return blobs
+
+
+# The `git log` (revisions follow) whose output pointer_blobs_in_raw_log reads: each
+# commit's changed blobs with full ids, merges against every parent, no rename pairing.
+RAW_POINTER_LOG = (
+    "log",
+    "--raw",
+    "-z",
+    "--no-renames",
+    "--no-abbrev",
+    "-m",
+    "--format=",
+    "--full-history",
+)
+
+
+def pointer_blobs_in_raw_log(text: str) -> list[tuple[str, str]]:
+    """(path, blob id) of every pointer a RAW_POINTER_LOG adds or changes."""
+    blobs: list[tuple[str, str]] = []
+    tokens = text.split("\0")
+    i = 0
+    while i < len(tokens):
+        head = tokens[i].lstrip("\n")
+        if head.startswith(":") and i + 1 < len(tokens):
+            parts = head[1:].split()
+            path = tokens[i + 1]
+            i += 2
+            # parts: old mode, new mode, old blob, new blob, status; a deletion's new blob is 0s
+            if len(parts) >= 5 and set(parts[3]) != {"0"} and path.endswith(POINTER_SUFFIX):
+                blobs.append((path, parts[3]))
+            continue
+        i += 1
+    return blobs

@@ -40,7 +40,9 @@ from gitmodel.git import GitFailed, run_git
 
 if TYPE_CHECKING:
     from gitmodel.dedup.transfer import ChunkTransfer
-    from gitmodel.repo import Repo, Reporter, TrackedOut
+    from gitmodel.pointer import TrackedOut
+    from gitmodel.store import Reporter
+    from gitmodel.workspace_view import SyncWorkspace
 
 ZERO = "0" * 40
 # Object stores publish an object only once its upload completed: no temporary name needed.
@@ -65,7 +67,7 @@ class RemoteInfo:
         return {"name": self.name, "url": self.url, "default": self.default}
 
 
-def _config_paths(repo: Repo) -> list[Path]:
+def _config_paths(repo: SyncWorkspace) -> list[Path]:
     """DVC's config levels in precedence order (system, global, repo, local)."""
     system = os.environ.get("DVC_SYSTEM_CONFIG_DIR") or "/etc/xdg/dvc"
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
@@ -78,7 +80,7 @@ def _config_paths(repo: Repo) -> list[Path]:
     ]
 
 
-def _cheap_config(repo: Repo) -> dict[str, dict[str, str]]:
+def _cheap_config(repo: SyncWorkspace) -> dict[str, dict[str, str]]:
     """DVC's merged config read with configparser: no dvc import (hook paths stay fast)."""
     import configparser
 
@@ -96,16 +98,16 @@ def _cheap_config(repo: Repo) -> dict[str, dict[str, str]]:
     return merged
 
 
-def default_remote_name(repo: Repo) -> str | None:
+def default_remote_name(repo: SyncWorkspace) -> str | None:
     """The default DVC remote's name, read cheaply; None when none is configured."""
     return _cheap_config(repo).get("core", {}).get("remote") or None
 
 
-def _cheap_remote_url(repo: Repo, name: str) -> str | None:
+def _cheap_remote_url(repo: SyncWorkspace, name: str) -> str | None:
     return _cheap_config(repo).get(f'remote "{name}"', {}).get("url")
 
 
-def _dvc_config(repo: Repo) -> Any:
+def _dvc_config(repo: SyncWorkspace) -> Any:
     from dvc.config import Config, ConfigError
 
     try:
@@ -114,7 +116,7 @@ def _dvc_config(repo: Repo) -> Any:
         raise RemoteError(f"DVC config: {str(exc).splitlines()[0]}") from None
 
 
-def list_remotes(repo: Repo) -> list[RemoteInfo]:
+def list_remotes(repo: SyncWorkspace) -> list[RemoteInfo]:
     conf = _dvc_config(repo)
     default = conf["core"].get("remote")
     return [
@@ -124,7 +126,7 @@ def list_remotes(repo: Repo) -> list[RemoteInfo]:
 
 
 def add_remote(
-    repo: Repo, name: str, url: str, default: bool = False, cwd: Path | None = None
+    repo: SyncWorkspace, name: str, url: str, default: bool = False, cwd: Path | None = None
 ) -> RemoteInfo:
     """Add a DVC remote to `.dvc/config` (what `dvc remote add [-d]` does)."""
     import re
@@ -162,7 +164,7 @@ def add_remote(
 
 
 def modify_remote(
-    repo: Repo, name: str, option: str, value: str | None, local: bool = False
+    repo: SyncWorkspace, name: str, option: str, value: str | None, local: bool = False
 ) -> None:
     """Set (or with value None, unset) one option of a DVC remote, validated by DVC's schema.
 
@@ -188,7 +190,7 @@ def modify_remote(
 # -- the record of objects known to be on a remote ------------------------------------------
 
 
-def _record_path(repo: Repo, name: str) -> Path | None:
+def _record_path(repo: SyncWorkspace, name: str) -> Path | None:
     url = _cheap_remote_url(repo, name)
     if url is None:
         return None
@@ -218,7 +220,7 @@ def _append_record(path: Path | None, oids: Iterable[str]) -> None:
         os.close(fd)
 
 
-def forget_record(repo: Repo, name: str) -> None:
+def forget_record(repo: SyncWorkspace, name: str) -> None:
     path = _record_path(repo, name)
     if path is not None:
         path.unlink(missing_ok=True)
@@ -295,7 +297,9 @@ def _byte_callback(
 class DvcRemote:
     """One DVC remote opened through DVC's config, filesystem and object-db classes."""
 
-    def __init__(self, repo: Repo, name: str | None = None, jobs: int | None = None) -> None:
+    def __init__(
+        self, repo: SyncWorkspace, name: str | None = None, jobs: int | None = None
+    ) -> None:
         from dvc.fs import get_cloud_fs
         from dvc_data.hashfile.db import get_odb
 
@@ -386,7 +390,9 @@ def _run_parallel(
     return failures
 
 
-def _expand_outs(repo: Repo, outs: Sequence[TrackedOut]) -> tuple[dict[str, str], dict[str, str]]:
+def _expand_outs(
+    repo: SyncWorkspace, outs: Sequence[TrackedOut]
+) -> tuple[dict[str, str], dict[str, str]]:
     """(file oid -> path, dir oid -> path) for the objects outs name."""
     files: dict[str, str] = {}
     dirs: dict[str, str] = {}
@@ -396,7 +402,7 @@ def _expand_outs(repo: Repo, outs: Sequence[TrackedOut]) -> tuple[dict[str, str]
 
 
 def upload(
-    repo: Repo,
+    repo: SyncWorkspace,
     outs: Sequence[TrackedOut],
     remote_name: str | None = None,
     reporter: Reporter | None = None,
@@ -483,7 +489,7 @@ def upload(
 
 
 def _push_chunked(
-    repo: Repo, remote: DvcRemote, candidates: list[str]
+    repo: SyncWorkspace, remote: DvcRemote, candidates: list[str]
 ) -> tuple[list[str], set[str], ChunkTransfer]:
     """Upload the outputs stored as chunks (gitmodel.dedup): (what is left, what is on the
     remote as chunks, what moved).
@@ -506,7 +512,7 @@ def _push_chunked(
 
 
 def _pull_chunked(
-    repo: Repo, remote: DvcRemote, missing: list[str], report: TransferReport
+    repo: SyncWorkspace, remote: DvcRemote, missing: list[str], report: TransferReport
 ) -> list[str]:
     """Fetch as chunks what the remote has as chunks; the oids still to fetch whole."""
     from gitmodel.dedup import transfer
@@ -523,7 +529,7 @@ def _neither_message(lost: list[str], remote: str) -> str:
 
 
 def download(
-    repo: Repo,
+    repo: SyncWorkspace,
     outs: Sequence[TrackedOut],
     remote_name: str | None = None,
     reporter: Reporter | None = None,
@@ -626,7 +632,10 @@ def _remote_sizes(remote: DvcRemote, oids: Sequence[str]) -> int:
 
 
 def new_pointer_outs(
-    repo: Repo, include: Sequence[str], exclude: Sequence[str] = (), remote: str | None = None
+    repo: SyncWorkspace,
+    include: Sequence[str],
+    exclude: Sequence[str] = (),
+    remote: str | None = None,
 ) -> list[TrackedOut]:
     """Pointer outputs that commits in `include` (not in `exclude` nor on `remote`) introduce.
 
@@ -634,7 +643,7 @@ def new_pointer_outs(
     pointer blob they add or change; pointers unchanged since a published commit were
     published (and uploaded) with it.
     """
-    from gitmodel.repo import RAW_POINTER_LOG, pointer_blobs_in_raw_log
+    from gitmodel.pointer import RAW_POINTER_LOG, pointer_blobs_in_raw_log
 
     if not include:
         return []
@@ -662,7 +671,7 @@ class PrePushResult:
 
 
 def pre_push(
-    repo: Repo, remote_name: str, remote_url: str, updates: Sequence[Sequence[str]]
+    repo: SyncWorkspace, remote_name: str, remote_url: str, updates: Sequence[Sequence[str]]
 ) -> int:
     """The pre-push hook's entry (gitmodel.hooks calls it): exit code 0, or Refused raised."""
     from gitmodel.render import TerminalReporter, fmt_size, info, plural
@@ -680,7 +689,7 @@ def pre_push(
 
 
 def prepare_push(
-    repo: Repo,
+    repo: SyncWorkspace,
     remote_name: str,
     remote_url: str,
     updates: Sequence[Sequence[str]],
@@ -741,7 +750,7 @@ def prepare_push(
 # -- commands' operations ------------------------------------------------------------------
 
 
-def resolve_git_remote(repo: Repo, name: str | None) -> str | None:
+def resolve_git_remote(repo: SyncWorkspace, name: str | None) -> str | None:
     """The git remote a command talks to: the given one, the branch's, origin, or the only one."""
     from gitmodel import notes_sync
 
@@ -785,7 +794,7 @@ class SyncResult:
 
 
 def push(
-    repo: Repo,
+    repo: SyncWorkspace,
     git_remote: str | None = None,
     dvc_remote: str | None = None,
     reporter: Reporter | None = None,
@@ -825,7 +834,7 @@ def push(
 
 
 def fetch(
-    repo: Repo,
+    repo: SyncWorkspace,
     git_remote: str | None = None,
     dvc_remote: str | None = None,
     reporter: Reporter | None = None,
@@ -855,7 +864,7 @@ def fetch(
 
 
 def pull(
-    repo: Repo,
+    repo: SyncWorkspace,
     git_remote: str | None = None,
     dvc_remote: str | None = None,
     reporter: Reporter | None = None,
@@ -868,7 +877,7 @@ def pull(
     return result
 
 
-def fetch_for_checkout(repo: Repo, outs: Sequence[TrackedOut]) -> bool:
+def fetch_for_checkout(repo: SyncWorkspace, outs: Sequence[TrackedOut]) -> bool:
     """Download what a checkout lacks from the default remote; False when there is none."""
     if default_remote_name(repo) is None:
         return False

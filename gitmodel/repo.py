@@ -23,23 +23,30 @@ from gitmodel.metrics import (
 )
 from gitmodel.notes import NOTES_REF, SCHEMA_VERSION, NoteError, Notes, log_with_notes, parse_note
 from gitmodel.paths import UnsafePath, WorkTree
+
+# TrackedOut and the pointer-blob readers live in gitmodel.pointer (the data layer, so the
+# services and gitmodel.remote take them without importing this facade); imported here
+# so `from gitmodel.repo import TrackedOut` and friends keep working.
 from gitmodel.pointer import (
     POINTER_SUFFIX,
     Out,
     Pointer,
     PointerError,
+    TrackedOut,
     check_inside,
     parse_pointer,
+    pointer_blobs_in_tree,
     read_pointer,
     write_pointer,
 )
+from gitmodel.pointer import RAW_POINTER_LOG as RAW_POINTER_LOG  # re-exported
+from gitmodel.pointer import pointer_blobs_in_raw_log as pointer_blobs_in_raw_log  # re-exported
 from gitmodel.record import Record
 from gitmodel.store import (
     DEFAULT_LINK_TYPES,
     CorruptObject,
     DirEntry,
     ObjectMissing,
-    Progress,
     Store,
     git_fsyncs_loose_objects,
 )
@@ -50,14 +57,9 @@ from gitmodel.tree import Listing, scan, trusted
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import configparser
-    from typing import Any, Protocol
+    from typing import Any
 
-    class Reporter(Protocol):
-        """Progress for long transfers; the CLI draws it, the library only reports."""
-
-        def start(self, description: str, total: int) -> Progress: ...
-
-        def stop(self) -> None: ...
+    from gitmodel.store import Reporter
 
 
 # What `dvc init` writes, byte for byte, so the repository is a valid DVC repository.
@@ -101,17 +103,6 @@ class CommitResult(Record):
         self.commit = commit
         self.added = added
         self.note = note
-
-
-class TrackedOut(Record):
-    """One pointer output with its path relative to the repo root."""
-
-    __slots__ = ("path", "pointer", "out")
-
-    def __init__(self, path: str, pointer: str, out: Out) -> None:
-        self.path = path
-        self.pointer = pointer
-        self.out = out
 
 
 class OutputCheckout(Record):
@@ -383,6 +374,16 @@ class Repo:
         if proc.returncode != 0:
             raise GitModelError(f"unknown revision {rev!r}")
         return proc.stdout.strip()
+
+    def fetch_missing(self, outs: Sequence[TrackedOut]) -> bool:
+        """Fetch objects missing from the cache from the default DVC remote, as checkout does.
+
+        False when there is no default remote. The services (attachments) call this through
+        gitmodel.workspace_view.Workspace rather than importing gitmodel.remote themselves.
+        """
+        from gitmodel.remote import fetch_for_checkout
+
+        return fetch_for_checkout(self, outs)
 
     def is_revision(self, rev: str) -> bool:
         try:
@@ -1438,50 +1439,6 @@ def _remove_checkout_leftovers(root: Path, rels: Sequence[str]) -> None:
                     os.unlink(entry.path)
                 except OSError:
                     pass
-
-
-def pointer_blobs_in_tree(listing: str) -> list[tuple[str, str]]:
-    """(path, blob id) of every pointer in `git ls-tree -r -z` output."""
-    blobs: list[tuple[str, str]] = []
-    for entry in filter(None, listing.split("\0")):
-        meta, _, rel = entry.partition("\t")
-        parts = meta.split()
-        if rel.endswith(POINTER_SUFFIX) and len(parts) == 3 and parts[1] == "blob":
-            blobs.append((rel, parts[2]))
-    return blobs
-
-
-# The `git log` (revisions follow) whose output pointer_blobs_in_raw_log reads: each
-# commit's changed blobs with full ids, merges against every parent, no rename pairing.
-RAW_POINTER_LOG = (
-    "log",
-    "--raw",
-    "-z",
-    "--no-renames",
-    "--no-abbrev",
-    "-m",
-    "--format=",
-    "--full-history",
-)
-
-
-def pointer_blobs_in_raw_log(text: str) -> list[tuple[str, str]]:
-    """(path, blob id) of every pointer a RAW_POINTER_LOG adds or changes."""
-    blobs: list[tuple[str, str]] = []
-    tokens = text.split("\0")
-    i = 0
-    while i < len(tokens):
-        head = tokens[i].lstrip("\n")
-        if head.startswith(":") and i + 1 < len(tokens):
-            parts = head[1:].split()
-            path = tokens[i + 1]
-            i += 2
-            # parts: old mode, new mode, old blob, new blob, status; a deletion's new blob is 0s
-            if len(parts) >= 5 and set(parts[3]) != {"0"} and path.endswith(POINTER_SUFFIX):
-                blobs.append((path, parts[3]))
-            continue
-        i += 1
-    return blobs
 
 
 def add_ignore_entry(gitignore: Path, entry: str) -> None:

@@ -25,7 +25,7 @@ from gitmodel.tree import RACY_NS
 
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
-    from typing import TypeVar
+    from typing import Protocol, TypeVar
 
     from gitmodel.tree import Listing
 
@@ -60,6 +60,16 @@ _LINK_FALLBACK_ERRNOS = {
 _COPY_FALLBACK_ERRNOS = _LINK_FALLBACK_ERRNOS | {errno.ENODEV, errno.EACCES}
 
 Progress = Callable[[int], None]
+
+if TYPE_CHECKING:
+
+    class Reporter(Protocol):
+        """Progress for long transfers; the CLI draws it, the library only reports."""
+
+        def start(self, description: str, total: int) -> Progress: ...
+
+        def stop(self) -> None: ...
+
 
 # Files in one `.dir` manifest (stated in docs/security.md): a manifest is read whole.
 MAX_MANIFEST_ENTRIES = 10_000_000

@@ -1,0 +1,68 @@
+"""What the services and the remote transfer see of a repository (gitmodel.repo.Repo).
+
+Protocols, so that attachments, evaluate, gate and remote name the few attributes they
+use instead of importing the Repo facade that imports them: dependencies point one way,
+down the layers (see the design notes on layers). gitmodel.repo.Repo satisfies both.
+Only the type checker reads this module; its own imports point down (config, notes,
+pointer, store, errors).
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Protocol
+
+    from gitmodel.config import Config
+    from gitmodel.errors import GitModelError
+    from gitmodel.notes import Notes
+    from gitmodel.pointer import TrackedOut
+    from gitmodel.store import Store
+
+    class Workspace(Protocol):
+        """A work tree with its git dir, weights cache, metrics notes and policy."""
+
+        @property
+        def root(self) -> Path: ...
+
+        @property
+        def git_dir(self) -> Path: ...
+
+        @property
+        def store(self) -> Store: ...
+
+        @property
+        def notes(self) -> Notes: ...
+
+        @property
+        def config(self) -> Config: ...
+
+        def rev_parse(self, rev: str) -> str: ...
+
+        def fetch_missing(self, outs: Sequence[TrackedOut]) -> bool:
+            """Fetch cache-missing objects from the default DVC remote; False if none."""
+            ...
+
+    class SyncWorkspace(Workspace, Protocol):
+        """What the remote transfer also needs: DVC's directory and the pointers of trees."""
+
+        @property
+        def dvc_dir(self) -> Path: ...
+
+        def head(self) -> str | None: ...
+
+        def init(self) -> list[str]: ...
+
+        def tracked(
+            self, paths: Sequence[str] = (), errors: list[GitModelError] | None = None
+        ) -> list[TrackedOut]: ...
+
+        def pointers_at(self, rev: str, paths: Sequence[str] = ()) -> list[TrackedOut]: ...
+
+        def outs_of_blobs(
+            self, blobs: Sequence[tuple[str, str]], skip_unreadable: bool = False
+        ) -> list[TrackedOut]: ...
+
+        def checkout(self, *, force: bool = False) -> object: ...
