@@ -270,7 +270,9 @@ def test_evaluation_set_identity_covers_examples_at_every_door(sh: Shell, repo: 
     (repo / ".gitmodel.toml").write_text(
         GATED.replace('tags = "v*"', 'tags = "v*"\neval-set-mismatch = "refuse"')
     )
-    r = sh.gm("check", cwd=repo, check=False)
+    # The committed policy is the one that judges.
+    sh.git("commit", "-q", "-m", "refuse eval-set mismatches", ".gitmodel.toml", cwd=repo)
+    r = sh.gm("check", "HEAD~1", cwd=repo, check=False)
     assert r.returncode == 1 and "release.eval-set-mismatch = refuse" in r.stdout
     # --inputs: a directory of examples hashed by content.
     (repo / "inputs").mkdir()
