@@ -564,17 +564,9 @@ def promote(
             change.already, change.holder = True, change.previous
             return change
         tag = f"{artifact}#{stage}#{registry.next_counter(artifact)}"
-        source = NoteSource.from_ref(root)
+        judged = (config, registry, ref, release.commit, line, stage, tag)
         verdict = promotion_verdict(
-            config,
-            registry,
-            ref,
-            release.commit,
-            line,
-            stage,
-            tag,
-            [source],
-            repo_for_noise=repo_for_noise,
+            *judged, [NoteSource.from_ref(root)], repo_for_noise=repo_for_noise
         )
         if not verdict.passed:
             if allow_regression is None:
@@ -582,16 +574,9 @@ def promote(
                 return change
             change.override = allow_regression.strip()
             _record_override(notes, root, release.commit, tag, change.override)
+            # judged again with a fresh read of the notes, which now hold the override
             verdict = promotion_verdict(
-                config,
-                registry,
-                ref,
-                release.commit,
-                line,
-                stage,
-                tag,
-                [NoteSource.from_ref(root)],
-                repo_for_noise=repo_for_noise,
+                *judged, [NoteSource.from_ref(root)], repo_for_noise=repo_for_noise
             )
         change.verdict = verdict
         lines = [

@@ -84,6 +84,20 @@ def is_oid(text: str, dirs: bool = True) -> bool:
     return len(text) == 32 and _HEX.issuperset(text)
 
 
+def _refresh_object(path: str | Path) -> bool:
+    """Whether a regular object is at path, refreshing its ctime if so (chmod moves the
+    ctime, not the mtime). The caller holds objects_lock(shared)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        os.chmod(path, 0o444)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError:
+        pass  # a cache we may not change (another user's): nor can our gc collect it
+    return True
+
+
 class StoreError(GitModelError):
     """Storing or materialising an object failed (disk full, permissions, corruption)."""
 
@@ -858,15 +872,7 @@ class Store:
         """
         path = self.real_dir(self.oid_to_path(oid).parent) / oid[2:]
         with self.objects_lock(exclusive=False):
-            try:
-                if not stat.S_ISREG(os.lstat(path).st_mode):
-                    return False
-                os.chmod(path, 0o444)
-            except (FileNotFoundError, NotADirectoryError):
-                return False
-            except PermissionError:
-                pass  # a cache we may not change (another user's): nor can our gc collect it
-        return True
+            return _refresh_object(path)
 
     def objects_lock(self, exclusive: bool) -> _ObjectsLock:
         """flock on the objects directory: gc holds it exclusively while it removes, a
@@ -1066,16 +1072,7 @@ class Store:
     def _reuse_locked(self, md5: str) -> bool:
         """Store.reuse for a caller that holds objects_lock(shared) for a whole directory:
         one lstat and, when the object is there, the chmod that refreshes its ctime."""
-        path = self._objpath(md5)
-        try:
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                return False
-            os.chmod(path, 0o444)
-        except (FileNotFoundError, NotADirectoryError):
-            return False
-        except PermissionError:
-            pass  # a cache we may not change (another user's): nor can our gc collect it
-        return True
+        return _refresh_object(self._objpath(md5))
 
     def _write_object(self, md5: str, data: bytes) -> None:
         """Write data as object md5 (atomically); a re-use when the object exists. The
