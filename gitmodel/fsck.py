@@ -377,8 +377,7 @@ def _fetch(repo: Repo, oids: Iterable[str], report: FsckReport) -> set[str]:
     if not wanted:
         return set()
     from gitmodel import remote
-    from gitmodel.pointer import Out
-    from gitmodel.repo import TrackedOut
+    from gitmodel.pointer import Out, TrackedOut
 
     if remote.default_remote_name(repo) is None:
         report.actions.append("no default DVC remote to re-fetch from")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from gitmodel.errors import GitModelError
@@ -305,6 +306,44 @@ class TrackedOut(Record):
         self.path = path
         self.pointer = pointer
         self.out = out
+
+
+def outs_of_pointer(pointer: Pointer, pointer_rel: str) -> list[TrackedOut]:
+    """The outputs of the pointer at repo-relative pointer_rel, with repo-relative paths."""
+    base = os.path.dirname(pointer_rel)
+    return [
+        TrackedOut(os.path.normpath(os.path.join(base, o.path)), pointer_rel, o)
+        for o in pointer.outs
+    ]
+
+
+def filter_outs(outs: list[TrackedOut], paths: Iterable[str]) -> list[TrackedOut]:
+    """The outputs a user's paths name: the output itself, its pointer, a directory
+    above it, or a file inside a tracked directory. No paths: all of them."""
+    wanted = [os.path.normpath(p).rstrip("/") for p in paths]
+    if not wanted:
+        return outs
+    keep = []
+    for t in outs:
+        for w in wanted:
+            if (
+                w == "."  # the repository root: everything
+                or t.path == w
+                or t.pointer == w
+                or t.path.startswith(w + "/")
+                or w.startswith(t.path + "/")
+            ):
+                keep.append(t)
+                break
+    return keep
+
+
+def weight_entry(out: Out) -> dict[str, Any]:
+    """An output as a note's `weights` entry and `diff` show it."""
+    d: dict[str, Any] = {"md5": out.md5, "size": out.size}
+    if out.nfiles is not None:
+        d["nfiles"] = out.nfiles
+    return d
 
 
 def pointer_blobs_in_tree(listing: str) -> list[tuple[str, str]]:

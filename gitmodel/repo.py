@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+# The records and pointer readers live in the services and the data layer (which must not
+# import this facade); the `X as X` imports keep `from gitmodel.repo import X` working.
 from gitmodel import __version__
 from gitmodel.config import CONFIG_FILE, DEFAULT_CONFIG, Config, load_config
-from gitmodel.errors import GitModelError, Refused
+from gitmodel.errors import GitModelError
 from gitmodel.git import GitFailed, run_git
-from gitmodel.lockfile import update_file, write_file
+from gitmodel.lockfile import write_file
 from gitmodel.metrics import (
     MetricsError,
     load_metrics_file,
@@ -22,35 +23,22 @@ from gitmodel.metrics import (
     validate_note_metrics,
 )
 from gitmodel.notes import NOTES_REF, SCHEMA_VERSION, NoteError, Notes, log_with_notes, parse_note
-from gitmodel.paths import UnsafePath, WorkTree
-
-# TrackedOut and the pointer-blob readers live in gitmodel.pointer (the data layer, so the
-# services and gitmodel.remote take them without importing this facade); imported here
-# so `from gitmodel.repo import TrackedOut` and friends keep working.
+from gitmodel.paths import WorkTree
+from gitmodel.pointer import RAW_POINTER_LOG as RAW_POINTER_LOG  # re-exported
 from gitmodel.pointer import (
-    POINTER_SUFFIX,
-    Out,
-    Pointer,
     PointerError,
     TrackedOut,
-    check_inside,
+    filter_outs,
+    outs_of_pointer,
     parse_pointer,
     pointer_blobs_in_tree,
-    read_pointer,
-    write_pointer,
+    weight_entry,
 )
-from gitmodel.pointer import RAW_POINTER_LOG as RAW_POINTER_LOG  # re-exported
 from gitmodel.pointer import pointer_blobs_in_raw_log as pointer_blobs_in_raw_log  # re-exported
 from gitmodel.record import Record
-from gitmodel.store import (
-    DEFAULT_LINK_TYPES,
-    CorruptObject,
-    DirEntry,
-    ObjectMissing,
-    Store,
-    git_fsyncs_loose_objects,
-)
-from gitmodel.tree import Listing, scan, trusted
+from gitmodel.store import DEFAULT_LINK_TYPES, Store, git_fsyncs_loose_objects
+from gitmodel.workspace import AddResult, Workspace
+from gitmodel.workspace import add_ignore_entry as add_ignore_entry  # re-exported
 
 # Imports only the type checker needs: `typing` alone costs a few ms of every command's
 # start-up (see gitmodel.record for the budget).
@@ -59,6 +47,7 @@ if TYPE_CHECKING:
     import configparser
     from typing import Any
 
+    from gitmodel.checkout import CheckoutResult
     from gitmodel.store import Reporter
 
 
@@ -72,30 +61,6 @@ DVCIGNORE = (
 PENDING_NOTE = "gitmodel/pending-note.json"
 
 
-class AddResult(Record):
-    __slots__ = ("path", "pointer", "md5", "size", "nfiles")
-
-    def __init__(
-        self, path: str, pointer: str, md5: str, size: int, nfiles: int | None = None
-    ) -> None:
-        self.path = path  # relative to the repo root
-        self.pointer = pointer
-        self.md5 = md5
-        self.size = size
-        self.nfiles = nfiles
-
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "path": self.path,
-            "pointer": self.pointer,
-            "md5": self.md5,
-            "size": self.size,
-        }
-        if self.nfiles is not None:
-            d["nfiles"] = self.nfiles
-        return d
-
-
 class CommitResult(Record):
     __slots__ = ("commit", "added", "note")
 
@@ -103,44 +68,6 @@ class CommitResult(Record):
         self.commit = commit
         self.added = added
         self.note = note
-
-
-class OutputCheckout(Record):
-    """What a checkout did to one tracked output (a file, or a directory of `files`)."""
-
-    __slots__ = ("path", "is_dir", "files", "written", "unchanged", "removed", "missing")
-
-    def __init__(self, path: str, is_dir: bool, files: int) -> None:
-        self.path = path
-        self.is_dir = is_dir
-        self.files = files
-        self.written = 0
-        self.unchanged = 0
-        self.removed = 0
-        self.missing = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-
-class CheckoutResult(Record):
-    __slots__ = ("written", "unchanged", "skipped_missing", "removed", "outputs")
-
-    def __init__(self) -> None:
-        self.written: list[str] = []
-        self.unchanged: list[str] = []
-        self.skipped_missing: list[str] = []
-        self.removed: list[str] = []  # files inside a tracked directory its version lacks
-        self.outputs: list[OutputCheckout] = []  # one summary per tracked output
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "written": self.written,
-            "unchanged": self.unchanged,
-            "skipped_missing": self.skipped_missing,
-            "removed": self.removed,
-            "outputs": [o.to_json() for o in self.outputs],
-        }
 
 
 def _now() -> str:
@@ -264,6 +191,7 @@ class Repo:
         self._store: Store | None = None
         self._notes: Notes | None = None
         self._worktree: WorkTree | None = None
+        self._workspace: Workspace | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -402,6 +330,58 @@ class Repo:
         if self.bare:
             raise GitModelError("this command needs a work tree, not a bare repository")
 
+    @property
+    def workspace(self) -> Workspace:
+        """The work tree's weights (add, tracked, status, checkout): gitmodel.workspace."""
+        if self._workspace is None:
+            self._require_worktree()
+            self._workspace = Workspace(
+                self.root,
+                self.worktree,
+                store=lambda: self.store,
+                config=lambda: self.config,
+                require_init=self.require_init,
+                head=self.head,
+                pointers_at=self.pointers_at,
+                fetch_missing=self.fetch_missing,
+            )
+        return self._workspace
+
+    def add(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        reporter: Reporter | None = None,
+        cwd: Path | None = None,
+        stage: bool = True,
+    ) -> list[AddResult]:
+        """Store weights by content, write PATH.dvc, git-ignore PATH, stage both."""
+        return self.workspace.add(paths, reporter, cwd, stage)
+
+    def tracked(
+        self, paths: Sequence[str] = (), errors: list[GitModelError] | None = None
+    ) -> list[TrackedOut]:
+        """Pointer outputs in the work tree (see Workspace.tracked)."""
+        return self.workspace.tracked(paths, errors)
+
+    def closest_tracked(self, path: str, rev: str | None = None) -> str | None:
+        return self.workspace.closest_tracked(path, rev)
+
+    def status(self, paths: Sequence[str] = ()) -> dict[str, list[str]]:
+        """Which tracked weights are modified, missing or not in the cache."""
+        return self.workspace.status(paths)
+
+    def checkout(
+        self,
+        rev: str | None = None,
+        paths: Sequence[str] = (),
+        force: bool = False,
+        missing_ok: bool = False,
+        fetch: bool = True,
+        reporter: Reporter | None = None,
+    ) -> CheckoutResult:
+        """Materialise tracked weights from the cache (see Workspace.checkout)."""
+        return self.workspace.checkout(rev, paths, force, missing_ok, fetch, reporter)
+
     # -- init -----------------------------------------------------------------------------
 
     def init(self) -> list[str]:
@@ -469,171 +449,13 @@ class Repo:
         refs = run_git(["config", "--get-all", "notes.displayRef"], cwd=self.root, check=False)
         return NOTES_REF in refs.stdout.split()  # set through an include, or globally
 
-    # -- add ------------------------------------------------------------------------------
-
-    def _base(self, cwd: Path | None) -> Path:
-        """Where the user's relative paths start: the current directory, or the work tree's
-        root when the current directory is outside it (`git --work-tree=A` run from B), as
-        git itself reads paths then."""
-        base = cwd or Path.cwd()
-        real, root = os.path.realpath(base), os.path.realpath(self.root)
-        if real != root and not real.startswith(root + os.sep):
-            return self.root
-        return base
-
-    def _resolve_targets(
-        self, paths: Sequence[str | os.PathLike[str]], cwd: Path | None = None
-    ) -> list[Path]:
-        """Validate user paths before anything is written: exist, inside, not git's own."""
-        self._require_worktree()
-        self.require_init()
-        if not paths:
-            raise GitModelError("no paths given")
-        base = self._base(cwd)
-        targets: list[Path] = []
-        for raw in paths:
-            p = Path(os.path.abspath(base / raw))
-            if not os.path.lexists(p):
-                raise GitModelError(f"{raw}: no such file or directory")
-            check_inside(p, self.root, str(raw))
-            rel = Path(os.path.relpath(os.path.realpath(p), os.path.realpath(self.root)))
-            if rel == Path(".") or p.name.endswith(POINTER_SUFFIX):
-                raise GitModelError(f"{raw}: cannot track this path")
-            try:
-                self.worktree.path(rel.as_posix(), str(raw))
-            except UnsafePath:
-                raise GitModelError(f"{raw}: cannot track this path") from None
-            if p.is_symlink() or not (p.is_file() or p.is_dir()):
-                raise GitModelError(f"{raw}: not a regular file or directory")
-            targets.append(Path(os.path.realpath(self.root)) / rel)
-        rels = [str(t.relative_to(os.path.realpath(self.root))) for t in targets]
-        tracked = run_git(["ls-files", "-z", "--", *rels], cwd=self.root).stdout.split("\0")
-        tracked = [t for t in tracked if t]
-        if tracked:
-            raise GitModelError(
-                f"{tracked[0]}: already tracked by git; run `git rm -r --cached {tracked[0]}` first"
-            )
-        return targets
-
-    def add(
-        self,
-        paths: Sequence[str | os.PathLike[str]],
-        reporter: Reporter | None = None,
-        cwd: Path | None = None,
-        stage: bool = True,
-    ) -> list[AddResult]:
-        """Store weights by content, write PATH.dvc, git-ignore PATH, stage both."""
-        return self._add_targets(self._resolve_targets(paths, cwd), reporter, stage)
-
-    def _add_targets(
-        self, targets: Sequence[Path], reporter: Reporter | None, stage: bool = True
-    ) -> list[AddResult]:
-        """add for paths _resolve_targets has already validated."""
-        root = Path(os.path.realpath(self.root))
-        results: list[AddResult] = []
-        to_stage: list[str] = []
-        for target in targets:
-            listing = scan(target) if target.is_dir() else None
-            size = sum(listing.sizes) if listing is not None else target.stat().st_size
-            progress = reporter.start(f"storing {target.name}", size) if reporter else None
-            try:
-                if listing is not None:
-                    oid, total, nfiles = self.store.store_dir(target, progress, listing)
-                    out = Out(target.name, oid, total, nfiles)
-                else:
-                    md5, total = self.store.store_file(target, progress)
-                    out = Out(target.name, md5, total)
-            finally:
-                if reporter:
-                    reporter.stop()
-            if self.config.dedup:
-                self._dedup(out.md5, str(target.relative_to(root)), total, reporter)
-            rel = str(target.relative_to(root))
-            # The pointer and the .gitignore beside the weights: never written through a
-            # link (update_file refuses a link at the leaf, the policy one on the way).
-            base = os.path.dirname(rel)
-            pfile = self.worktree.path(rel + POINTER_SUFFIX, rel)
-            ignore = self.worktree.path(f"{base}/.gitignore" if base else ".gitignore", rel)
-            write_pointer(pfile, out)
-            add_ignore_entry(ignore, "/" + target.name)
-            results.append(AddResult(rel, str(pfile.relative_to(root)), out.md5, total, out.nfiles))
-            to_stage += [str(pfile.relative_to(root)), str(ignore.relative_to(root))]
-        if stage:
-            self.git("add", "--", *sorted(set(to_stage)), retry_lock=True)
-        return results
-
-    def _dedup(self, md5: str, rel: str, size: int, reporter: Reporter | None) -> None:
-        """Chunk a stored output, with the same path's version in HEAD as the delta base."""
-        from gitmodel.dedup import dedup_output
-
-        parent = None
-        head = self.head()
-        if head:
-            try:
-                parent = next(
-                    (t.out.md5 for t in self.pointers_at(head, [rel]) if t.path == rel), None
-                )
-            except GitModelError:  # a damaged parent pointer only costs the deltas
-                parent = None
-        progress = reporter.start(f"chunking {os.path.basename(rel)}", size) if reporter else None
-        try:
-            dedup_output(self.store, md5, parent, progress)
-        finally:
-            if reporter:
-                reporter.stop()
-
     # -- pointers -------------------------------------------------------------------------
-
-    def tracked(
-        self, paths: Sequence[str] = (), errors: list[GitModelError] | None = None
-    ) -> list[TrackedOut]:
-        """Pointer outputs in the work tree (tracked or new .dvc files).
-
-        With errors, a bad pointer is appended there (when paths could mean it) and
-        skipped, so one hostile pointer cannot block the others; without, it raises.
-        """
-        self._require_worktree()
-        listing = self.git(
-            "ls-files", "-z", "-co", "--exclude-standard", "--", "*" + POINTER_SUFFIX
-        )
-        outs: list[TrackedOut] = []
-        wanted = [os.path.normpath(p).rstrip("/") for p in paths]
-        wt = self.worktree
-        for rel in sorted(set(filter(None, listing.split("\0")))):
-            try:
-                pfile = wt.path(rel, rel, leaf_link_ok=True)
-                try:
-                    if stat.S_ISDIR(os.lstat(pfile).st_mode):
-                        continue
-                except FileNotFoundError:
-                    continue  # deleted in the work tree
-                pointer = read_pointer(pfile, self.root)
-                found = self._outs_of(pointer, rel)
-                for t in found:
-                    wt.path(t.path, rel, leaf_link_ok=True)
-            except (PointerError, UnsafePath) as exc:
-                if errors is None:
-                    raise
-                if not wanted or any(
-                    rel in (w, w + POINTER_SUFFIX) or rel.startswith(w + "/") for w in wanted
-                ):
-                    errors.append(exc)
-                continue
-            outs += found
-        return _filter_paths(outs, paths)
-
-    def _outs_of(self, pointer: Pointer, pointer_rel: str) -> list[TrackedOut]:
-        base = os.path.dirname(pointer_rel)
-        return [
-            TrackedOut(os.path.normpath(os.path.join(base, o.path)), pointer_rel, o)
-            for o in pointer.outs
-        ]
 
     def pointers_at(self, rev: str, paths: Sequence[str] = ()) -> list[TrackedOut]:
         """Pointer outputs in the tree of a commit (read from git objects, not the disk)."""
         sha = self.rev_parse(rev)
         blobs = pointer_blobs_in_tree(self.git("ls-tree", "-r", "-z", sha))
-        return _filter_paths(self.outs_of_blobs(blobs), paths)
+        return filter_outs(self.outs_of_blobs(blobs), paths)
 
     def outs_of_blobs(
         self, blobs: Sequence[tuple[str, str]], skip_unreadable: bool = False
@@ -651,7 +473,7 @@ class Repo:
                 if skip_unreadable:
                     continue
                 raise
-            outs += self._outs_of(pointer, rel)
+            outs += outs_of_pointer(pointer, rel)
         return outs
 
     def read_blobs(self, oids: Sequence[str]) -> list[bytes]:
@@ -775,7 +597,7 @@ class Repo:
             outs = self.pointers_at(sha)
         except (PointerError, GitFailed):
             return {}
-        return {t.path: _weight_entry(t.out) for t in outs}
+        return {t.path: weight_entry(t.out) for t in outs}
 
     # -- commit ---------------------------------------------------------------------------
 
@@ -786,7 +608,7 @@ class Repo:
         cwd: Path | None = None,
     ) -> tuple[dict[str, float | int], list[str]]:
         """Metrics for a commit and the metric files to stage (validated, nothing written)."""
-        base = self._base(cwd)
+        base = self.workspace.base(cwd)
         metrics: dict[str, float | int] = {}
         files: list[str] = []
         if metrics_file is not None:
@@ -821,9 +643,9 @@ class Repo:
         if not message.strip():
             raise GitModelError("empty commit message (use -m)")
         # Validate paths and metrics before anything is written.
-        targets = self._resolve_targets(paths, cwd) if paths else []
+        targets = self.workspace.resolve_targets(paths, cwd) if paths else []
         metrics, metric_files = self.collect_metrics(metrics_file, metric_args, cwd)
-        added = self._add_targets(targets, reporter) if targets else []
+        added = self.workspace.add_targets(targets, reporter) if targets else []
         root = os.path.realpath(self.root)
         stage = []
         for f in metric_files:
@@ -968,8 +790,8 @@ class Repo:
             status = "added" if oa is None else "deleted" if ob is None else "modified"
             weights[path] = {
                 "status": status,
-                "old": _weight_entry(oa) if oa else None,
-                "new": _weight_entry(ob) if ob else None,
+                "old": weight_entry(oa) if oa else None,
+                "new": weight_entry(ob) if ob else None,
             }
         return {
             "a": {"rev": a, "commit": sha_a},
@@ -993,489 +815,3 @@ class Repo:
         if not note:
             return {}
         return validate_note_metrics(note.get("metrics", {}), f"note on {sha[:12]}")
-
-    # -- work tree ------------------------------------------------------------------------
-
-    def status(self, paths: Sequence[str] = ()) -> dict[str, list[str]]:
-        """Which tracked weights differ from their pointer (`modified`) or are absent (`missing`)."""
-        modified: list[str] = []
-        missing: list[str] = []
-        uncached: list[str] = []
-        store = self.store
-        outs = self.tracked(paths)
-        self._require_matches(outs, paths)
-        for t in outs:
-            full = self.root / t.path
-            if not self._cached(t.out):
-                uncached.append(t.path)
-            if not os.path.lexists(full):
-                missing.append(t.path)
-            elif os.path.islink(full):
-                # Never read through a link: only one into the cache (link type symlink)
-                # is the tracked output itself.
-                if t.out.is_dir or os.readlink(full) != str(store.oid_to_path(t.out.md5)):
-                    modified.append(t.path)
-            elif t.out.is_dir:
-                if not full.is_dir() or store.tree_oid(full) != t.out.md5:
-                    modified.append(t.path)
-            elif not full.is_file() or store.file_md5(full) != t.out.md5:
-                modified.append(t.path)
-        return {"modified": modified, "missing": missing, "not_in_cache": uncached}
-
-    def _require_matches(
-        self, outs: Sequence[TrackedOut], paths: Sequence[str], rev: str | None = None
-    ) -> None:
-        """Refuse a path that names no tracked weights: a typo must not read as "up to date"."""
-        for path in paths:
-            if not _filter_paths(list(outs), [path]):
-                close = self.closest_tracked(path, rev)
-                hint = f"; did you mean {close}?" if close else ""
-                where = f" at {rev}" if rev else ""
-                raise GitModelError(f"{path}: no tracked weights{where}{hint}")
-
-    def closest_tracked(self, path: str, rev: str | None = None) -> str | None:
-        """The tracked path (in the work tree, or at rev) that a mistyped path most resembles."""
-        import difflib  # only on error paths
-
-        every = self.pointers_at(rev) if rev else self.tracked(errors=[])
-        close = difflib.get_close_matches(
-            os.path.normpath(path), sorted({t.path for t in every}), n=1
-        )
-        return close[0] if close else None
-
-    def _cached(self, out: Out) -> bool:
-        from gitmodel.dedup import available
-
-        if not available(self.store, out.md5):
-            return False
-        if out.is_dir:
-            return self.store.has_tree(out.md5, lambda oid: available(self.store, oid))
-        return True
-
-    def _plan_dir(
-        self, t: TrackedOut, entries: Sequence[DirEntry], force: bool, summary: OutputCheckout
-    ) -> DirPlan:
-        """What checking out directory t to entries takes; refuses before anything is written.
-
-        The directory ends up holding exactly its version (as `dvc checkout` does): files
-        its version lacks are removed. A file whose content is not in the cache, whether
-        it would be overwritten or removed, is refused unless forced: nothing unstored is
-        ever lost. Files whose stat matches the directory's index are not opened.
-        """
-        from gitmodel.dedup import available
-
-        store = self.store
-        full = self.root / t.path
-        key = os.path.realpath(full)
-        plan = DirPlan(t, key, entries)
-        if full.is_symlink() or (os.path.lexists(full) and not full.is_dir()):
-            listing = Listing(key)  # nothing is there to keep or remove
-        else:
-            listing = _without_leftovers(scan(key), {e.relpath for e in entries})
-        plan.listing = listing
-        index = store.state.tree(key)
-        if (
-            index is not None
-            and index.oid == t.out.md5
-            and trusted(index.taken, listing.max_mtime)
-            and index.stats == listing.stats_blob()
-        ):
-            summary.unchanged = len(entries)
-            plan.unchanged = {i: i for i in range(len(entries))}
-            plan.exact = True
-            return plan  # exactly its version already: nothing to open
-        current = dict(zip(listing.rels, store.tree_md5s(key, listing), strict=True))
-        at = {rel: i for i, rel in enumerate(listing.rels)}
-        parents: dict[str, str] = {}  # directory (relative to the output) -> one entry in it
-        for i, e in enumerate(entries):
-            have = current.pop(e.relpath, None)
-            if have == e.md5:
-                plan.unchanged[i] = at[e.relpath]
-                continue
-            if have is not None and not force and not available(store, have):
-                raise UnstoredChanges(
-                    f"{t.path}/{e.relpath} has changes that are not stored; "
-                    "`git model add` it or use --force"
-                )
-            if not store.exists(e.md5) and not available(store, e.md5):
-                plan.missing.append(f"{t.path}/{e.relpath} ({e.md5})")
-                continue
-            plan.todo.append(i)
-            parents.setdefault(e.relpath.rpartition("/")[0], e.relpath)
-        for rel, have in current.items():  # files this version of the directory lacks
-            if not force and not available(store, have):
-                raise UnstoredChanges(
-                    f"{t.path}/{rel} is not part of {t.path} in this version and is not "
-                    f"stored; `git model add {t.path}` it or use --force"
-                )
-            plan.extras.append(f"{t.path}/{rel}")
-        # The path policy once per directory, not per file: every relpath passed its
-        # lexical checks when the manifest was read (Store.read_dir), and a file's own name
-        # cannot lead elsewhere, since it is written by rename, which replaces a link
-        # instead of following it. The directories on the way are what could.
-        wt = self.worktree
-        where = f"{t.pointer} ({t.out.md5})"
-        for parent in sorted(parents):
-            wt.path(f"{t.path}/{parents[parent]}", where, leaf_link_ok=True)
-        plan.parents = sorted(parents)
-        summary.unchanged = len(plan.unchanged)
-        summary.missing = len(plan.missing)
-        return plan
-
-    def _write_dir(self, plan: DirPlan, reporter: Reporter | None, bad: list[GitModelError]) -> int:
-        """Write a directory's planned files and record its index; how many were written."""
-        store = self.store
-        wt = self.worktree
-        for parent in plan.parents:
-            where = f"{plan.out.path}/{parent}" if parent else plan.out.path
-            try:
-                wt.make_parents(wt.root / where / "-", where)  # never through a link
-            except OSError as exc:
-                raise GitModelError(f"cannot create {where}: {exc.strerror or exc}") from None
-        entries = plan.entries
-        todo = []
-        rebuilt_all = True
-        for i in plan.todo:
-            if not store.exists(entries[i].md5):
-                from gitmodel.dedup import ensure_object
-                from gitmodel.dedup.packs import CorruptChunk
-
-                try:
-                    # a deduplicated object the cache dropped is rebuilt (and verified) first
-                    ensure_object(store, entries[i].md5)
-                except (CorruptObject, CorruptChunk) as exc:
-                    bad.append(exc)
-                    rebuilt_all = False
-                    continue
-            todo.append(i)
-        items = [(entries[i].md5, f"{plan.key}/{entries[i].relpath}") for i in todo]
-        total = (plan.out.out.size or 0) if todo else 0
-        progress = reporter.start(f"restoring {plan.out.path}", total) if reporter else None
-        try:
-            results = store.materialise_files(items, progress)
-        finally:
-            if reporter:
-                reporter.stop()
-        finished = time.time_ns()
-        written: dict[int, tuple[int, int, int]] = {}
-        for i, r in zip(todo, results, strict=True):
-            if isinstance(r, GitModelError):
-                bad.append(r)
-            elif isinstance(r, BaseException):
-                raise r
-            else:
-                written[i] = r
-        complete = rebuilt_all and len(written) == len(todo) and not plan.missing
-        if complete and not plan.exact:
-            # Files are written under a temporary name and renamed into place, so none
-            # could be changed behind our back before its stat was taken: the index is
-            # trusted from now, unless files kept from the listing are racy there.
-            listing = plan.listing
-            taken = finished
-            if not trusted(listing.taken, listing.max_mtime):
-                taken = listing.taken
-            lines = []
-            for i, e in enumerate(entries):
-                if i in written:
-                    ino, mtime, size = written[i]
-                    lines.append(f"{e.relpath}\0{ino}\0{mtime}\0{size}")
-                else:
-                    lines.append(listing.lines[plan.unchanged[i]])
-            stats = "\n".join(lines).encode("utf-8", "surrogateescape")
-            store.put_tree(plan.key, plan.out.out.md5, taken, stats, [e.md5 for e in entries])
-        plan.todo = [i for i in todo if i in written]  # what the result lists as written
-        return len(written)
-
-    def checkout(
-        self,
-        rev: str | None = None,
-        paths: Sequence[str] = (),
-        force: bool = False,
-        missing_ok: bool = False,
-        fetch: bool = True,
-        reporter: Reporter | None = None,
-    ) -> CheckoutResult:
-        """Materialise the weights of the work tree's pointers (or those at rev) from the cache.
-
-        Objects missing from the cache are first fetched from the default DVC remote, when
-        one is configured (fetch=False: cache only).
-        """
-        self._require_worktree()
-        # A bad pointer or manifest is reported after the good weights are written: one
-        # hostile file in a pushed repository must not hold the others hostage.
-        bad: list[GitModelError] = []
-        outs = self.pointers_at(rev, paths) if rev else self.tracked(paths, errors=bad)
-        if not bad:
-            self._require_matches(outs, paths, rev)
-        store = self.store
-        from gitmodel.dedup import available, ensure_object
-        from gitmodel.dedup.packs import CorruptChunk
-
-        # Plan first: which files to write, from which objects; refuse before writing anything.
-        plan: list[tuple[str, str, OutputCheckout]] = []  # single files: (path, oid, summary)
-        manifests: list[tuple[TrackedOut, list[DirEntry]]] = []
-        dir_plans: list[tuple[DirPlan, OutputCheckout]] = []
-        missing: list[str] = []
-        result = CheckoutResult()
-        wt = self.worktree
-        # Every path is judged by the policy (gitmodel.paths) before anything is written:
-        # inside the work tree, never in .git, never through a link.
-        for t in outs:
-            try:
-                wt.path(t.path, t.pointer, leaf_link_ok=not t.out.is_dir)
-                if t.out.is_dir:
-                    if not store.exists(t.out.md5):
-                        missing.append(f"{t.path} ({t.out.md5})")
-                        continue
-                    manifests.append((t, store.read_dir(t.out.md5)))
-                else:
-                    summary = OutputCheckout(t.path, False, 1)
-                    plan.append((t.path, t.out.md5, summary))
-                    result.outputs.append(summary)
-            except GitModelError as exc:
-                bad.append(exc)
-        _remove_checkout_leftovers(wt.root, [rel for rel, _, _ in plan])
-        for t, entries in manifests:
-            summary = OutputCheckout(t.path, True, len(entries))
-            try:
-                dir_plans.append((self._plan_dir(t, entries, force, summary), summary))
-            except UnstoredChanges:
-                raise
-            except GitModelError as exc:
-                bad.append(exc)
-                continue
-            result.outputs.append(summary)
-        todo: list[tuple[str, str, OutputCheckout]] = []
-        for rel, oid, summary in plan:
-            full = wt.root / rel
-            try:
-                mode = os.lstat(full).st_mode
-            except (FileNotFoundError, NotADirectoryError):
-                mode = 0
-            if stat.S_ISLNK(mode):
-                # Only a link into the cache (link type symlink) is ours; another is never
-                # followed, and replaced only when forced.
-                if os.readlink(full) == str(store.oid_to_path(oid)):
-                    result.unchanged.append(rel)
-                    summary.unchanged = 1
-                    continue
-                if not force:
-                    raise GitModelError(
-                        f"{rel} is a symbolic link that gitmodel did not make; "
-                        "remove it or use --force"
-                    )
-            elif stat.S_ISREG(mode) and store.file_md5(full) == oid:
-                result.unchanged.append(rel)
-                summary.unchanged = 1
-                continue
-            if not available(store, oid):
-                missing.append(f"{rel} ({oid})")
-                summary.missing = 1
-                continue
-            if stat.S_ISREG(mode) and not force:
-                current = store.file_md5(full)
-                if not available(store, current):
-                    raise UnstoredChanges(
-                        f"{rel} has changes that are not stored; `git model add` it or use --force"
-                    )
-            todo.append((rel, oid, summary))
-        for p, _ in dir_plans:
-            missing += p.missing
-        if missing and not missing_ok:
-            from gitmodel.remote import fetch_for_checkout
-
-            if fetch and fetch_for_checkout(self, outs):
-                return self.checkout(rev, paths, force, missing_ok, fetch=False, reporter=reporter)
-            raise ObjectMissing(missing)
-        result.skipped_missing = missing
-        for rel, oid, summary in todo:
-            try:
-                # a deduplicated object the cache dropped is rebuilt (and verified) first
-                ensure_object(store, oid)
-            except (CorruptObject, CorruptChunk) as exc:
-                bad.append(exc)
-                continue
-            size = store.oid_to_path(oid).stat().st_size
-            progress = reporter.start(f"restoring {rel}", size) if reporter else None
-            try:
-                full = wt.root / rel
-                wt.make_parents(full, rel)
-                store.materialise(oid, full, progress)
-            except (CorruptObject, UnsafePath) as exc:
-                bad.append(exc)
-                continue
-            finally:
-                if reporter:
-                    reporter.stop()
-            result.written.append(rel)
-            summary.written = 1
-        for p, summary in dir_plans:
-            summary.written = self._write_dir(p, reporter, bad)
-            for i in p.todo:
-                result.written.append(f"{p.out.path}/{p.entries[i].relpath}")
-            result.unchanged += [f"{p.out.path}/{p.entries[i].relpath}" for i in p.unchanged]
-            removed = _remove_files(wt, p.extras, [p.out.path])
-            summary.removed = len(removed)
-            result.removed += removed
-        store.state.flush()
-        if bad:
-            more = (
-                f" (and {len(bad) - 1} more problem(s); `git model fsck` lists them)"
-                if len(bad) > 1
-                else ""
-            )
-            raise GitModelError(bad[0].message + more, exit_code=bad[0].exit_code)
-        return result
-
-
-class DirPlan:
-    """A tracked directory's checkout: entries to write (indexes into entries), kept, extra."""
-
-    __slots__ = (
-        "out",
-        "key",
-        "entries",
-        "listing",
-        "todo",
-        "unchanged",
-        "missing",
-        "extras",
-        "parents",
-        "exact",
-    )
-
-    def __init__(self, out: TrackedOut, key: str, entries: Sequence[DirEntry]) -> None:
-        self.out = out
-        self.key = key  # the directory's real path
-        self.entries = entries
-        self.listing = Listing(key)
-        self.todo: list[int] = []
-        self.unchanged: dict[int, int] = {}  # entry index -> listing index
-        self.missing: list[str] = []
-        self.extras: list[str] = []  # repo-relative files to remove
-        self.parents: list[str] = []  # directories (relative to the output) to create
-        self.exact = False  # the directory's index shows it holds this version already
-
-
-class UnstoredChanges(Refused):
-    """A checkout would overwrite or remove content the cache does not hold."""
-
-
-def _without_leftovers(listing: Listing, names: set[str]) -> Listing:
-    """listing minus (and the disk minus) `NAME.<12 hex>.tmp` files a killed checkout left
-    beside the NAMEs it writes: otherwise they would count as files to keep or refuse."""
-    import re
-
-    leftover = re.compile(r"(.+)\.[0-9a-f]{12}\.tmp")
-    drop = set()
-    for i, rel in enumerate(listing.rels):
-        if rel.endswith(".tmp") and (m := leftover.fullmatch(rel)) and m.group(1) in names:
-            try:
-                os.unlink(f"{listing.root}/{rel}")
-            except OSError:
-                continue
-            drop.add(i)
-    if not drop:
-        return listing
-    kept = Listing(listing.root)
-    kept.taken = listing.taken
-    for i, rel in enumerate(listing.rels):
-        if i not in drop:
-            kept.rels.append(rel)
-            kept.lines.append(listing.lines[i])
-            kept.sizes.append(listing.sizes[i])
-            kept.max_mtime = max(kept.max_mtime, int(listing.lines[i].rsplit("\0", 2)[1]))
-    return kept
-
-
-def _remove_files(wt: WorkTree, rels: Sequence[str], dirs: Sequence[str]) -> list[str]:
-    """Delete these files (inside the tracked directories dirs), then the directories
-    their removal left empty below those; what was removed."""
-    removed = []
-    parents: set[str] = set()
-    for rel in rels:
-        try:
-            full = wt.path(rel, rel)  # again: never through a link, never in .git
-            full.unlink()
-        except (FileNotFoundError, UnsafePath):
-            continue
-        removed.append(rel)
-        parents.add(os.path.dirname(rel))
-    tops = set(dirs)
-    for parent in sorted(parents, key=lambda p: p.count("/"), reverse=True):
-        # Up to, not including, the tracked directory: it stays, as its version says.
-        while parent and parent not in tops and any(parent.startswith(d + "/") for d in tops):
-            try:
-                (wt.root / parent).rmdir()  # only when empty
-            except OSError:
-                break
-            wt.forget(parent)
-            parent = os.path.dirname(parent)
-    return removed
-
-
-def _remove_checkout_leftovers(root: Path, rels: Sequence[str]) -> None:
-    """Remove `NAME.<12 hex>.tmp` files a killed checkout left beside the weights it writes.
-
-    Inside a tracked directory they would otherwise show as a change, and a later `add`
-    would store them as part of the directory.
-    """
-    import re
-
-    by_dir: dict[str, set[str]] = {}
-    for rel in rels:
-        parent, _, name = rel.rpartition("/")
-        by_dir.setdefault(parent, set()).add(name)
-    leftover = re.compile(r"(.+)\.[0-9a-f]{12}\.tmp")
-    for parent, names in by_dir.items():
-        try:
-            entries = list(os.scandir(root / parent))
-        except OSError:
-            continue
-        for entry in entries:
-            m = leftover.fullmatch(entry.name)
-            if m and m.group(1) in names and entry.is_file(follow_symlinks=False):
-                try:
-                    os.unlink(entry.path)
-                except OSError:
-                    pass
-
-
-def add_ignore_entry(gitignore: Path, entry: str) -> None:
-    """Add `entry` to a .gitignore under the lock-file rule, so concurrent adds lose no line."""
-
-    def change(old: bytes | None) -> bytes | None:
-        text = (old or b"").decode("utf-8", errors="surrogateescape")
-        if entry in text.splitlines():
-            return None
-        if text and not text.endswith("\n"):
-            text += "\n"
-        return (text + entry + "\n").encode("utf-8", errors="surrogateescape")
-
-    update_file(gitignore, change)
-
-
-def _weight_entry(out: Out) -> dict[str, Any]:
-    d: dict[str, Any] = {"md5": out.md5, "size": out.size}
-    if out.nfiles is not None:
-        d["nfiles"] = out.nfiles
-    return d
-
-
-def _filter_paths(outs: list[TrackedOut], paths: Iterable[str]) -> list[TrackedOut]:
-    wanted = [os.path.normpath(p).rstrip("/") for p in paths]
-    if not wanted:
-        return outs
-    keep = []
-    for t in outs:
-        for w in wanted:
-            if (
-                w == "."  # the repository root: everything
-                or t.path == w
-                or t.pointer == w
-                or t.path.startswith(w + "/")
-                or w.startswith(t.path + "/")
-            ):
-                keep.append(t)
-                break
-    return keep

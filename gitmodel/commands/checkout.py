@@ -4,7 +4,7 @@ import argparse
 
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
-    from gitmodel.repo import CheckoutResult
+    from gitmodel.checkout import CheckoutResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
