@@ -505,6 +505,48 @@ def test_cherry_pick_revert_merge_switch_write_the_weights(sh: Shell, tmp_path: 
     assert "model.bin" in picked.stderr and "not in the cache" in picked.stderr
 
 
+def _status_clean(sh: Shell, repo: Path) -> None:
+    status = sh.gm("status", "--json", cwd=repo).json()
+    assert status["modified"] == [] and status["missing"] == [], status
+
+
+def test_rebase_writes_the_weights_of_each_pick(sh: Shell, tmp_path: Path) -> None:
+    """`git rebase` picks commits that change pointers: the work tree's weights follow,
+    at the end and at an `edit` stop of `git rebase -i`, and each note stays right."""
+    repo, _, store = project(sh, tmp_path)
+    set_up_gitmodel(sh, repo, store)
+    train(sh, repo, 1, 0.7)
+    sh.git("checkout", "-q", "-b", "side", cwd=repo)
+    train(sh, repo, 2, 0.8)
+    train(sh, repo, 3, 0.85)
+    v3 = (repo / "model.bin").read_bytes()
+    sh.git("checkout", "-q", "main", cwd=repo)
+    (repo / "NOTES.txt").write_text("upstream moved on\n")
+    sh.git("add", "NOTES.txt", cwd=repo)
+    sh.git("commit", "-q", "-m", "docs", cwd=repo)
+    sh.git("checkout", "-q", "side", cwd=repo)
+
+    sh.git("rebase", "main", cwd=repo)
+    assert (repo / "model.bin").read_bytes() == v3
+    _status_clean(sh, repo)
+    assert note(sh, repo)["metrics"] == {"accuracy": 0.85}  # type: ignore[index]
+
+    # An interactive rebase that stops to edit the first commit (model 2), onto a new base.
+    v2 = sh.git("show", "HEAD~1:model.bin.dvc", cwd=repo).stdout
+    sh.git("checkout", "-q", "main", cwd=repo)
+    (repo / "NOTES.txt").write_text("upstream moved again\n")
+    sh.git("commit", "-q", "-am", "more docs", cwd=repo)
+    sh.git("checkout", "-q", "side", cwd=repo)
+    editor = {"GIT_SEQUENCE_EDITOR": "sed -i '1s/^pick/edit/'"}
+    stopped = sh.run(["git", "rebase", "-i", "main"], cwd=repo, env=dict(sh.env, **editor))
+    assert "Stopped at" in stopped.stdout + stopped.stderr
+    assert (repo / "model.bin.dvc").read_text() == v2
+    _status_clean(sh, repo)
+    sh.git("rebase", "--continue", cwd=repo)
+    assert (repo / "model.bin").read_bytes() == v3
+    _status_clean(sh, repo)
+
+
 # -- pointers byte for byte as `dvc add` writes them --------------------------------------------
 
 NAMES = [

@@ -393,8 +393,17 @@ def _stages_refused(refused: Sequence[str], who: str) -> int:
 
 
 # The reflog subjects of commits that git makes from other commits' changes: their
-# pointers change in the index and work tree, their weights do not.
-_PICKED = ("cherry-pick", "revert", "commit (cherry-pick)", "commit (merge)")
+# pointers change in the index and work tree, their weights do not. A rebase's picks are
+# "rebase (pick): ...", "rebase (edit): ...", "rebase (continue): ..." ("rebase -i (...)"
+# before git 2.26).
+_PICKED = (
+    "cherry-pick",
+    "revert",
+    "commit (cherry-pick)",
+    "commit (merge)",
+    "rebase (",
+    "rebase -i (",
+)
 
 
 def post_commit(args: Sequence[str], stdin: IO[str]) -> int:
@@ -525,6 +534,9 @@ def post_rewrite(args: Sequence[str], stdin: IO[str]) -> int:
         return cache[commit]
 
     wanted = rewritten_notes(pairs, read_note, tree_metrics)
+    if args and args[0] == "rebase":
+        # A rebase's fast-forwarded picks run no post-commit: the end state's weights.
+        materialise(args, stdin)
     if not wanted:
         return 0
     from gitmodel.repo import Repo
