@@ -417,6 +417,39 @@ def test_3_the_shims_cache_is_stale_when_the_policy_changes(gated: Path, sh: She
     assert "rel-*" in cache.read_text()
 
 
+def test_3_init_and_install_write_the_shims_cache(sh: Shell, tmp_path: Path) -> None:
+    """The first hooked commands after `init` (and after `install`) decide in shell: no
+    Python starts for a commit that changes no metrics file."""
+    work = tmp_path / "fresh"
+    work.mkdir()
+    sh.git("init", "-q", "-b", "main", cwd=work)
+    sh.gm("init", cwd=work)
+    cache = work / ".git" / "gitmodel" / "hook-cache"
+    assert "gm_source=.gitmodel.toml" in cache.read_text()
+    assert cache.stat().st_mtime_ns == (work / ".gitmodel.toml").stat().st_mtime_ns
+    # Any Python the hooks start imports sitecustomize from PYTHONPATH: it leaves a mark.
+    site = tmp_path / "site"
+    site.mkdir()
+    marks = tmp_path / "python-started"
+    (site / "sitecustomize.py").write_text(
+        f"open({str(marks)!r}, 'a').write('started\\n')\n", encoding="utf-8"
+    )
+    watched = {"PYTHONPATH": str(site)}
+    sh.run(["git", "add", "-A"], cwd=work, env=watched)
+    sh.run(["git", "commit", "-q", "-m", "gitmodel init"], cwd=work, env=watched)
+    (work / "README.md").write_text("a project\n")
+    sh.run(["git", "add", "README.md"], cwd=work, env=watched)
+    sh.run(["git", "commit", "-q", "-m", "readme"], cwd=work, env=watched)
+    sh.run(["git", "branch", "side"], cwd=work, env=watched)
+    assert not marks.exists(), "a hook started Python although the cache was fresh"
+    # install refreshes it (here after the cache was lost), with the committed policy too.
+    cache.unlink()
+    sh.gm("install", cwd=work)
+    assert cache.stat().st_mtime_ns == (work / ".gitmodel.toml").stat().st_mtime_ns
+    sh.run(["git", "commit", "-q", "--allow-empty", "-m", "empty"], cwd=work, env=watched)
+    assert not marks.exists()
+
+
 # -- 6. the policy that judges is the policy that is committed ------------------------------------
 
 

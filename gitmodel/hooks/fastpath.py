@@ -72,3 +72,18 @@ def write_cache(root: Path, configs: Sequence[Config | None], stamp: tuple[str, 
         os.replace(tmp, path)
     except OSError:
         return  # the shims then keep asking Python: slower, never wrong
+
+
+def prime_cache(root: Path) -> None:
+    """Write the cache for the policy as it is now (install and init do), so that the
+    first hooked command after them decides in shell instead of starting Python. A policy
+    that does not parse is left to the doors, which say why."""
+    from gitmodel.errors import GitModelError
+    from gitmodel.policy import door_policy
+
+    stamp = policy_stamp(root)
+    try:
+        policy = door_policy(root)
+    except GitModelError:
+        return
+    write_cache(root, [policy.config, policy.worktree], stamp)

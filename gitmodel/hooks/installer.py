@@ -242,6 +242,10 @@ def install(repo: HookPlace, server: bool | None = None, force: bool = False) ->
     if done:
         lines.insert(0, f"installed hooks in {_display(directory, repo)}: {', '.join(done)}")
     (repo.common_dir / NO_HOOKS_FILE).unlink(missing_ok=True)
+    if not server:
+        from gitmodel.hooks.fastpath import prime_cache
+
+        prime_cache(repo.root)
     return InstallReport(lines, declined)
 
 
