@@ -9,6 +9,7 @@ the timings, and the targets of issues 6 (big files, hooks, log) and 17 (50,000 
     python scripts/bench.py               # the issues' sizes: 1 GiB file, 8 x 128 MiB shards,
                                           # 50,000 x 8 KiB files, ...
     python scripts/bench.py --only files  # only the many-small-files rows
+    python scripts/bench.py --only hooks  # only what the hooks add to plain git (a minute)
     python scripts/bench.py --full        # also the 200,000-file peak-memory row
     python scripts/bench.py --quick       # small sizes: a sanity run of a minute or two
 
@@ -123,7 +124,7 @@ class Bench:
         self.sizes = sizes
         self.dvc = dvc
         self.verbose = verbose
-        self.only = only  # "all", "files" (the many-files rows) or "big" (the others)
+        self.only = only  # "all", "files" (the many-files rows), "hooks", or "big" (the others)
         self.full = full  # also the 200,000-file row
         bindir = Path(sys.executable).parent
         home = workdir / "home"
@@ -322,6 +323,8 @@ class Bench:
             self.run_big()
         if self.only in ("all", "files"):
             self.run_files()
+        if self.only == "hooks":
+            self.targets += self.hook_targets(*self.run_hooks())
 
     def file_tree(self, root: Path, n: int) -> None:
         """n files of 8 KiB of random bytes in 100 directories (an image data set's shape)."""
@@ -732,6 +735,29 @@ class Bench:
         )
         self.run_row(log)
 
+        commit, refs, tag = self.run_hooks()
+
+        # 11. help.
+        helprow = Row(
+            "git model --help",
+            [
+                Contender("python -c pass", [sys.executable, "-c", "pass"], self.dir),
+                # git turns `--help` into `git help model`: the man page, when installed.
+                Contender("git model --help", ["git", "model", "--help"], self.dir),
+                # What argparse prints (`-h` reaches git-model unchanged).
+                Contender("git model -h", ["git", "model", "-h"], self.dir),
+            ],
+            s.small_runs,
+        )
+        self.run_row(helprow)
+
+        self.define_targets(
+            store, readd, status, checkout, link, shards, hashing, log, commit, refs, tag, helprow
+        )
+
+    def run_hooks(self) -> tuple[Row, Row, Row]:
+        """What the hooks add to plain git: a commit, a branch update, a push, a gated tag."""
+        s = self.sizes
         # 8. hooks on an everyday commit, 9. reference-transaction on a branch update.
         self.log("hooks")
         plain = self.new_repo("plain", gitmodel=False)
@@ -847,23 +873,18 @@ class Bench:
         )
         self.run_row(tag)
 
-        # 11. help.
-        helprow = Row(
-            "git model --help",
-            [
-                Contender("python -c pass", [sys.executable, "-c", "pass"], self.dir),
-                # git turns `--help` into `git help model`: the man page, when installed.
-                Contender("git model --help", ["git", "model", "--help"], self.dir),
-                # What argparse prints (`-h` reaches git-model unchanged).
-                Contender("git model -h", ["git", "model", "-h"], self.dir),
-            ],
-            s.small_runs,
-        )
-        self.run_row(helprow)
+        return commit, refs, tag
 
-        self.define_targets(
-            store, readd, status, checkout, link, shards, hashing, log, commit, refs, tag, helprow
-        )
+    def hook_targets(self, commit: Row, refs: Row, tag: Row) -> list[Target]:
+        return [
+            Target(
+                commit.work,
+                "<= 10 ms added",
+                _added(commit, "plain git", "with gitmodel hooks", 10),
+            ),
+            Target(refs.work, "<= 5 ms added", _added(refs, "plain git", "with gitmodel hooks", 5)),
+            Target(tag.work, "<= 0.3 s", _absolute(tag, "git tag (gated)", 0.3)),
+        ]
 
     def reset_branch(self, repo: Path) -> Callable[[], None]:
         def setup() -> None:
@@ -943,13 +964,7 @@ class Bench:
                 _ratio(hashing, "git model status", "md5sum (1 core)", 1.8, more=True),
             ),
             Target(log.work, "<= 0.3 s", _absolute(log, "git model log", 0.3)),
-            Target(
-                commit.work,
-                "<= 10 ms added",
-                _added(commit, "plain git", "with gitmodel hooks", 10),
-            ),
-            Target(refs.work, "<= 5 ms added", _added(refs, "plain git", "with gitmodel hooks", 5)),
-            Target(tag.work, "<= 0.3 s", _absolute(tag, "git tag (gated)", 0.3)),
+            *self.hook_targets(commit, refs, tag),
             Target(helprow.work, "<= 0.15 s", _absolute(helprow, "git model --help", 0.15)),
             Target("git model -h", "<= 0.15 s", _absolute(helprow, "git model -h", 0.15)),
             Target(f"peak memory, {store.work}", "<= 100 MiB", _memory(store, gm_add, 100)),
@@ -1114,9 +1129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("all", "files", "big"),
+        choices=("all", "files", "big", "hooks"),
         default="all",
-        help="files: only the many-small-files rows; big: only the others (default: all)",
+        help="files: only the many-small-files rows; hooks: only what the hooks add to plain "
+        "git (commit, branch update, push, gated tag); big: all but the files rows "
+        "(default: all)",
     )
     parser.add_argument(
         "--files", type=int, help="files in the many-files rows (default 50,000; --quick 400)"
