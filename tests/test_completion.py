@@ -1,9 +1,10 @@
 """Shell completion: `git model <TAB>` through git's own bash completion, as a shell does it.
 
-Each case sources git's completion script (the one Debian ships), loads ours with
+Each bash case sources git's completion script (the one Debian ships), loads ours with
 `eval "$(git model completion bash)"`, sets COMP_WORDS/COMP_CWORD for a command line and
 calls the function bash itself calls on TAB for `git` (`__git_wrap__git_main`), or
-`_git_model` for the `git-model` executable.
+`_git_model` for the `git-model` executable. The zsh case types the line and TAB into a
+real interactive zsh with its completion system loaded (compinit).
 """
 
 from __future__ import annotations
@@ -96,49 +97,86 @@ def test_the_git_model_executable(sh: Shell, tagged: Path) -> None:
     assert complete(sh, tagged, "git-model check v") == ["v1.0.0"]
 
 
-ZSH_HARNESS = r"""
+# zsh's completion system runs only inside its line editor, so the test drives a real
+# interactive zsh in a pseudo-terminal (zsh/zpty): compinit, our script, then a command line
+# and TAB. A compadd wrapper prints each match zsh would offer (after zsh's own filtering by
+# what was typed); the two NUL lines compprefuncs/comppostfuncs print frame them.
+ZSH_INIT = r"""
+PROMPT= RPROMPT=
+autoload -Uz compinit && compinit -u -D
 eval "$(git model completion zsh)"
-# What zsh's completion system would be handed: stand-ins that print the candidates
-# (compadd's own filtering by $PREFIX is zsh's, not ours).
-compadd() { while [[ $1 != -- ]]; do shift; done; shift; print -l -- "$@"; }
-_describe() { local name=$4; print -l -- ${${(P)name}%%:*}; }
-_files() { print -- "(files)"; }
-words=(${(z)1})
-[[ $1 == *" " ]] && words+=("")
-CURRENT=${#words}
-PREFIX=$words[CURRENT]
-_git-model
+bindkey '^M' undefined
+bindkey '^J' undefined
+bindkey '^I' complete-word
+compadd () {
+    # calls that only ask (-O, -A, -D: _describe and friends) pass through untouched
+    if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then
+        builtin compadd "$@"
+        return $?
+    fi
+    typeset -a __gm_hits
+    builtin compadd -O __gm_hits "$@"
+    print -rl -- $__gm_hits
+    builtin compadd "$@"
+}
+gm-null-line () { print -r -- $'\0' }
+compprefuncs=( gm-null-line )
+comppostfuncs=( gm-null-line exit )
+print GITMODEL-READY
+"""
+
+ZSH_DRIVER = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "source ${(q)GM_ZSH_INIT}"
+local line
+while zpty -r z line; do [[ $line == *GITMODEL-READY* ]] && break; done
+zpty -w -n z "$1"$'\t'
+integer nulls=0
+while zpty -r z line; do
+    [[ $line == *$'\0'* ]] && (( nulls++ ))
+    (( nulls == 2 )) && break
+    (( nulls == 1 )) && [[ $line != *$'\0'* ]] && print -r -- "${line%$'\r'}"
+done
+zpty -d z
 """
 
 
 def zsh_complete(sh: Shell, repo: Path, line: str) -> list[str]:
+    """What zsh's own completion system offers for `line` + TAB, in a real zsh."""
     zsh = shutil.which("zsh")
     if zsh is None:
         pytest.skip("zsh is not installed (scripts/services.sh installs it)")
+    init = repo.parent / "gitmodel-zsh-init.zsh"
+    init.write_text(ZSH_INIT, encoding="utf-8")
     proc = subprocess.run(
-        [zsh, "-f", "-c", ZSH_HARNESS, "harness", line],
+        [zsh, "-f", "-c", ZSH_DRIVER, "driver", line],
         cwd=repo,
-        env=sh.env,
+        env=dict(sh.env, GM_ZSH_INIT=str(init)),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    return sorted(w for w in proc.stdout.splitlines() if w)
+    return sorted({w.strip() for w in proc.stdout.splitlines() if w.strip()})
 
 
 def test_zsh_completion(sh: Shell, tagged: Path) -> None:
     script = sh.gm("completion", "zsh", cwd=tagged).stdout
     assert "_git-model ()" in script and "compdef _git-model git-model" in script
-    verbs = zsh_complete(sh, tagged, "model ")  # zsh's _git hands over (model ...)
+    # `git model <TAB>`: zsh's own _git hands over to _git-model
+    verbs = zsh_complete(sh, tagged, "git model ")
     assert {"check", "checkout", "commit", "log"} <= set(verbs) and "hook" not in verbs
-    assert "--include-unnoted" in zsh_complete(sh, tagged, "model log --")
-    assert zsh_complete(sh, tagged, "model remote ") == ["add", "list", "modify"]
-    revs = zsh_complete(sh, tagged, "model check ")
-    assert revs == ["experiment", "main", "v1.0.0"]
-    both = zsh_complete(sh, tagged, "model checkout ")
+    assert zsh_complete(sh, tagged, "git model ch") == ["check", "checkout"]
+    assert "--include-unnoted" in zsh_complete(sh, tagged, "git model log --")
+    assert zsh_complete(sh, tagged, "git model remote ") == ["add", "list", "modify"]
+    assert zsh_complete(sh, tagged, "git model check ") == ["experiment", "main", "v1.0.0"]
+    assert zsh_complete(sh, tagged, "git model check v") == ["v1.0.0"]
+    both = zsh_complete(sh, tagged, "git model checkout ")
     assert {"v1.0.0", "model.pkl", "weights"} <= set(both)
-    assert {"model.pkl", "(files)"} <= set(zsh_complete(sh, tagged, "git-model status "))
+    # the executable on its own: tracked weights, and files too
+    status = zsh_complete(sh, tagged, "git-model status ")
+    assert {"model.pkl", "weights", "model.pkl.dvc"} <= set(status), status
 
 
 def test_completion_of_an_unknown_shell_is_usage(sh: Shell, tagged: Path) -> None:
