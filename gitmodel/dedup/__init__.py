@@ -10,6 +10,8 @@ zstandard are imported only when chunks are written or read.
 
 from __future__ import annotations
 
+import os
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,14 +32,21 @@ def dedup_output(
 
     cs = open_chunk_store(store)
 
-    def cached(oid: str | None) -> Path | None:
-        return store.oid_to_path(oid) if oid and store.exists(oid) else None
+    def cached(oid: str | None) -> tuple[Path | None, bool]:
+        """The parent's whole object when the cache has it, and whether the store wrote or
+        verified it since it last changed (then its bytes are not checked again)."""
+        if not oid or not store.exists(oid):
+            return None, False
+        path = store.oid_to_path(oid)
+        try:
+            return path, store.state.is_verified(oid, os.stat(path))
+        except OSError:
+            return None, False
 
     if not md5.endswith(".dir"):
         parent = _file_md5(parent_md5)
-        return cs.store_object(
-            store.oid_to_path(md5), md5, parent, progress, parent_path=cached(parent)
-        )
+        ppath, trusted = cached(parent)
+        return cs.store_object(store.oid_to_path(md5), md5, parent, progress, ppath, trusted)
     parents: dict[str, str] = {}
     if parent_md5 and parent_md5.endswith(".dir") and store.exists(parent_md5):
         try:
@@ -47,7 +56,7 @@ def dedup_output(
     items = []
     for e in store.read_dir(md5):
         parent = parents.get(e.relpath)
-        items.append((store.oid_to_path(e.md5), e.md5, parent, cached(parent)))
+        items.append((store.oid_to_path(e.md5), e.md5, parent, *cached(parent)))
     return cs.store_objects(items, progress)
 
 

@@ -21,7 +21,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gitmodel.dedup.chunking import ChunkSpec, plan_chunks
+from gitmodel.dedup.codec import Buffer
 from gitmodel.dedup.packs import MAX_DEPTH, CorruptChunk, PackStore, PackWriter, chunk_id
+from gitmodel.dedup.pipeline import ordered_map
 from gitmodel.errors import GitModelError
 from gitmodel.record import Record
 
@@ -116,12 +118,6 @@ class StoreStats(Record):
         return {s: getattr(self, s) for s in self.__slots__}
 
 
-def _parallel(fn: Callable[[Any], Any], items: Sequence[Any], jobs: int) -> list[Any]:
-    from gitmodel.store import parallel_map
-
-    return parallel_map(fn, items, jobs)
-
-
 class ChunkStore:
     """Recipes and packs under `<cache>/gitmodel`."""
 
@@ -133,6 +129,7 @@ class ChunkStore:
         self.jobs = jobs or max(1, os.cpu_count() or 1)
         # checks (and creates) a directory under the cache without following links
         self.real_dir: Callable[..., Path] = lambda d, create=False: d
+        self.state: Any = None  # the store's stat cache (gitmodel.store.StatCache), if any
 
     def lock(self, exclusive: bool = False) -> Any:
         """The chunk store's lock: shared while an add decides and writes, exclusive for gc."""
@@ -172,10 +169,12 @@ class ChunkStore:
         except FileNotFoundError:
             raise GitModelError(f"no recipe for {md5}") from None
 
-    def write_recipe(self, recipe: Recipe) -> None:
+    def write_recipe(self, recipe: Recipe) -> bool:
+        """Publish a recipe (once its chunks are in published packs); False if one was
+        there already."""
         path = self.recipe_path(recipe.md5)
         if path.exists():
-            return
+            return False
         path.parent.mkdir(parents=True, exist_ok=True)
         self.real_dir(path.parent, create=True)
         tmp = path.with_name(f"{path.name}.{os.urandom(6).hex()}.tmp")
@@ -190,6 +189,29 @@ class ChunkStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        return True
+
+    # A recipe rebuilt once to its md5 (or made here from an object the store wrote or
+    # verified) is trusted while its file is unchanged, as verified whole objects are: a
+    # rebuild then checks every chunk against its sha256 but skips the whole-file md5,
+    # which is one serial pass over the file. The store's stat cache keeps the mark.
+    def _trust_key(self, md5: str) -> str:
+        return f"recipe/{md5}"
+
+    def recipe_trusted(self, md5: str) -> bool:
+        if self.state is None:
+            return False
+        try:
+            return bool(self.state.is_verified(self._trust_key(md5), self.recipe_path(md5).stat()))
+        except OSError:
+            return False
+
+    def trust_recipe(self, md5: str) -> None:
+        if self.state is not None:
+            try:
+                self.state.mark_verified(self._trust_key(md5), self.recipe_path(md5).stat())
+            except OSError:
+                pass
 
     def recipe_md5s(self) -> list[str]:
         base = self.root / "recipes"
@@ -232,6 +254,7 @@ class ChunkStore:
         parent_md5: str | None = None,
         progress: Progress | None = None,
         parent_path: Path | None = None,
+        parent_trusted: bool = False,
     ) -> StoreStats:
         """Chunk the file at path (whose md5 is md5) into packs and write its recipe.
 
@@ -239,32 +262,39 @@ class ChunkStore:
         is stored as an XOR delta against the parent's chunk of the same key when that is
         smaller. Chunks already stored (in any version, any file) are not stored again.
         """
-        return self.store_objects([(path, md5, parent_md5, parent_path)], progress)
+        return self.store_objects([(path, md5, parent_md5, parent_path, parent_trusted)], progress)
 
     def store_objects(
         self,
-        items: Sequence[tuple[Path, str, str | None, Path | None]],
+        items: Sequence[tuple[Path, str, str | None, Path | None, bool]],
         progress: Progress | None = None,
     ) -> StoreStats:
         """store_object for many files (a directory's) into one pack writer: a directory of
         many small files becomes a few packs, not a pack per file. Recipes are written once
         the packs holding their chunks are published."""
         total = StoreStats()
-        recipes: list[Recipe] = []
+        recipes: list[tuple[Recipe, Path]] = []
         with self.lock():
             self.packs.forget()  # another process may have added or rewritten packs
             with self.packs.writer() as writer:
-                for path, md5, parent_md5, parent_path in items:
+                for path, md5, parent_md5, parent_path, trusted in items:
                     stats, recipe = self._store_object(
-                        path, md5, parent_md5, progress, parent_path, writer
+                        path, md5, parent_md5, progress, parent_path, trusted, writer
                     )
                     for name in stats.__slots__:
                         setattr(total, name, getattr(total, name) + getattr(stats, name))
                     if recipe is not None:
-                        recipes.append(recipe)
-            for recipe in recipes:
-                self.write_recipe(recipe)
+                        recipes.append((recipe, path))
+            for recipe, path in recipes:
+                if self.write_recipe(recipe) and self._object_trusted(recipe.md5, path):
+                    self.trust_recipe(recipe.md5)
         return total
+
+    def _object_trusted(self, md5: str, path: Path) -> bool:
+        try:
+            return self.state is not None and bool(self.state.is_verified(md5, path.stat()))
+        except OSError:
+            return False
 
     def _store_object(
         self,
@@ -273,6 +303,7 @@ class ChunkStore:
         parent_md5: str | None,
         progress: Progress | None,
         parent_path: Path | None,
+        parent_trusted: bool,
         writer: PackWriter,
     ) -> tuple[StoreStats, Recipe | None]:
         stats = StoreStats()
@@ -309,25 +340,22 @@ class ChunkStore:
                 cid = chunk_id(raw)
                 if cid in index or cid in writer.ids:
                     return cid, None
-                return cid, self._encode(raw, spec, parent.get(spec.key), pfd)
+                return cid, self._encode(raw, spec, parent.get(spec.key), pfd, parent_trusted)
 
             chunks: list[tuple[str, int, str]] = []
-            window = max(1, self.jobs)
-            for at in range(0, len(specs), window):
-                batch = specs[at : at + window]
-                for spec, (cid, enc) in zip(
-                    batch, _parallel(encode_one, batch, self.jobs), strict=True
-                ):
-                    chunks.append((spec.key, spec.length, cid))
-                    if enc is not None and cid not in writer.ids and cid not in index:
-                        base, depth, payload = enc
-                        writer.add(cid, base, depth, spec.length, payload)
-                        stats.new_chunks += 1
-                        stats.new_raw += spec.length
-                        stats.new_stored += len(payload)
-                        stats.deltas += base is not None
-                    if progress:
-                        progress(spec.length)
+            for spec, (cid, enc) in zip(
+                specs, ordered_map(encode_one, specs, self.jobs), strict=True
+            ):
+                chunks.append((spec.key, spec.length, cid))
+                if enc is not None and cid not in writer.ids and cid not in index:
+                    base, depth, payload = enc
+                    writer.add(cid, base, depth, spec.length, payload)
+                    stats.new_chunks += 1
+                    stats.new_raw += spec.length
+                    stats.new_stored += len(payload)
+                    stats.deltas += base is not None
+                if progress:
+                    progress(spec.length)
         finally:
             os.close(fd)
             if pfd >= 0:
@@ -336,17 +364,24 @@ class ChunkStore:
         return stats, Recipe(md5, size, chunking, chunks)
 
     def _encode(
-        self, raw: bytes, spec: ChunkSpec, parent: tuple[int, int, str] | None, pfd: int
+        self,
+        raw: bytes,
+        spec: ChunkSpec,
+        parent: tuple[int, int, str] | None,
+        pfd: int,
+        trusted: bool,
     ) -> tuple[str | None, int, bytes]:
         from gitmodel.dedup.codec import encode, xor
 
         best: tuple[str | None, int, bytes] | None = None
         info = self.packs.index.get(parent[2]) if parent else None
         if parent and info is not None and info.raw_len == len(raw) and info.depth < MAX_DEPTH:
-            base = None
+            base: Buffer | None = None
             if pfd >= 0:
                 base = os.pread(pfd, parent[1], parent[0])
-                if chunk_id(base) != info.id:
+                # An object the store wrote or verified since it last changed is trusted
+                # (as checkout trusts it); any other is checked against the base's name.
+                if len(base) != parent[1] or (not trusted and chunk_id(base) != info.id):
                     base = None  # the cached parent object is not what its recipe says
             if base is None:
                 try:
@@ -369,21 +404,24 @@ class ChunkStore:
         from gitmodel.store import CorruptObject
 
         recipe = self.read_recipe(md5)
-        digest = hashlib.md5()
+        trusted = self.recipe_trusted(md5)
+        digest = None if trusted else hashlib.md5()
         ids = [c[2] for c in recipe.chunks]
-        window = max(1, self.jobs)
-        for at in range(0, len(ids), window):
-            batch = ids[at : at + window]
-            for raw in _parallel(self.packs.read, batch, self.jobs):
+        # chunks are decoded (and checked against their names) on every core, a few ahead,
+        # while this thread hashes and writes them in file order
+        for raw in ordered_map(self.packs.read, ids, self.jobs):
+            if digest is not None:
                 digest.update(raw)
-                view = memoryview(raw)
-                while view:
-                    view = view[os.write(fd, view) :]
-                if progress:
-                    progress(len(raw))
-        actual = digest.hexdigest()
-        if actual != md5:
-            raise CorruptObject(md5, actual)
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view) :]
+            if progress:
+                progress(len(raw))
+        if digest is not None:
+            actual = digest.hexdigest()
+            if actual != md5:
+                raise CorruptObject(md5, actual)
+            self.trust_recipe(md5)
 
     def restore_object(self, store: Store, md5: str, progress: Progress | None = None) -> None:
         """Rebuild md5 into the DVC cache as a whole-file object (verified before named)."""
@@ -424,6 +462,7 @@ def open_chunk_store(store: Store) -> ChunkStore:
         for d in (cs.root, cs.packs.root, cs.packs.root / "tmp", cs.root / "recipes"):
             store.real_dir(d, create=True)
         cs.real_dir = store.real_dir
+        cs.state = store.state
         store._chunk_store = cs  # type: ignore[attr-defined]
     return cs
 

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from gitmodel.dedup.codec import CodecError, decode, xor
+from gitmodel.dedup.codec import Buffer, CodecError, decode_planes, join_planes, xor
 from gitmodel.errors import GitModelError
 from gitmodel.record import FrozenRecord
 
@@ -51,7 +51,7 @@ class CorruptChunk(GitModelError):
     exit_code = 1
 
 
-def chunk_id(raw: bytes | memoryview) -> str:
+def chunk_id(raw: Buffer) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
@@ -241,29 +241,69 @@ class PackStore:
         )
         return head + self.payload(info)
 
-    def read(self, cid: str, _depth: int = MAX_DEPTH + 1) -> bytes:
-        """The raw bytes of chunk cid, decoded and checked against its name."""
+    def chain(self, cid: str) -> list[ChunkInfo]:
+        """cid's entry and its delta bases down to a whole chunk (each base strictly less
+        deep and as long, so a hostile index cannot loop or mix lengths)."""
         info = self.index.get(cid)
         if info is None:
             raise GitModelError(f"chunk {cid[:16]} is not in the local chunk store")
-        if info.depth >= _depth:
-            raise CorruptChunk(f"chunk {cid[:16]}: its delta chain loops")
-        try:
-            raw = decode(self.payload(info), info.raw_len)
-            if info.base is not None:
-                base = self.read(info.base, info.depth)
-                if len(base) != len(raw):
-                    raise CorruptChunk(f"chunk {cid[:16]}: its delta base has another length")
-                raw = xor(raw, base)
-        except CodecError as exc:
-            raise CorruptChunk(
-                f"chunk {cid[:16]} in pack {info.pack[:16]}: {exc.message}"
-            ) from None
-        except OSError as exc:
-            raise CorruptChunk(f"chunk {cid[:16]}: pack unreadable ({exc.strerror})") from None
+        out = [info]
+        while info.base is not None:
+            base = self.index.get(info.base)
+            if base is None:
+                raise GitModelError(
+                    f"chunk {cid[:16]}: its delta base {info.base[:16]} is not in the local "
+                    "chunk store"
+                )
+            if base.depth >= info.depth:
+                raise CorruptChunk(f"chunk {cid[:16]}: its delta chain loops")
+            if base.raw_len != info.raw_len:
+                raise CorruptChunk(f"chunk {cid[:16]}: its delta base has another length")
+            out.append(base)
+            info = base
+        return out
+
+    def _decode_chain(self, chain: list[ChunkInfo]) -> Buffer:
+        """The raw bytes of chain[0]: every link decoded to its byte planes and the planes
+        XORed (the grouping is a permutation of bytes, so XOR commutes with it), joined once."""
+        planes: list[Buffer] | None = None
+        for info in chain:
+            try:
+                mine = decode_planes(self.payload(info), info.raw_len)
+            except CodecError as exc:
+                raise CorruptChunk(
+                    f"corrupt chunk {info.id[:16]} in pack {info.pack[:16]}: {exc.message}"
+                ) from None
+            except OSError as exc:
+                raise CorruptChunk(
+                    f"corrupt chunk {info.id[:16]}: pack unreadable ({exc.strerror})"
+                ) from None
+            if planes is None:
+                planes = mine
+            elif len(mine) == len(planes):
+                planes = [xor(a, b) for a, b in zip(planes, mine, strict=True)]
+            else:
+                planes = [xor(join_planes(planes), join_planes(mine))]
+        assert planes is not None
+        return join_planes(planes)
+
+    def read(self, cid: str) -> Buffer:
+        """The raw bytes of chunk cid, decoded and checked against its name.
+
+        Only the chunk asked for is hashed (its bytes are right or the read fails, whatever
+        its bases were); when it fails, each base is checked to name the damaged one."""
+        chain = self.chain(cid)
+        raw = self._decode_chain(chain)
         if chunk_id(raw) != cid:
+            for k in range(len(chain) - 1, 0, -1):
+                base = chain[k]
+                if chunk_id(self._decode_chain(chain[k:])) != base.id:
+                    raise CorruptChunk(
+                        f"chunk {cid[:16]}: its delta base {base.id[:16]} in pack "
+                        f"{base.pack[:16]} is corrupt (its bytes hash otherwise)"
+                    )
             raise CorruptChunk(
-                f"corrupt chunk {cid[:16]} in pack {info.pack[:16]} (its bytes hash otherwise)"
+                f"corrupt chunk {cid[:16]} in pack {chain[0].pack[:16]} (its bytes hash otherwise)"
             )
         return raw
 
