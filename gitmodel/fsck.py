@@ -88,10 +88,12 @@ def check(repo: Repo, fast: bool = False, repair: bool = False) -> FsckReport:
         report.warnings = dvc_settings_outside(repo.root)
     store = repo.store
     corrupt = _check_objects(store, fast, report)
-    _check_chunks(store, fast, report)
+    chunk_problems = _check_chunks(store, fast, report)
     if repair:
         # Before the pointer checks, so an object that could not be replaced shows as missing.
         _replace_corrupt(repo, corrupt, report)
+        if chunk_problems:
+            _repair_chunks(repo, chunk_problems, report)
     missing = _check_manifests(store, corrupt, report)
     if not repo.bare:
         missing |= _check_pointers(repo, report)
@@ -103,17 +105,40 @@ def check(repo: Repo, fast: bool = False, repair: bool = False) -> FsckReport:
     return report
 
 
-def _check_chunks(store: Store, fast: bool, report: FsckReport) -> None:
+def _check_chunks(store: Store, fast: bool, report: FsckReport) -> list[Problem]:
     """The deduplicating chunk store, when this cache has one (gitmodel.dedup)."""
     from gitmodel.dedup.transfer import in_use
 
     if not in_use(store):
-        return
+        return []
     from gitmodel.dedup.fsck import check_chunk_store
 
     checked, problems = check_chunk_store(store, fast)
     report.objects_checked += checked
-    report.problems += [Problem(kind, name, message) for kind, name, message in problems]
+    found = [Problem(kind, name, message) for kind, name, message in problems]
+    report.problems += found
+    return found
+
+
+def _repair_chunks(repo: Repo, problems: list[Problem], report: FsckReport) -> None:
+    """Damaged chunks and recipes: from the whole-file objects still cached, else from the
+    default DVC remote (gitmodel.dedup.fsck.repair_chunk_store)."""
+    from gitmodel.dedup.fsck import repair_chunk_store
+    from gitmodel.remote import DvcRemote, default_remote_name
+
+    remote = None
+    if default_remote_name(repo):
+        try:
+            remote = DvcRemote(repo)
+        except GitModelError as exc:
+            report.actions.append(f"chunks not fetched: {exc.message}")
+    fixed, done = repair_chunk_store(
+        repo.store, [(p.kind, p.name, p.message) for p in problems], remote
+    )
+    report.actions += done
+    for p in problems:
+        if p.name in fixed:
+            p.repaired = "mended from a cached object or the remote"
 
 
 def _check_hooks(repo: Repo, report: FsckReport, repair: bool) -> None:

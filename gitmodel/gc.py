@@ -11,6 +11,7 @@ kept too: a concurrent `git model add` stores the object before it writes the po
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -268,3 +269,73 @@ def _collect_chunks(
                 except GitModelError:
                     pass
     return collect_chunks(repos[0].store, live, keep, chunks_only, dry_run, grace)
+
+
+# -- the chunks on a DVC remote (gitmodel.dedup) ------------------------------------------
+
+# A remote is shared: a teammate may have pushed weights whose commit is not pushed yet.
+REMOTE_GRACE = 14 * 24 * 3600.0
+
+
+def _check_git_remotes(repo: Repo) -> None:
+    """Refuse unless every ref of every git remote is an object this clone has: a pointer
+    pushed there that this clone has not fetched would otherwise look dead."""
+    names = run_git(["remote"], cwd=repo.root).stdout.split()
+    for name in names:
+        proc = run_git(["ls-remote", name], cwd=repo.root, check=False)
+        if proc.returncode != 0:
+            raise GitModelError(
+                f"cannot list git remote {name!r} ({proc.stderr.strip().splitlines()[-1:]}); "
+                "a remote gc must see every pushed commit"
+            )
+        for line in proc.stdout.splitlines():
+            sha, _, ref = line.partition("\t")
+            have = run_git(["cat-file", "-e", sha], cwd=repo.root, check=False)
+            if have.returncode != 0:
+                raise GitModelError(
+                    f"git remote {name!r} has {ref} at {sha[:12]}, which this clone has not "
+                    f"fetched; run `git fetch {name}` first (nothing was removed)"
+                )
+
+
+def remote_live_objects(repo: Repo, remote: Any) -> set[str]:
+    """Every object a pointer of any commit this clone knows needs (all history, not only
+    the roots), directory entries included; plus what the local gc counts as live."""
+    from gitmodel.store import ObjectMissing, StoreError
+
+    proc = run_git([*RAW_POINTER_LOG, "--all", "--reflog", "--"], cwd=repo.root, check=False)
+    outs = repo.outs_of_blobs(sorted(set(pointer_blobs_in_raw_log(proc.stdout))), True)
+    live = live_objects(repo)
+    for t in outs:
+        live.add(t.out.md5)
+        if not t.out.is_dir:
+            continue
+        try:
+            if repo.store.exists(t.out.md5):
+                live.update(e.md5 for e in repo.store.read_dir(t.out.md5))
+                continue
+            # only on the remote: every md5 it names counts (more live is never unsafe)
+            raw = json.loads(remote.fs.cat_file(remote.odb.oid_to_path(t.out.md5)))
+        except (ObjectMissing, StoreError, FileNotFoundError, ValueError, RecursionError):
+            continue  # a manifest nowhere: nobody can check that directory out
+        for item in raw if isinstance(raw, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("md5"), str):
+                live.add(item["md5"])
+    return live
+
+
+def collect_remote_chunks(
+    repo: Repo, remote_name: str | None, dry_run: bool = False, grace: float = REMOTE_GRACE
+) -> Any:
+    """Remove the recipes and packs on a DVC remote that no commit needs
+    (gitmodel.dedup.remote_gc); whole-file objects there are left alone."""
+    from gitmodel.dedup.remote_gc import collect_remote_chunks as collect
+    from gitmodel.remote import DvcRemote, forget_record
+
+    _check_git_remotes(repo)
+    remote = DvcRemote(repo, remote_name)
+    live = remote_live_objects(repo, remote)
+    result = collect(repo.store, remote, live, dry_run, grace)
+    if not dry_run and result.recipes_removed:
+        forget_record(repo, remote.name)  # what this clone remembered being there
+    return result

@@ -286,3 +286,45 @@ def test_directory_of_many_files_is_a_few_packs_and_rebuilds(
         p.unlink()
     sh.gm("checkout", cwd=repo)
     assert {p.name: md5(p) for p in d.iterdir()} == want
+
+
+def _flip_middle_byte(pack: Path) -> None:
+    pack.chmod(0o644)
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    pack.write_bytes(bytes(data))
+
+
+def test_fsck_repair_mends_a_corrupt_chunk_from_the_cached_object(
+    tmp_path: Path, sh: Shell, repo: Path
+) -> None:
+    enable_dedup(sh, repo)
+    files = versions(tmp_path, 3)
+    done = commit_versions(sh, repo, files)
+    packs = sorted((chunk_root(repo) / "packs").glob("*.pack"), key=lambda p: p.stat().st_size)
+    _flip_middle_byte(packs[-1])  # the first version's: later ones are deltas on it
+    found = sh.gm("fsck", "--json", cwd=repo, check=False)
+    assert found.returncode == 1
+    assert "corrupt-chunk" in {p["kind"] for p in found.json()["problems"]}
+    fixed = sh.gm("fsck", "--repair", "--json", cwd=repo, check=False)
+    assert fixed.returncode == 0, fixed.stdout
+    assert all(p["repaired"] for p in fixed.json()["problems"])
+    assert sh.gm("fsck", cwd=repo, check=False).returncode == 0
+    sh.gm("gc", "--grace", "0", "--chunks-only", cwd=repo)  # from now on, chunks only
+    objects = repo / ".dvc" / "cache" / "files" / "md5"
+    assert not [p for p in objects.rglob("*") if p.is_file()]
+    check_every_version(sh, repo, done)
+
+
+def test_fsck_repair_rechunks_a_recipe_whose_chunks_are_gone(
+    tmp_path: Path, sh: Shell, repo: Path
+) -> None:
+    enable_dedup(sh, repo)
+    done = commit_versions(sh, repo, versions(tmp_path, 2))
+    for p in (chunk_root(repo) / "packs").glob("*.*"):
+        p.unlink()  # every chunk lost; the whole-file objects are still cached
+    found = sh.gm("fsck", "--json", cwd=repo, check=False).json()
+    assert {p["kind"] for p in found["problems"]} == {"missing-chunk"}
+    assert sh.gm("fsck", "--repair", cwd=repo, check=False).returncode == 0
+    sh.gm("gc", "--grace", "0", "--chunks-only", cwd=repo)
+    check_every_version(sh, repo, done)

@@ -216,3 +216,139 @@ def test_get_rebuilds_a_deduplicated_output_without_a_clone(
     here = tmp_path / "here.safetensors"
     sh.gm("get", ".", "model.safetensors", "-o", str(here), cwd=a)
     assert md5(here) == done[1][1]
+
+
+def _remote_files(root: Path, kind: str) -> set[str]:
+    d = root / "gitmodel" / kind
+    return {p.name for p in d.iterdir() if p.is_file()} if d.is_dir() else set()
+
+
+def test_remote_gc_removes_only_what_no_commit_needs(
+    sh: Shell, tmp_path: Path, origin: Path, storage: Storage
+) -> None:
+    """`git model gc --remote`: a version whose commit is gone leaves the remote in two
+    steps (its pack retired, then deleted); every pushed version still checks out."""
+    sh.env.update(storage.env)
+    a = dedup_project(sh, tmp_path, origin, storage)
+    files = versions(tmp_path / "ckpt", 5)
+    done = commit_versions(sh, a, files[:3])
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    # a pushed branch: its pointer must survive although main never had it
+    sh.git("checkout", "-q", "-b", "exp", cwd=a)
+    done_exp = commit_versions(sh, a, files[3:4])
+    sh.git("push", "-q", "origin", "exp", cwd=a)
+    # a version whose weights were pushed but whose commit is then thrown away
+    sh.git("checkout", "-q", "-b", "scratch", "main", cwd=a)
+    sh.gm("checkout", cwd=a)
+    dead = commit_versions(sh, a, files[4:5])[0][1]
+    sh.gm("push", cwd=a)  # weights only
+    sh.git("checkout", "-q", "main", cwd=a)
+    sh.gm("checkout", cwd=a)
+    sh.git("branch", "-q", "-D", "scratch", cwd=a)
+    sh.git("reflog", "expire", "--expire=now", "--all", cwd=a)
+    root = remote_root(sh, a)
+    if root is not None:
+        assert dead in _remote_files(root, "recipes")
+        packs_before = _remote_files(root, "packs")
+
+    dry = sh.gm("gc", "--remote", "--dry-run", "--grace", "0", "--json", cwd=a).json()
+    assert dry["recipes_removed"] == [dead] and dry["packs_retired"]
+    recent = sh.gm("gc", "--remote", "--json", cwd=a).json()  # two weeks' grace by default
+    assert recent["recipes_removed"] == [] and recent["packs_retired"] == []
+    first = sh.gm("gc", "--remote", "--grace", "0", "--json", cwd=a).json()
+    assert first["recipes_removed"] == [dead]
+    assert first["packs_retired"] and not first["packs_deleted"]
+    if root is not None:
+        assert dead not in _remote_files(root, "recipes")
+        assert _remote_files(root, "packs") < packs_before  # indexes gone, packs still there
+        _remote_consistent(root)
+    second = sh.gm("gc", "--remote", "--grace", "0", "--json", cwd=a).json()
+    assert sorted(second["packs_deleted"]) == sorted(first["packs_retired"])
+    assert second["bytes"] > 0 and not second["packs_restored"]
+    if root is not None:
+        _remote_consistent(root)
+        assert not _remote_files(root, "retired")
+
+    # every pushed version, on both branches, from a fresh clone with no chunks of its own
+    b = clone_project(sh, origin, tmp_path / "b")
+    sh.gm("pull", cwd=b)
+    check_every_version(sh, b, done + done_exp)
+    assert sh.gm("gc", "--remote", "--grace", "0", "--json", cwd=b).json()["packs_retired"] == []
+
+
+def test_remote_gc_refuses_before_fetching_and_puts_back_a_pack_a_push_counted_on(
+    sh: Shell, tmp_path: Path, origin: Path, local_storage: Storage
+) -> None:
+    a = dedup_project(sh, tmp_path, origin, local_storage)
+    files = versions(tmp_path / "ckpt", 3)
+    done = commit_versions(sh, a, files[:1])
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    root = remote_root(sh, a)
+    assert root is not None
+    # a teammate pushes a version this clone has not fetched: nothing may be judged dead
+    b = clone_project(sh, origin, tmp_path / "b")
+    done_b = commit_versions(sh, b, files[1:2])
+    sh.git("push", "-q", "origin", "main", cwd=b)
+    before = _remote_files(root, "packs"), _remote_files(root, "recipes")
+    r = sh.gm("gc", "--remote", "--grace", "0", cwd=a, check=False)
+    assert r.returncode != 0 and "git fetch origin" in r.stderr and "Traceback" not in r.stderr
+    assert (_remote_files(root, "packs"), _remote_files(root, "recipes")) == before
+    sh.git("pull", "-q", "--ff-only", "origin", "main", cwd=a)
+    # a version pushed as weights only, its commit then dropped: its pack is retired...
+    sh.git("checkout", "-q", "-b", "scratch", cwd=a)
+    sh.gm("pull", cwd=a)
+    dead = commit_versions(sh, a, files[2:3])[0][1]
+    sh.gm("push", cwd=a)
+    recipe = chunk_root(a) / "recipes" / dead[:2] / dead[2:]
+    sh.git("checkout", "-q", "main", cwd=a)
+    sh.git("branch", "-q", "-D", "scratch", cwd=a)
+    sh.git("reflog", "expire", "--expire=now", "--all", cwd=a)
+    first = sh.gm("gc", "--remote", "--grace", "0", "--json", cwd=a).json()
+    assert first["recipes_removed"] == [dead] and first["packs_retired"]
+    # ...while a push that listed the pack before it was retired counted on its chunks:
+    # the same weights committed again, the push uploading only their recipe (the race the
+    # two steps are for; the hook is skipped here because it would upload the chunks anew)
+    done_again = commit_versions(sh, a, files[2:3])
+    (root / "gitmodel" / "recipes" / dead).write_bytes(recipe.read_bytes())
+    sh.git("push", "-q", "--no-verify", "origin", "main", cwd=a)
+    second = sh.gm("gc", "--remote", "--grace", "0", "--json", cwd=a).json()
+    assert second["packs_restored"] == first["packs_retired"]
+    assert second["recipes_removed"] == [] and second["packs_deleted"] == []
+    _remote_consistent(root)
+    c = clone_project(sh, origin, tmp_path / "c")
+    sh.gm("pull", cwd=c)
+    check_every_version(sh, c, done + done_b + done_again)
+
+
+def test_fsck_repair_fetches_damaged_and_missing_chunks_from_the_remote(
+    sh: Shell, tmp_path: Path, origin: Path, storage: Storage
+) -> None:
+    sh.env.update(storage.env)
+    a = dedup_project(sh, tmp_path, origin, storage)
+    files = versions(tmp_path / "ckpt", 3)
+    done = []
+    for f in files:  # a push per version: a pack per version on both sides
+        done += commit_versions(sh, a, [f])
+        sh.git("push", "-q", "origin", "main", cwd=a)
+    b = clone_project(sh, origin, tmp_path / "b")
+    sh.gm("pull", cwd=b)
+    check_every_version(sh, b, done)
+    sh.gm("gc", "--grace", "0", "--chunks-only", cwd=b)  # no whole object to mend from
+    packs = sorted((chunk_root(b) / "packs").glob("*.pack"), key=lambda p: p.stat().st_size)
+    assert len(packs) >= 2
+    packs[-1].chmod(0o644)
+    data = bytearray(packs[-1].read_bytes())
+    data[len(data) // 2] ^= 0x40
+    packs[-1].write_bytes(bytes(data))  # a damaged chunk...
+    packs[0].unlink()
+    packs[0].with_suffix(".idx").unlink()  # ...and a lost pack
+    found = sh.gm("fsck", "--json", cwd=b, check=False)
+    assert found.returncode == 1
+    kinds = {p["kind"] for p in found.json()["problems"]}
+    assert {"corrupt-chunk", "missing-chunk"} <= kinds, kinds
+    r = sh.gm("checkout", "HEAD~2", cwd=b, check=False)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    fixed = sh.gm("fsck", "--repair", "--json", cwd=b, check=False)
+    assert fixed.returncode == 0, fixed.stdout
+    assert sh.gm("fsck", cwd=b, check=False).returncode == 0
+    check_every_version(sh, b, done)

@@ -95,6 +95,14 @@ class RemoteChunks:
         with as_atomic(self.fs, dest, create_parents=True) as tmp:
             self.fs.put_file(str(local), tmp)
 
+    def _put_bytes(self, data: bytes, dest: str) -> None:
+        tmp = self.cs.packs.tmp_dir() / f"upload.{os.urandom(6).hex()}.tmp"
+        try:
+            tmp.write_bytes(data)
+            self._put(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def pack_names(self) -> list[str]:
         try:
             entries = self.fs.ls(self._path("packs"), detail=False)
