@@ -192,6 +192,32 @@ def test_plain_git_pull_merges_notes(sh: Shell, repo: Path, tmp_path: Path) -> N
     assert "acc" in sh.git("log", "-1", cwd=b).stdout
 
 
+def test_git_pull_rebase_merges_notes(sh: Shell, repo: Path, tmp_path: Path) -> None:
+    """`git pull --rebase` (pull.rebase = true) runs no post-merge: the notes it fetched
+    are merged all the same, and the rebased local commit keeps its own note."""
+    origin = tmp_path / "origin.git"
+    sh.git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    sh.git("remote", "add", "origin", str(origin), cwd=repo)
+    sh.git("push", "-q", "-u", "origin", "main", cwd=repo)
+    b = _clone(sh, origin, tmp_path / "b")
+    (repo / "train.py").write_text("train\n")
+    sh.git("add", "train.py", cwd=repo)
+    sh.gm("commit", "-m", "train", "--metric", "acc=0.9", cwd=repo)
+    sh.gm("push", cwd=repo)
+    sh.git("push", "-q", "origin", "main", cwd=repo)
+    upstream = sh.git("rev-parse", "HEAD", cwd=repo).stdout.strip()
+    (b / "eval.py").write_text("evaluate\n")
+    sh.git("add", "eval.py", cwd=b)
+    sh.gm("commit", "-m", "local work", "--metric", "acc=0.8", cwd=b)
+    pulled = sh.git("-c", "pull.rebase=true", "pull", "-q", cwd=b)
+    assert "invalid" not in pulled.stderr, pulled.stderr
+    assert sh.git("rev-parse", "HEAD~1", cwd=b).stdout.strip() == upstream
+    assert _note(sh, b, upstream)["metrics"] == {"acc": 0.9}
+    assert _note(sh, b)["metrics"] == {"acc": 0.8}
+    rows = sh.gm("log", "--json", cwd=b).json()
+    assert [r["metrics"]["acc"] for r in rows[:2]] == [0.8, 0.9], rows
+
+
 def test_merge_notes_commit_three_way_with_fanout(sh: Shell, repo: Path) -> None:
     """Hundreds of notes (a fanned-out tree), additions, a deletion and a conflict."""
     import pygit2

@@ -404,6 +404,8 @@ _PICKED = (
     "rebase (",
     "rebase -i (",
 )
+# `git pull --rebase` names its picks after itself: "pull --rebase (pick): ...", "pull (pick): ..."
+_PULL_PICK = ("pull ", "pull (")
 
 
 def post_commit(args: Sequence[str], stdin: IO[str]) -> int:
@@ -418,7 +420,8 @@ def _picked(root: Path) -> bool:
     from gitmodel.git import run_git
 
     action = run_git(["reflog", "-1", "--format=%gs", "HEAD"], cwd=root, check=False).stdout
-    return action.startswith(_PICKED)
+    head = action.split(": ", 1)[0]
+    return action.startswith(_PICKED) or (head.startswith(_PULL_PICK) and head.endswith(")"))
 
 
 def metrics_note(args: Sequence[str], stdin: IO[str]) -> int:
@@ -508,6 +511,9 @@ def post_rewrite(args: Sequence[str], stdin: IO[str]) -> int:
     if not pairs:
         return 0
     root = Path.cwd()
+    if args and args[0] == "rebase":
+        # `git pull --rebase` runs no post-merge: the notes it fetched are merged here.
+        _merge_fetched_notes(root)
     policy = _door_policy(root)
     files = list(
         dict.fromkeys(
@@ -600,13 +606,12 @@ def materialise(args: Sequence[str], stdin: IO[str]) -> int:
     return 0
 
 
-def post_merge(args: Sequence[str], stdin: IO[str]) -> int:
-    """After `git pull`: merge the notes it fetched (see gitmodel.notes_sync), then weights."""
+def _merge_fetched_notes(root: Path) -> None:
+    """Merge the notes a `git pull` fetched (see gitmodel.notes_sync); never fails the pull."""
     try:
         from gitmodel import notes_sync
         from gitmodel.git import run_git
 
-        root = Path.cwd()
         git_dir = run_git(["rev-parse", "--path-format=absolute", "--git-dir"], cwd=root)
         for outcome in notes_sync.merge_fetched(git_dir.stdout.strip(), root):
             if outcome.conflicts:
@@ -616,6 +621,11 @@ def post_merge(args: Sequence[str], stdin: IO[str]) -> int:
                 )
     except Exception as exc:  # a pull must never fail because of notes
         _say(f"gitmodel: fetched notes not merged ({type(exc).__name__}: {exc})")
+
+
+def post_merge(args: Sequence[str], stdin: IO[str]) -> int:
+    """After `git pull` (or a merge): merge the notes it fetched, then write the weights."""
+    _merge_fetched_notes(Path.cwd())
     return materialise(args, stdin)
 
 
