@@ -34,7 +34,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -156,21 +155,28 @@ class Env:
         return proc.stdout
 
     def timed(self, *argv: str, cwd: Path) -> tuple[float, float]:
-        """(seconds, peak RSS MiB) of one command: the child's own rusage from wait4 (the
-        largest resident set of it and of the children it waited for: git runs git-model)."""
+        """(seconds, peak RSS MiB) of one command, both measured by a small Python parent:
+        resource.getrusage(RUSAGE_CHILDREN) there is the command's own peak (git's and the
+        git-model it runs). Measured from here, a fork of this process (which holds the
+        checkpoints' arrays) would count toward the child's peak before its exec."""
         os.sync()
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            argv, cwd=cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        proc = subprocess.run(
+            [sys.executable, "-c", _TIMED, *argv], cwd=cwd, env=self.env, capture_output=True
         )
-        assert proc.stderr is not None
-        err = proc.stderr.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        took = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode:
-            raise SystemExit(f"bench: {' '.join(argv)} failed: {err.decode().strip()}")
-        return took, usage.ru_maxrss / 1024  # KiB on Linux
+            raise SystemExit(f"bench: {' '.join(argv)} failed: {proc.stderr.decode().strip()}")
+        took, rss_kib = proc.stdout.split()[-2:]
+        return float(took), int(rss_kib) / 1024
+
+
+_TIMED = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+took = time.perf_counter() - start
+print(took, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(code)
+"""
 
 
 def du(path: Path) -> int:
