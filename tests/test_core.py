@@ -159,7 +159,7 @@ def test_copy_paths_finish_in_user_space_when_the_kernel_does_not(
     import errno
     import mmap
 
-    from gitmodel import store
+    from gitmodel.store import hashing as store
 
     real = os.copy_file_range
     calls = [0]

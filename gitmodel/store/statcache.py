@@ -1,0 +1,223 @@
+"""The stat cache: workspace files' md5 by stat, verified objects, one index row per
+tracked directory, and whether a manifest's objects were all seen."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from gitmodel.record import FrozenRecord
+from gitmodel.store.errors import StoreError
+
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+
+
+class TreeIndex(FrozenRecord):
+    """What a tracked directory held when it was last hashed (see gitmodel.tree)."""
+
+    __slots__ = ("oid", "taken", "stats", "md5s")
+
+    def __init__(self, oid: str, taken: int, stats: bytes, md5s: bytes) -> None:
+        self._set(oid=oid, taken=taken, stats=stats, md5s=md5s)
+
+    if TYPE_CHECKING:
+        oid: str  # the `.dir` id of the listing
+        taken: int  # time.time_ns() the stat lines are trusted against (tree.RACY_NS)
+        stats: bytes  # Listing.stats_blob()
+        md5s: bytes  # 32 hex digits per line, in the same order
+
+
+# Rows buffered before they are written in one transaction (and the memory that bounds).
+FLUSH_ROWS = 20_000
+
+
+class StatCache:
+    """(inode, mtime, size) -> md5 for workspace files, which objects were verified, and
+    one index row per tracked directory.
+
+    SQLite because two `git model` processes may use it at once and it already does the
+    locking; it lives in `.dvc/tmp`, which DVC keeps out of git. Writes are buffered and
+    written in one transaction per command (`flush`, also at exit): one transaction per
+    file cost more than hashing a small file. A killed command loses only its buffered
+    rows, which costs a re-hash, never correctness.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        # One connection shared by the hashing pool's threads, serialised by this lock.
+        self.lock = threading.RLock()
+        self._stat: dict[int, tuple[int, int, str]] = {}  # ino -> (mtime, size, md5)
+        self._verified: dict[str, tuple[int, int, int] | None] = {}  # None: forget
+        self._at_exit = False
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                # A cache: losing its last rows to a power cut costs a re-hash, never
+                # correctness, so it need not fsync on every row (WAL stays consistent).
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS stat (ino INTEGER PRIMARY KEY, mtime INTEGER,"
+                    " size INTEGER, md5 TEXT)"
+                )
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS verified (oid TEXT PRIMARY KEY, ino INTEGER,"
+                    " mtime INTEGER, size INTEGER)"
+                )
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS tree (path TEXT PRIMARY KEY, oid TEXT,"
+                    " taken INTEGER, stats BLOB, md5s BLOB)"
+                )
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS complete (oid TEXT PRIMARY KEY, taken INTEGER,"
+                    " cache BLOB)"
+                )
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"stat cache {self.path} is unreadable: {exc}") from exc
+            self._db = db
+        return self._db
+
+    def _query(self, sql: str, params: tuple[object, ...]) -> tuple[object, ...] | None:
+        """Run one statement; a damaged cache degrades to "not cached", never to an error."""
+        try:
+            with self.lock:
+                row: tuple[object, ...] | None = self.db.execute(sql, params).fetchone()
+                return row
+        except (sqlite3.DatabaseError, StoreError):
+            return None
+
+    def _buffered(self) -> None:
+        # under self.lock
+        if not self._at_exit:
+            import atexit
+
+            atexit.register(self.flush)
+            self._at_exit = True
+        if len(self._stat) + len(self._verified) >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows in one transaction."""
+        with self.lock:
+            if not self._stat and not self._verified:
+                return
+            stat_rows = [(ino, *row) for ino, row in self._stat.items()]
+            marks = [(oid, *row) for oid, row in self._verified.items() if row is not None]
+            forget = [(oid,) for oid, row in self._verified.items() if row is None]
+            self._stat.clear()
+            self._verified.clear()
+            try:
+                db = self.db
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?)", stat_rows)
+                    db.executemany("INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?)", marks)
+                    db.executemany("DELETE FROM verified WHERE oid=?", forget)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except (sqlite3.DatabaseError, StoreError):
+                pass  # a cache that cannot be written is a cache that stays cold
+
+    def lookup(self, st: os.stat_result) -> str | None:
+        with self.lock:
+            pending = self._stat.get(st.st_ino)
+        if pending is not None:
+            return pending[2] if pending[:2] == (st.st_mtime_ns, st.st_size) else None
+        row = self._query(
+            "SELECT md5 FROM stat WHERE ino=? AND mtime=? AND size=?",
+            (st.st_ino, st.st_mtime_ns, st.st_size),
+        )
+        return str(row[0]) if row else None
+
+    def record(self, st: os.stat_result, md5: str) -> None:
+        with self.lock:
+            self._stat[st.st_ino] = (st.st_mtime_ns, st.st_size, md5)
+            self._buffered()
+
+    def is_verified(self, oid: str, st: os.stat_result) -> bool:
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self.lock:
+            if oid in self._verified:
+                return self._verified[oid] == key
+        row = self._query(
+            "SELECT 1 FROM verified WHERE oid=? AND ino=? AND mtime=? AND size=?", (oid, *key)
+        )
+        return row is not None
+
+    def verified_rows(self, oids: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+        """oid -> (ino, mtime, size) it was verified at, for many oids in a few queries."""
+        found: dict[str, tuple[int, int, int]] = {}
+        try:
+            with self.lock:
+                for at in range(0, len(oids), 500):  # SQLite's bound-parameter limit is 999+
+                    batch = list(oids[at : at + 500])
+                    marks = ",".join("?" * len(batch))
+                    rows = self.db.execute(
+                        f"SELECT oid, ino, mtime, size FROM verified WHERE oid IN ({marks})",
+                        batch,
+                    )
+                    for oid, ino, mtime, size in rows:
+                        found[oid] = (ino, mtime, size)
+                for oid, row in self._verified.items():
+                    if row is None:
+                        found.pop(oid, None)
+                    else:
+                        found[oid] = row
+        except (sqlite3.DatabaseError, StoreError):
+            return {}
+        return found
+
+    def mark_verified(self, oid: str, st: os.stat_result) -> None:
+        with self.lock:
+            self._verified[oid] = (st.st_ino, st.st_mtime_ns, st.st_size)
+            self._buffered()
+
+    def forget_verified(self, oid: str) -> None:
+        with self.lock:
+            self._verified[oid] = None
+            self._buffered()
+
+    def tree(self, path: str) -> TreeIndex | None:
+        row = self._query("SELECT oid, taken, stats, md5s FROM tree WHERE path=?", (path,))
+        if row is None:
+            return None
+        oid, taken, stats, md5s = row
+        if not (isinstance(oid, str) and isinstance(taken, int)):
+            return None
+        if not (isinstance(stats, bytes) and isinstance(md5s, bytes)):
+            return None
+        return TreeIndex(oid, taken, stats, md5s)
+
+    def put_tree(self, path: str, index: TreeIndex) -> None:
+        self._query(
+            "INSERT OR REPLACE INTO tree VALUES (?, ?, ?, ?, ?)",
+            (path, index.oid, index.taken, index.stats, index.md5s),
+        )
+
+    def complete(self, oid: str) -> tuple[int, bytes] | None:
+        """(when, cache listing) at which every object of manifest oid was last seen."""
+        row = self._query("SELECT taken, cache FROM complete WHERE oid=?", (oid,))
+        if row is None or not isinstance(row[0], int) or not isinstance(row[1], bytes):
+            return None
+        return row[0], row[1]
+
+    def put_complete(self, oid: str, taken: int, cache: bytes) -> None:
+        self._query("INSERT OR REPLACE INTO complete VALUES (?, ?, ?)", (oid, taken, cache))
+
+    def close(self) -> None:
+        self.flush()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
