@@ -1,8 +1,21 @@
 """Metrics notes in `refs/notes/metrics`: one JSON object per commit.
 
-Reads go through pygit2, which reads the notes tree in bulk (one object walk for 5,000
-commits instead of 5,000 `git notes show` processes). Writes go through `git notes`, so
-git itself takes the ref lock and keeps the notes tree's fan-out right.
+One reading interface (`NoteReader`: has, read, read_text, read_many), two backends:
+
+- `Notes`, the bulk backend: pygit2 reads the notes tree in one object walk (5,000 notes
+  in one pass instead of 5,000 `git notes show` processes). It also writes, through `git
+  notes`, so git itself takes the ref lock and keeps the notes tree's fan-out right.
+- `PlumbingNotes`, the quarantine-safe backend: the notes of one notes commit, read with
+  `git ls-tree` and `git cat-file` and the environment git gave the hook, replace objects
+  off. A server's pre-receive runs with the pushed objects in git's quarantine directory
+  (GIT_QUARANTINE_PATH, GIT_ALTERNATE_OBJECT_DIRECTORIES), which only git itself sees;
+  it reads a pushed notes commit that no ref names yet, and costs no pygit2 import in a
+  `git tag` hook.
+
+`log_with_notes` streams `git log` with each commit's raw note (`%N`) in one process:
+the history views (log, attachments) read fields and notes in log order without an
+index of every note. Every backend parses a note with `parse_note` (one size limit, one
+JSON decoder, one error).
 
 Note schema (version 1)::
 
@@ -26,11 +39,29 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from gitmodel.errors import GitModelError
-from gitmodel.git import run_git, stream_git
+from gitmodel.git import TRUTH_ENV, run_git, stream_git
 
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Protocol
+
+    class NoteReader(Protocol):
+        """How every module reads metrics notes (either backend below)."""
+
+        def has(self, commit: str) -> bool: ...
+
+        def read(self, commit: str) -> dict[str, Any] | None:
+            """The note of commit, None if it has none; NoteError when it is broken."""
+            ...
+
+        def read_text(self, commit: str) -> str | None:
+            """The note's raw text (git may have concatenated several), None if none."""
+            ...
+
+        def read_many(self, commits: Iterable[str]) -> dict[str, dict[str, Any] | NoteError]:
+            """The notes of many commits at once; a broken note maps to its NoteError."""
+            ...
+
 
 NOTES_REF = "refs/notes/metrics"
 SCHEMA_VERSION = 1
@@ -117,9 +148,16 @@ class Notes:
         blob = self.repo[note.id]
         return bytes(blob.data)
 
+    def has(self, commit: str) -> bool:
+        return self.read_raw(commit) is not None
+
     def read(self, commit: str) -> dict[str, Any] | None:
         raw = self.read_raw(commit)
         return None if raw is None else parse_note(raw, commit)
+
+    def read_text(self, commit: str) -> str | None:
+        raw = self.read_raw(commit)
+        return None if raw is None else raw.decode("utf-8", "replace")
 
     def note_map(self) -> dict[str, Any]:
         """annotated commit sha -> note blob id, for every note (one pass over the tree)."""
@@ -151,7 +189,88 @@ class Notes:
             ["notes", f"--ref={self.ref}", "add", "-f", "-F", "-", commit],
             cwd=self.cwd,
             input=render_note(note),
-            env={"GIT_NOTES_REF": self.ref, "GITMODEL_HOOK_SKIP": "1"},
+            env={"GIT_NOTES_REF": self.ref},
             retry_lock=True,
         )
         self._repo = None  # pygit2 caches refs; reopen to see the new note
+
+
+class PlumbingNotes:
+    """The notes of one notes commit, read with git plumbing (quarantine-safe; see above)."""
+
+    def __init__(self, cwd: Path, notes_commit: str | None) -> None:
+        self.cwd = cwd
+        self.notes_commit = notes_commit
+        self._index: dict[str, tuple[str, int]] | None = None
+
+    @classmethod
+    def from_ref(cls, cwd: Path, ref: str = NOTES_REF) -> PlumbingNotes:
+        proc = run_git(
+            ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+            cwd=cwd,
+            check=False,
+            env=TRUTH_ENV,
+        )
+        return cls(cwd, proc.stdout.strip() if proc.returncode == 0 else None)
+
+    def _load(self) -> dict[str, tuple[str, int]]:
+        if self._index is None:
+            self._index = {}
+            if self.notes_commit:
+                proc = run_git(
+                    ["ls-tree", "-r", "-l", "-z", self.notes_commit],
+                    cwd=self.cwd,
+                    check=False,
+                    env=TRUTH_ENV,
+                )
+                for entry in proc.stdout.split("\0") if proc.returncode == 0 else []:
+                    meta, _, path = entry.partition("\t")
+                    parts = meta.split()
+                    key = path.replace("/", "")
+                    if len(parts) == 4 and parts[1] == "blob" and len(key) in (40, 64):
+                        size = int(parts[3]) if parts[3].isdigit() else MAX_NOTE_BYTES + 1
+                        self._index[key.lower()] = (parts[2], size)
+        return self._index
+
+    def has(self, commit: str) -> bool:
+        return commit in self._load()
+
+    def read(self, commit: str) -> dict[str, Any] | None:
+        """The note of commit, None if it has none; NoteError when it is not a JSON object."""
+        entry = self._load().get(commit)
+        if entry is None:
+            return None
+        oid, size = entry
+        if size > MAX_NOTE_BYTES:
+            raise NoteError(f"note on {commit[:12]} is too large")
+        text = self._blob(oid)
+        return None if text is None else parse_note(text, commit)
+
+    def read_text(self, commit: str) -> str | None:
+        entry = self._load().get(commit)
+        return None if entry is None else self._blob(entry[0])
+
+    def read_many(self, commits: Iterable[str]) -> dict[str, dict[str, Any] | NoteError]:
+        out: dict[str, dict[str, Any] | NoteError] = {}
+        for commit in commits:
+            try:
+                note = self.read(commit)
+            except NoteError as exc:
+                out[commit] = exc
+                continue
+            if note is not None:
+                out[commit] = note
+        return out
+
+    def _blob(self, oid: str) -> str | None:
+        proc = run_git(["cat-file", "blob", oid], cwd=self.cwd, check=False, env=TRUTH_ENV)
+        return proc.stdout if proc.returncode == 0 else None
+
+
+def first_note(readers: Sequence[NoteReader], commit: str) -> dict[str, Any] | None:
+    """The note of commit from the first reader that has one (a server reads the notes it
+    accepted before the pushed ones, or the other way round)."""
+    for reader in readers:
+        if reader.has(commit):
+            return reader.read(commit)
+    return None

@@ -36,8 +36,10 @@ _BOOKKEEPING = frozenset({"created", "tool", "source", "schema"})
 _HISTORY = "history"
 _MISSING: Any = object()
 _MERGE_MESSAGE = "Notes merged by 'git model'"
-# Keep the hook recursion guard off while we move notes refs ourselves.
-_QUIET_ENV = {"GITMODEL_HOOK_SKIP": "1", "GIT_TERMINAL_PROMPT": "0"}
+# Never ask for a password in the middle of a sync: fail, and say why. (Our own hooks need
+# no guard here: the reference-transaction shim passes only tag updates to Python, and the
+# notes push runs with --no-verify.)
+_QUIET_ENV = {"GIT_TERMINAL_PROMPT": "0"}
 
 
 class NotesSyncError(GitModelError):

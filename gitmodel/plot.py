@@ -55,7 +55,7 @@ class Chart:
 
 def release_tags(repo: Repo) -> dict[str, list[str]]:
     """commit sha -> release tag names, by the gate's own reading of `[release] tags`."""
-    from gitmodel.gate import list_release_tags
+    from gitmodel.releases import list_release_tags
 
     tags: dict[str, list[str]] = {}
     for release in list_release_tags(repo.root, repo.config.release_tags):
@@ -132,7 +132,7 @@ def history_chart(repo: Repo, rev: str = "HEAD", metrics: Sequence[str] = ()) ->
 def describe(repo: Repo, rev: str) -> str:
     """A commit as a reader knows it: its release tags, else its subject, with the short
     sha (a title that says HEAD~1 stops being true at the next commit)."""
-    from gitmodel.gate import clean_text
+    from gitmodel.verdict import clean_text
 
     sha = repo.rev_parse(rev)
     tags = release_tags(repo).get(sha)

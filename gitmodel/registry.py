@@ -29,7 +29,9 @@ from gitmodel.versions import TAG_RE, TagName, is_release, parse_tag
 
 if TYPE_CHECKING:
     from gitmodel.config import Config
-    from gitmodel.gate import NoteSource, Verdict
+    from gitmodel.gate import NoiseEvidence
+    from gitmodel.notes import PlumbingNotes
+    from gitmodel.verdict import Verdict
 
 MAIN_LINE = "main"  # the main line's name in stage tags (GTO needs a name)
 
@@ -356,13 +358,6 @@ def parse_stage_rev(rev: str) -> tuple[str, str] | None:
 # -- gating a promotion ------------------------------------------------------------------
 
 
-def _first_note(sources: Sequence[NoteSource], commit: str) -> dict[str, Any] | None:
-    for source in sources:
-        if source.has(commit):
-            return source.read(commit)
-    return None
-
-
 def promotion_verdict(
     config: Config,
     registry: Registry,
@@ -371,9 +366,9 @@ def promotion_verdict(
     line: str,
     stage: str,
     stage_tag: str,
-    notes: Sequence[NoteSource],
-    baseline_notes: Sequence[NoteSource] | None = None,
-    repo_for_noise: Any = None,
+    notes: Sequence[PlumbingNotes],
+    baseline_notes: Sequence[PlumbingNotes] | None = None,
+    noise: NoiseEvidence | None = None,
 ) -> Verdict:
     """Judge `candidate` (at commit) for STAGE against the version holding it now.
 
@@ -381,8 +376,9 @@ def promotion_verdict(
     for a promotion is recorded in the candidate's note under the stage tag's name, so a
     release's override never waives a promotion.
     """
-    from gitmodel.gate import ReleaseTag, judge
-    from gitmodel.notes import NoteError
+    from gitmodel.gate import Baseline, Candidate, Release, judge
+    from gitmodel.notes import NoteError, first_note
+    from gitmodel.versions import ReleaseTag
 
     baseline_notes = baseline_notes or notes
     holder = registry.holder(line, stage)
@@ -391,14 +387,14 @@ def promotion_verdict(
     note: dict[str, Any] | None = None
     note_error = None
     try:
-        note = _first_note(notes, commit)
+        note = first_note(notes, commit)
     except NoteError as exc:
         note_error = exc.message
     previous = previous_note = None
     skipped = None
     if holder is not None and holder.commit != commit:
         try:
-            previous_note = _first_note(baseline_notes, holder.commit)
+            previous_note = first_note(baseline_notes, holder.commit)
         except NoteError as exc:
             skipped = f"{holder.version} (holding {stage}) has a broken note: {exc.message}"
         if previous_note is not None:
@@ -407,15 +403,11 @@ def promotion_verdict(
             skipped = f"{holder.version} (holding {stage}) has no metrics note"
     verdict = judge(
         config,
-        label,
-        commit,
-        model,
-        note,
-        note_error,
-        previous,
-        previous_note,
-        stage_tag,
-        repo_for_noise=repo_for_noise,
+        Candidate(label, commit, note, model, stage_tag, note_error),
+        Baseline(
+            Release(previous, previous_note) if previous and previous_note is not None else None
+        ),
+        noise,
     )
     if previous is not None:
         verdict.notes.append(
@@ -532,14 +524,15 @@ def promote(
     stage: str,
     message: str | None = None,
     allow_regression: str | None = None,
-    repo_for_noise: Any = None,
+    noise: NoiseEvidence | None = None,
 ) -> StageChange:
     """Assign STAGE to release REF with a GTO tag, gated against the version holding it.
 
     Refused (tag None, verdict failed) when REF is worse and no reason is given; with
     allow_regression the reason is recorded in REF's note and in the tag's message.
     """
-    from gitmodel.gate import NoteSource, clean_text
+    from gitmodel.notes import PlumbingNotes
+    from gitmodel.verdict import clean_text
 
     _check_stage(stage)
     if allow_regression is not None and not allow_regression.strip():
@@ -565,9 +558,7 @@ def promote(
             return change
         tag = f"{artifact}#{stage}#{registry.next_counter(artifact)}"
         judged = (config, registry, ref, release.commit, line, stage, tag)
-        verdict = promotion_verdict(
-            *judged, [NoteSource.from_ref(root)], repo_for_noise=repo_for_noise
-        )
+        verdict = promotion_verdict(*judged, [PlumbingNotes.from_ref(root)], noise=noise)
         if not verdict.passed:
             if allow_regression is None:
                 change.verdict = verdict
@@ -575,9 +566,7 @@ def promote(
             change.override = allow_regression.strip()
             _record_override(notes, root, release.commit, tag, change.override)
             # judged again with a fresh read of the notes, which now hold the override
-            verdict = promotion_verdict(
-                *judged, [NoteSource.from_ref(root)], repo_for_noise=repo_for_noise
-            )
+            verdict = promotion_verdict(*judged, [PlumbingNotes.from_ref(root)], noise=noise)
         change.verdict = verdict
         lines = [
             message.strip() if message and message.strip() else f"Promote {ref} to {stage}",
@@ -667,14 +656,15 @@ def recorded_verdict(message: str) -> dict[str, Any] | None:
 
 
 def release_lines(
-    root: Path, config: Config, notes: NoteSource | None = None
+    root: Path, config: Config, notes: PlumbingNotes | None = None
 ) -> list[dict[str, Any]]:
     """Every release line (main first): versions newest first with commit, date, gated
     metrics, the verdict recorded at release time and the stages each holds now."""
-    from gitmodel.gate import NoteSource, model_metrics, override_for
+    from gitmodel.gate import model_metrics, override_for
+    from gitmodel.notes import PlumbingNotes
 
     registry = Registry.read(root, config.release_tags)
-    source = notes or NoteSource.from_ref(root)
+    source = notes or PlumbingNotes.from_ref(root)
     names = [r.name for line in registry.lines.values() for r in line.releases]
     messages = _tag_messages(root, names)
     gated = list(config.gates)
@@ -742,9 +732,9 @@ def judge_stage_tags(
     root: Path,
     config: Config,
     pushed: Sequence[tuple[str, str]],
-    notes: Sequence[NoteSource],
-    baseline_notes: Sequence[NoteSource] | None = None,
-    repo_for_noise: Any = None,
+    notes: Sequence[PlumbingNotes],
+    baseline_notes: Sequence[PlumbingNotes] | None = None,
+    noise: NoiseEvidence | None = None,
 ) -> list[tuple[str, bool, str]]:
     """(name, passed, verdict text) for each pushed (object, tag name) that assigns a stage.
 
@@ -755,7 +745,7 @@ def judge_stage_tags(
     """
     import time
 
-    from gitmodel.gate import peel_commit
+    from gitmodel.releases import peel_commit
 
     stage_tags = [(new, name) for new, name in pushed if is_stage_tag(name)]
     if not any(_assigns(name) for _, name in stage_tags):
@@ -797,7 +787,7 @@ def judge_stage_tags(
             name,
             notes,
             baseline_notes,
-            repo_for_noise,
+            noise,
         )
         results.append((name, verdict.passed, verdict.text()))
         known = by_name.get(name)

@@ -670,24 +670,6 @@ class PrePushResult:
     notes: str = "skipped"  # or push_notes()'s answer, or "not published (why)"
 
 
-def pre_push(
-    repo: SyncWorkspace, remote_name: str, remote_url: str, updates: Sequence[Sequence[str]]
-) -> int:
-    """The pre-push hook's entry (gitmodel.hooks calls it): exit code 0, or Refused raised."""
-    from gitmodel.render import TerminalReporter, fmt_size, info, plural
-
-    result = prepare_push(repo, remote_name, remote_url, updates, TerminalReporter())
-    if result.notes.startswith("not published"):
-        info(f"gitmodel: warning: metrics notes {result.notes}")
-    if result.upload is not None and result.upload.transferred:
-        t = result.upload
-        info(
-            f"gitmodel: uploaded {plural(len(t.transferred), 'object')} ({fmt_size(t.bytes)}) "
-            f"to DVC remote {t.remote}"
-        )
-    return 0
-
-
 def prepare_push(
     repo: SyncWorkspace,
     remote_name: str,

@@ -467,7 +467,7 @@ class Repo:
     def default_diff_base(self) -> str:
         """Where `diff` with no revisions starts: the previous release, else HEAD~1."""
         from gitmodel.config import ConfigError
-        from gitmodel.gate import previous_release_tag
+        from gitmodel.evidence import previous_release_tag
 
         try:
             return previous_release_tag(self) or "HEAD~1"

@@ -66,7 +66,7 @@ def build_report(repo: Repo, a: str | None = None, b: str | None = None) -> dict
 def gate_verdict(repo: Repo, commit: str) -> tuple[dict[str, Any] | None, str | None]:
     """The release gate's verdict on commit as JSON, or None and why there is none."""
     try:
-        from gitmodel.gate import gate_for
+        from gitmodel.evidence import gate_for
     except ImportError:
         return None, "the release gate is not available in this version of gitmodel"
     try:

@@ -33,7 +33,8 @@ import numpy as np  # noqa: E402
 from gitmodel.bootstrap import MIN_RESAMPLES, _scorer  # noqa: E402
 from gitmodel.config import parse_config_text  # noqa: E402
 from gitmodel.evaluate import note_entry, predictions_record  # noqa: E402
-from gitmodel.gate import judge  # noqa: E402
+from gitmodel.evidence import PredictionsEvidence  # noqa: E402
+from gitmodel.gate import Baseline, Candidate, Release, judge  # noqa: E402
 from gitmodel.versions import ReleaseTag, parse_tag  # noqa: E402
 
 METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
@@ -100,18 +101,12 @@ def refusals(
             cand = np.where(rng.random(n) < accuracy - drop, y, 1 - y)
             base_note = memory.note(y, base, metrics)
             cand_note = memory.note(y, cand, metrics)
+            before = Release(previous, base_note)
             v = judge(
                 cfg,
-                "v1.1.0",
-                "b" * 40,
-                None,
-                cand_note,
-                None,
-                previous,
-                base_note,
-                "v1.1.0",
-                history=[(previous, base_note)],
-                predictions=memory.load,
+                Candidate("v1.1.0", "b" * 40, cand_note, tag="v1.1.0"),
+                Baseline(before, [before]),
+                PredictionsEvidence(memory.load),
             )
             refused += not v.passed
     finally:

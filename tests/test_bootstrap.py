@@ -172,10 +172,10 @@ def commit_model(
 
 
 def gate_verdict(repo: Path, commit: str) -> dict:
-    gate = pytest.importorskip("gitmodel.gate")
+    evidence = pytest.importorskip("gitmodel.evidence")
     from gitmodel.repo import Repo
 
-    return gate.gate_for(Repo(repo)).verdict(commit).to_json()
+    return evidence.gate_for(Repo(repo)).verdict(commit).to_json()
 
 
 @pytest.fixture

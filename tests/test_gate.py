@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from conftest import Shell
 
+from gitmodel import gate
 from gitmodel.config import Config, GateRule, parse_config_text
-from gitmodel.gate import compare, judge
+from gitmodel.gate import Baseline, Candidate, Release, compare
+from gitmodel.verdict import Verdict
 from gitmodel.versions import ReleaseTag, parse_tag
 
 POLICY = """\
@@ -75,6 +77,22 @@ def release(name: str) -> ReleaseTag:
 
 def note(**metrics: float) -> dict[str, Any]:
     return {"schema": 1, "metrics": metrics}
+
+
+def judge(
+    cfg: Config,
+    name: str,
+    commit: str,
+    model: str | None,
+    cand: dict[str, Any] | None,
+    note_error: str | None,
+    previous: ReleaseTag | None,
+    previous_note: dict[str, Any] | None,
+    tag: str | None,
+) -> Verdict:
+    """The pure gate's verdict for a candidate against one previous release."""
+    before = Release(previous, previous_note) if previous and previous_note is not None else None
+    return gate.judge(cfg, Candidate(name, commit, cand, model, tag, note_error), Baseline(before))
 
 
 def test_verdict_names_every_gated_metric() -> None:

@@ -16,7 +16,9 @@ import numpy as np
 from gitmodel.bootstrap import paired_bootstrap
 from gitmodel.config import parse_config_text
 from gitmodel.evaluate import classification_metrics, note_entry, predictions_record
-from gitmodel.gate import Verdict, judge
+from gitmodel.evidence import PredictionsEvidence
+from gitmodel.gate import Baseline, Candidate, Release, judge
+from gitmodel.verdict import Verdict
 from gitmodel.versions import ReleaseTag, parse_tag
 
 
@@ -64,11 +66,11 @@ def verdict(
     tag: str = "v9.0.0",
 ) -> Verdict:
     """Judge cand as tag; history: earlier releases (name, note), nearest first."""
-    earlier = [(release(name, i + 1), note) for i, (name, note) in enumerate(history)]
-    prev = earlier[0] if earlier else (None, None)
+    earlier = [Release(release(name, i + 1), note) for i, (name, note) in enumerate(history)]
+    prev = earlier[0] if earlier else None
     return judge(
-        cfg, tag, "c" * 40, None, cand, None, prev[0], prev[1], tag,
-        history=earlier, predictions=store.load,
+        cfg, Candidate(tag, "c" * 40, cand, tag=tag), Baseline(prev, earlier),
+        PredictionsEvidence(store.load),
     )  # fmt: skip
 
 

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from gitmodel.errors import EXIT_OK, EXIT_REFUSED, GitModelError
-    from gitmodel.gate import gate_for
+    from gitmodel.evidence import gate_for
     from gitmodel.render import print_json, warn
     from gitmodel.repo import Repo
     from gitmodel.versions import below_latest, parse_tag

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from gitmodel.errors import Refused
-    from gitmodel.hooks import noise_repo
+    from gitmodel.hooks.doors import noise_evidence
     from gitmodel.registry import promote
     from gitmodel.render import info, print_json
     from gitmodel.repo import Repo
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         args.stage,
         args.message,
         args.allow_regression,
-        repo_for_noise=noise_repo(repo.root, repo.config),
+        noise=noise_evidence(repo.root, repo.config),
     )
     if args.json:
         print_json(change.to_json())

@@ -4,8 +4,8 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gitmodel.gate import Verdict
     from gitmodel.repo import Repo
+    from gitmodel.verdict import Verdict
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from gitmodel.errors import GitModelError, Refused
-    from gitmodel.gate import gate_for
+    from gitmodel.evidence import gate_for
     from gitmodel.git import run_git
     from gitmodel.render import info, print_json, warn, warn_missing_hooks
     from gitmodel.repo import Repo
@@ -173,7 +173,7 @@ def _tag_message(
     override: str | None,
     metrics: dict[str, float | int],
 ) -> str:
-    from gitmodel.gate import clean_text
+    from gitmodel.verdict import clean_text
 
     lines = [user.strip() if user and user.strip() else f"Release {name}", ""]
     if override:

@@ -45,8 +45,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any, NamedTuple
 
-    from gitmodel.gate import Gate
-
 # -- shared by the entry points ------------------------------------------------------------
 
 
@@ -60,41 +58,6 @@ def _is_oid(text: str) -> bool:
 
 def _nonzero(oid: str) -> bool:
     return _is_oid(oid) and oid.strip("0") != ""
-
-
-def _door_policy(root: Path) -> Any:
-    from gitmodel.hooks.fastpath import policy_stamp, write_cache
-    from gitmodel.policy import door_policy
-
-    stamp = policy_stamp(root)
-    policy = door_policy(root)
-    write_cache(root, [policy.config, policy.worktree], stamp)
-    return policy
-
-
-def _door_gate(root: Path) -> Gate | None:
-    """The gate of a local door, or None when the repository has no policy."""
-    from gitmodel.gate import Gate, NoteSource
-
-    policy = _door_policy(root)
-    if policy.config is None:
-        return None
-    gate = Gate(
-        root, policy.config, NoteSource.from_ref(root), repo=noise_repo(root, policy.config)
-    )
-    gate.policy_difference = policy.difference
-    return gate
-
-
-def _judge_tag(gate: Gate, name: str, new: str) -> tuple[bool, str]:
-    """(passed, text) for release tag `name` being given object `new`."""
-    from gitmodel.gate import peel_commit
-
-    commit = peel_commit(gate.root, new)
-    if commit is None:
-        return False, f"release gate: {name} does not point at a commit\nFAIL: refused\n"
-    verdict = gate.verdict(commit, tag=name)
-    return verdict.passed, verdict.text()
 
 
 # -- reference-transaction -----------------------------------------------------------------
@@ -113,8 +76,10 @@ def reference_transaction(args: Sequence[str], stdin: IO[str]) -> int:
         if len(parts) == 2 and _nonzero(parts[0]) and parts[1].startswith("refs/tags/"):
             candidates.append((parts[0], parts[1][len("refs/tags/") :]))
     root = Path.cwd()
+    from gitmodel.hooks.doors import TAG_DOOR, door_gate, judge_refs
+
     try:
-        gate = _door_gate(root)
+        gate = door_gate(root)
     except ConfigError as exc:
         # A broken policy cannot judge; refuse only what looks like a release under the default.
         if any(is_release(name, "v*") for _, name in candidates):
@@ -123,68 +88,14 @@ def reference_transaction(args: Sequence[str], stdin: IO[str]) -> int:
         return 0
     if gate is None:
         return 0
-    refused = []
-    for new, name in candidates:
-        if not gate.is_release(name):
-            continue
-        passed, text = _judge_tag(gate, name, new)
-        _say(text.rstrip("\n"))
-        if not passed:
-            refused.append(name)
-    if refused:
-        _say(
-            f"gitmodel: refused to create release tag {', '.join(refused)}. "
-            "To release anyway: git model release VERSION --allow-regression REASON"
-        )
-        return 1
-    return _stages_refused(
-        _judge_stages(root, gate.config, candidates, gate.notes), "refused to create"
-    )
+    return _refuse(TAG_DOOR, judge_refs(gate, candidates))
 
 
-def noise_repo(root: Path, config: Any) -> Any:
-    """The Repo the noise-aware rule reads stored predictions from, only when a rule opts in.
-
-    Without it the hook would judge by the plain rule and refuse a tag that `git model
-    check` and `git model release` pass.
-    """
-    if not any(rule.significance is not None for rule in config.gates.values()):
-        return None
-    from gitmodel.repo import Repo
-
-    try:
-        return Repo(root)
-    except GitModelError:
-        return None
-
-
-def server_noise(gate: Gate, root: Path, config: Any) -> None:
-    """Give a server's gate the noise rule's evidence, or the reason it has none.
-
-    A bare repository's `.dvc` (its cache, and in `.dvc/config` the DVC remote the
-    clients push to) is the admin's: nothing pushed can reach it, and every object read
-    through it is md5-verified against the note that names it. Without one the server
-    judges by the plain rule and its verdict says so.
-    """
-    if not any(rule.significance is not None for rule in config.gates.values()):
-        return
-    if not (root / ".dvc").is_dir():
-        gate.noise_unavailable = (
-            "the server keeps no stored predictions: no .dvc in the bare repository "
-            "(docs/release-science.md, 'The server')"
-        )
-        return
-    from gitmodel.gate import repo_loader
-    from gitmodel.repo import Repo
-
-    try:
-        repo = Repo(root)
-        # `git model init` makes a clone's cache; a server's .dvc may hold only its config.
-        repo.store.cache_dir.mkdir(parents=True, exist_ok=True)
-        gate.predictions = repo_loader(repo)
-    except (GitModelError, OSError) as exc:
-        why = exc.message if isinstance(exc, GitModelError) else exc.strerror
-        gate.noise_unavailable = f"the server cannot read stored predictions ({why})"
+def _refuse(door: Any, judgement: Any) -> int:
+    """Show a door's verdicts and, when it refuses, why: 1 refused, 0 let through."""
+    for line in door.report(judgement):
+        _say(line)
+    return 1 if judgement.refused else 0
 
 
 # -- pre-push ------------------------------------------------------------------------------
@@ -228,24 +139,13 @@ def gate_push(root: Path, updates: Sequence[PushUpdate]) -> int:
     tag_updates = [u for u in updates if u.remote_ref.startswith("refs/tags/") and not u.deletes]
     if not tag_updates:
         return 0  # before any import: most pushes carry no tag
-    gate = _door_gate(root)
+    from gitmodel.hooks.doors import PUSH_DOOR, door_gate, judge_refs
+
+    gate = door_gate(root)
     if gate is None:
         return 0
-    config = gate.config
-    refused = []
-    for u in tag_updates:
-        name = u.remote_ref[len("refs/tags/") :]
-        if not gate.is_release(name):
-            continue
-        passed, text = _judge_tag(gate, name, u.local_sha)
-        _say(text.rstrip("\n"))
-        if not passed:
-            refused.append(name)
-    if refused:
-        _say(f"gitmodel: refused to push release tag {', '.join(refused)}: the release gate failed")
-        return 1
     pushed = [(u.local_sha, u.remote_ref[len("refs/tags/") :]) for u in tag_updates]
-    return _stages_refused(_judge_stages(root, config, pushed, gate.notes), "refused to push")
+    return _refuse(PUSH_DOOR, judge_refs(gate, pushed))
 
 
 def pre_push(args: Sequence[str], stdin: IO[str]) -> int:
@@ -257,10 +157,15 @@ def pre_push(args: Sequence[str], stdin: IO[str]) -> int:
     if code:
         return code
     # Then the weights go up and the notes out (no dvc import when nothing is to upload).
-    from gitmodel.remote import pre_push as upload_and_publish
-    from gitmodel.repo import Repo
+    return _publish(root, remote_name, remote_url, updates)
 
-    return upload_and_publish(Repo(root), remote_name, remote_url, updates)
+
+def _publish(root: Path, remote_name: str, remote_url: str, updates: Sequence[PushUpdate]) -> int:
+    from gitmodel.hooks.doors import publish
+
+    for line in publish(root, remote_name, remote_url, updates):
+        _say(line)
+    return 0
 
 
 def framework_pre_push(args: Sequence[str], stdin: IO[str]) -> int:
@@ -311,10 +216,7 @@ def framework_pre_push(args: Sequence[str], stdin: IO[str]) -> int:
         )
     if code or not (remote or url):
         return code
-    from gitmodel.remote import pre_push as upload_and_publish
-    from gitmodel.repo import Repo
-
-    return upload_and_publish(Repo(root), remote or url, url, updates)
+    return _publish(root, remote or url, url, updates)
 
 
 def _publishable_tags(root: Path, remote: str, to: str, since: str) -> list[tuple[str, str]]:
@@ -361,34 +263,6 @@ def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
     return receive(args, stdin)
 
 
-def _judge_stages(
-    root: Path, config: Any, pushed: Sequence[tuple[str, str]], notes: Any, baseline: Any = None
-) -> list[str]:
-    """Stage tags (GTO `NAME#STAGE#N`) among pushed (object, tag name) pairs that fail the
-    promotion gate, judged by the function `git model promote` uses."""
-    pushed = [(new, name) for new, name in pushed if _nonzero(new) and "#" in name]
-    if not pushed:
-        return []
-    from gitmodel.registry import judge_stage_tags
-
-    refused = []
-    for name, passed, text in judge_stage_tags(root, config, pushed, notes, baseline):
-        _say(text.rstrip("\n"))
-        if not passed:
-            refused.append(name)
-    return refused
-
-
-def _stages_refused(refused: Sequence[str], who: str) -> int:
-    if not refused:
-        return 0
-    _say(
-        f"gitmodel: {who} stage tag {', '.join(refused)}: the promotion gate failed "
-        "(git model promote REF STAGE --allow-regression REASON records why)"
-    )
-    return 1
-
-
 # -- post-commit -----------------------------------------------------------------------------
 
 
@@ -432,7 +306,9 @@ def metrics_note(args: Sequence[str], stdin: IO[str]) -> int:
     if os.environ.get("GITMODEL_COMMITTING") == "1":
         return 0
     root = Path.cwd()
-    policy = _door_policy(root)
+    from gitmodel.hooks.doors import door_policy
+
+    policy = door_policy(root)
     wanted_files = [
         f for c in (policy.config, policy.worktree) if c is not None for f in c.metrics_files
     ]
@@ -498,9 +374,7 @@ def _tree_metrics(root: Path, rev: str, files: Sequence[str]) -> dict[str, float
 def post_rewrite(args: Sequence[str], stdin: IO[str]) -> int:
     """After an amend or a rebase (git hands us old -> new): each new commit gets one valid
     note, with the metrics of its own metrics files when the rewrite changed them."""
-    from gitmodel.gate import NoteSource
-    from gitmodel.git import run_git
-    from gitmodel.notes import NOTES_REF
+    from gitmodel.notes import NOTES_REF, PlumbingNotes
     from gitmodel.rewrite import rewritten_notes
 
     pairs = []
@@ -514,7 +388,9 @@ def post_rewrite(args: Sequence[str], stdin: IO[str]) -> int:
     if args and args[0] == "rebase":
         # `git pull --rebase` runs no post-merge: the notes it fetched are merged here.
         _merge_fetched_notes(root)
-    policy = _door_policy(root)
+    from gitmodel.hooks.doors import door_policy
+
+    policy = door_policy(root)
     files = list(
         dict.fromkeys(
             os.path.normpath(f)
@@ -523,14 +399,7 @@ def post_rewrite(args: Sequence[str], stdin: IO[str]) -> int:
             for f in c.metrics_files
         )
     )
-    notes = NoteSource.from_ref(root, NOTES_REF)
-
-    def read_note(commit: str) -> str | None:
-        entry = notes._load().get(commit)
-        if entry is None:
-            return None
-        proc = run_git(["cat-file", "blob", entry[0]], cwd=root, check=False)
-        return proc.stdout if proc.returncode == 0 else None
+    notes = PlumbingNotes.from_ref(root, NOTES_REF)
 
     cache: dict[str, dict[str, float | int]] = {}
 
@@ -539,7 +408,7 @@ def post_rewrite(args: Sequence[str], stdin: IO[str]) -> int:
             cache[commit] = _tree_metrics(root, commit, files) if files else {}
         return cache[commit]
 
-    wanted = rewritten_notes(pairs, read_note, tree_metrics)
+    wanted = rewritten_notes(pairs, notes.read_text, tree_metrics)
     if args and args[0] == "rebase":
         # A rebase's fast-forwarded picks run no post-commit: the end state's weights.
         materialise(args, stdin)

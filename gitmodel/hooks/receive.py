@@ -78,8 +78,7 @@ def _say(message: str) -> None:
 
 
 def _git(args: Sequence[str], root: Path) -> Any:
-    from gitmodel.gate import TRUTH_ENV
-    from gitmodel.git import run_git
+    from gitmodel.git import TRUTH_ENV, run_git
 
     return run_git(args, cwd=root, check=False, env=TRUTH_ENV)
 
@@ -117,8 +116,8 @@ def lowering_the_bar(
     pinned: bool,
 ) -> list[str]:
     """Why this push would change what later releases are judged against (empty: it does not)."""
-    from gitmodel.gate import list_release_tags, peel_commit
     from gitmodel.notes import NOTES_REF, NoteError
+    from gitmodel.releases import list_release_tags, peel_commit
 
     problems: list[str] = []
     releases = {t.name: t for t in list_release_tags(root, release_glob)}
@@ -233,9 +232,10 @@ def server_policy(root: Path) -> tuple[Config, bool]:
 def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
     """Refuse a push that lowers the bar, then gate the release tags it creates."""
     from gitmodel.config import ConfigError
-    from gitmodel.gate import Gate, NoteSource, list_release_tags, peel_commit
-    from gitmodel.hooks import _judge_stages, _stages_refused, server_noise
-    from gitmodel.notes import NOTES_REF
+    from gitmodel.evidence import Gate
+    from gitmodel.hooks.doors import SERVER_DOOR, judge_refs, server_noise
+    from gitmodel.notes import NOTES_REF, PlumbingNotes
+    from gitmodel.releases import list_release_tags, peel_commit
     from gitmodel.versions import ReleaseTag, is_release, parse_tag
 
     root = Path.cwd()
@@ -248,9 +248,9 @@ def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
             + exc.message
         )
         return 1
-    accepted = NoteSource.from_ref(root, NOTES_REF)
+    accepted = PlumbingNotes.from_ref(root, NOTES_REF)
     pushed_notes = [u.new for u in updates if u.ref == NOTES_REF and u.creates]
-    incoming = NoteSource(root, pushed_notes[-1]) if pushed_notes else accepted
+    incoming = PlumbingNotes(root, pushed_notes[-1]) if pushed_notes else accepted
 
     problems = lowering_the_bar(root, updates, config.release_tags, accepted, incoming, pinned)
     if problems:
@@ -272,48 +272,30 @@ def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
         and u.creates
         and is_release(u.ref[len("refs/tags/") :], config.release_tags)
     ]
-    # GTO stage tags (NAME#STAGE#N) face the promotion gate (gitmodel.registry).
-    stage_refused = _judge_stages(
-        root,
-        config,
-        [(u.new, u.ref[len("refs/tags/") :]) for u in updates if u.ref.startswith("refs/tags/")],
-        [incoming, accepted],
-        [accepted, incoming],
-    )
-    if not creations:
-        return _stages_refused(stage_refused, "the server refused")
-    now = int(time.time())
-    tags = {t.name: t for t in list_release_tags(root, config.release_tags)}
-    for new, name in creations:  # tags made by this push are releases too, for each other
-        tags[name] = ReleaseTag(parse_tag(name), peel_commit(root, new), now)
+    tags: dict[str, ReleaseTag] = {}
+    if creations:
+        now = int(time.time())
+        tags = {t.name: t for t in list_release_tags(root, config.release_tags)}
+        for new, name in creations:  # tags made by this push are releases too, for each other
+            tags[name] = ReleaseTag(parse_tag(name), peel_commit(root, new), now)
     gate = Gate(
         root,
         config,
         [incoming, accepted],
         baseline_notes=[accepted, incoming],
         tags=list(tags.values()),
+        noise=server_noise(root, config),  # the noise rule, as at the other doors
         reference=_reference(root, updates),
         pinned=pinned,
     )
-    server_noise(gate, root, config)  # the noise rule, as at the other doors
-    refused = []
-    for new, name in creations:
-        commit = peel_commit(root, new)
-        if commit is None:
-            _say(f"release gate: {name} does not point at a commit\nFAIL: refused")
-            refused.append(name)
-            continue
-        verdict = gate.verdict(commit, tag=name)
-        _say(verdict.text().rstrip("\n"))
-        if not verdict.passed:
-            refused.append(name)
-    if refused:
-        _say(
-            f"gitmodel: the server refused release tag {', '.join(refused)}: the release gate "
-            "failed (push refs/notes/metrics with the tag if its note is missing here)"
-        )
-        return 1
-    return _stages_refused(stage_refused, "the server refused")
+    # Release tags face the release gate, GTO stage tags (NAME#STAGE#N) the promotion gate.
+    pushed = [
+        (u.new, u.ref[len("refs/tags/") :]) for u in updates if u.ref.startswith("refs/tags/")
+    ]
+    judgement = judge_refs(gate, pushed)
+    for line in SERVER_DOOR.report(judgement):
+        _say(line)
+    return 1 if judgement.refused else 0
 
 
 def _reference(root: Path, updates: Sequence[RefUpdate]) -> str | None:
