@@ -1,7 +1,10 @@
 """Real git in temporary repositories, with an isolated HOME and git config.
 
-Every test drives the real `git` binary and the real `git model` executable as
-subprocesses; nothing in git is mocked.
+End-to-end tests drive the real `git` binary and the real `git model` executable as
+subprocesses (the `sh` fixture); unit tests (tests/unit/) import gitmodel and call it in
+process. Both run with a HOME, git config and DVC config of their own: nothing of the
+developer's (~/.gitconfig, /etc/gitconfig, ~/.config/dvc, a hook's GIT_DIR) reaches a
+test, and nothing in git is mocked.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,14 +77,68 @@ class Shell:
         return self.run([str(BIN / "dvc"), *args], cwd, check=check, **kw)
 
 
+GITCONFIG = (
+    "[user]\n\tname = Test User\n\temail = test@example.com\n"
+    "[init]\n\tdefaultBranch = main\n"
+    "[advice]\n\tdetachedHead = false\n"
+)
+
+
+def isolated_env(home: Path) -> dict[str, str]:
+    """The variables that point git, libgit2's callers and DVC at home's config only."""
+    return {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        # dvc.dirs: global_config_dir() and system_config_dir() read these first, then
+        # platformdirs (~/.config/dvc and /etc/xdg/dvc); site_cache_dir() is /var/tmp/dvc.
+        "DVC_GLOBAL_CONFIG_DIR": str(home / ".config" / "dvc"),
+        "DVC_SYSTEM_CONFIG_DIR": str(home / "etc" / "dvc"),
+        "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"),
+    }
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """Every test, in process or not, runs under a HOME and git/DVC config of its own.
+
+    In-process tests call gitmodel, which runs git with the process's environment and
+    opens repositories with pygit2; either would otherwise read the developer's
+    ~/.gitconfig (a core.hooksPath, a notes.rewriteRef, a global cache.type) or, under a
+    git hook, its GIT_DIR. libgit2 reads HOME once, when pygit2 is imported, so its
+    search path is set here too.
+    """
+    import pygit2
+
+    home = tmp_path_factory.mktemp("home")
+    (home / ".gitconfig").write_text(GITCONFIG)
+    for name in list(os.environ):
+        if name.startswith("GIT_"):  # GIT_DIR, GIT_INDEX_FILE, GIT_CONFIG_PARAMETERS, ...
+            monkeypatch.delenv(name)
+    for name, value in isolated_env(home).items():
+        monkeypatch.setenv(name, value)
+    levels = {
+        pygit2.GIT_CONFIG_LEVEL_SYSTEM: home / "etc",
+        pygit2.GIT_CONFIG_LEVEL_XDG: home / ".config" / "git",
+        pygit2.GIT_CONFIG_LEVEL_GLOBAL: home,
+        pygit2.GIT_CONFIG_LEVEL_PROGRAMDATA: home / "etc",
+    }
+    search = pygit2.settings.search_path
+    saved = {level: search[level] for level in levels}
+    for level, path in levels.items():
+        search[level] = str(path)
+    yield home
+    for level, path in saved.items():
+        search[level] = path
+
+
 @pytest.fixture(scope="session")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("home")
-    (home / ".gitconfig").write_text(
-        "[user]\n\tname = Test User\n\temail = test@example.com\n"
-        "[init]\n\tdefaultBranch = main\n"
-        "[advice]\n\tdetachedHead = false\n"
-    )
+    (home / ".gitconfig").write_text(GITCONFIG)
     return home
 
 
@@ -92,11 +149,9 @@ def base_env(home: Path) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith("GIT_") and k not in ("GITMODEL_DEBUG",)
     }
+    env.update(isolated_env(home))
     env.update(
         {
-            "HOME": str(home),
-            "XDG_CONFIG_HOME": str(home / ".config"),
-            "GIT_CONFIG_NOSYSTEM": "1",
             "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
             "DVC_NO_ANALYTICS": "1",
             "DVC_NO_UPDATER": "1",
