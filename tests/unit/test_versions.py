@@ -177,3 +177,72 @@ def test_a_new_spelling_is_judged_against_the_release_of_its_version() -> None:
         "v1.0.0",
     ]
     assert [t.name for t in releases_before(parse_tag("v1.1.0"), "", 2, pool)] == ["v1.0.0"]
+
+
+# -- agreement with GTO's own regex -----------------------------------------------------------
+
+_GTO_NAMES = ["clf", "models=clf", "a/b", "m-1_x", "v2", "x9"]
+_GTO_SUFFIXES = [
+    "@v1.2.3",
+    "@v0.0.1-rc.1+build.7",
+    "@v1.2.3!",
+    "@v1.2.3#12",
+    "@v1.2.3!#4",
+    "#prod",
+    "#prod#3",
+    "#prod!#3",
+    "#stage-2!",
+    "@deprecated#2",
+    "@created#1",
+    "@created",
+]
+
+
+def _gto_kind(name: str) -> tuple[str, str, str] | None:
+    """What GTO's tag_re (gto/constants.py) makes of a tag: (kind, artifact, part)."""
+    from gto.constants import tag_re
+
+    match = tag_re.search(name)
+    if match is None:
+        return None
+    artifact = match["artifact"]
+    if match["deprecated"] or match["created"]:
+        return ("lifecycle", artifact, match["deprecated"] or match["created"])
+    if match["version"]:
+        kind = "deprecation" if match["cancel"] == "!" else "release"
+        return (kind, artifact, match["version"])
+    return ("stage", artifact, match["stage"])
+
+
+@pytest.mark.parametrize("suffix", _GTO_SUFFIXES)
+def test_every_tag_gto_reads_is_read_the_same(suffix: str) -> None:
+    for artifact in _GTO_NAMES:
+        name = artifact + suffix
+        expected = _gto_kind(name)
+        assert expected is not None, name  # the corpus holds GTO tags only
+        parsed = parse_tag(name)
+        assert (parsed.kind, parsed.model, parsed.part) == expected, name
+        # only GTO's registrations can be releases; everything else never is
+        assert is_release(name, "v*") == (expected[0] == "release"), name
+
+
+@pytest.mark.parametrize("name", ["v1.2.3!", "clf@v1!x", "clf#", "@v1.0.0", "clf@@v1", "#prod#1"])
+def test_punctuation_gto_does_not_read_is_never_a_release(name: str) -> None:
+    assert _gto_kind(name) is None
+    assert not is_release(name, "*")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("v1.1", "v1.1.0", True),
+        ("v1.1", "v1.1.0.0", True),
+        ("V1.1.0", "v1.1", True),
+        ("clf@v1.1", "clf@v1.1.0", True),
+        ("clf@v1.1", "v1.1.0", False),  # another line
+        ("v1.1", "v1.1.1", False),
+        ("v-2024", "v-2024", False),  # no version: never the same by version
+    ],
+)
+def test_same_version_is_version_order_not_spelling(a: str, b: str, same: bool) -> None:
+    assert same_version(parse_tag(a), parse_tag(b)) is same
