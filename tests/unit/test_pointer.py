@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
+from gitmodel import pointer
 from gitmodel.errors import EXIT_USAGE
 from gitmodel.pointer import (
     MAX_POINTER_BYTES,
@@ -219,3 +221,85 @@ def test_pointer_blobs_on_both_sides_of_a_merge(git_repo: Path) -> None:
     merge_only = git(git_repo, *RAW_POINTER_LOG, "-1", "HEAD")
     # the merge brings side.dvc to main's line and main.dvc to side's: both are listed
     assert {p for p, _ in pointer_blobs_in_raw_log(merge_only)} == {"side.dvc", "main.dvc"}
+
+
+# -- the hand-written fast path for canonical pointers agrees with YAML ----------------------
+
+CANONICAL = (
+    "outs:\n- md5: 6137cde4893c59f76f005a8123d8e8e6\n  size: 14445097\n"
+    "  hash: md5\n  path: model.pt\n"
+)
+
+
+def test_canonical_pointer_round_trips_without_yaml() -> None:
+    data = pointer._load_plain(CANONICAL)
+    assert data == {
+        "outs": [
+            {
+                "md5": "6137cde4893c59f76f005a8123d8e8e6",
+                "size": 14445097,
+                "hash": "md5",
+                "path": "model.pt",
+            }
+        ]
+    }
+    assert data is not None
+    assert pointer._dump_plain(data) == CANONICAL
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        CANONICAL.replace("model.pt", "yes"),  # YAML 1.1 reads it as a boolean
+        CANONICAL.replace("model.pt", "2024.5"),  # a float
+        CANONICAL.replace("model.pt", "'model.pt'"),  # quoted
+        CANONICAL.replace("model.pt", "model.pt  # comment"),
+        CANONICAL.replace("6137cde4893c59f76f005a8123d8e8e6", "12345678901234567890123456789012"),
+        CANONICAL + "frozen: true\n",
+        CANONICAL.replace("\n", "\r\n"),
+        CANONICAL.rstrip("\n"),
+        CANONICAL.replace("  size", "  size: 1\n  size"),  # a duplicate key
+    ],
+)
+def test_anything_unusual_is_left_to_yaml(text: str) -> None:
+    assert pointer._load_plain(text) is None
+
+
+def test_fast_path_agrees_with_yaml_on_generated_pointers() -> None:
+    yaml = pytest.importorskip("yaml")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    values = [
+        "model.pt", "a/b.bin", "yes", "No", "ON", "null", "~", "1e3", "1.0e+3", "0x1f",
+        "0b101", "123", "0123", ".inf", "-x", "_a", "a@b", "a:b", "x#y", "2024-01-01", "y",
+        "a/1x", "6137cde4893c59f76f005a8123d8e8e6", "6137cde4893c59f76f005a8123d8e8e6.dir",
+        "0b101010101010101010101010101010", "0", "18446744073709551616", "1_000", "-1",
+        "md5", "md5-dos2unix", "",
+    ]  # fmt: skip
+    keys = ["md5", "size", "nfiles", "hash", "path", "other"]
+    rnd = random.Random(6)
+    fast = 0
+    for _ in range(3000):
+        lines = ["outs:"]
+        for _out in range(rnd.randint(1, 2)):
+            lead = "- "
+            for key in rnd.sample(keys, rnd.randint(1, 5)):
+                lines.append(f"{lead}{key}: {rnd.choice(values)}")
+                lead = "  "
+        text = "\n".join(lines) + "\n"
+        plain = pointer._load_plain(text)
+        try:
+            reference = yaml.load(text, Loader=loader)
+        except yaml.YAMLError:
+            reference = None
+        if plain is not None:
+            fast += 1
+            assert plain == reference, text
+            for mine, theirs in zip(plain["outs"], reference["outs"], strict=True):
+                assert [type(v) for v in mine.values()] == [type(v) for v in theirs.values()]
+        if isinstance(reference, dict):
+            dumped = pointer._dump_plain(reference)
+            if dumped is not None:
+                assert dumped == yaml.safe_dump(
+                    reference, sort_keys=False, default_flow_style=False
+                )
+    assert fast > 0
