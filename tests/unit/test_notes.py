@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,8 @@ from gitmodel.notes import (
     NOTES_REF,
     NoteError,
     Notes,
+    PlumbingNotes,
+    first_note,
     log_with_notes,
     parse_note,
     render_note,
@@ -22,6 +26,20 @@ from .conftest import commit_file, git
 
 def _notes(repo: Path) -> Notes:
     return Notes(repo / ".git", repo)
+
+
+def _plumbing(repo: Path) -> PlumbingNotes:
+    return PlumbingNotes.from_ref(repo)
+
+
+# Both backends of the one reading interface must read every note alike: the bulk one
+# (pygit2) on a workstation, the plumbing one in hooks and on a server.
+BACKENDS = {"bulk": _notes, "plumbing": _plumbing}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def reader(request: pytest.FixtureRequest) -> Callable[[Path], Any]:
+    return BACKENDS[request.param]
 
 
 def _raw_note(repo: Path, commit: str, text: str) -> None:
@@ -49,22 +67,24 @@ def test_write_replaces_and_the_same_object_sees_it(git_repo: Path) -> None:
     assert notes.read(head) == {"metrics": {"a": 2}}
 
 
-def test_a_commit_without_a_note(git_repo: Path) -> None:
+def test_a_commit_without_a_note(git_repo: Path, reader: Callable[[Path], Any]) -> None:
     head = git(git_repo, "rev-parse", "HEAD").strip()
-    notes = _notes(git_repo)
+    notes = reader(git_repo)
     assert notes.read(head) is None  # no notes ref at all
-    assert notes.note_map() == {}
+    assert not notes.has(head)
     assert notes.read_many([head]) == {}
+    assert _notes(git_repo).note_map() == {}
     other = commit_file(git_repo, "x.txt", "x")
-    notes.write(other, {"metrics": {}})
-    assert _notes(git_repo).read(head) is None
-    assert _notes(git_repo).read("f" * 40) is None  # not even a commit
+    _notes(git_repo).write(other, {"metrics": {}})
+    assert reader(git_repo).read(head) is None
+    assert reader(git_repo).read("f" * 40) is None  # not even a commit
+    assert reader(git_repo).has(other)
 
 
-def test_only_the_metrics_ref_is_read(git_repo: Path) -> None:
+def test_only_the_metrics_ref_is_read(git_repo: Path, reader: Callable[[Path], Any]) -> None:
     head = git(git_repo, "rev-parse", "HEAD").strip()
     git(git_repo, "notes", "add", "-m", '{"metrics": {"a": 1}}', head)  # refs/notes/commits
-    assert _notes(git_repo).read(head) is None
+    assert reader(git_repo).read(head) is None
 
 
 @pytest.mark.parametrize(
@@ -78,12 +98,15 @@ def test_only_the_metrics_ref_is_read(git_repo: Path) -> None:
         ("[" * 100_000, "is not valid JSON"),  # no RecursionError traceback
     ],
 )
-def test_a_malformed_note_is_one_line(git_repo: Path, text: str, fragment: str) -> None:
+def test_a_malformed_note_is_one_line(
+    git_repo: Path, reader: Callable[[Path], Any], text: str, fragment: str
+) -> None:
     head = git(git_repo, "rev-parse", "HEAD").strip()
     _raw_note(git_repo, head, text)
     with pytest.raises(NoteError) as caught:
-        _notes(git_repo).read(head)
+        reader(git_repo).read(head)
     assert caught.value.message == f"note on {head[:12]} {fragment}"
+    assert reader(git_repo).read_text(head) == text + ("" if text.endswith("\n") else "\n")
 
 
 def test_a_note_too_large_is_refused_before_parsing() -> None:
@@ -93,7 +116,9 @@ def test_a_note_too_large_is_refused_before_parsing() -> None:
     assert parse_note('{"a": 1}', "a" * 40) == {"a": 1}
 
 
-def test_a_bulk_read_keeps_going_past_a_bad_note(git_repo: Path) -> None:
+def test_a_bulk_read_keeps_going_past_a_bad_note(
+    git_repo: Path, reader: Callable[[Path], Any]
+) -> None:
     commits = [commit_file(git_repo, f"f{i}.txt", str(i), f"c{i}") for i in range(5)]
     notes = _notes(git_repo)
     for i, commit in enumerate(commits):
@@ -101,7 +126,7 @@ def test_a_bulk_read_keeps_going_past_a_bad_note(git_repo: Path) -> None:
             notes.write(commit, {"metrics": {"step": i}})
     _raw_note(git_repo, commits[2], "{broken")
     unnoted = git(git_repo, "rev-parse", "HEAD~5").strip()
-    found = _notes(git_repo).read_many([*commits, unnoted])
+    found = reader(git_repo).read_many([*commits, unnoted])
     assert set(found) == set(commits)  # the commit without a note is simply absent
     assert isinstance(found[commits[2]], NoteError)
     for i, commit in enumerate(commits):
@@ -110,7 +135,7 @@ def test_a_bulk_read_keeps_going_past_a_bad_note(git_repo: Path) -> None:
     assert set(_notes(git_repo).note_map()) == set(commits)
 
 
-def test_many_notes_under_git_s_fan_out(git_repo: Path) -> None:
+def test_many_notes_under_git_s_fan_out(git_repo: Path, reader: Callable[[Path], Any]) -> None:
     # git splits a big notes tree into fan-out directories (ab/cdef...); reads see through it
     count = 300
     commits = "".join(
@@ -131,7 +156,7 @@ def test_many_notes_under_git_s_fan_out(git_repo: Path) -> None:
     ids = git(git_repo, "rev-list", "refs/heads/many").split()
     assert len(ids) == count
     assert "tree" in git(git_repo, "ls-tree", NOTES_REF)  # fanned out
-    found = _notes(git_repo).read_many(ids)
+    found = reader(git_repo).read_many(ids)
     assert len(found) == count
     assert all(v == {"metrics": {"x": 1}} for v in found.values())
 
@@ -149,3 +174,38 @@ def test_log_with_notes_streams_each_commit_and_its_raw_note(git_repo: Path) -> 
     assert json.loads(records[1][1]) == {"metrics": {"a": 1}}
     assert records[2][1].strip() == b""
     assert b"gitmodel-0000000000000000" in records[0][1]  # the forgery stays inside its note
+
+
+def test_a_replace_ref_cannot_swap_a_note(git_repo: Path, reader: Callable[[Path], Any]) -> None:
+    # refs/replace/* arrives with a fetch or a push: a forged note blob must not be read
+    head = git(git_repo, "rev-parse", "HEAD").strip()
+    _notes(git_repo).write(head, {"metrics": {"accuracy": 0.5}})
+    blob = git(git_repo, "rev-parse", f"{NOTES_REF}:{head}").strip()
+    forged = git(
+        git_repo, "hash-object", "-w", "--stdin", input='{"metrics": {"accuracy": 0.99}}\n'
+    ).strip()
+    git(git_repo, "replace", blob, forged)
+    assert reader(git_repo).read(head) == {"metrics": {"accuracy": 0.5}}
+
+
+def test_plumbing_reads_a_notes_commit_no_ref_names(git_repo: Path) -> None:
+    # pre-receive: the pushed notes commit is only in the quarantine, named by no ref yet
+    head = git(git_repo, "rev-parse", "HEAD").strip()
+    _notes(git_repo).write(head, {"metrics": {"a": 1}})
+    pushed = git(git_repo, "rev-parse", NOTES_REF).strip()
+    git(git_repo, "update-ref", "-d", NOTES_REF)
+    assert _plumbing(git_repo).read(head) is None  # the ref is gone
+    assert PlumbingNotes(git_repo, pushed).read(head) == {"metrics": {"a": 1}}
+    assert PlumbingNotes(git_repo, None).read_many([head]) == {}
+
+
+def test_first_note_asks_readers_in_order(git_repo: Path) -> None:
+    head = git(git_repo, "rev-parse", "HEAD").strip()
+    _notes(git_repo).write(head, {"metrics": {"a": 1}})
+    accepted = PlumbingNotes(git_repo, git(git_repo, "rev-parse", NOTES_REF).strip())
+    _notes(git_repo).write(head, {"metrics": {"a": 2}})
+    pushed = _plumbing(git_repo)
+    empty = PlumbingNotes(git_repo, None)
+    assert first_note([empty, accepted, pushed], head) == {"metrics": {"a": 1}}
+    assert first_note([pushed, accepted], head) == {"metrics": {"a": 2}}
+    assert first_note([empty], head) is None
