@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitmodel.errors import GitModelError
+from gitmodel.errors import GitModelError, Refused
 from gitmodel.git import run_git
 from gitmodel.pointer import (
     POINTER_SUFFIX,
@@ -284,7 +284,7 @@ def _check_git_remotes(repo: Repo) -> None:
     for name in names:
         proc = run_git(["ls-remote", name], cwd=repo.root, check=False)
         if proc.returncode != 0:
-            raise GitModelError(
+            raise Refused(
                 f"cannot list git remote {name!r} ({proc.stderr.strip().splitlines()[-1:]}); "
                 "a remote gc must see every pushed commit"
             )
@@ -292,7 +292,7 @@ def _check_git_remotes(repo: Repo) -> None:
             sha, _, ref = line.partition("\t")
             have = run_git(["cat-file", "-e", sha], cwd=repo.root, check=False)
             if have.returncode != 0:
-                raise GitModelError(
+                raise Refused(
                     f"git remote {name!r} has {ref} at {sha[:12]}, which this clone has not "
                     f"fetched; run `git fetch {name}` first (nothing was removed)"
                 )

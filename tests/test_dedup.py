@@ -328,3 +328,47 @@ def test_fsck_repair_rechunks_a_recipe_whose_chunks_are_gone(
     assert sh.gm("fsck", "--repair", cwd=repo, check=False).returncode == 0
     sh.gm("gc", "--grace", "0", "--chunks-only", cwd=repo)
     check_every_version(sh, repo, done)
+
+
+def test_killed_rebuild_leaves_nothing_that_lies(tmp_path: Path, sh: Shell, repo: Path) -> None:
+    """A checkout rebuilding from chunks, killed at random moments (retried until kills
+    landed, however fast the machine): no object under a name its bytes do not have, no
+    half-written weights in the work tree; the next checkout is byte-exact."""
+    import random
+
+    from integrity import kill_when, spawn
+
+    enable_dedup(sh, repo)
+    done = commit_versions(sh, repo, versions(tmp_path, 2, tensors=16, elements=400_000))
+    want = done[-1][1]
+    gm = str(Path(sh.env["PATH"].split(":")[0]) / "git-model")
+    target = repo / "model.safetensors"
+    cache = repo / ".dvc" / "cache" / "files"
+    rnd = random.Random(7)
+    kills = trials = 0
+    while kills < 3 and trials < 30:
+        trials += 1
+        sh.gm("gc", "--grace", "0", "--chunks-only", cwd=repo)
+        if target.exists():
+            target.chmod(0o644)
+            target.unlink()
+
+        def writing() -> bool:
+            return (cache / "tmp").is_dir() and any((cache / "tmp").iterdir())
+
+        # from the first temporary file on: a kill lands inside the rebuild
+        delay = 0.0 if trials % 3 == 1 else rnd.uniform(0.0, 0.4)
+        kills += kill_when(spawn([gm, "checkout"], repo, sh.env), writing, delay)
+        for obj in (cache / "md5").rglob("*"):
+            if obj.is_file():
+                assert md5(obj) == obj.parent.name + obj.name, f"trial {trials}: {obj}"
+        assert not target.exists() or md5(target) == want, f"trial {trials}"
+    assert kills >= 1, "no kill landed in 30 trials"
+    sh.gm("checkout", "--force", cwd=repo)
+    assert md5(target) == want
+    # a killed copy's temporary file (never under the output's name) is gone too
+    assert sorted(p.name for p in repo.iterdir() if p.name.startswith("model.")) == [
+        "model.safetensors",
+        "model.safetensors.dvc",
+    ]
+    assert sh.gm("fsck", cwd=repo, check=False).returncode == 0
