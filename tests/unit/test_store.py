@@ -1,0 +1,308 @@
+"""gitmodel.store: objects in DVC 3's layout, links, verification, hashing, the stat cache.
+
+Tested through the names the package exports (gitmodel.store.Store and friends), not its
+inner modules, so that the package may be rearranged freely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import stat
+from pathlib import Path
+
+import pytest
+
+from gitmodel.errors import GitModelError
+from gitmodel.store import (
+    CorruptObject,
+    DirEntry,
+    ObjectMissing,
+    StatCache,
+    Store,
+    StoreError,
+    dir_manifest_bytes,
+    hash_file,
+    is_oid,
+)
+
+
+def _store(root: Path, link_types: tuple[str, ...] = ("copy",)) -> Store:
+    return Store(root / ".dvc" / "cache", root / ".dvc" / "tmp" / "state.db", link_types, jobs=2)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return _store(tmp_path)
+
+
+def test_an_object_lives_where_dvc_puts_it(store: Store, tmp_path: Path) -> None:
+    data = random.Random(1).randbytes(300_000)
+    md5, size = store.store_file(_write(tmp_path / "model.pt", data))
+    assert md5 == hashlib.md5(data).hexdigest() and size == len(data)
+    obj = tmp_path / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    assert store.oid_to_path(md5) == obj
+    assert obj.read_bytes() == data
+    assert stat.S_IMODE(obj.stat().st_mode) & 0o222 == 0  # read-only, as DVC protects it
+    assert (tmp_path / "model.pt").read_bytes() == data  # the file is never moved
+    assert store.exists(md5) and list(store.iter_oids()) == [md5]
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 1 << 20, (1 << 20) + 7])
+def test_hashing_is_md5_at_every_size(tmp_path: Path, size: int) -> None:
+    data = random.Random(size).randbytes(size)
+    path = _write(tmp_path / "f", data)
+    assert hash_file(path) == hashlib.md5(data).hexdigest()
+    md5, stored = _store(tmp_path).store_file(path)
+    assert (md5, stored) == (hashlib.md5(data).hexdigest(), size)
+
+
+def test_storing_again_is_a_no_op(store: Store, tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.bin", b"weights" * 1000)
+    md5, _ = store.store_file(path)
+    obj = store.oid_to_path(md5)
+    before = os.stat(obj)
+    same = _write(tmp_path / "b.bin", b"weights" * 1000)
+    assert store.store_file(same)[0] == md5
+    after = os.stat(obj)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert store.store_bytes(b"weights" * 1000) == md5
+
+
+def test_nothing_half_written_is_left(store: Store, tmp_path: Path) -> None:
+    for i in range(5):
+        store.store_file(_write(tmp_path / f"f{i}", os.urandom(50_000)))
+    names = [p.name for p in (tmp_path / ".dvc" / "cache").rglob("*") if p.is_file()]
+    assert len(names) == 5 and not any(n.endswith(".tmp") for n in names)
+
+
+@pytest.mark.parametrize(
+    ("text", "dirs", "ok"),
+    [
+        ("6137cde4893c59f76f005a8123d8e8e6", True, True),
+        ("6137cde4893c59f76f005a8123d8e8e6.dir", True, True),
+        ("6137cde4893c59f76f005a8123d8e8e6.dir", False, False),
+        ("6137CDE4893C59F76F005A8123D8E8E6", True, False),
+        ("6137cde4893c59f76f005a8123d8e8e", True, False),
+        ("../../../../etc/passwd0000000000", True, False),
+        ("", True, False),
+    ],
+)
+def test_is_oid(text: str, dirs: bool, ok: bool) -> None:
+    assert is_oid(text, dirs=dirs) is ok
+
+
+def test_a_bad_object_id_never_becomes_a_path(store: Store) -> None:
+    for bad in ("../../etc/passwd", "zz" * 16, "a" * 31):
+        with pytest.raises(GitModelError, match="not an md5 object id"):
+            store.oid_to_path(bad)
+        with pytest.raises(GitModelError):
+            store.exists(bad)
+
+
+def test_verify_finds_a_changed_object(store: Store, tmp_path: Path) -> None:
+    md5, _ = store.store_file(_write(tmp_path / "m", b"good bytes"))
+    store.verify(md5)
+    obj = store.oid_to_path(md5)
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"evil bytes")  # same size; a new mtime
+    with pytest.raises(CorruptObject) as caught:
+        store.verify(md5)
+    assert caught.value.oid == md5
+    assert caught.value.actual == hashlib.md5(b"evil bytes").hexdigest()
+    assert caught.value.exit_code == 1
+    # a fresh Store (another process) does not trust it either
+    with pytest.raises(CorruptObject):
+        _store(tmp_path).verify(md5)
+
+
+def test_verify_force_rehashes_even_a_trusted_object(store: Store, tmp_path: Path) -> None:
+    md5, _ = store.store_file(_write(tmp_path / "m", b"good bytes"))
+    obj = store.oid_to_path(md5)
+    st = os.stat(obj)
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"evil bytes")
+    os.utime(obj, ns=(st.st_atime_ns, st.st_mtime_ns))  # a change that hides from stat
+    store.verify(md5)  # trusted by its stat line
+    with pytest.raises(CorruptObject):
+        store.verify(md5, force=True)
+
+
+@pytest.mark.parametrize("kind", ["copy", "hardlink", "symlink"])
+def test_materialise_with_each_link_type(tmp_path: Path, kind: str) -> None:
+    store = _store(tmp_path, (kind,))
+    md5, _ = store.store_file(_write(tmp_path / "src", b"payload" * 100))
+    dest = tmp_path / "work" / "out.bin"
+    assert store.materialise(md5, dest) == kind
+    assert dest.read_bytes() == b"payload" * 100
+    obj = store.oid_to_path(md5)
+    if kind == "symlink":
+        assert dest.is_symlink() and os.readlink(dest) == str(obj)
+    elif kind == "hardlink":
+        assert os.stat(dest).st_ino == os.stat(obj).st_ino
+    else:
+        assert os.stat(dest).st_ino != os.stat(obj).st_ino
+        assert stat.S_IMODE(os.stat(dest).st_mode) == 0o644  # the copy is the user's to edit
+
+
+def test_reflink_falls_back_to_copy_where_unsupported(tmp_path: Path) -> None:
+    store = _store(tmp_path, ("reflink", "copy"))
+    md5, _ = store.store_file(_write(tmp_path / "src", b"x" * 10_000))
+    kind = store.materialise(md5, tmp_path / "out")
+    assert kind in ("reflink", "copy")
+    assert (tmp_path / "out").read_bytes() == b"x" * 10_000
+
+
+def test_materialise_refuses_a_missing_or_corrupt_object(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(ObjectMissing, match="not in the cache: " + "a" * 32):
+        store.materialise("a" * 32, tmp_path / "out")
+    md5, _ = store.store_file(_write(tmp_path / "src", b"good"))
+    obj = store.oid_to_path(md5)
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"evil")
+    dest = _write(tmp_path / "out", b"the user's file")
+    with pytest.raises(CorruptObject):
+        store.materialise(md5, dest)
+    assert dest.read_bytes() == b"the user's file"  # nothing replaced with bad bytes
+
+
+def test_materialise_never_replaces_a_directory(store: Store, tmp_path: Path) -> None:
+    md5, _ = store.store_file(_write(tmp_path / "src", b"w"))
+    (tmp_path / "out" / "inner").mkdir(parents=True)
+    with pytest.raises(StoreError, match="a directory is in the way"):
+        store.materialise(md5, tmp_path / "out")
+    assert (tmp_path / "out" / "inner").is_dir()
+
+
+def test_unknown_link_types_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(GitModelError, match="unknown link type junction"):
+        _store(tmp_path, ("copy", "junction"))
+    with pytest.raises(GitModelError, match="unknown link type"):
+        _store(tmp_path, ())
+
+
+def test_a_directory_round_trips_through_its_manifest(store: Store, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    files = {"d.txt": b"1", "d/z": b"2", "d-x/y": b"3", "deep/a/b/c.bin": os.urandom(9000)}
+    for rel, data in files.items():
+        _write(root / rel, data)
+    oid, size, nfiles = store.store_dir(root)
+    assert oid.endswith(".dir") and nfiles == 4 and size == sum(map(len, files.values()))
+    entries = store.read_dir(oid)
+    assert [e.relpath for e in entries] == ["d-x/y", "d.txt", "d/z", "deep/a/b/c.bin"]
+    assert {e.relpath: e.md5 for e in entries} == {
+        rel: hashlib.md5(data).hexdigest() for rel, data in files.items()
+    }
+    assert store.tree_oid(root) == oid
+    (root / "d.txt").write_bytes(b"changed")
+    assert store.tree_oid(root) != oid
+
+
+def test_the_manifest_is_byte_for_byte_dvc_s(tmp_path: Path) -> None:
+    from dvc_data.hashfile.hash_info import HashInfo
+    from dvc_data.hashfile.meta import Meta
+    from dvc_data.hashfile.tree import Tree
+
+    entries = [
+        DirEntry("d/z", "a" * 32, 1),
+        DirEntry("d.txt", "b" * 32, 1),
+        DirEntry("d-x/y", "c" * 32, 1),
+        DirEntry("mod\u00e8le/\u00fcber.pt", "d" * 32, 1),
+    ]
+    tree = Tree()
+    for e in entries:
+        tree.add(tuple(e.relpath.split("/")), Meta(), HashInfo("md5", e.md5))
+    tree.digest()
+    assert dir_manifest_bytes(entries) == tree.as_bytes()
+
+
+def _manifest(store: Store, items: object) -> str:
+    return store.store_bytes(json.dumps(items).encode(), suffix=".dir")
+
+
+@pytest.mark.parametrize(
+    ("items", "fragment"),
+    [
+        ({"relpath": "x"}, "is not a list"),
+        (["x"], "malformed entry"),
+        ([{"md5": "a" * 32}], "malformed entry"),
+        ([{"md5": "a" * 32, "relpath": "../escape"}], ""),
+        ([{"md5": "a" * 32, "relpath": "/etc/passwd"}], ""),
+        ([{"md5": "a" * 32, "relpath": ".git/hooks/post-checkout"}], ""),
+        ([{"md5": "a" * 32, "relpath": "a/./b"}], ""),
+        ([{"md5": "nothex", "relpath": "x"}], "bad md5 for x"),
+        ([{"md5": "a" * 32 + ".dir", "relpath": "x"}], "bad md5 for x"),
+        ([{"md5": "a" * 32, "relpath": "x"}, {"md5": "b" * 32, "relpath": "x"}], ""),
+        ([{"md5": "a" * 32, "relpath": "x"}, {"md5": "b" * 32, "relpath": "x/y"}], ""),
+    ],
+)
+def test_a_hostile_manifest_is_refused(store: Store, items: object, fragment: str) -> None:
+    oid = _manifest(store, items)
+    with pytest.raises(GitModelError) as caught:
+        store.read_dir(oid)
+    assert oid in caught.value.message and fragment in caught.value.message
+    assert "\n" not in caught.value.message
+
+
+def test_a_manifest_is_verified_before_it_is_trusted(store: Store) -> None:
+    oid = _manifest(store, [{"md5": "a" * 32, "relpath": "x"}])
+    obj = store.oid_to_path(oid)
+    os.chmod(obj, 0o644)
+    obj.write_text(json.dumps([{"md5": "a" * 32, "relpath": "../../.bashrc"}]))
+    with pytest.raises(CorruptObject):
+        _store(obj.parents[5]).read_dir(oid)
+    with pytest.raises(ObjectMissing):
+        store.read_dir("e" * 32 + ".dir")
+
+
+def test_a_link_inside_the_cache_is_not_followed(tmp_path: Path) -> None:
+    # A clone may commit .dvc/cache/files/md5 -> ~ : objects would be written there.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / ".dvc" / "cache" / "files").mkdir(parents=True)
+    (tmp_path / ".dvc" / "cache" / "files" / "md5").symlink_to(elsewhere)
+    store = _store(tmp_path)
+    with pytest.raises(StoreError, match="symbolic link; gitmodel does not follow it"):
+        store.store_file(_write(tmp_path / "m", b"w"))
+    with pytest.raises(StoreError, match="symbolic link"):
+        list(store.iter_oids())
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_the_stat_cache_answers_for_an_unchanged_file(store: Store, tmp_path: Path) -> None:
+    path = _write(tmp_path / "m.bin", b"abc" * 1000)
+    md5, _ = store.store_file(path)
+    assert store.state.lookup(os.stat(path)) == md5
+    store.state.flush()
+    again = StatCache(tmp_path / ".dvc" / "tmp" / "state.db")  # another process
+    assert again.lookup(os.stat(path)) == md5
+    path.write_bytes(b"abd" * 1000)  # same size, new content and mtime
+    assert again.lookup(os.stat(path)) is None
+    assert store.file_md5(path) == hashlib.md5(b"abd" * 1000).hexdigest()
+
+
+def test_a_stale_stat_line_is_not_trusted(store: Store, tmp_path: Path) -> None:
+    # Edited in place with the mtime put back: the size differs, so the md5 is recomputed.
+    path = _write(tmp_path / "m.bin", b"short")
+    st = os.stat(path)
+    store.file_md5(path)
+    path.write_bytes(b"much longer now")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert store.file_md5(path) == hashlib.md5(b"much longer now").hexdigest()
+
+
+def test_a_broken_stat_cache_only_makes_it_cold(tmp_path: Path) -> None:
+    state = _write(tmp_path / ".dvc" / "tmp" / "state.db", b"this is not sqlite" * 100)
+    store = _store(tmp_path)
+    path = _write(tmp_path / "m", b"w" * 100)
+    assert store.store_file(path)[0] == hashlib.md5(b"w" * 100).hexdigest()
+    store.state.flush()
+    assert state.exists()
