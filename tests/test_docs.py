@@ -134,3 +134,39 @@ def test_readme_reads_in_five_minutes() -> None:
     # The two commands a newcomer runs on a fresh machine come first.
     head = "\n".join(lines[:15])
     assert "bash scripts/demo.sh" in head and "bash scripts/test.sh" in head
+
+
+def _module_names(package: Path) -> dict[str, str]:
+    """Each module of the package -> how docs/architecture.md names it: `store/dirs.py`,
+    a package by its directory (`hooks/`), the verbs by `commands/` (one module per verb)."""
+    names = {}
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel.startswith("commands/"):
+            names[rel] = "commands/"
+        elif rel.endswith("/__init__.py"):
+            names[rel] = rel.removesuffix("__init__.py")
+        else:
+            names[rel] = rel
+    return names
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    names = _module_names(ROOT / "gitmodel")
+    assert "store/objects.py" in names and "cli.py" in names  # the real package
+    missing = sorted(rel for rel, name in names.items() if f"`{name}`" not in page)
+    assert not missing, f"docs/architecture.md has no sentence for: {missing}"
+
+
+def test_the_module_check_sees_a_new_module(tmp_path: Path) -> None:
+    (tmp_path / "commands").mkdir()
+    for rel in ("__init__.py", "cli.py", "commands/__init__.py", "commands/add.py", "new.py"):
+        (tmp_path / rel).write_text("")
+    assert _module_names(tmp_path) == {
+        "__init__.py": "__init__.py",
+        "cli.py": "cli.py",
+        "commands/__init__.py": "commands/",
+        "commands/add.py": "commands/",
+        "new.py": "new.py",
+    }
