@@ -14,12 +14,16 @@ from gitmodel.pointer import (
     RAW_POINTER_LOG,
     Out,
     PointerError,
+    TrackedOut,
+    filter_outs,
+    outs_of_pointer,
     parse_pointer,
     pointer_blobs_in_raw_log,
     pointer_blobs_in_tree,
     pointer_file_for,
     read_pointer,
     render_pointer,
+    weight_entry,
     write_pointer,
 )
 
@@ -164,6 +168,46 @@ def test_read_pointer_refuses_a_link_a_huge_file_and_a_missing_one(tmp_path: Pat
     (root / "dir.dvc").mkdir()
     with pytest.raises(PointerError, match="not a regular file"):
         read_pointer(root / "dir.dvc", root)
+
+
+def test_tracked_outputs_are_repository_relative() -> None:
+    root = Path("/r")
+    text = f"outs:\n- md5: {MD5}\n  size: 1\n  hash: md5\n  path: weights.bin\n"
+    pointer = parse_pointer(root / "models" / "v1" / "weights.bin.dvc", text, root)
+    (tracked,) = outs_of_pointer(pointer, "models/v1/weights.bin.dvc")
+    assert tracked == TrackedOut(
+        "models/v1/weights.bin", "models/v1/weights.bin.dvc", pointer.outs[0]
+    )
+    assert weight_entry(tracked.out) == {"md5": MD5, "size": 1}
+    assert weight_entry(Out("d", "a" * 32 + ".dir", 9, 3)) == {
+        "md5": "a" * 32 + ".dir",
+        "size": 9,
+        "nfiles": 3,
+    }
+
+
+def _tracked(*paths: str) -> list[TrackedOut]:
+    return [TrackedOut(p, p + ".dvc", Out(p.rsplit("/", 1)[-1], MD5, 1)) for p in paths]
+
+
+@pytest.mark.parametrize(
+    ("wanted", "kept"),
+    [
+        ([], ["model.pt", "models/a.pt", "models2/b.pt", "data"]),  # no paths: everything
+        (["."], ["model.pt", "models/a.pt", "models2/b.pt", "data"]),
+        (["model.pt"], ["model.pt"]),
+        (["model.pt.dvc"], ["model.pt"]),  # by its pointer
+        (["models"], ["models/a.pt"]),  # a directory above it; not models2/
+        (["models/"], ["models/a.pt"]),
+        (["./models/../models/a.pt"], ["models/a.pt"]),
+        (["data/train/x.csv"], ["data"]),  # a file inside a tracked directory
+        (["model"], []),  # a prefix of a name is not a path above it
+        (["model.pt", "data"], ["model.pt", "data"]),
+    ],
+)
+def test_filter_outs(wanted: list[str], kept: list[str]) -> None:
+    outs = _tracked("model.pt", "models/a.pt", "models2/b.pt", "data")
+    assert [t.path for t in filter_outs(outs, wanted)] == kept
 
 
 def test_pointer_file_for() -> None:
