@@ -364,21 +364,130 @@ def _read(path: Path) -> str:
         raise ConfigError(f"{path.name}: cannot read ({exc})") from None
 
 
+# -- DVC's config ---------------------------------------------------------------------------
+
+# DVC's config levels, lowest precedence first, as dvc.config.Config.LEVELS.
+DVC_LEVELS = ("system", "global", "repo", "local")
+
+
+def dvc_config_files(dvc_dir: Path) -> list[tuple[str, Path]]:
+    """(level, file) of DVC's config, lowest precedence first, where DVC itself looks.
+
+    The system and global directories are dvc.dirs' (DVC_SYSTEM_CONFIG_DIR and
+    DVC_GLOBAL_CONFIG_DIR, else platformdirs' site and user config directories for
+    "dvc"), worked out here for Linux's XDG rules without importing platformdirs: this is
+    on the path of every command that opens the cache, hooks included.
+    """
+    import os
+    import sys
+
+    system = os.environ.get("DVC_SYSTEM_CONFIG_DIR")
+    user = os.environ.get("DVC_GLOBAL_CONFIG_DIR")
+    if not (system and user):
+        if sys.platform in ("win32", "darwin") or hasattr(sys, "getandroidapilevel"):
+            import platformdirs  # what dvc.dirs asks, where the rules are not XDG's
+
+            system = system or platformdirs.site_config_dir("dvc", "iterative")
+            user = user or platformdirs.user_config_dir("dvc", "iterative")
+        else:
+            # platformdirs.unix: the first absolute entry of XDG_CONFIG_DIRS, else
+            # /etc/xdg; XDG_CONFIG_HOME when absolute, else ~/.config.
+            dirs = [
+                d for d in os.environ.get("XDG_CONFIG_DIRS", "").split(os.pathsep) if d[:1] == "/"
+            ]
+            home = os.environ.get("XDG_CONFIG_HOME", "")
+            system = system or os.path.join(dirs[0] if dirs else "/etc/xdg", "dvc")
+            user = user or os.path.join(
+                home if home[:1] == "/" else os.path.expanduser("~/.config"), "dvc"
+            )
+    return [
+        ("system", Path(system) / "config"),
+        ("global", Path(user) / "config"),
+        ("repo", dvc_dir / "config"),
+        ("local", dvc_dir / "config.local"),
+    ]
+
+
+class DvcConfig:
+    """DVC's config merged over its levels: a later level's key wins, as in DVC."""
+
+    __slots__ = ("sections", "origin")
+
+    def __init__(self) -> None:
+        # configobj writes ['remote "name"'], git-style files [remote "name"]: one key.
+        self.sections: dict[str, dict[str, str]] = {}
+        self.origin: dict[tuple[str, str], Path] = {}  # (section, key) -> the file that set it
+
+    def get(self, section: str, key: str) -> str | None:
+        return self.sections.get(section, {}).get(key)
+
+    def path(self, section: str, key: str) -> Path | None:
+        """A path setting, relative to the directory of the file that set it (as DVC's
+        Config._load_paths resolves it), with ~ expanded, links resolved."""
+        import os
+
+        value = self.get(section, key)
+        if not value:
+            return None
+        return (self.origin[(section, key)].parent / os.path.expanduser(value)).resolve()
+
+
+def read_dvc_config(
+    dvc_dir: Path, levels: tuple[str, ...] = DVC_LEVELS, mentioning: bytes | None = None
+) -> DvcConfig:
+    """DVC's config over levels (default all four, in DVC's order), without importing dvc.
+
+    The repository's own levels are read without following a link (a committed
+    `.dvc/config -> ~/.aws/credentials` is refused: gitmodel.paths); a file that cannot be
+    opened is skipped, as configparser.read and DVC skip a missing one; a file that does
+    not parse is a one-line error. With mentioning, nothing is parsed (and configparser
+    not imported) unless some file contains those bytes.
+    """
+    from gitmodel.paths import read_bytes
+
+    found: list[tuple[str, Path, bytes]] = []
+    for level, path in dvc_config_files(dvc_dir):
+        if level not in levels:
+            continue
+        label = f".dvc/{path.name}" if level in ("repo", "local") else str(path)
+        try:
+            if level in ("repo", "local"):
+                data = read_bytes(path, label, limit=MAX_CONFIG_BYTES)
+            else:
+                data = path.read_bytes()  # the user's own files
+        except OSError:
+            continue
+        found.append((label, path, data))
+    conf = DvcConfig()
+    if mentioning is not None and not any(mentioning in data for _, _, data in found):
+        return conf
+    import configparser  # lazy: most repositories leave DVC's settings alone
+
+    for label, path, data in found:
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read_string(data.decode("utf-8"), source=label)
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{label}: cannot parse ({str(exc).splitlines()[0]})") from None
+        for section in parser.sections():
+            name = section.strip("'").strip()
+            values = conf.sections.setdefault(name, {})
+            for key, value in parser[section].items():
+                values[key] = value
+                conf.origin[(name, key)] = path
+    return conf
+
+
 def dvc_settings_outside(root: Path) -> list[str]:
     """What the repository's own `.dvc/config` (repository content, unlike the user's
     `.dvc/config.local`) aims outside the work tree: the cache directory, links from the
     work tree into the cache, local remotes. One line each, for `init` and `fsck`."""
-    import configparser
     import os
 
-    path = root / ".dvc" / "config"
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
-        from gitmodel.paths import read_bytes
-
-        parser.read_string(read_bytes(path, ".dvc/config").decode("utf-8"))
-    except (OSError, configparser.Error, UnicodeDecodeError, GitModelError):
-        return []  # absent or unreadable: the commands that read it report that
+        conf = read_dvc_config(root / ".dvc", ("repo",))
+    except GitModelError:
+        return []  # unreadable: the commands that read it report that
     real_root = os.path.realpath(root)
 
     def outside(value: str) -> bool:
@@ -389,23 +498,23 @@ def dvc_settings_outside(root: Path) -> list[str]:
     cache_link = root / ".dvc" / "cache"
     if os.path.islink(cache_link) and outside(os.readlink(cache_link)):
         found.append(f".dvc/cache is a link to {os.readlink(cache_link)}, outside the repository")
-    cache_dir = parser.get("cache", "dir", fallback="")
+    cache_dir = conf.get("cache", "dir") or ""
     if cache_dir and outside(cache_dir):
         found.append(
             f".dvc/config: cache.dir = {cache_dir} is outside the repository "
             "(weights are written there; gc refuses it without --projects)"
         )
-    kind = parser.get("cache", "type", fallback="")
+    kind = conf.get("cache", "type") or ""
     if "symlink" in kind or "hardlink" in kind:
         found.append(
             f".dvc/config: cache.type = {kind} links the work tree's weights to the cache "
             "(editing one in place changes the cache)"
         )
-    for section in parser.sections():
-        words = section.strip("'").split(None, 1)  # DVC writes ['remote "name"']
+    for section, values in conf.sections.items():
+        words = section.split(None, 1)  # [remote "name"]
         if len(words) != 2 or words[0] != "remote":
             continue
-        url = parser.get(section, "url", fallback="")
+        url = values.get("url", "")
         local = url.removeprefix("file://")
         if url and "://" not in local and outside(local):
             name = words[1].strip('"')

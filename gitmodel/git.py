@@ -1,4 +1,5 @@
-"""The one door to the `git` binary: every subprocess call to git goes through `run_git`."""
+"""The one door to the `git` binary: every subprocess call to git goes through this module
+(`run_git`, its bytes twin `run_git_bytes`, `stream_git`), with git_env's environment."""
 
 from __future__ import annotations
 
@@ -84,6 +85,47 @@ def run_git(
             continue
         raise GitFailed(list(args), proc.returncode, proc.stderr or "")
     raise AssertionError("unreachable")
+
+
+def run_git_bytes(
+    args: Sequence[str],
+    cwd: str | os.PathLike[str] | None = None,
+    *,
+    input: bytes | None = None,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """run_git for bytes (object contents are not text): same environment, same GitFailed."""
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, input=input, env=git_env(env), capture_output=True
+    )
+    if proc.returncode != 0 and check:
+        raise GitFailed(list(args), proc.returncode, proc.stderr.decode(errors="replace"))
+    return proc
+
+
+def read_blobs(oids: Sequence[str], cwd: str | os.PathLike[str] | None) -> list[bytes]:
+    """Contents of many git objects through one `git cat-file --batch`, in oids' order.
+
+    A failure of git, or an object git does not have, is a one-line GitModelError,
+    never a parse error of git's output.
+    """
+    if not oids:
+        return []
+    for oid in oids:
+        if oid.split() != [oid]:  # a blank or a newline would shift every later answer
+            raise GitModelError(f"not a git object name: {oid!r}")
+    proc = run_git_bytes(["cat-file", "--batch"], cwd, input=("\n".join(oids) + "\n").encode())
+    data, pos, out = proc.stdout, 0, []
+    for oid in oids:
+        nl = data.find(b"\n", pos)
+        header = data[pos:nl].split() if nl >= 0 else []
+        if len(header) != 3 or not header[2].isdigit():  # "<oid> missing", or cut short
+            raise GitModelError(f"git object {oid} is not in the repository")
+        size = int(header[2])
+        out.append(data[nl + 1 : nl + 1 + size])
+        pos = nl + 1 + size + 1
+    return out
 
 
 def stream_git(

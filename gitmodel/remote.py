@@ -67,35 +67,12 @@ class RemoteInfo:
         return {"name": self.name, "url": self.url, "default": self.default}
 
 
-def _config_paths(repo: SyncWorkspace) -> list[Path]:
-    """DVC's config levels in precedence order (system, global, repo, local)."""
-    system = os.environ.get("DVC_SYSTEM_CONFIG_DIR") or "/etc/xdg/dvc"
-    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    global_dir = os.environ.get("DVC_GLOBAL_CONFIG_DIR") or os.path.join(xdg, "dvc")
-    return [
-        Path(system) / "config",
-        Path(global_dir) / "config",
-        repo.dvc_dir / "config",
-        repo.dvc_dir / "config.local",
-    ]
-
-
 def _cheap_config(repo: SyncWorkspace) -> dict[str, dict[str, str]]:
-    """DVC's merged config read with configparser: no dvc import (hook paths stay fast)."""
-    import configparser
+    """DVC's merged config, every level, read by the one reader (gitmodel.config) that the
+    cache settings use too: no dvc import, so hook paths stay fast."""
+    from gitmodel.config import read_dvc_config
 
-    merged: dict[str, dict[str, str]] = {}
-    for path in _config_paths(repo):
-        parser = configparser.ConfigParser(interpolation=None, strict=False)
-        try:
-            parser.read(path, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError, OSError):
-            continue
-        for section in parser.sections():
-            # configobj writes ['remote "name"'], git-style files write [remote "name"].
-            key = section.strip("'").strip()
-            merged.setdefault(key, {}).update(parser[section])
-    return merged
+    return read_dvc_config(repo.dvc_dir).sections
 
 
 def default_remote_name(repo: SyncWorkspace) -> str | None:

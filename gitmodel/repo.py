@@ -10,10 +10,10 @@ from pathlib import Path
 # import this facade); the `X as X` imports keep `from gitmodel.repo import X` working.
 from gitmodel.commit import CommitResult as CommitResult  # re-exported
 from gitmodel.commit import Commits
-from gitmodel.config import CONFIG_FILE, DEFAULT_CONFIG, Config, load_config
+from gitmodel.config import CONFIG_FILE, DEFAULT_CONFIG, Config, load_config, read_dvc_config
 from gitmodel.discovery import discover
 from gitmodel.errors import GitModelError
-from gitmodel.git import run_git
+from gitmodel.git import read_blobs, run_git
 from gitmodel.lockfile import write_file
 from gitmodel.notes import NOTES_REF, Notes
 from gitmodel.paths import WorkTree
@@ -36,7 +36,6 @@ from gitmodel.workspace import add_ignore_entry as add_ignore_entry  # re-export
 # start-up (see gitmodel.record for the budget).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import configparser
     from typing import Any
 
     from gitmodel.checkout import CheckoutResult
@@ -91,37 +90,6 @@ class Repo:
             self._config = load_config(self.root)
         return self._config
 
-    def dvc_config(self) -> configparser.ConfigParser:
-        """DVC's own config (.dvc/config then .dvc/config.local), for cache settings."""
-        import configparser  # lazy: most repositories leave the cache settings alone
-
-        from gitmodel.paths import read_bytes
-
-        parser = configparser.ConfigParser(interpolation=None, strict=False)
-        for name in ("config", "config.local"):
-            try:
-                # Never through a link: a committed `.dvc/config -> ~/.aws/credentials`
-                # is refused, not read (UnsafePath).
-                data = read_bytes(self.dvc_dir / name, f".dvc/{name}")
-            except OSError:  # as configparser.read: a file that cannot be opened is skipped
-                continue
-            try:
-                parser.read_string(data.decode("utf-8"), source=f".dvc/{name}")
-            except (configparser.Error, UnicodeDecodeError) as exc:
-                raise GitModelError(
-                    f".dvc/{name}: cannot parse ({str(exc).splitlines()[0]})"
-                ) from None
-        return parser
-
-    def _dvc_config_mentions(self, word: bytes) -> bool:
-        for name in ("config", "config.local"):
-            try:
-                if word in (self.dvc_dir / name).read_bytes():
-                    return True
-            except OSError:  # as configparser.read: a file that cannot be opened is skipped
-                pass
-        return False
-
     def _check_dvc_dir(self) -> None:
         """`.dvc`, `.dvc/tmp` and the stat cache are ours: a clone that commits one of them
         as a link (`.dvc -> ~`) must not make us write the cache or its state through it."""
@@ -133,21 +101,18 @@ class Repo:
     def store(self) -> Store:
         if self._store is None:
             self._check_dvc_dir()
-            cache_dir = self.dvc_dir / "cache"
+            # DVC's settings at every level (system, global, repo, local), as DVC reads
+            # them; a config that never says "cache" cannot set it: nothing is parsed.
+            cfg = read_dvc_config(self.dvc_dir, mentioning=b"cache")
+            configured = cfg.path("cache", "dir")
+            cache_dir = configured or self.dvc_dir / "cache"
+            raw = cfg.get("cache", "type")
             link_types: Sequence[str] = DEFAULT_LINK_TYPES
-            # A config that never says "cache" cannot set it: skip configparser's import.
-            cfg = self.dvc_config() if self._dvc_config_mentions(b"cache") else None
-            configured = False
-            if cfg is not None and cfg.has_section("cache"):
-                if cfg.get("cache", "dir", fallback=None):
-                    cache_dir = (self.dvc_dir / cfg.get("cache", "dir")).resolve()
-                    configured = True
-                raw = cfg.get("cache", "type", fallback=None)
-                if raw:
-                    link_types = [
-                        t.strip() for t in raw.strip("[]").replace("'", "").split(",") if t.strip()
-                    ]
-            if not configured and not self.bare and self.git_dir != self.common_dir:
+            if raw:
+                link_types = [
+                    t.strip() for t in raw.strip("[]").replace("'", "").split(",") if t.strip()
+                ]
+            if configured is None and not self.bare and self.git_dir != self.common_dir:
                 # A linked worktree: the main worktree's cache (see gitmodel.worktrees).
                 from gitmodel.worktrees import share_cache
 
@@ -353,29 +318,8 @@ class Repo:
         return outs
 
     def read_blobs(self, oids: Sequence[str]) -> list[bytes]:
-        """Contents of many git blobs through one `git cat-file --batch`."""
-        if not oids:
-            return []
-        import subprocess
-
-        from gitmodel.git import git_env
-
-        proc = subprocess.run(
-            ["git", "cat-file", "--batch"],
-            cwd=self.root,
-            input=("\n".join(oids) + "\n").encode(),
-            capture_output=True,
-            env=git_env(),
-            check=True,
-        )
-        data, pos, out = proc.stdout, 0, []
-        for _ in oids:
-            nl = data.index(b"\n", pos)
-            header = data[pos:nl].split()
-            size = int(header[2])
-            out.append(data[nl + 1 : nl + 1 + size])
-            pos = nl + 1 + size + 1
-        return out
+        """Contents of many git blobs through one `git cat-file --batch` (gitmodel.git)."""
+        return read_blobs(oids, self.root)
 
     # -- commits and notes ----------------------------------------------------------------
 

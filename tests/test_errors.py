@@ -111,3 +111,24 @@ def test_metrics_on_commit_without_note_exits_1(sh: Shell, repo: Path) -> None:
     res = sh.gm("metrics", cwd=repo, check=False)
     assert_refused(res, code=1)
     assert "no metrics note" in res.stderr
+
+
+def test_a_pointer_blob_git_lacks_is_one_line(sh: Shell, repo: Path, tmp_path: Path) -> None:
+    """A commit whose pointer blob is gone from the object database (a damaged or shallow
+    copy): the pointers of that commit are read through the one git runner, and what
+    git cannot give is one line with exit 2, not a traceback (exit 3)."""
+    write_bytes(repo / "w.bin", 1000)
+    sh.gm("commit", "w.bin", "-m", "weights", "--metric", "acc=0.5", cwd=repo)
+    blob = sh.git("rev-parse", "HEAD:w.bin.dvc", cwd=repo).stdout.strip()
+    loose = repo / ".git" / "objects" / blob[:2] / blob[2:]
+    loose.chmod(0o644)
+    loose.unlink()
+    for args in (["diff", "HEAD~1", "HEAD"], ["checkout", "HEAD"]):
+        r = sh.gm(*args, cwd=repo, check=False)
+        assert_refused(r)
+        assert blob in r.stderr, r.stderr
+
+    from gitmodel.git import GitFailed, read_blobs
+
+    with pytest.raises(GitFailed):  # git itself fails: not a repository
+        read_blobs([blob], tmp_path)
