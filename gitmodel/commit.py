@@ -75,6 +75,32 @@ def build_note(
     return note
 
 
+def record_override(
+    notes: Notes,
+    root: Path,
+    commit: str,
+    tag: str,
+    reason: str,
+    source: str,
+    kind: str | None = None,
+    weights: dict[str, Any] | None = None,
+) -> None:
+    """Record in commit's note that tag was made despite the gate, and why: the note is
+    where every door (and the server) reads overrides. One entry per tag (a new reason
+    replaces the old); a commit without a note gets one (build_note, no metrics)."""
+    note: dict[str, Any] = notes.read(commit) or build_note({}, source, weights=weights)
+    who = run_git(["config", "user.email"], cwd=root, check=False).stdout.strip()
+    previous = note.get("overrides")
+    entries: list[Any] = list(previous) if isinstance(previous, list) else []
+    entries = [e for e in entries if not (isinstance(e, dict) and e.get("tag") == tag)]
+    entry = {"tag": tag, "reason": reason, "at": now_utc(), "by": who}
+    if kind is not None:
+        entry["kind"] = kind
+    entries.append(entry)
+    note["overrides"] = entries
+    notes.write(commit, note)
+
+
 class Commits:
     """The commits of one repository with their metrics notes."""
 

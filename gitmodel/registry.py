@@ -495,25 +495,9 @@ def _create_tag(root: Path, name: str, commit: str, message: str) -> bool:
 
 def _record_override(notes: Any, root: Path, commit: str, tag: str, reason: str) -> None:
     """The reason goes in the commit's note, where the push doors and the server read it."""
-    import datetime as dt
+    from gitmodel.commit import record_override
 
-    from gitmodel import __version__
-    from gitmodel.notes import SCHEMA_VERSION
-
-    note: dict[str, Any] = notes.read(commit) or {
-        "schema": SCHEMA_VERSION,
-        "metrics": {},
-        "source": "git-model promote",
-        "tool": f"gitmodel {__version__}",
-    }
-    who = run_git(["config", "user.email"], cwd=root, check=False).stdout.strip()
-    previous = note.get("overrides")
-    entries: list[Any] = list(previous) if isinstance(previous, list) else []
-    entries = [e for e in entries if not (isinstance(e, dict) and e.get("tag") == tag)]
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    entries.append({"tag": tag, "reason": reason, "at": now, "by": who, "kind": "promotion"})
-    note["overrides"] = entries
-    notes.write(commit, note)
+    record_override(notes, root, commit, tag, reason, "git-model promote", kind="promotion")
 
 
 def promote(

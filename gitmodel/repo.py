@@ -36,9 +36,11 @@ from gitmodel.workspace import add_ignore_entry as add_ignore_entry  # re-export
 # start-up (see gitmodel.record for the budget).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from gitmodel.checkout import CheckoutResult
+    from gitmodel.release import Released
     from gitmodel.store import Reporter
 
 
@@ -417,3 +419,36 @@ class Repo:
             return previous_release_tag(self) or "HEAD~1"
         except ConfigError:
             return "HEAD~1"  # a broken release policy is `check`'s to report, not diff's
+
+    # -- releasing ------------------------------------------------------------------------
+
+    def release(
+        self,
+        version: str | None = None,
+        *,
+        bump: str | None = None,
+        model: str | None = None,
+        message: str | None = None,
+        rev: str = "HEAD",
+        allow_regression: str | None = None,
+        warn: Callable[[str], None] | None = None,
+        info: Callable[[str], None] | None = None,
+    ) -> Released:
+        """Gate rev, then tag it `version` (or the next `bump` version): gitmodel.release.
+
+        Raises gitmodel.release.ReleaseRefused (with the verdict) when the gate fails
+        and no allow_regression reason is given.
+        """
+        from gitmodel.release import release
+
+        return release(
+            self,
+            version,
+            bump=bump,
+            model=model,
+            message=message,
+            rev=rev,
+            allow_regression=allow_regression,
+            warn=warn,
+            info=info,
+        )

@@ -1,11 +1,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from gitmodel.repo import Repo
-    from gitmodel.verdict import Verdict
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,145 +36,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from gitmodel.errors import GitModelError, Refused
-    from gitmodel.evidence import gate_for
-    from gitmodel.git import run_git
+    from gitmodel.release import ReleaseRefused, TagFailed
     from gitmodel.render import info, print_json, warn, warn_missing_hooks
     from gitmodel.repo import Repo
-    from gitmodel.versions import below_latest, bump, latest_version, parse_tag, same_version
 
     repo = Repo()
     warn_missing_hooks(repo)
-    gate = gate_for(repo)
-    for message in gate.config.warnings:
-        warn(message)  # unknown keys: the policy may not say what its author meant
-    if (args.version is None) == (args.bump is None):
-        raise GitModelError("give either VERSION or --bump major|minor|patch")
-    if args.version is not None:
-        name = args.version
-        if args.model is not None and parse_tag(name).model != args.model:
-            raise GitModelError(f"{name} is not on the release line of model {args.model}")
-    else:
-        latest = latest_version(gate.tags, args.model or "")
-        name = bump(latest.tag if latest else None, args.bump, gate.config.release_tags, args.model)
-    _check_name(repo, name, gate.config.release_tags)
-    same = [t.name for t in gate.tags if same_version(t.tag, parse_tag(name))]
-    if same:
-        raise GitModelError(f"{name} is the same version as the release {same[0]}")
-    low = below_latest(name, gate.tags)
-    if low:
-        warn(low)
-    if args.allow_regression is not None and not args.allow_regression.strip():
-        raise GitModelError("--allow-regression needs a reason")
-    commit = repo.rev_parse(args.rev)
-    verdict = gate.verdict(commit, tag=name)
-    override = None
-    if not verdict.passed:
-        if args.allow_regression is None:
-            sys.stdout.write(verdict.text())
-            raise Refused(
-                f"not releasing {name}: the release gate failed "
-                "(--allow-regression REASON releases anyway and records why)"
-            )
-        override = args.allow_regression.strip()
-        _record_override(repo, commit, name, override)
-        verdict = gate_for(repo).verdict(commit, tag=name)  # now says OVERRIDDEN
-    elif args.allow_regression is not None:
-        info("the gate passed: --allow-regression was not needed and is not recorded")
-    message = _tag_message(
-        args.message, name, commit, verdict, override, _metrics(repo, commit, name)
-    )
-    proc = run_git(
-        ["tag", "-a", "--cleanup=whitespace", "-F", "-", name, commit],
-        cwd=repo.root,
-        input=message,
-        check=False,
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise Refused(f"git tag {name} failed")
-    if args.json:
-        print_json(
-            {"tag": name, "commit": commit, "override": override, "verdict": verdict.to_json()}
+    try:
+        done = repo.release(
+            args.version,
+            bump=args.bump,
+            model=args.model,
+            message=args.message,
+            rev=args.rev,
+            allow_regression=args.allow_regression,
+            warn=warn,
+            info=info,
         )
+    except ReleaseRefused as exc:
+        sys.stdout.write(exc.verdict.text())
+        raise
+    except TagFailed as exc:
+        sys.stderr.write(exc.stderr)
+        raise
+    if args.json:
+        print_json(done.to_json())
     else:
-        sys.stdout.write(verdict.text())
+        sys.stdout.write(done.verdict.text())
         info(
-            f"released {name} ({commit[:12]})"
-            + (" despite the gate (override recorded)" if override else "")
+            f"released {done.tag} ({done.commit[:12]})"
+            + (" despite the gate (override recorded)" if done.override else "")
         )
     return 0
-
-
-def _check_name(repo: Repo, name: str, glob: str) -> None:
-    from gitmodel.errors import GitModelError
-    from gitmodel.git import run_git
-    from gitmodel.versions import is_release
-
-    if not name or name.startswith("-"):
-        raise GitModelError(f"{name!r} is not a valid tag name")
-    if run_git(["check-ref-format", f"refs/tags/{name}"], cwd=repo.root, check=False).returncode:
-        raise GitModelError(f"{name!r} is not a valid tag name")
-    if not is_release(name, glob):
-        raise GitModelError(f"{name} is not a release tag (release.tags = {glob!r})")
-    exists = run_git(
-        ["rev-parse", "--verify", "--quiet", f"refs/tags/{name}"], cwd=repo.root, check=False
-    )
-    if exists.returncode == 0:
-        raise GitModelError(f"tag {name} already exists")
-
-
-def _record_override(repo: Repo, commit: str, tag: str, reason: str) -> None:
-    """Put the override in the commit's note, where every door (and the server) reads it."""
-    import datetime as dt
-
-    from gitmodel import __version__
-    from gitmodel.git import run_git
-    from gitmodel.notes import SCHEMA_VERSION
-
-    note: dict[str, Any] = repo.notes.read(commit) or {
-        "schema": SCHEMA_VERSION,
-        "metrics": {},
-        "source": "git-model release",
-        "tool": f"gitmodel {__version__}",
-    }
-    who = run_git(["config", "user.email"], cwd=repo.root, check=False).stdout.strip()
-    previous = note.get("overrides")
-    entries: list[Any] = list(previous) if isinstance(previous, list) else []
-    entries = [e for e in entries if not (isinstance(e, dict) and e.get("tag") == tag)]
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    entries.append({"tag": tag, "reason": reason, "at": now, "by": who})
-    note["overrides"] = entries
-    repo.notes.write(commit, note)
-
-
-def _metrics(repo: Repo, commit: str, name: str) -> dict[str, float | int]:
-    from gitmodel.errors import GitModelError
-    from gitmodel.gate import model_metrics
-    from gitmodel.versions import parse_tag
-
-    try:
-        note = repo.notes.read(commit)
-        return model_metrics(note, parse_tag(name).model, commit) if note else {}
-    except GitModelError:
-        return {}
-
-
-def _tag_message(
-    user: str | None,
-    name: str,
-    commit: str,
-    verdict: Verdict,
-    override: str | None,
-    metrics: dict[str, float | int],
-) -> str:
-    from gitmodel.verdict import clean_text
-
-    lines = [user.strip() if user and user.strip() else f"Release {name}", ""]
-    if override:
-        lines += [f"Released despite the release gate. Reason: {clean_text(override)}", ""]
-    lines += [f"Metrics of {commit}:"]
-    lines += [f"  {clean_text(k, 100)} = {v}" for k, v in metrics.items()] or ["  (none)"]
-    lines += ["", "Release gate (git model release):"]
-    lines += verdict.lines()
-    return "\n".join(lines) + "\n"
