@@ -381,7 +381,7 @@ def _check_pending(repo: Repo, report: FsckReport) -> bool:
     path = repo.git_dir / "gitmodel" / "pending-note.json"
     if not path.exists():
         return False
-    target = repo.pending_note_target()
+    target = repo.commits.pending_note_target()
     if target is None:
         report.actions.append("a stale commit journal (its commit never happened) can be removed")
         return True

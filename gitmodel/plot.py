@@ -68,7 +68,7 @@ def metric_chart(
     repo: Repo, rev_range: str = "HEAD", metrics: Sequence[str] = (), max_count: int | None = None
 ) -> Chart:
     """Metrics of the commits of rev_range that have notes, oldest first, releases marked."""
-    rows = [r for r in repo.log(rev_range, max_count) if r["has_note"] and "error" not in r]
+    rows = [r for r in repo.log(rev_range, max_count) if r.has_note and r.error is None]
     rows.reverse()
     if not rows:
         raise GitModelError(f"no commits with metrics in {rev_range}")
@@ -76,20 +76,20 @@ def metric_chart(
     if not names:
         seen: list[str] = []
         for r in rows:
-            seen += [k for k in r["metrics"] if k not in seen]
+            seen += [k for k in r.metrics if k not in seen]
         gated = [m for m in repo.config.gates if m in seen]
         names = gated or seen[:MAX_DEFAULT_METRICS]
-    missing = [m for m in names if not any(m in r["metrics"] for r in rows)]
+    missing = [m for m in names if not any(m in r.metrics for r in rows)]
     if missing:
         raise GitModelError(f"no commit in {rev_range} has metric {missing[0]!r}")
     tags = release_tags(repo)
-    marks = {i: ", ".join(tags[r["commit"]]) for i, r in enumerate(rows) if r["commit"] in tags}
+    marks = {i: ", ".join(tags[r.commit]) for i, r in enumerate(rows) if r.commit in tags}
     return Chart(
         title=f"{', '.join(names)} across {rev_range}",
         xlabel="commit",
         x=[float(i) for i in range(len(rows))],
-        series={m: [r["metrics"].get(m) for r in rows] for m in names},
-        xticks=[r["commit"][:7] for r in rows],
+        series={m: [r.metrics.get(m) for r in rows] for m in names},
+        xticks=[r.commit[:7] for r in rows],
         marks=marks,
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from gitmodel.errors import GitModelError
@@ -388,3 +388,32 @@ def pointer_blobs_in_raw_log(text: str) -> list[tuple[str, str]]:
             continue
         i += 1
     return blobs
+
+
+def outs_of_blobs(
+    root: Path, blobs: Sequence[tuple[str, str]], skip_unreadable: bool = False
+) -> list[TrackedOut]:
+    """Outputs of pointer blobs given as (repo-relative path, blob id), read in one batch
+    (`git cat-file --batch`). skip_unreadable passes over a blob that is not a valid
+    pointer instead of raising."""
+    from gitmodel.git import read_blobs
+
+    outs: list[TrackedOut] = []
+    texts = read_blobs([blob for _, blob in blobs], root)
+    for (rel, _blob), text in zip(blobs, texts, strict=True):
+        try:
+            pointer = parse_pointer(root / rel, text, root)
+        except PointerError:
+            if skip_unreadable:
+                continue
+            raise
+        outs += outs_of_pointer(pointer, rel)
+    return outs
+
+
+def outs_in_commit(root: Path, sha: str, paths: Sequence[str] = ()) -> list[TrackedOut]:
+    """Pointer outputs in the tree of commit sha (read from git objects, not the disk)."""
+    from gitmodel.git import run_git
+
+    listing = run_git(["ls-tree", "-r", "-z", sha], cwd=root).stdout
+    return filter_outs(outs_of_blobs(root, pointer_blobs_in_tree(listing)), paths)

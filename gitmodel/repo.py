@@ -6,30 +6,25 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from gitmodel.cache import open_store
+
 # The records and pointer readers live in the services and the data layer (which must not
 # import this facade); the `X as X` imports keep `from gitmodel.repo import X` working.
 from gitmodel.commit import CommitResult as CommitResult  # re-exported
 from gitmodel.commit import Commits
-from gitmodel.config import CONFIG_FILE, DEFAULT_CONFIG, Config, load_config, read_dvc_config
+from gitmodel.config import Config, load_config
 from gitmodel.discovery import discover
 from gitmodel.errors import GitModelError
-from gitmodel.git import read_blobs, run_git
-from gitmodel.lockfile import write_file
-from gitmodel.notes import NOTES_REF, Notes
+from gitmodel.git import run_git
+from gitmodel.init import is_initialised, require_init
+from gitmodel.notes import Notes
 from gitmodel.paths import WorkTree
 from gitmodel.pointer import RAW_POINTER_LOG as RAW_POINTER_LOG  # re-exported
-from gitmodel.pointer import (
-    PointerError,
-    TrackedOut,
-    filter_outs,
-    outs_of_pointer,
-    parse_pointer,
-    pointer_blobs_in_tree,
-)
+from gitmodel.pointer import TrackedOut, outs_in_commit, outs_of_blobs
 from gitmodel.pointer import pointer_blobs_in_raw_log as pointer_blobs_in_raw_log  # re-exported
-from gitmodel.store import DEFAULT_LINK_TYPES, Store, git_fsyncs_loose_objects
+from gitmodel.store import Store
 from gitmodel.workspace import AddResult as AddResult  # re-exported
-from gitmodel.workspace import Workspace
+from gitmodel.workspace import Status, Workspace
 from gitmodel.workspace import add_ignore_entry as add_ignore_entry  # re-exported
 
 # Imports only the type checker needs: `typing` alone costs a few ms of every command's
@@ -40,17 +35,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from gitmodel.checkout import CheckoutResult
+    from gitmodel.lineage import Diff, LogEntry
     from gitmodel.release import Released
     from gitmodel.store import Reporter
-
-
-# What `dvc init` writes, byte for byte, so the repository is a valid DVC repository.
-DVC_GITIGNORE = "/config.local\n/tmp\n/cache\n"
-DVCIGNORE = (
-    "# Add patterns of files dvc should ignore, which could improve\n"
-    "# the performance. Learn more at\n"
-    "# https://dvc.org/doc/user-guide/dvcignore\n"
-)
 
 
 class Repo:
@@ -92,42 +79,12 @@ class Repo:
             self._config = load_config(self.root)
         return self._config
 
-    def _check_dvc_dir(self) -> None:
-        """`.dvc`, `.dvc/tmp` and the stat cache are ours: a clone that commits one of them
-        as a link (`.dvc -> ~`) must not make us write the cache or its state through it."""
-        wt = self.worktree
-        wt.path(".dvc/tmp/gitmodel/state.db", ".dvc", allow_dvc=True)
-        wt.path(".dvc/config", ".dvc/config", allow_dvc=True)  # read by DVC too: no link
-
     @property
     def store(self) -> Store:
+        """The weights cache (gitmodel.cache: DVC's cache settings at every level)."""
         if self._store is None:
-            self._check_dvc_dir()
-            # DVC's settings at every level (system, global, repo, local), as DVC reads
-            # them; a config that never says "cache" cannot set it: nothing is parsed.
-            cfg = read_dvc_config(self.dvc_dir, mentioning=b"cache")
-            configured = cfg.path("cache", "dir")
-            cache_dir = configured or self.dvc_dir / "cache"
-            raw = cfg.get("cache", "type")
-            link_types: Sequence[str] = DEFAULT_LINK_TYPES
-            if raw:
-                link_types = [
-                    t.strip() for t in raw.strip("[]").replace("'", "").split(",") if t.strip()
-                ]
-            if configured is None and not self.bare and self.git_dir != self.common_dir:
-                # A linked worktree: the main worktree's cache (see gitmodel.worktrees).
-                from gitmodel.worktrees import share_cache
-
-                cache_dir = share_cache(self.dvc_dir, self.common_dir)
-            root = self.root
-            self._store = Store(
-                cache_dir,
-                self.dvc_dir / "tmp" / "gitmodel" / "state.db",
-                link_types,
-                # Flush objects exactly when git would flush its own (core.fsync); asked
-                # only when an object is written, so no-op commands pay nothing for it.
-                fsync=lambda: git_fsyncs_loose_objects(root),
-            )
+            linked = not self.bare and self.git_dir != self.common_dir
+            self._store = open_store(self.worktree, self.root, self.common_dir if linked else None)
         return self._store
 
     @property
@@ -206,10 +163,7 @@ class Repo:
         """Pointer outputs in the work tree (see Workspace.tracked)."""
         return self.workspace.tracked(paths, errors)
 
-    def closest_tracked(self, path: str, rev: str | None = None) -> str | None:
-        return self.workspace.closest_tracked(path, rev)
-
-    def status(self, paths: Sequence[str] = ()) -> dict[str, list[str]]:
+    def status(self, paths: Sequence[str] = ()) -> Status:
         """Which tracked weights are modified, missing or not in the cache."""
         return self.workspace.status(paths)
 
@@ -229,99 +183,29 @@ class Repo:
 
     def init(self) -> list[str]:
         """Make the repo DVC-compatible and gitmodel-ready; return what was created. Idempotent."""
-        self._require_worktree()
-        created: list[str] = []
-        self._check_dvc_dir()
-        self.dvc_dir.mkdir(exist_ok=True)
-        for rel, content in (
-            (".dvc/.gitignore", DVC_GITIGNORE),
-            (".dvc/config", ""),
-            (".dvcignore", DVCIGNORE),
-        ):
-            path = self.root / rel
-            if not os.path.lexists(path):
-                write_file(path, content.encode())
-                created.append(rel)
-        (self.dvc_dir / "tmp").mkdir(exist_ok=True)
-        cfg = self.root / CONFIG_FILE
-        pyproject = self.root / "pyproject.toml"
-        has_pyproject_cfg = pyproject.is_file() and "[tool.gitmodel" in pyproject.read_text(
-            errors="replace"
-        )
-        if not cfg.exists() and not has_pyproject_cfg:
-            write_file(cfg, DEFAULT_CONFIG.encode())
-            created.append(CONFIG_FILE)
-        for key in ("notes.displayRef", "notes.rewriteRef"):
-            values = run_git(
-                ["config", "--get-all", key], cwd=self.root, check=False
-            ).stdout.split()
-            if NOTES_REF not in values:
-                run_git(["config", "--add", key, NOTES_REF], cwd=self.root)
-        # Amend and rebase carry notes only when rewriteRef is set and the mode allows it.
-        run_git(["config", "notes.rewriteMode", "concatenate"], cwd=self.root, check=False)
-        # Plain `git fetch`/`git pull` bring each remote's notes (see gitmodel.notes_sync).
-        from gitmodel.notes_sync import configure_fetch
+        from gitmodel.init import init
 
-        configure_fetch(self.root)
-        if created:
-            self.git("add", "--", *created, retry_lock=True)
-        return created
+        self._require_worktree()
+        return init(self.root, self.worktree)
 
     def require_init(self) -> None:
-        """Refuse to store or commit in a clone that `git model init` has not set up.
-
-        Half a set-up is worse than none: without the hooks a plain `git tag` is not gated
-        and `git push` uploads no weights, and nothing would say so. `init` sets
-        notes.displayRef in this clone's config (a clone does not inherit it).
-        """
-        if not self.is_initialised():
-            raise GitModelError(
-                "gitmodel is not set up in this clone: run `git model init` first "
-                "(it installs the hooks that gate `git tag` and upload weights on `git push`)"
-            )
+        """Refuse to store or commit in a clone that `git model init` has not set up."""
+        require_init(self.root, self.common_dir)
 
     def is_initialised(self) -> bool:
-        """Whether `git model init` has run in this clone (see require_init)."""
-        if not self.dvc_dir.is_dir():
-            return False
-        try:
-            if NOTES_REF.encode() in (self.common_dir / "config").read_bytes():
-                return True
-        except OSError:
-            pass
-        refs = run_git(["config", "--get-all", "notes.displayRef"], cwd=self.root, check=False)
-        return NOTES_REF in refs.stdout.split()  # set through an include, or globally
+        return is_initialised(self.root, self.common_dir)
 
     # -- pointers -------------------------------------------------------------------------
 
     def pointers_at(self, rev: str, paths: Sequence[str] = ()) -> list[TrackedOut]:
         """Pointer outputs in the tree of a commit (read from git objects, not the disk)."""
-        sha = self.rev_parse(rev)
-        blobs = pointer_blobs_in_tree(self.git("ls-tree", "-r", "-z", sha))
-        return filter_outs(self.outs_of_blobs(blobs), paths)
+        return outs_in_commit(self.root, self.rev_parse(rev), paths)
 
     def outs_of_blobs(
         self, blobs: Sequence[tuple[str, str]], skip_unreadable: bool = False
     ) -> list[TrackedOut]:
-        """Outputs of pointer blobs given as (repo-relative path, blob id), read in one batch.
-
-        skip_unreadable passes over a blob that is not a valid pointer instead of raising.
-        """
-        outs: list[TrackedOut] = []
-        texts = self.read_blobs([blob for _, blob in blobs])
-        for (rel, _blob), text in zip(blobs, texts, strict=True):
-            try:
-                pointer = parse_pointer(self.root / rel, text, self.root)
-            except PointerError:
-                if skip_unreadable:
-                    continue
-                raise
-            outs += outs_of_pointer(pointer, rel)
-        return outs
-
-    def read_blobs(self, oids: Sequence[str]) -> list[bytes]:
-        """Contents of many git blobs through one `git cat-file --batch` (gitmodel.git)."""
-        return read_blobs(oids, self.root)
+        """Outputs of pointer blobs given as (repo-relative path, blob id), in one batch."""
+        return outs_of_blobs(self.root, blobs, skip_unreadable)
 
     # -- commits and notes ----------------------------------------------------------------
 
@@ -343,9 +227,6 @@ class Repo:
             )
         return self._commits
 
-    def pending_note_target(self) -> str | None:
-        return self.commits.pending_note_target()
-
     def complete_pending_note(self) -> str | None:
         """Finish a `commit` that died between `git commit` and writing its note."""
         return self.commits.complete_pending_note()
@@ -358,15 +239,6 @@ class Repo:
     ) -> dict[str, Any]:
         """Write (or merge into) the note of rev; metrics win over what was there."""
         return self.commits.write_note(rev, metrics, source, **extra)
-
-    def collect_metrics(
-        self,
-        metrics_file: str | os.PathLike[str] | None,
-        metric_args: Sequence[str],
-        cwd: Path | None = None,
-    ) -> tuple[dict[str, float | int], list[str]]:
-        """Metrics for a commit and the metric files to stage (validated, nothing written)."""
-        return self.commits.collect_metrics(metrics_file, metric_args, cwd)
 
     def commit(
         self,
@@ -395,13 +267,13 @@ class Repo:
         metric_names: Sequence[str] = (),
         noted_only: bool = False,
         all_refs: bool = False,
-    ) -> list[dict[str, Any]]:
+    ) -> list[LogEntry]:
         """Commits newest first with their metrics (see gitmodel.lineage.log)."""
         from gitmodel.lineage import log
 
         return log(self.root, self.head, rev_range, n, metric_names, noted_only, all_refs)
 
-    def diff(self, a: str | None = None, b: str | None = None) -> dict[str, Any]:
+    def diff(self, a: str | None = None, b: str | None = None) -> Diff:
         """Metrics and weights between two revisions (default: the previous release, or
         HEAD~1, and HEAD)."""
         from gitmodel.lineage import diff

@@ -22,44 +22,44 @@ def build_report(repo: Repo, a: str | None = None, b: str | None = None) -> dict
     diff = repo.diff(a, b)
     gates = repo.config.gates
     metrics = []
-    for name, row in diff["metrics"].items():
+    for name, row in diff.metrics.items():
         rule = gates.get(name)
         better = None
-        if rule is not None and row["delta"] is not None:
-            better = row["delta"] >= 0 if rule.direction == "higher" else row["delta"] <= 0
+        if rule is not None and row.delta is not None:
+            better = row.delta >= 0 if rule.direction == "higher" else row.delta <= 0
         metrics.append(
             {
                 "metric": name,
-                "old": row["old"],
-                "new": row["new"],
-                "delta": row["delta"],
+                "old": row.old,
+                "new": row.new,
+                "delta": row.delta,
                 "gated": rule is not None,
                 "direction": rule.direction if rule else None,
                 "better": better,
             }
         )
     weights = []
-    for path, w in diff["weights"].items():
-        old_size = w["old"]["size"] if w["old"] else None
-        new_size = w["new"]["size"] if w["new"] else None
+    for path, w in diff.weights.items():
+        old_size = w.old["size"] if w.old else None
+        new_size = w.new["size"] if w.new else None
         weights.append(
             {
                 "path": path,
-                "status": w["status"],
-                "old": w["old"],
-                "new": w["new"],
+                "status": w.status,
+                "old": w.old,
+                "new": w.new,
                 "size_delta": (new_size or 0) - (old_size or 0),
             }
         )
-    gate, gate_note = gate_verdict(repo, diff["b"]["commit"])
+    gate, gate_note = gate_verdict(repo, diff.b.commit)
     return {
-        "a": diff["a"],
-        "b": diff["b"],
+        "a": diff.a.to_json(),
+        "b": diff.b.to_json(),
         "metrics": metrics,
         "weights": weights,
         "gate": gate,
         "gate_note": gate_note,
-        "attachments": _attachments(repo, diff["b"]["commit"]),
+        "attachments": _attachments(repo, diff.b.commit),
     }
 
 

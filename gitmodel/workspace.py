@@ -67,6 +67,25 @@ class AddResult(Record):
         return d
 
 
+class Status(Record):
+    """Tracked weights that differ from their pointer, are absent, or whose content the
+    cache lacks (each a list of repo-relative paths)."""
+
+    __slots__ = ("modified", "missing", "not_in_cache")
+
+    def __init__(self, modified: list[str], missing: list[str], not_in_cache: list[str]) -> None:
+        self.modified = modified
+        self.missing = missing
+        self.not_in_cache = not_in_cache
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "modified": self.modified,
+            "missing": self.missing,
+            "not_in_cache": self.not_in_cache,
+        }
+
+
 class Workspace:
     """The tracked weights of one work tree."""
 
@@ -276,7 +295,7 @@ class Workspace:
 
     # -- status ---------------------------------------------------------------------------
 
-    def status(self, paths: Sequence[str] = ()) -> dict[str, list[str]]:
+    def status(self, paths: Sequence[str] = ()) -> Status:
         """Which tracked weights differ from their pointer (`modified`) or are absent (`missing`)."""
         modified: list[str] = []
         missing: list[str] = []
@@ -300,7 +319,7 @@ class Workspace:
                     modified.append(t.path)
             elif not full.is_file() or store.file_md5(full) != t.out.md5:
                 modified.append(t.path)
-        return {"modified": modified, "missing": missing, "not_in_cache": uncached}
+        return Status(modified, missing, uncached)
 
     def _cached(self, out: Out) -> bool:
         from gitmodel.dedup import available

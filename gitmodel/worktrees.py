@@ -20,17 +20,14 @@ CACHE_SECTION = "cache"
 
 
 def _configured_cache(dvc_dir: Path) -> Path | None:
-    """The cache dir a DVC directory's config and config.local set, if any."""
-    import configparser
+    """The cache dir a DVC directory's config and config.local set, if any (one that
+    cannot be read sets none: the linked worktree then shares the default cache)."""
+    from gitmodel.config import read_dvc_config
 
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    for name in ("config", "config.local"):
-        try:
-            parser.read(dvc_dir / name, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError):
-            continue
-    raw = parser.get(CACHE_SECTION, "dir", fallback=None)
-    return Path(os.path.normpath(dvc_dir / raw)) if raw else None
+    try:
+        return read_dvc_config(dvc_dir, ("repo", "local"), mentioning=b"dir").path("cache", "dir")
+    except GitModelError:
+        return None
 
 
 def main_cache(common_dir: Path) -> Path:

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         if os.path.exists(rev) or os.path.exists(rev + ".dvc"):
             rev, paths = None, [rev]
         elif not repo.is_revision(rev):
-            close = repo.closest_tracked(rev)
+            close = repo.workspace.closest_tracked(rev)
             hint = f"; did you mean {close}?" if close else ""
             raise GitModelError(f"{rev}: neither a revision nor tracked weights{hint}")
     result = repo.checkout(

@@ -23,29 +23,29 @@ def run(args: argparse.Namespace) -> int:
     repo = Repo()
     result = repo.diff(args.a, args.b)
     if args.json:
-        print_json(result)
+        print_json(result.to_json())
         return 0
-    a, b = result["a"], result["b"]
+    a, b = result.a, result.b
     table(
-        f"{a['rev']} ({a['commit'][:10]}) -> {b['rev']} ({b['commit'][:10]})",
+        f"{a.rev} ({a.commit[:10]}) -> {b.rev} ({b.commit[:10]})",
         ["metric", "old", "new", "delta"],
         [
-            [k, fmt_number(v["old"]), fmt_number(v["new"]), fmt_delta(v["delta"])]
-            for k, v in result["metrics"].items()
+            [k, fmt_number(v.old), fmt_number(v.new), fmt_delta(v.delta)]
+            for k, v in result.metrics.items()
         ],
     )
-    if result["weights"]:
+    if result.weights:
         table(
             None,
             ["weights", "change", "old size", "new size"],
             [
                 [
                     path,
-                    w["status"],
-                    fmt_size((w["old"] or {}).get("size")),
-                    fmt_size((w["new"] or {}).get("size")),
+                    w.status,
+                    fmt_size((w.old or {}).get("size")),
+                    fmt_size((w.new or {}).get("size")),
                 ]
-                for path, w in result["weights"].items()
+                for path, w in result.weights.items()
             ],
         )
     return 0

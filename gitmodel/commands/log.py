@@ -48,11 +48,11 @@ def run(args: argparse.Namespace) -> int:
         all_refs=args.all,
     )
     where = "any branch, tag or remote-tracking ref" if args.all else rev_range
-    absent = [m for m in args.metric if not any(m in r["metrics"] for r in rows)]
+    absent = [m for m in args.metric if not any(m in r.metrics for r in rows)]
     if absent and rows:
         # A typo must not print an empty column; a metric of older rows than -n shows is fine.
         every = repo.log(rev_range, None, (), noted_only=True, all_refs=args.all)
-        known = sorted({k for r in every for k in r["metrics"]})
+        known = sorted({k for r in every for k in r.metrics})
         unknown = [m for m in absent if m not in known]
         if unknown:
             raise GitModelError(
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                 + (f" (metrics: {', '.join(known)})" if known else "")
             )
     if args.json:
-        print_json(rows)
+        print_json([r.to_json() for r in rows])
         return 0
     if not rows:
         info(f"no commits with metrics notes in {where}")
@@ -69,18 +69,18 @@ def run(args: argparse.Namespace) -> int:
     # with 100,000 keys must cost linear time, not a list searched per key.
     seen: dict[str, None] = {}
     for r in rows:
-        seen.update(dict.fromkeys(r["metrics"]))
+        seen.update(dict.fromkeys(r.metrics))
     names = list(seen)
     # Bad notes show in the metrics' columns, or in a column of their own when no row has
     # a metric to show.
-    bad_column = not names and any("error" in r for r in rows)
+    bad_column = not names and any(r.error is not None for r in rows)
     table(
         None,
         ["commit", "date", "subject", *names] + (["metrics"] if bad_column else []),
         [
-            [r["commit"][:10], r["date"][:10], r["subject"][:40]]
-            + [fmt_number(r["metrics"].get(k)) if "error" not in r else "(bad note)" for k in names]
-            + (["(bad note)" if "error" in r else ""] if bad_column else [])
+            [r.commit[:10], r.date[:10], r.subject[:40]]
+            + [fmt_number(r.metrics.get(k)) if r.error is None else "(bad note)" for k in names]
+            + (["(bad note)" if r.error is not None else ""] if bad_column else [])
             for r in rows
         ],
     )

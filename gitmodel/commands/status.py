@@ -28,15 +28,15 @@ def run(args: argparse.Namespace) -> int:
     warn_missing_hooks(repo)
     result = repo.status(repo_relative(repo, args.paths))
     if args.json:
-        print_json(result)
+        print_json(result.to_json())
         return 0
-    if not result["modified"] and not result["missing"]:
+    if not result.modified and not result.missing:
         print("weights up to date")
-    for path in result["modified"]:
+    for path in result.modified:
         print(f"modified:     {path}")
-    for path in result["missing"]:
+    for path in result.missing:
         print(f"missing:      {path}")
-    for path in result["not_in_cache"]:
+    for path in result.not_in_cache:
         print(f"not in cache: {path}")
     return 0
 
