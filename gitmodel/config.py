@@ -1,4 +1,11 @@
-"""Project policy: `.gitmodel.toml` at the repo root, or `[tool.gitmodel]` in pyproject.toml."""
+"""Configuration: the project policy (`.gitmodel.toml` at the repo root, or
+`[tool.gitmodel]` in pyproject.toml) and DVC's config at every level (system, global,
+repo, local), each read by one reader here.
+
+A little over 500 lines on purpose: every reader of configuration, ours and DVC's, is
+in one foundation module, so that no other module parses a config file of its own (two
+readers of DVC's config once disagreed about a global cache.type).
+"""
 
 from __future__ import annotations
 
