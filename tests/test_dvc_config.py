@@ -16,11 +16,13 @@ from conftest import Shell, write_bytes
 
 @pytest.fixture
 def levels(sh: Shell, tmp_path: Path) -> dict[str, Path]:
-    """This test's own system and global DVC config directories (DVC's environment
-    variables for the system one, XDG's for the global one, as a user's machine has)."""
+    """This test's own system and global DVC config directories: DVC's variable for the
+    system one, XDG's for the global one (DVC_GLOBAL_CONFIG_DIR unset, as on a user's
+    machine, so gitmodel must find the directory platformdirs gives DVC)."""
     system = tmp_path / "etc-dvc"
     xdg = tmp_path / "xdg"
     sh.env["DVC_SYSTEM_CONFIG_DIR"] = str(system)
+    sh.env.pop("DVC_GLOBAL_CONFIG_DIR", None)
     sh.env["XDG_CONFIG_HOME"] = str(xdg)
     return {"system": system / "config", "global": xdg / "dvc" / "config"}
 

@@ -46,6 +46,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gitmodel.metrics",
             "gitmodel.history",
             "gitmodel.worktrees",
+            "gitmodel.cache",  # which cache and link types: DVC's config + worktrees + store
             "gitmodel.dedup.chunking",
             "gitmodel.dedup.codec",
             "gitmodel.dedup.packs",
@@ -84,6 +85,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gitmodel",
             "gitmodel.repo",
             "gitmodel.release",
+            "gitmodel.init",  # DVC's files and the notes config (notes_sync) of a new clone
             "gitmodel.sync",
             "gitmodel.consume.*",
             "gitmodel.fsck",

@@ -11,13 +11,6 @@ import pytest
 from conftest import Shell, write_bytes
 
 
-@pytest.fixture
-def isolated(base_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The in-process library sees the tests' HOME and git config, not the developer's."""
-    for key in ("HOME", "XDG_CONFIG_HOME", "GIT_CONFIG_NOSYSTEM"):
-        monkeypatch.setenv(key, base_env[key])
-
-
 def _commit(sh: Shell, repo: Path, seed: int, accuracy: float) -> str:
     write_bytes(repo / "model.bin", 4000, seed=seed)
     sh.gm(
@@ -27,7 +20,7 @@ def _commit(sh: Shell, repo: Path, seed: int, accuracy: float) -> str:
 
 
 def test_release_passes_refuses_and_records_an_override(
-    sh: Shell, repo: Path, isolated: None, capsys: pytest.CaptureFixture[str]
+    sh: Shell, repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from gitmodel import Repo
     from gitmodel.release import Released, ReleaseRefused
@@ -65,7 +58,7 @@ def test_release_passes_refuses_and_records_an_override(
     assert capsys.readouterr() == ("", "")  # the library never prints
 
 
-def test_release_bad_input(sh: Shell, repo: Path, isolated: None) -> None:
+def test_release_bad_input(sh: Shell, repo: Path) -> None:
     from gitmodel import GitModelError, Repo
 
     _commit(sh, repo, 1, 0.90)
