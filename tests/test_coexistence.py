@@ -546,6 +546,20 @@ def test_rebase_writes_the_weights_of_each_pick(sh: Shell, tmp_path: Path) -> No
     assert (repo / "model.bin").read_bytes() == v3
     _status_clean(sh, repo)
 
+    # In place (`rebase -i HEAD~2`): git fast-forwards to the commit it stops at, makes no
+    # commit and runs no post-commit; the weights follow all the same, and on --abort.
+    editor = {"GIT_SEQUENCE_EDITOR": "sed -i '1s/^pick/edit/'"}
+    sh.run(["git", "rebase", "-i", "HEAD~2"], cwd=repo, env=dict(sh.env, **editor))
+    assert (repo / "model.bin.dvc").read_text() == v2
+    _status_clean(sh, repo)
+    sh.git("rebase", "--abort", cwd=repo)
+    assert (repo / "model.bin").read_bytes() == v3
+    _status_clean(sh, repo)
+    sh.run(["git", "rebase", "-i", "HEAD~2"], cwd=repo, env=dict(sh.env, **editor))
+    sh.git("rebase", "--continue", cwd=repo)
+    assert (repo / "model.bin").read_bytes() == v3
+    _status_clean(sh, repo)
+
 
 # -- pointers byte for byte as `dvc add` writes them --------------------------------------------
 

@@ -68,6 +68,9 @@ def reference_transaction(args: Sequence[str], stdin: IO[str]) -> int:
     from gitmodel.config import ConfigError
     from gitmodel.versions import is_release
 
+    if args and args[0] == "committed":
+        # The shim hands over only a HEAD that a rebase or `git am` moved to other pointers.
+        return materialise(args, stdin)
     if not args or args[0] != "prepared":
         return 0
     candidates = []
@@ -267,19 +270,10 @@ def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
 
 
 # The reflog subjects of commits that git makes from other commits' changes: their
-# pointers change in the index and work tree, their weights do not. A rebase's picks are
-# "rebase (pick): ...", "rebase (edit): ...", "rebase (continue): ..." ("rebase -i (...)"
-# before git 2.26).
-_PICKED = (
-    "cherry-pick",
-    "revert",
-    "commit (cherry-pick)",
-    "commit (merge)",
-    "rebase (",
-    "rebase -i (",
-)
-# `git pull --rebase` names its picks after itself: "pull --rebase (pick): ...", "pull (pick): ..."
-_PULL_PICK = ("pull ", "pull (")
+# pointers change in the index and work tree, their weights do not. (A rebase's picks,
+# `git pull --rebase`'s and `git am`'s too, are written when the reference-transaction
+# hook sees HEAD move: see reference_transaction.)
+_PICKED = ("cherry-pick", "revert", "commit (cherry-pick)", "commit (merge)")
 
 
 def post_commit(args: Sequence[str], stdin: IO[str]) -> int:
@@ -294,8 +288,7 @@ def _picked(root: Path) -> bool:
     from gitmodel.git import run_git
 
     action = run_git(["reflog", "-1", "--format=%gs", "HEAD"], cwd=root, check=False).stdout
-    head = action.split(": ", 1)[0]
-    return action.startswith(_PICKED) or (head.startswith(_PULL_PICK) and head.endswith(")"))
+    return action.startswith(_PICKED)
 
 
 def metrics_note(args: Sequence[str], stdin: IO[str]) -> int:
@@ -409,9 +402,6 @@ def post_rewrite(args: Sequence[str], stdin: IO[str]) -> int:
         return cache[commit]
 
     wanted = rewritten_notes(pairs, notes.read_text, tree_metrics)
-    if args and args[0] == "rebase":
-        # A rebase's fast-forwarded picks run no post-commit: the end state's weights.
-        materialise(args, stdin)
     if not wanted:
         return 0
     from gitmodel.repo import Repo

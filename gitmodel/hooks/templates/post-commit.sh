@@ -1,12 +1,11 @@
 run_kept "$@"
 # `git model commit` writes the note itself.
 [ "${GITMODEL_COMMITTING:-}" = 1 ] && exit 0
-# A commit that cherry-pick, revert, a rebase's pick (an `edit` stop included; under
-# `git pull --rebase` the subject is "pull ... (pick): ...") or a merge stopped for
-# conflicts made: git wrote its pointers but not their weights. When it changed a pointer,
-# Python writes them too.
+# A commit that cherry-pick, revert or a merge stopped for conflicts made: git wrote its
+# pointers but not their weights. When it changed a pointer, Python writes them too. (A
+# rebase's picks are the reference-transaction hook's: it sees HEAD move.)
 case "$(git reflog -1 --format=%gs HEAD 2>/dev/null)" in
-    cherry-pick* | revert* | "commit (cherry-pick)"* | "commit (merge)"* | "rebase ("* | "rebase -i ("* | "pull "*"): "* | "pull ("*)
+    cherry-pick* | revert* | "commit (cherry-pick)"* | "commit (merge)"*)
         git diff-tree --quiet -r HEAD^ HEAD -- '*.dvc' 2>/dev/null || gitmodel "$@"
         ;;
 esac

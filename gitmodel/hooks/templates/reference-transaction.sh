@@ -1,3 +1,40 @@
+# A rebase (or `git am`) moves HEAD once per pick, also for the picks git fast-forwards,
+# which make no commit and run no other hook (an `edit` stop on an unchanged commit, a
+# `--continue` over unchanged ones, `--abort`): the work tree's weights follow when a
+# pointer changed. Other moves of HEAD are post-checkout's and post-commit's.
+if [ "$1" = committed ]; then
+    moved=
+    head_moved() {
+        while read -r old new ref; do
+            case "$ref" in
+                HEAD) moved="$old $new" ;;
+                # `--abort` puts the branch back (no old value given) and HEAD on it
+                refs/heads/?*) case "$old" in *[!0]*) ;; *) moved="$old $new" ;; esac ;;
+            esac
+        done
+    }
+    if [ -n "$kept" ]; then
+        read_input "$@"
+        head_moved <<GITMODEL_EOF
+$input
+GITMODEL_EOF
+    else
+        head_moved
+    fi
+    [ -n "$moved" ] || exit 0
+    git_dir || exit 0
+    [ -d "$gm_dir/rebase-merge" ] || [ -d "$gm_dir/rebase-apply" ] || exit 0
+    set -- $moved
+    case "$1$2" in *[!0-9a-f]*) exit 0 ;; esac
+    case "$1" in
+        *[!0]*)
+            git diff-tree --quiet -r "$1" "$2" -- '*.dvc' 2>/dev/null
+            [ $? = 1 ] || exit 0
+            ;;
+    esac
+    gitmodel committed </dev/null
+fi
+
 # Only the "prepared" state can refuse, and only tags can be releases.
 if [ -n "$kept" ]; then
     read_input "$@"

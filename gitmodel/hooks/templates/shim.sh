@@ -97,16 +97,21 @@ scan_tags() {
     done
 }
 
-
-policy_cache() {
-    # gm_globs / gm_files from the cache Python writes (gitmodel/hooks/fastpath.py), only
-    # while the policy file is the one it was written for, with the same mtime; else
-    # return 1 and the caller asks Python. No repository file is parsed here.
+git_dir() {
+    # $gm_dir: this work tree's git directory, without starting git (a linked worktree's
+    # .git is a file naming it).
     gm_dir=${GIT_DIR:-.git}
     if [ -f "$gm_dir" ]; then
         IFS= read -r gm_dir <"$gm_dir" || return 1
         gm_dir=${gm_dir#gitdir: }
     fi
+}
+
+policy_cache() {
+    # gm_globs / gm_files from the cache Python writes (gitmodel/hooks/fastpath.py), only
+    # while the policy file is the one it was written for, with the same mtime; else
+    # return 1 and the caller asks Python. No repository file is parsed here.
+    git_dir || return 1
     gm_cache=$gm_dir/gitmodel/hook-cache
     [ -f "$gm_cache" ] || return 1
     gm_source=x gm_globs= gm_files=
