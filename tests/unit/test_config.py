@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from gitmodel.config import (
     load_config,
     parse_config_text,
 )
-from gitmodel.errors import EXIT_USAGE
+from gitmodel.errors import EXIT_USAGE, GitModelError
 
 # One policy: accuracy gated higher with slack, loss gated lower, a release glob and a
 # metrics file. Every valid TOML spelling of it must read the same.
@@ -315,3 +316,89 @@ def test_an_unreadable_dvc_config_is_not_this_check_s_business(tmp_path: Path) -
     assert dvc_settings_outside(tmp_path) == []  # absent
     _dvc_config(tmp_path, "[cache\n")
     assert dvc_settings_outside(tmp_path) == []  # malformed: the commands that read it say so
+
+
+# -- DVC's config levels ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},  # as on a user's machine: platformdirs under HOME
+        {"XDG_CONFIG_HOME": "xdg", "XDG_CONFIG_DIRS": "etc-a:etc-b"},
+        {"XDG_CONFIG_HOME": "relative/is/ignored"},
+        {"DVC_GLOBAL_CONFIG_DIR": "g", "DVC_SYSTEM_CONFIG_DIR": "s"},
+    ],
+)
+def test_dvc_config_files_are_where_dvc_looks(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dvc.config import Config
+
+    from gitmodel.config import dvc_config_files
+
+    for name in (
+        "XDG_CONFIG_HOME",
+        "XDG_CONFIG_DIRS",
+        "DVC_GLOBAL_CONFIG_DIR",
+        "DVC_SYSTEM_CONFIG_DIR",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        absolute = ":".join(v if "relative" in v else str(tmp_path / v) for v in value.split(":"))
+        monkeypatch.setenv(name, absolute)
+    dvc_dir = tmp_path / "repo" / ".dvc"
+    dvc_dir.mkdir(parents=True)
+    ours = {level: str(path) for level, path in dvc_config_files(dvc_dir)}
+    theirs = Config(dvc_dir=str(dvc_dir), validate=False).files
+    assert ours == {k: os.path.normpath(v) for k, v in theirs.items()}
+
+
+def test_dvc_levels_merge_key_by_key_in_dvc_s_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitmodel.config import read_dvc_config
+
+    monkeypatch.setenv("DVC_SYSTEM_CONFIG_DIR", str(tmp_path / "system"))
+    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(tmp_path / "global"))
+    files = {
+        "system/config": "[cache]\n    type = symlink\n    dir = /srv/cache\n",
+        "global/config": "[cache]\n    type = hardlink\n[core]\n    remote = shared\n",
+        "repo/.dvc/config": "[cache]\n    type = copy\n['remote \"shared\"']\n    url = ../store\n",
+        "repo/.dvc/config.local": "[cache]\n    type = reflink,copy\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    dvc_dir = tmp_path / "repo" / ".dvc"
+    conf = read_dvc_config(dvc_dir)
+    assert conf.get("cache", "type") == "reflink,copy"  # local wins
+    assert conf.get("cache", "dir") == "/srv/cache"  # the one level that sets it
+    assert conf.get("core", "remote") == "shared"
+    # a path is relative to the file that set it, as DVC resolves it
+    assert conf.path('remote "shared"', "url") == (tmp_path / "repo" / "store").resolve()
+    assert read_dvc_config(dvc_dir, ("system", "global")).get("cache", "type") == "hardlink"
+    assert read_dvc_config(dvc_dir, ("repo",)).get("core", "remote") is None
+
+
+def test_a_repository_s_dvc_config_that_is_a_link_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitmodel.config import read_dvc_config
+
+    secret = tmp_path / "credentials"
+    secret.write_text("[default]\naws_secret_access_key = x\n")
+    (tmp_path / "repo" / ".dvc").mkdir(parents=True)
+    (tmp_path / "repo" / ".dvc" / "config").symlink_to(secret)
+    with pytest.raises(GitModelError, match="symbolic link"):
+        read_dvc_config(tmp_path / "repo" / ".dvc")
+
+
+def test_a_dvc_config_that_does_not_parse_is_one_line(tmp_path: Path) -> None:
+    from gitmodel.config import read_dvc_config
+
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config").write_text("[cache\ntype = copy\n")
+    with pytest.raises(ConfigError, match=r"^\.dvc/config: cannot parse") as caught:
+        read_dvc_config(tmp_path / ".dvc")
+    assert "\n" not in caught.value.message
