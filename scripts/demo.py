@@ -407,7 +407,7 @@ def demo_dedup(demo: Demo) -> None:
     import numpy as np
 
     repo = demo.workdir / "checkpoints"
-    demo.step("Deduplicated storage: four versions of a checkpoint in little more than one")
+    demo.step("Deduplicated storage: four versions of a checkpoint in the space of one")
     demo.run(f"git init -q {repo} && cd {repo} && git model init", cwd=demo.workdir)
     demo.run("printf '\\n[storage]\\ndedup = true\\n' >> .gitmodel.toml", cwd=repo)
     demo.run("git add .gitmodel.toml && git commit -q -m 'dedup on'", cwd=repo)
@@ -441,7 +441,10 @@ def demo_dedup(demo: Demo) -> None:
     got = hashlib.md5((repo / "model.safetensors").read_bytes()).hexdigest()
     if got != sums[1]:
         raise SystemExit("demo: the rebuilt version is not byte-exact")
-    demo.say("version 1, rebuilt from chunks: byte-exact (md5-verified on the way out)")
+    demo.say(
+        "version 1, rebuilt from chunks by git's post-checkout hook: byte-exact "
+        "(every chunk checked against its sha256, the file against its md5)"
+    )
     demo.run("git checkout -q main && git model checkout && git model fsck", cwd=repo)
 
 
