@@ -15,7 +15,7 @@ gave the hook) can see.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,12 +132,37 @@ class Gate:
     def _baseline_note(self, commit: str) -> dict[str, Any] | None:
         return first_note(self.baseline_notes, commit)
 
-    def _metrics_note(self, release: ReleaseTag, model: str | None) -> dict[str, Any] | None:
+    def _baseline_notes_of(
+        self, commits: Sequence[str]
+    ) -> dict[str, dict[str, Any] | NoteError | None]:
+        """first_note for many commits, one batch read per reader."""
+        out: dict[str, dict[str, Any] | NoteError | None] = {}
+        pending = list(dict.fromkeys(commits))
+        for reader in self.baseline_notes:
+            mine = [c for c in pending if reader.has(c)]
+            if mine:
+                got = reader.read_many(mine)
+                out.update((c, got.get(c)) for c in mine)
+                pending = [c for c in pending if c not in out]
+        return out
+
+    def _metrics_note(
+        self,
+        release: ReleaseTag,
+        model: str | None,
+        prefetched: Mapping[str, dict[str, Any] | NoteError | None] | None = None,
+    ) -> dict[str, Any] | None:
         """The release's note if it carries metrics for the line, else None (skipped)."""
         if release.commit is None:
             return None
         try:
-            note = self._baseline_note(release.commit)
+            if prefetched is None:
+                note = self._baseline_note(release.commit)
+            else:
+                found = prefetched.get(release.commit)
+                if isinstance(found, NoteError):
+                    raise found
+                note = found
             if note is None or not model_metrics(note, model, release.commit):
                 return None
         except (NoteError, MetricsError):
@@ -163,8 +188,15 @@ class Gate:
         nearest first (the previous release, then the drift guard's choice)."""
         when = int(time.time()) if date is None else date
         found = []
-        for release in releases_before(candidate, model or "", when, self.tags):
-            note = self._metrics_note(release, model)
+        releases = releases_before(candidate, model or "", when, self.tags)
+        # Every earlier release is read for the drift guard: all their notes in one go.
+        prefetched = (
+            None
+            if first_only
+            else self._baseline_notes_of([r.commit for r in releases if r.commit])
+        )
+        for release in releases:
+            note = self._metrics_note(release, model, prefetched)
             if note is not None:
                 found.append((release, note))
                 if first_only:

@@ -251,15 +251,60 @@ class PlumbingNotes:
         return None if entry is None else self._blob(entry[0])
 
     def read_many(self, commits: Iterable[str]) -> dict[str, dict[str, Any] | NoteError]:
+        """The notes of many commits through one `git cat-file --batch`: the drift guard
+        and `releases` read every release's note (1,000 releases: 15 s one process each)."""
+        index = self._load()
         out: dict[str, dict[str, Any] | NoteError] = {}
-        for commit in commits:
+        wanted: list[tuple[str, str]] = []
+        for commit in dict.fromkeys(commits):
+            entry = index.get(commit)
+            if entry is None:
+                continue
+            if entry[1] > MAX_NOTE_BYTES:
+                out[commit] = NoteError(f"note on {commit[:12]} is too large")
+            else:
+                wanted.append((commit, entry[0]))
+        blobs = self._blobs([oid for _, oid in wanted])
+        for commit, oid in wanted:
+            data = blobs.get(oid)
+            if data is None:
+                continue
             try:
-                note = self.read(commit)
+                out[commit] = parse_note(data, commit)
             except NoteError as exc:
                 out[commit] = exc
-                continue
-            if note is not None:
-                out[commit] = note
+        return out
+
+    def _blobs(self, oids: Sequence[str]) -> dict[str, bytes]:
+        """oid -> content of each blob that exists, in one `git cat-file --batch`."""
+        if not oids:
+            return {}
+        import subprocess
+
+        from gitmodel.git import git_env
+
+        unique = list(dict.fromkeys(oids))
+        proc = subprocess.run(
+            ["git", "cat-file", "--batch"],
+            cwd=self.cwd,
+            input=("\n".join(unique) + "\n").encode(),
+            capture_output=True,
+            env=git_env(TRUTH_ENV),
+            check=False,
+        )
+        data, pos, out = proc.stdout, 0, {}
+        for oid in unique:
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                break
+            header = data[pos:nl].split()
+            pos = nl + 1
+            if len(header) != 3 or not header[2].isdigit():
+                continue  # "<oid> missing" (or ambiguous): no content follows
+            size = int(header[2])
+            if header[1] == b"blob":
+                out[oid] = data[pos : pos + size]
+            pos += size + 1
         return out
 
     def _blob(self, oid: str) -> str | None:

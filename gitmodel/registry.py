@@ -651,6 +651,10 @@ def release_lines(
     source = notes or PlumbingNotes.from_ref(root)
     names = [r.name for line in registry.lines.values() for r in line.releases]
     messages = _tag_messages(root, names)
+    # Every release's note, in one git process (one each took seconds at 1,000 releases).
+    notes_of = source.read_many(
+        r.commit for line in registry.lines.values() for r in line.releases if r.commit
+    )
     gated = list(config.gates)
     out = []
     for key in sorted(registry.lines, key=lambda n: (n != "", n)):
@@ -663,7 +667,10 @@ def release_lines(
             note = None
             problem = None
             try:
-                note = source.read(r.commit) if r.commit else None
+                found = notes_of.get(r.commit) if r.commit else None
+                if isinstance(found, GitModelError):
+                    raise found
+                note = found
                 if note is not None:
                     metrics = dict(model_metrics(note, key or None, r.commit or ""))
             except GitModelError as exc:

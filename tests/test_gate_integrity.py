@@ -417,6 +417,30 @@ def test_3_the_shims_cache_is_stale_when_the_policy_changes(gated: Path, sh: She
     assert "rel-*" in cache.read_text()
 
 
+def test_3_the_gate_reads_earlier_releases_notes_in_one_git_process(
+    gated: Path, sh: Shell, tmp_path: Path
+) -> None:
+    """The drift guard and `releases` read the note of every earlier release: in one
+    `git cat-file --batch`, not one git process per release (1,000 releases took 15 s)."""
+    for i in range(30):
+        commit(sh, gated, f"r{i}", {"accuracy": 0.9 - i / 1000})  # v1.0.0 the best
+        sh.git(*NO_HOOKS, "tag", f"v1.{i}.0", cwd=gated)
+    commit(sh, gated, "candidate", {"accuracy": 0.1})
+    # GIT_TRACE logs every git process, the ones the hooks start included.
+    trace = tmp_path / "git-trace"
+    for args in (["tag", "v2.0.0"], ["model", "check", "--tag", "v2.0.0"], ["model", "releases"]):
+        trace.write_text("")
+        out = sh.run(["git", *args], cwd=gated, env={"GIT_TRACE": str(trace)}, check=False)
+        if args[0] == "tag":  # refused, by the reference-transaction hook
+            assert out.returncode != 0 and "v1.0.0 (drift)" in out.stderr, out.stderr
+        else:
+            assert out.returncode in (0, 1), out.stderr
+        calls = [ln for ln in trace.read_text().splitlines() if "trace: built-in: git" in ln]
+        cat_files = [c for c in calls if "git cat-file" in c]
+        assert len(cat_files) <= 8, (args, len(cat_files))  # 30 releases: one each before
+        assert len(calls) <= 30, (args, len(calls))
+
+
 def test_3_init_and_install_write_the_shims_cache(sh: Shell, tmp_path: Path) -> None:
     """The first hooked commands after `init` (and after `install`) decide in shell: no
     Python starts for a commit that changes no metrics file."""
