@@ -394,3 +394,62 @@ def test_the_server_judges_with_the_noise_rule_from_its_dvc_remote(
     assert r.returncode == 0, r.stderr
     assert "pass (drop not demonstrated)" in r.stderr
     assert "rule: noise (one-sided at 0.05)" in r.stderr
+
+
+def test_promotions_are_judged_by_the_noise_rule_at_every_door(
+    sh: Shell, gated_repo: Path, tmp_path: Path
+) -> None:
+    """A promotion uses the evidence a release uses: `git model promote`, a plain `git tag`
+    of a stage tag, pre-push and the server all read the stored predictions, so a drop
+    within noise is promoted everywhere and a demonstrated one is refused everywhere."""
+    import time
+
+    repo = gated_repo
+    storage = tmp_path / "dvc-storage"
+    storage.mkdir()
+    sh.gm("remote", "add", "store", str(storage), "--default", cwd=repo)
+    sh.git("add", ".dvc/config", cwd=repo)
+    sh.git("commit", "-q", "-m", "DVC remote", cwd=repo)
+    server = tmp_path / "server.git"
+    sh.git("init", "-q", "--bare", str(server), cwd=tmp_path)
+    sh.gm("install", "--server", cwd=server)
+    (server / ".dvc").mkdir()  # the admin gives the server the DVC remote
+    (server / ".dvc" / "config").write_text(
+        f"[core]\n    remote = store\n['remote \"store\"']\n    url = {storage}\n"
+    )
+    sh.git("remote", "add", "origin", str(server), cwd=repo)
+    y, prev = binary_set(200, 0.9)
+    commit_model(sh, repo, y, prev, seed=1, store=True)
+    sh.gm("release", "v1.0.0", cwd=repo)
+    small = commit_model(sh, repo, y, flip(prev, y, 2), seed=2, store=True)
+    sh.gm("release", "v1.1.0", cwd=repo)  # within noise: released
+    large = commit_model(sh, repo, y, flip(prev, y, 30), seed=3, store=True)
+    sh.gm("release", "v1.2.0", "--allow-regression", "smaller model", cwd=repo)
+    sh.git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=repo)  # the policy first
+    sh.git("push", "-q", "origin", "--tags", cwd=repo)
+    sh.gm("promote", "v1.0.0", "prod", cwd=repo)
+    sh.gm("promote", "v1.0.0", "staging", cwd=repo)
+    sh.git("push", "-q", "origin", "main#prod#1", "main#staging#2", cwd=repo)
+    time.sleep(1.1)  # stage events are ordered by their tags' dates (seconds)
+
+    # git model promote: within noise passes, saying what is known
+    out = sh.gm("promote", "v1.1.0", "staging", cwd=repo)
+    assert "drop not demonstrated" in out.stdout, out.stdout
+    refused = sh.gm("promote", "v1.2.0", "staging", cwd=repo, check=False)
+    assert refused.returncode == 1 and "drop demonstrated" in refused.stdout
+
+    # a plain `git tag` of a stage tag (reference-transaction): the same verdicts
+    tagged = sh.git("tag", "-a", "-m", "by hand", "main#prod#4", small, cwd=repo)
+    assert "drop not demonstrated" in tagged.stderr, tagged.stderr
+    r = sh.git("tag", "-a", "-m", "by hand", "main#prod#5", large, cwd=repo, check=False)
+    assert r.returncode != 0 and "drop demonstrated" in r.stderr
+    # pre-push and the server: the promotion within noise goes through both
+    pushed = sh.git("push", "origin", "main#staging#3", "main#prod#4", cwd=repo)
+    assert "remote:" in pushed.stderr and "drop not demonstrated" in pushed.stderr
+    assert {"main#prod#4", "main#staging#3"} <= set(sh.git("tag", "-l", cwd=server).stdout.split())
+    # a demonstrated drop written around the local doors is refused by the server
+    time.sleep(1.1)
+    sh.git("-c", "core.hooksPath=/dev/null", "tag", "-a", "-m", "x", "main#prod#6", large, cwd=repo)
+    r = sh.git("push", "--no-verify", "origin", "main#prod#6", cwd=repo, check=False)
+    assert r.returncode != 0 and "the server refused stage tag main#prod#6" in r.stderr
+    assert "drop demonstrated" in r.stderr
