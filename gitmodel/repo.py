@@ -6,26 +6,15 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from gitmodel.cache import open_store
-
-# The records and pointer readers live in the services and the data layer (which must not
-# import this facade); the `X as X` imports keep `from gitmodel.repo import X` working.
-from gitmodel.commit import CommitResult as CommitResult  # re-exported
-from gitmodel.commit import Commits
 from gitmodel.config import Config, load_config
 from gitmodel.discovery import discover
 from gitmodel.errors import GitModelError
 from gitmodel.git import run_git
-from gitmodel.init import is_initialised, require_init
 from gitmodel.notes import Notes
 from gitmodel.paths import WorkTree
 from gitmodel.pointer import RAW_POINTER_LOG as RAW_POINTER_LOG  # re-exported
 from gitmodel.pointer import TrackedOut, outs_in_commit, outs_of_blobs
 from gitmodel.pointer import pointer_blobs_in_raw_log as pointer_blobs_in_raw_log  # re-exported
-from gitmodel.store import Store
-from gitmodel.workspace import AddResult as AddResult  # re-exported
-from gitmodel.workspace import Status, Workspace
-from gitmodel.workspace import add_ignore_entry as add_ignore_entry  # re-exported
 
 # Imports only the type checker needs: `typing` alone costs a few ms of every command's
 # start-up (see gitmodel.record for the budget).
@@ -35,9 +24,31 @@ if TYPE_CHECKING:
     from typing import Any
 
     from gitmodel.checkout import CheckoutResult
+    from gitmodel.commit import CommitResult, Commits
     from gitmodel.lineage import Diff, LogEntry
     from gitmodel.release import Released
-    from gitmodel.store import Reporter
+    from gitmodel.store import Reporter, Store
+    from gitmodel.workspace import AddResult, Status, Workspace
+
+# Names that moved to the services, importable from here as before (looked up lazily: the
+# services are imported by the commands that use them, not by every `import gitmodel.repo`).
+_MOVED = {
+    "AddResult": "gitmodel.workspace",
+    "Status": "gitmodel.workspace",
+    "add_ignore_entry": "gitmodel.workspace",
+    "CheckoutResult": "gitmodel.checkout",
+    "OutputCheckout": "gitmodel.checkout",
+    "UnstoredChanges": "gitmodel.checkout",
+    "CommitResult": "gitmodel.commit",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Repo:
@@ -83,6 +94,8 @@ class Repo:
     def store(self) -> Store:
         """The weights cache (gitmodel.cache: DVC's cache settings at every level)."""
         if self._store is None:
+            from gitmodel.cache import open_store
+
             linked = not self.bare and self.git_dir != self.common_dir
             self._store = open_store(self.worktree, self.root, self.common_dir if linked else None)
         return self._store
@@ -134,6 +147,8 @@ class Repo:
     def workspace(self) -> Workspace:
         """The work tree's weights (add, tracked, status, checkout): gitmodel.workspace."""
         if self._workspace is None:
+            from gitmodel.workspace import Workspace
+
             self._require_worktree()
             self._workspace = Workspace(
                 self.root,
@@ -190,9 +205,13 @@ class Repo:
 
     def require_init(self) -> None:
         """Refuse to store or commit in a clone that `git model init` has not set up."""
+        from gitmodel.init import require_init
+
         require_init(self.root, self.common_dir)
 
     def is_initialised(self) -> bool:
+        from gitmodel.init import is_initialised
+
         return is_initialised(self.root, self.common_dir)
 
     # -- pointers -------------------------------------------------------------------------
@@ -214,6 +233,7 @@ class Repo:
         """Commits with their notes, and the pending-note journal: gitmodel.commit."""
         if self._commits is None:
             from gitmodel.attachments import collect
+            from gitmodel.commit import Commits
 
             self._commits = Commits(
                 self.root,
