@@ -87,6 +87,7 @@ class DirPlan:
         "extras",
         "parents",
         "exact",
+        "stored",
     )
 
     def __init__(self, out: TrackedOut, key: str, entries: Sequence[DirEntry]) -> None:
@@ -100,6 +101,7 @@ class DirPlan:
         self.extras: list[str] = []  # repo-relative files to remove
         self.parents: list[str] = []  # directories (relative to the output) to create
         self.exact = False  # the directory's index shows it holds this version already
+        self.stored = False  # every object of the version is whole in the cache
 
 
 class CheckoutPlan:
@@ -286,6 +288,9 @@ def _plan_dir(
         plan.unchanged = {i: i for i in range(len(entries))}
         plan.exact = True
         return plan  # exactly its version already: nothing to open
+    # Whether every object is whole in the cache: from 256 directory stats when nothing
+    # was added to or removed from the cache since that was last seen, not one per file.
+    plan.stored = store.has_tree(t.out.md5)
     current = dict(zip(listing.rels, store.tree_md5s(key, listing), strict=True))
     at = {rel: i for i, rel in enumerate(listing.rels)}
     parents: dict[str, str] = {}  # directory (relative to the output) -> one entry in it
@@ -299,7 +304,7 @@ def _plan_dir(
                 f"{t.path}/{e.relpath} has changes that are not stored; "
                 "`git model add` it or use --force"
             )
-        if not store.exists(e.md5) and not available(store, e.md5):
+        if not plan.stored and not store.exists(e.md5) and not available(store, e.md5):
             plan.missing.append(f"{t.path}/{e.relpath} ({e.md5})")
             continue
         plan.todo.append(i)
@@ -342,7 +347,7 @@ def _write_dir(
     todo = []
     rebuilt_all = True
     for i in plan.todo:
-        if not store.exists(entries[i].md5):
+        if not plan.stored and not store.exists(entries[i].md5):
             from gitmodel.dedup import ensure_object
             from gitmodel.dedup.packs import CorruptChunk
 

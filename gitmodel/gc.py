@@ -30,6 +30,7 @@ from gitmodel.pointer import (
 
 if TYPE_CHECKING:
     from gitmodel.repo import Repo
+    from gitmodel.store import Store
 
 
 @dataclass
@@ -170,6 +171,33 @@ def _worktrees_cache(repo: Repo, cache: str) -> bool:
     return os.path.realpath(main_cache(repo.common_dir)) == cache
 
 
+def _recent_manifests_entries(
+    store: Store, oids: Sequence[str], live: set[str], cutoff: float
+) -> set[str]:
+    """The objects named by manifests stored or re-used within the grace period.
+
+    `add` of a directory refreshes its manifest's ctime (Store.reuse), not each of its
+    members': a member counts as just stored while a recent manifest names it. Called
+    under the exclusive objects lock, so no add is between its checks and its manifest.
+    """
+    from gitmodel.store import ObjectMissing, StoreError
+
+    named: set[str] = set()
+    for oid in oids:
+        if not oid.endswith(".dir") or oid in live:
+            continue  # a live manifest's entries are live already
+        try:
+            st = os.lstat(store.oid_to_path(oid))
+        except OSError:
+            continue
+        if max(st.st_ctime, st.st_mtime) > cutoff:
+            try:
+                named.update(e.md5 for e in store.read_dir(oid))
+            except (ObjectMissing, StoreError):
+                pass  # a damaged manifest protects nothing
+    return named
+
+
 def collect_garbage(
     repo: Repo,
     dry_run: bool = False,
@@ -208,8 +236,10 @@ def collect_garbage(
     result = GcResult(dry_run=dry_run)
     cutoff = time.time() - grace
     with store.objects_lock(exclusive=True):
-        for oid in list(store.iter_oids()):
-            if oid in live:
+        oids = list(store.iter_oids())
+        recent = _recent_manifests_entries(store, oids, live, cutoff)
+        for oid in oids:
+            if oid in live or oid in recent:
                 result.kept += 1
                 continue
             path = store.oid_to_path(oid)

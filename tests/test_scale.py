@@ -199,3 +199,36 @@ def test_interrupted_push_resumes_without_re_uploading(sh: Shell, tmp_path: Path
     assert report["transferred"] == total - len(before)
     assert {oid: after[oid] for oid in before} == before  # nothing that arrived was rewritten
     assert len(after) == total
+
+
+def test_gc_keeps_the_files_a_directory_re_add_reuses(sh: Shell, tmp_path: Path) -> None:
+    """A re-add of a directory refreshes its manifest, not each of its objects: gc keeps
+    every object a manifest within the grace period names, so a gc that runs between the
+    re-add and its pointer's write loses nothing; once the grace period is over and nothing
+    names them, they go."""
+    import time
+
+    repo = _init(sh, tmp_path / "repo")
+    sh.gm("init", cwd=repo)
+    files = _tree(repo / "data", 60)
+    sh.gm("add", "data", cwd=repo)
+    cache = repo / ".dvc" / "cache" / "files" / "md5"
+    members = [cache / m[:2] / m[2:] for m in set(files.values())]
+    assert all(p.exists() for p in members)
+
+    def forget_pointer() -> None:
+        sh.git("rm", "-q", "--cached", "--ignore-unmatch", "data.dvc", cwd=repo)
+        (repo / "data.dvc").unlink()
+
+    forget_pointer()
+    time.sleep(6)
+    start = time.time()
+    sh.gm("add", "data", cwd=repo)  # every object re-used, none of them touched
+    forget_pointer()  # the race: gc after add found the objects, before the pointer is kept
+    # A grace period the objects' first store is 6 s beyond and the re-add 4 s within,
+    # however long the commands above took on a loaded machine.
+    grace = time.time() - start + 4
+    sh.gm("gc", "--grace", str(grace), cwd=repo)
+    assert all(p.exists() for p in members), "gc removed objects a re-add had just re-used"
+    sh.gm("gc", "--grace", "0", cwd=repo)
+    assert not any(p.exists() for p in members)

@@ -11,7 +11,7 @@ from pathlib import Path
 from gitmodel.errors import GitModelError
 from gitmodel.store.errors import CorruptObject, ObjectMissing, StoreError
 from gitmodel.store.hashing import SMALL, Progress, _read_fd, _read_small, parallel_map
-from gitmodel.store.objects import ObjectStore, _refresh_object
+from gitmodel.store.objects import ObjectStore
 from gitmodel.store.statcache import TreeIndex
 from gitmodel.tree import RACY_NS
 
@@ -38,9 +38,12 @@ class Store(ObjectStore):
         return False
 
     def _reuse_locked(self, md5: str) -> bool:
-        """Store.reuse for a caller that holds objects_lock(shared) for a whole directory:
-        one lstat and, when the object is there, the chmod that refreshes its ctime."""
-        return _refresh_object(self._objpath(md5))
+        """Whether a directory's member object is there, for a caller that holds
+        objects_lock(shared) until the directory's manifest is stored: one stat, no ctime
+        refresh. The manifest's own store or re-use refreshes its ctime, and gc keeps every
+        object a manifest within the grace period names (gitmodel.gc), so 50,000 re-used
+        members cost no chmod each."""
+        return self._has_object(md5)
 
     def _write_object(self, md5: str, data: bytes) -> None:
         """Write data as object md5 (atomically); a re-use when the object exists. The
@@ -70,6 +73,27 @@ class Store(ObjectStore):
                 pass
             raise
         self.state.mark_verified(md5, st)
+
+    def copy_in_small(self, oid: str, path: str) -> int | None:
+        """Copy the file at path (an object of a local remote) into the cache as object oid
+        through one buffer, verified against its name; its size, or None when it is not a
+        small file (the caller copies it the general way). The caller holds
+        objects_lock(shared)."""
+        import hashlib
+
+        try:
+            data = _read_small(path)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if data is None:
+            return None
+        actual = hashlib.md5(data).hexdigest()
+        if actual != oid:
+            raise CorruptObject(oid, actual)
+        self._write_object(oid, data)
+        return len(data)
 
     def _store_member(self, path: str, progress: Progress | None, overlap: bool) -> tuple[str, int]:
         """Store one file of a directory; small ones in one read, hashed inline."""
@@ -229,7 +253,7 @@ class Store(ObjectStore):
 
         Files the directory's index vouches for are skipped with one stat of their object.
         """
-        from gitmodel.tree import manifest_bytes, scan
+        from gitmodel.tree import manifest_bytes, scan, trusted
 
         key = os.path.realpath(root)
         if listing is None:
@@ -238,11 +262,20 @@ class Store(ObjectStore):
         sizes = list(listing.sizes)
         todo = []
         self.real_dir(self.objects)
-        # Shared for the whole directory, not per file: a gc (exclusive) waits until every
-        # object re-used here has had its ctime refreshed (see Store.reuse).
+        self.probe_reflink()
+        # Shared for the whole directory, not per file: a gc (exclusive) waits until the
+        # manifest naming every object re-used here is stored or refreshed (see
+        # _reuse_locked), and removes nothing while members are checked and written.
         with self.objects_lock(exclusive=False):
+            stored = False
+            if None not in md5s:  # the index vouches for every file: is the version whole?
+                import hashlib
+
+                known: list[str] = md5s  # type: ignore[assignment]  # no None in it
+                data = manifest_bytes(listing.rels, known)
+                stored = self.has_tree(hashlib.md5(data).hexdigest() + ".dir")
             for i, md5 in enumerate(md5s):
-                if md5 is not None and self._reuse_locked(md5):
+                if md5 is not None and (stored or self._reuse_locked(md5)):
                     if progress:
                         progress(sizes[i])
                 else:
@@ -264,7 +297,15 @@ class Store(ObjectStore):
             # is recorded as trusted already (see tree.RACY_NS).
             cache, newest = self._cache_listing()
             self.state.put_complete(oid, max(time.time_ns(), newest + RACY_NS + 1), cache)
-        self.put_tree(key, oid, listing.taken, listing.stats_blob(), done)
+        index = self.state.tree(key)
+        stats = listing.stats_blob()
+        if not (
+            index is not None
+            and index.oid == oid
+            and trusted(index.taken, listing.max_mtime)
+            and index.stats == stats
+        ):  # a re-add of an unchanged directory rewrites no 5 MB index row
+            self.put_tree(key, oid, listing.taken, stats, done)
         self.state.flush()
         return oid, sum(sizes), len(listing)
 
@@ -278,12 +319,14 @@ class Store(ObjectStore):
         stat cache says they were verified since their last change.
         """
         verified = self.state.verified_rows(sorted({oid for oid, _ in items}))
-        small = self._copies_small_files()
+        if items:
+            self.probe_reflink()
 
         def one(item: tuple[str, str]) -> tuple[int, int, int] | BaseException:
             oid, dest = item
             try:
-                if small:
+                # asked per file: a reflink that fails (another filesystem) switches the rest
+                if self._copies_small_files():
                     written = self._materialise_small(oid, dest, verified.get(oid))
                     if written is not None:
                         if progress:

@@ -12,6 +12,7 @@ from pathlib import Path
 from gitmodel.errors import GitModelError
 from gitmodel.store.errors import CorruptObject, ObjectMissing, StoreError
 from gitmodel.store.hashing import (
+    _FICLONE,
     _LINK_FALLBACK_ERRNOS,
     DEFAULT_LINK_TYPES,
     LINK_TYPES,
@@ -103,6 +104,10 @@ class ObjectStore:
         # Set once a reflink fails for want of support: ext4 and most filesystems have
         # none, and asking again for each of 50,000 files costs four system calls each.
         self._reflink_ok = True
+        self._reflink_probed = False
+        # Manifests read (and verified) by this command: a pull reads one three times
+        # (fetch, the cache check, checkout) and 50,000 entries cost their path checks.
+        self._manifests: dict[str, tuple[tuple[int, int, int], list[DirEntry]]] = {}
         self._tmp: Path | None = None
 
     @property
@@ -242,6 +247,35 @@ class ObjectStore:
                 return md5, size
         raise StoreError(f"cannot store {path}: no link type in {','.join(self.link_types)} works")
 
+    def probe_reflink(self) -> None:
+        """Learn once whether the cache's filesystem clones files (ext4 does not), before a
+        directory's files are shared out: a pool that learnt it from its first file would
+        already have sent every other file down the path meant for clones."""
+        if self._reflink_probed or not self._reflink_ok:
+            return
+        self._reflink_probed = True
+        import fcntl
+
+        tmp = self._tmp_dir()
+        src, dst = (f"{tmp}/probe.{os.urandom(6).hex()}.tmp" for _ in range(2))
+        fds = []
+        try:
+            fds.append(os.open(src, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            os.write(fds[0], bytes(4096))
+            fds.append(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            fcntl.ioctl(fds[1], _FICLONE, fds[0])
+        except OSError as exc:
+            if len(fds) == 2 and exc.errno in _LINK_FALLBACK_ERRNOS:
+                self._reflink_ok = False  # the files were made: it is the clone that failed
+        finally:
+            for fd in fds:
+                os.close(fd)
+            for name in (src, dst):
+                try:
+                    os.unlink(name)
+                except OSError:
+                    pass
+
     def _tmp_dir(self) -> Path:
         # Not under files/md5, so neither we nor DVC ever list a temp file as an object;
         # same filesystem as the objects, so the final rename is atomic.
@@ -367,6 +401,16 @@ class ObjectStore:
         """Entries of a `.dir` manifest; relpaths are validated to stay inside the directory."""
         path = self.oid_to_path(oid)
         try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise ObjectMissing([oid]) from None
+        except OSError:
+            st = None
+        key = (st.st_ino, st.st_mtime_ns, st.st_size) if st else (0, 0, -1)
+        seen = self._manifests.get(oid)
+        if seen is not None and seen[0] == key:
+            return list(seen[1])  # read and checked by this command, unchanged since
+        try:
             # A manifest decides which files checkout writes: never trust changed bytes.
             self.verify(oid)
             raw = json.loads(path.read_bytes())
@@ -390,7 +434,9 @@ class ObjectStore:
             size = item.get("size")
             entries.append(DirEntry(rel, md5, size if isinstance(size, int) else -1))
         _check_tree(entries, f"directory manifest {oid}")
-        return entries
+        if st is not None:
+            self._manifests[oid] = (key, entries)
+        return list(entries)
 
     def object_sizes(self, oids: Sequence[str]) -> dict[str, int]:
         """oid -> size of each of oids that is a regular file in the cache (one stat each)."""
