@@ -401,7 +401,7 @@ def _fetch(repo: Repo, oids: Iterable[str], report: FsckReport) -> set[str]:
     wanted = sorted(set(oids))
     if not wanted:
         return set()
-    from gitmodel import remote
+    from gitmodel import remote, transfer
     from gitmodel.pointer import Out, TrackedOut
 
     if remote.default_remote_name(repo) is None:
@@ -409,7 +409,7 @@ def _fetch(repo: Repo, oids: Iterable[str], report: FsckReport) -> set[str]:
         return set()
     try:
         # download() verifies each object before it enters the cache.
-        remote.download(repo, [TrackedOut(oid, oid, Out(oid, oid)) for oid in wanted])
+        transfer.download(repo, [TrackedOut(oid, oid, Out(oid, oid)) for oid in wanted])
     except GitModelError as exc:
         report.actions.append(exc.message)  # what did arrive is still counted below
     store = repo.store

@@ -1,52 +1,29 @@
-"""Weights to and from DVC remotes, through DVC's own remote machinery.
+"""DVC remotes: which ones a repository has (read with DVC's own config), adding and
+changing them, and the small per-remote record of objects known to be there.
 
-The remote is whatever DVC's config names (`dvc remote add`, or `git model remote add`):
-DVC's `Config` resolves it, `dvc.fs.get_cloud_fs` builds its filesystem (local, ssh, s3,
-gs, azure... whichever dvc plugins are installed) and dvc-data's `HashFileDB` lays the
-objects out as `files/md5/<oid[:2]>/<oid[2:]>`, so `dvc pull` reads what we push.
+The remote is whatever DVC's config names (`dvc remote add`, or `git model remote add`),
+at every level DVC reads (system, global, repo, local). Moving objects to and from a
+remote is gitmodel.transfer; push/fetch/pull of weights and notes is gitmodel.sync.
 
-What we add on top of DVC's transfer, and why:
-
-- Uploads are atomic on every filesystem: on those where a write is visible while it
-  happens (local, ssh...) each object goes to a temporary name beside its final one and is
-  renamed into place, so an interrupted push never leaves a truncated object under an
-  object name (DVC's own ssh upload writes in place). Object stores (s3, gs, azure) only
-  show an object once its upload completed, so they get the final name directly.
-- Existence is checked in one batch (`HashFileDB.oids_exist`); on non-atomic filesystems
-  the sizes of objects already there are checked too, so a truncated object left by some
-  other interrupted tool is uploaded again instead of trusted.
-- Downloads go to a temporary file inside the cache's own temp directory, are md5-verified
-  there and only then renamed into `files/md5/`: a partial or corrupt download never
-  enters the cache.
-- Directories: entries are uploaded before their `.dir` manifest (as DVC does), so a
-  `.dir` on the remote means the whole directory is there.
-- A small per-remote record of objects known to be on the remote lets the pre-push hook
-  decide "nothing to upload" without importing dvc at all.
+The record (`.dvc/tmp/gitmodel/remotes/<key>.present`) lets the pre-push hook decide
+"nothing to upload" without importing dvc at all.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
-import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitmodel.errors import GitModelError, Refused
-from gitmodel.git import GitFailed, run_git
+from gitmodel.errors import GitModelError
+from gitmodel.git import run_git
 
 if TYPE_CHECKING:
-    from gitmodel.dedup.transfer import ChunkTransfer
-    from gitmodel.pointer import TrackedOut
-    from gitmodel.store import Reporter
     from gitmodel.workspace_view import SyncWorkspace
 
-ZERO = "0" * 40
-# Object stores publish an object only once its upload completed: no temporary name needed.
-ATOMIC_PROTOCOLS = frozenset({"s3", "gs", "gcs", "azure", "abfs", "oss"})
 RECORD_DIR = "gitmodel/remotes"
 
 
@@ -84,7 +61,7 @@ def _cheap_remote_url(repo: SyncWorkspace, name: str) -> str | None:
     return _cheap_config(repo).get(f'remote "{name}"', {}).get("url")
 
 
-def _dvc_config(repo: SyncWorkspace) -> Any:
+def dvc_config(repo: SyncWorkspace) -> Any:
     from dvc.config import Config, ConfigError
 
     try:
@@ -94,7 +71,7 @@ def _dvc_config(repo: SyncWorkspace) -> Any:
 
 
 def list_remotes(repo: SyncWorkspace) -> list[RemoteInfo]:
-    conf = _dvc_config(repo)
+    conf = dvc_config(repo)
     default = conf["core"].get("remote")
     return [
         RemoteInfo(name, str(section.get("url", "")), name == default)
@@ -120,7 +97,7 @@ def add_remote(
         url = os.path.abspath(os.path.join(cwd or Path.cwd(), os.path.expanduser(local)))
     if not repo.dvc_dir.is_dir():
         repo.init()
-    conf = _dvc_config(repo)
+    conf = dvc_config(repo)
     try:
         with conf.edit("repo") as c:
             if name in c["remote"]:
@@ -149,7 +126,7 @@ def modify_remote(
     """
     from dvc.config import ConfigError
 
-    conf = _dvc_config(repo)
+    conf = dvc_config(repo)
     if name not in conf["remote"]:
         raise GitModelError(f"no DVC remote named {name!r} (see `git model remote list`)")
     try:
@@ -167,7 +144,7 @@ def modify_remote(
 # -- the record of objects known to be on a remote ------------------------------------------
 
 
-def _record_path(repo: SyncWorkspace, name: str) -> Path | None:
+def record_path(repo: SyncWorkspace, name: str) -> Path | None:
     url = _cheap_remote_url(repo, name)
     if url is None:
         return None
@@ -175,7 +152,7 @@ def _record_path(repo: SyncWorkspace, name: str) -> Path | None:
     return repo.dvc_dir / "tmp" / RECORD_DIR / f"{key}.present"
 
 
-def _read_record(path: Path | None) -> set[str]:
+def read_record(path: Path | None) -> set[str]:
     if path is None:
         return set()
     try:
@@ -184,7 +161,7 @@ def _read_record(path: Path | None) -> set[str]:
         return set()
 
 
-def _append_record(path: Path | None, oids: Iterable[str]) -> None:
+def append_record(path: Path | None, oids: Iterable[str]) -> None:
     lines = "".join(f"{o}\n" for o in sorted(oids))
     if path is None or not lines:
         return
@@ -198,682 +175,6 @@ def _append_record(path: Path | None, oids: Iterable[str]) -> None:
 
 
 def forget_record(repo: SyncWorkspace, name: str) -> None:
-    path = _record_path(repo, name)
+    path = record_path(repo, name)
     if path is not None:
         path.unlink(missing_ok=True)
-
-
-# -- transfers ----------------------------------------------------------------------------
-
-
-@dataclass
-class TransferReport:
-    remote: str
-    direction: str  # "upload" or "download"
-    transferred: list[str] = field(default_factory=list)
-    present: int = 0  # objects that were already there
-    bytes: int = 0
-    failed: dict[str, str] = field(default_factory=dict)  # oid -> reason
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "remote": self.remote,
-            "direction": self.direction,
-            "transferred": len(self.transferred),
-            "already_there": self.present,
-            "bytes": self.bytes,
-            "failed": self.failed,
-        }
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    first = text.splitlines()[0]
-    return first if type(exc).__name__ in first else f"{type(exc).__name__}: {first}"
-
-
-_BYTES: list[Any] = []  # the callback class, made once: a class per object cost 50,000
-
-
-def _byte_callback(
-    progress: Callable[[int], None] | None, counter: list[int], lock: threading.Lock
-) -> Any:
-    """An fsspec callback that reports byte deltas to our progress function."""
-    if not _BYTES:
-        from fsspec.callbacks import Callback
-
-        class Bytes(Callback):
-            def __init__(
-                self,
-                progress: Callable[[int], None] | None,
-                counter: list[int],
-                lock: threading.Lock,
-            ) -> None:
-                super().__init__()
-                self._seen = 0
-                self._progress, self._counter, self._lock = progress, counter, lock
-
-            def call(self, *args: Any, **kwargs: Any) -> None:
-                delta = int(self.value or 0) - self._seen
-                if delta > 0:
-                    self._seen += delta
-                    with self._lock:
-                        self._counter[0] += delta
-                    if self._progress:
-                        self._progress(delta)
-
-            def finish(self, size: int) -> None:
-                """Count what the filesystem did not report (small or reflinked copies)."""
-                if size > self._seen:
-                    self.absolute_update(size)
-
-        _BYTES.append(Bytes)
-    return _BYTES[0](progress, counter, lock)
-
-
-class DvcRemote:
-    """One DVC remote opened through DVC's config, filesystem and object-db classes."""
-
-    def __init__(
-        self, repo: SyncWorkspace, name: str | None = None, jobs: int | None = None
-    ) -> None:
-        from dvc.fs import get_cloud_fs
-        from dvc_data.hashfile.db import get_odb
-
-        self.repo = repo
-        conf = _dvc_config(repo)
-        name = name or conf["core"].get("remote")
-        if not name:
-            raise RemoteError(
-                "no default DVC remote; add one with `git model remote add NAME URL --default`"
-            )
-        if name not in conf["remote"]:
-            raise RemoteError(f"no DVC remote named {name!r} (see `git model remote list`)")
-        self.name = name
-        self.url = str(conf["remote"][name].get("url", ""))
-        try:
-            cls, config, fs_path = get_cloud_fs(conf, name=name)
-            if config.get("worktree") or config.get("version_aware"):
-                raise RemoteError(
-                    f"DVC remote {name!r} is version-aware; gitmodel needs a plain remote"
-                )
-            self.fs = cls(**config)
-            self.odb = get_odb(self.fs, self.fs.join(fs_path, "files", "md5"), hash_name="md5")
-        except GitModelError:
-            raise
-        except Exception as exc:  # a missing plugin, a bad option: DVC raises many types
-            raise RemoteError(f"DVC remote {name!r}: {_one_line(exc)}") from None
-        self.jobs = jobs or int(getattr(self.fs, "jobs", 0) or 8)
-        self.atomic = self.fs.protocol in ATOMIC_PROTOCOLS
-        self.record = _record_path(repo, name)
-
-    def _unreachable(self, exc: BaseException) -> RemoteError:
-        return RemoteError(f"cannot reach DVC remote {self.name!r} ({self.url}): {_one_line(exc)}")
-
-    def existing(self, oids: Sequence[str], sizes: dict[str, int] | None = None) -> set[str]:
-        """Which oids the remote has, checked in batches; truncated objects count as absent."""
-        if not oids:
-            return set()
-        try:
-            found = set(self.odb.oids_exist(list(oids), jobs=self.jobs))
-            if sizes:
-                check = sorted(o for o in found if o in sizes)
-                paths = [self.odb.oid_to_path(o) for o in check]
-                infos = (
-                    self.fs.info(paths, batch_size=self.jobs, return_exceptions=True)
-                    if paths
-                    else []
-                )
-                for oid, info in zip(check, infos, strict=True):
-                    if isinstance(info, BaseException) or info.get("size") != sizes[oid]:
-                        found.discard(oid)
-        except GitModelError:
-            raise
-        except Exception as exc:
-            raise self._unreachable(exc) from None
-        return found
-
-    def upload_one(self, local: Path, oid: str, callback: Any) -> None:
-        from dvc_objects.fs.utils import as_atomic
-
-        dest = self.odb.oid_to_path(oid)
-        if self.atomic:
-            self.fs.put_file(str(local), dest, callback=callback)
-            return
-        with as_atomic(self.fs, dest, create_parents=True) as tmp:
-            self.fs.put_file(str(local), tmp, callback=callback)
-
-    def download_one(self, oid: str, dest: Path, callback: Any) -> None:
-        self.fs.get_file(self.odb.oid_to_path(oid), str(dest), callback=callback)
-
-
-def _run_parallel(
-    jobs: int, items: Sequence[str], work: Callable[[str], None]
-) -> dict[str, BaseException]:
-    """work(item) for every item on `jobs` threads; item -> the exception it raised.
-
-    Threads take the next item from one shared iterator: a Future per item (as
-    ThreadPoolExecutor.map makes) cost more than fetching an 8 KiB object from a local
-    remote, 50,000 times over."""
-    failures: dict[str, BaseException] = {}
-    if not items:
-        return failures
-    todo = iter(items)
-    lock = threading.Lock()
-
-    def worker() -> None:
-        while True:
-            with lock:
-                item = next(todo, None)
-            if item is None:
-                return
-            try:
-                work(item)
-            except Exception as exc:
-                failures[item] = exc
-
-    threads = [
-        threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(jobs, len(items))))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return failures
-
-
-def _expand_outs(
-    repo: SyncWorkspace, outs: Sequence[TrackedOut]
-) -> tuple[dict[str, str], dict[str, str]]:
-    """(file oid -> path, dir oid -> path) for the objects outs name."""
-    files: dict[str, str] = {}
-    dirs: dict[str, str] = {}
-    for t in outs:
-        (dirs if t.out.is_dir else files).setdefault(t.out.md5, t.path)
-    return files, dirs
-
-
-def upload(
-    repo: SyncWorkspace,
-    outs: Sequence[TrackedOut],
-    remote_name: str | None = None,
-    reporter: Reporter | None = None,
-    trust_record: bool = True,
-) -> TransferReport:
-    """Upload every object outs need that the remote lacks; raise Refused on any failure."""
-    from gitmodel.store import ObjectMissing, StoreError
-
-    store = repo.store
-    files, dirs = _expand_outs(repo, outs)
-    name = remote_name or default_remote_name(repo)
-    record = _read_record(_record_path(repo, name)) if (name and trust_record) else set()
-    wanted_dirs = {d: p for d, p in dirs.items() if d not in record}
-    if not wanted_dirs and all(f in record for f in files):
-        return TransferReport(name or "", "upload", present=len(files) + len(dirs))
-    remote = DvcRemote(repo, name)
-    # Directory entries: from the local manifest; a .dir absent locally must be on the remote.
-    remote_dirs = set()
-    local_dirs = [d for d in wanted_dirs if store.exists(d)]
-    not_local = [d for d in wanted_dirs if d not in local_dirs]
-    if not_local:
-        remote_dirs = remote.existing(not_local)
-        lost = [f"{wanted_dirs[d]} ({d})" for d in not_local if d not in remote_dirs]
-        if lost:
-            raise Refused(_neither_message(lost, remote.name))
-    entry_of: dict[str, str] = dict(files)
-    for d in local_dirs:
-        try:
-            for e in store.read_dir(d):
-                entry_of.setdefault(e.md5, f"{wanted_dirs[d]}/{e.relpath}")
-        except (StoreError, ObjectMissing) as exc:
-            raise Refused(
-                f"cannot read directory manifest of {wanted_dirs[d]}: {exc.message}"
-            ) from None
-    candidates = sorted(o for o in entry_of if o not in record)
-    candidates, chunked, moved = _push_chunked(repo, remote, candidates)
-    sizes = store.object_sizes(candidates + local_dirs)  # one stat each, absent ones left out
-    verified = store.state.verified_rows(sorted(sizes))
-    there = remote.existing(candidates + sorted(local_dirs), sizes)
-    todo_files = [o for o in candidates if o not in there]
-    todo_dirs = [d for d in local_dirs if d not in there]
-    lost = [f"{entry_of[o]} ({o})" for o in todo_files if not store.exists(o)]
-    if lost:
-        raise Refused(_neither_message(lost, remote.name))
-    report = TransferReport(remote.name, "upload")
-    report.present = len(candidates) + len(local_dirs) - len(todo_files) - len(todo_dirs)
-    total = sum(sizes.get(o, 0) for o in todo_files + todo_dirs)
-    counter, lock = [0], threading.Lock()
-    progress = reporter.start(f"pushing to {remote.name}", total) if reporter and total else None
-
-    def push_one(oid: str) -> None:
-        store.verify(oid, known=verified.get(oid))  # never spread a corrupt local object
-        callback = _byte_callback(progress, counter, lock)
-        remote.upload_one(store.oid_to_path(oid), oid, callback)
-        callback.finish(sizes.get(oid, 0))
-
-    try:
-        failures = _run_parallel(remote.jobs, todo_files, push_one)
-        # A manifest goes up only after all its entries: its presence promises them.
-        ok_dirs = []
-        for d in todo_dirs:
-            entries = {e.md5 for e in store.read_dir(d)}
-            if entries & set(failures):
-                failures[d] = RuntimeError("some of its files failed to upload")
-            else:
-                ok_dirs.append(d)
-        failures.update(_run_parallel(remote.jobs, ok_dirs, push_one))
-    finally:
-        if reporter and progress:
-            reporter.stop()
-    report.transferred = moved.objects + [o for o in todo_files + todo_dirs if o not in failures]
-    report.bytes = counter[0] + moved.bytes  # chunks went up as packs, before the rest
-    present = (set(candidates) | chunked | set(local_dirs) | remote_dirs) - set(failures)
-    _append_record(remote.record, present)
-    if failures:
-        oid = min(failures)
-        report.failed = {o: _one_line(e) for o, e in failures.items()}
-        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise Refused(
-            f"upload to DVC remote {remote.name!r} ({remote.url}) failed for "
-            f"{entry_of.get(oid) or dirs.get(oid, oid)}{more}: {_one_line(failures[oid])}"
-        )
-    return report
-
-
-def _push_chunked(
-    repo: SyncWorkspace, remote: DvcRemote, candidates: list[str]
-) -> tuple[list[str], set[str], ChunkTransfer]:
-    """Upload the outputs stored as chunks (gitmodel.dedup): (what is left, what is on the
-    remote as chunks, what moved).
-
-    With `[storage] dvc-objects` they also stay candidates for a whole-object upload (rebuilt
-    into the cache first if gc dropped them), so plain `dvc pull` works on the remote.
-    """
-    from gitmodel.dedup import transfer
-
-    if not transfer.in_use(repo.store):
-        return candidates, set(), transfer.ChunkTransfer()
-    chunked, moved = transfer.push_chunks(repo.store, remote, candidates)
-    if not repo.config.dvc_objects:
-        return [o for o in candidates if o not in chunked], chunked, moved
-    from gitmodel.dedup import ensure_object
-
-    for oid in sorted(chunked):
-        ensure_object(repo.store, oid)
-    return candidates, chunked, moved
-
-
-def _pull_chunked(
-    repo: SyncWorkspace, remote: DvcRemote, missing: list[str], report: TransferReport
-) -> list[str]:
-    """Fetch as chunks what the remote has as chunks; the oids still to fetch whole."""
-    from gitmodel.dedup import transfer
-
-    got, moved = transfer.pull_chunks(repo.store, remote, sorted(set(missing)))
-    report.transferred += sorted(got)
-    report.bytes += moved.bytes
-    return [o for o in missing if o not in got]
-
-
-def _neither_message(lost: list[str], remote: str) -> str:
-    shown = ", ".join(lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
-    return f"weights are neither in the cache nor on DVC remote {remote!r}: {shown}"
-
-
-def download(
-    repo: SyncWorkspace,
-    outs: Sequence[TrackedOut],
-    remote_name: str | None = None,
-    reporter: Reporter | None = None,
-) -> TransferReport:
-    """Download into the cache every object outs need that it lacks, md5-verified first."""
-    from gitmodel.store import StoreError, hash_file
-
-    store = repo.store
-    files, dirs = _expand_outs(repo, outs)
-    missing_dirs = [d for d in dirs if not store.exists(d)]
-    entry_of = dict(files)
-    for d in dirs:
-        if d not in missing_dirs:
-            for e in store.read_dir(d):
-                entry_of.setdefault(e.md5, f"{dirs[d]}/{e.relpath}")
-    from gitmodel.dedup import available
-
-    missing = [o for o in sorted(entry_of) if not available(store, o)]
-    report = TransferReport(remote_name or default_remote_name(repo) or "", "download")
-    if not missing and not missing_dirs:
-        report.present = len(entry_of) + len(dirs)
-        return report
-    remote = DvcRemote(repo, remote_name)
-    report.remote = remote.name
-    counter, lock = [0], threading.Lock()
-    progress_box: list[Callable[[int], None] | None] = [None]
-    tmp_dir = store._tmp_dir()  # made (and checked not to be a link) once, not per object
-    # A remote on this machine: a small object is read once, verified and written in
-    # the same thread (no DVC file object, no temp copy to hash again).
-    local = remote.fs.protocol == "local"
-
-    def fetch_one(oid: str) -> None:
-        if local and not oid.endswith(".dir"):
-            from gitmodel.store import CorruptObject
-
-            try:
-                size = store.copy_in_small(oid, remote.odb.oid_to_path(oid))
-            except CorruptObject as exc:
-                raise RemoteError(
-                    f"corrupt object on the remote (content hashes to {exc.actual})"
-                ) from None
-            if size is not None:
-                with lock:
-                    counter[0] += size
-                if progress_box[0]:
-                    progress_box[0](size)
-                return
-        tmp = tmp_dir / f"download.{os.urandom(6).hex()}.tmp"
-        try:
-            callback = _byte_callback(progress_box[0], counter, lock)
-            remote.download_one(oid, tmp, callback)
-            callback.finish(tmp.stat().st_size)
-            actual = hash_file(tmp) + (".dir" if oid.endswith(".dir") else "")
-            if actual != oid:
-                raise RemoteError(f"corrupt object on the remote (content hashes to {actual})")
-            store._place_from_tmpdir(tmp, oid)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    failures = _run_parallel(remote.jobs, missing_dirs, fetch_one)
-    for d in missing_dirs:
-        if d not in failures:
-            try:
-                for e in store.read_dir(d):
-                    if not store.exists(e.md5) and e.md5 not in entry_of:
-                        entry_of[e.md5] = f"{dirs[d]}/{e.relpath}"
-                        missing.append(e.md5)
-            except StoreError as exc:
-                failures[d] = exc
-    for oid in failures:
-        entry_of.setdefault(oid, dirs.get(oid, oid))
-    missing = _pull_chunked(repo, remote, missing, report)
-    # Sizes cost one more round trip: only worth it when a bar will be drawn.
-    total = _remote_sizes(remote, missing) if reporter and sys.stderr.isatty() else 0
-    progress_box[0] = (
-        reporter.start(f"fetching from {remote.name}", total) if reporter and total else None
-    )
-    try:
-        # Shared for the whole transfer, as add holds it for a directory (Store.reuse).
-        with store.objects_lock(exclusive=False):
-            failures.update(_run_parallel(remote.jobs, sorted(set(missing)), fetch_one))
-    finally:
-        if reporter and progress_box[0]:
-            reporter.stop()
-    chunked = len(report.transferred)
-    report.transferred += [o for o in missing_dirs + missing if o not in failures]
-    report.present = len(entry_of) + len(dirs) - len(set(missing) | set(missing_dirs)) - chunked
-    report.bytes += counter[0]
-    if failures:
-        report.failed = {o: _one_line(e) for o, e in failures.items()}
-        oid = min(failures)
-        first = failures[oid]
-        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        what = entry_of.get(oid, oid)
-        if isinstance(first, FileNotFoundError):
-            reason = "not on the remote"
-        elif isinstance(first, RemoteError):
-            reason = first.message
-        else:
-            reason = _one_line(first)
-        raise RemoteError(
-            f"cannot fetch {what}{more} from DVC remote {remote.name!r} ({remote.url}): {reason}"
-        )
-    return report
-
-
-def _remote_sizes(remote: DvcRemote, oids: Sequence[str]) -> int:
-    """Total bytes to download, for the progress bar (0 when the remote will not say)."""
-    if not oids:
-        return 0
-    try:
-        paths = [remote.odb.oid_to_path(o) for o in oids]
-        infos = remote.fs.info(paths, batch_size=remote.jobs, return_exceptions=True)
-        return sum(int(i.get("size") or 0) for i in infos if isinstance(i, dict))
-    except Exception:
-        return 0
-
-
-# -- which pointers a push publishes --------------------------------------------------------
-
-
-def new_pointer_outs(
-    repo: SyncWorkspace,
-    include: Sequence[str],
-    exclude: Sequence[str] = (),
-    remote: str | None = None,
-) -> list[TrackedOut]:
-    """Pointer outputs that commits in `include` (not in `exclude` nor on `remote`) introduce.
-
-    One `git log --raw` over the new commits, merges against every parent, lists each
-    pointer blob they add or change; pointers unchanged since a published commit were
-    published (and uploaded) with it.
-    """
-    from gitmodel.pointer import RAW_POINTER_LOG, pointer_blobs_in_raw_log
-
-    if not include:
-        return []
-    args = [*RAW_POINTER_LOG, "--ignore-missing", *include, *(f"^{e}" for e in exclude)]
-    if remote:
-        args += ["--not", f"--remotes={remote}"]
-    try:
-        out = run_git(args + ["--"], cwd=repo.root).stdout
-    except GitFailed as exc:
-        raise GitModelError(f"cannot list the commits being pushed: {exc.message}") from None
-    # dict: unique in order (a merge lists a pointer against each parent)
-    blobs = list(dict.fromkeys(pointer_blobs_in_raw_log(out)))
-    # a blob that is not a weights pointer (or one we cannot read): nothing to upload
-    return repo.outs_of_blobs(blobs, skip_unreadable=True)
-
-
-# -- the pre-push hook ----------------------------------------------------------------------
-
-
-@dataclass
-class PrePushResult:
-    pointers: int = 0
-    upload: TransferReport | None = None
-    notes: str = "skipped"  # or push_notes()'s answer, or "not published (why)"
-
-
-def prepare_push(
-    repo: SyncWorkspace,
-    remote_name: str,
-    remote_url: str,
-    updates: Sequence[Sequence[str]],
-    reporter: Reporter | None = None,
-) -> PrePushResult:
-    """Upload the weights of the commits being pushed, then publish the notes.
-
-    `updates` are git's pre-push stdin lines split into (local ref, local sha, remote ref,
-    remote sha). Runs before git moves any ref; raises Refused to stop the push. Deciding
-    that there is nothing to upload costs two git calls and no dvc import.
-    """
-    from gitmodel import notes_sync
-
-    result = PrePushResult()
-    include, exclude = [], []
-    for update in updates:
-        if len(update) < 4:
-            continue
-        local_ref, local_sha, remote_ref, remote_sha = update[:4]
-        if local_sha == ZERO or remote_ref.startswith("refs/notes/"):
-            continue  # a deletion, or notes: no weights ride on them
-        include.append(local_sha)
-        if remote_sha != ZERO:
-            exclude.append(remote_sha)  # unknown here: git log --ignore-missing skips it
-    if not include:
-        return result
-    outs = new_pointer_outs(repo, include, exclude, remote_name)
-    result.pointers = len(outs)
-    if default_remote_name(repo) is not None:
-        from gitmodel.attachments import note_object_outs
-
-        # Training histories and stored predictions the notes name travel with their commits.
-        outs += note_object_outs(repo, include, exclude, remote_name)
-    if outs:
-        if default_remote_name(repo) is None:
-            raise Refused(
-                f"the commits being pushed track weights ({outs[0].path}) but no default DVC "
-                "remote is configured: `git model remote add NAME URL --default` "
-                "(or push with --no-verify to publish pointers without their weights)"
-            )
-        try:
-            result.upload = upload(repo, outs, reporter=reporter)
-        except RemoteError as exc:
-            raise Refused(f"push refused, weights not uploaded: {exc.message}") from None
-        except Refused as exc:
-            raise Refused(f"push refused: {exc.message}") from None
-    try:
-        result.notes = notes_sync.push_notes(repo.git_dir, repo.root, remote_name)
-    except notes_sync.NotesSyncError as exc:
-        # A release tag needs its notes on the server (its gate reads them); a branch push
-        # should not be blocked by a server that will not take a notes ref.
-        if any(len(u) >= 3 and u[2].startswith("refs/tags/") for u in updates):
-            raise Refused(f"push refused: {exc.message}") from None
-        result.notes = f"not published ({exc.message})"
-    return result
-
-
-# -- commands' operations ------------------------------------------------------------------
-
-
-def resolve_git_remote(repo: SyncWorkspace, name: str | None) -> str | None:
-    """The git remote a command talks to: the given one, the branch's, origin, or the only one."""
-    from gitmodel import notes_sync
-
-    remotes = notes_sync.git_remotes(repo.root)
-    if name:
-        if name not in remotes and "/" not in name and ":" not in name:
-            raise GitModelError(f"no git remote named {name!r}")
-        return name
-    branch = run_git(
-        ["symbolic-ref", "-q", "--short", "HEAD"], cwd=repo.root, check=False
-    ).stdout.strip()
-    if branch:
-        upstream = run_git(
-            ["config", "--get", f"branch.{branch}.remote"], cwd=repo.root, check=False
-        )
-        if upstream.returncode == 0 and upstream.stdout.strip() in remotes:
-            return upstream.stdout.strip()
-    if "origin" in remotes:
-        return "origin"
-    return remotes[0] if len(remotes) == 1 else None
-
-
-@dataclass
-class SyncResult:
-    git_remote: str | None
-    transfer: TransferReport | None = None
-    notes: str = "skipped"
-    notes_conflicts: int = 0
-    checkout: Any = None
-
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "git_remote": self.git_remote,
-            "weights": self.transfer.to_json() if self.transfer else None,
-            "notes": self.notes,
-            "notes_conflicts": self.notes_conflicts,
-        }
-        if self.checkout is not None:
-            d["checkout"] = self.checkout.to_json()
-        return d
-
-
-def push(
-    repo: SyncWorkspace,
-    git_remote: str | None = None,
-    dvc_remote: str | None = None,
-    reporter: Reporter | None = None,
-) -> SyncResult:
-    """Upload the weights of commits the git remote lacks (and HEAD's), then push notes."""
-    from gitmodel import notes_sync
-
-    remote = resolve_git_remote(repo, git_remote)
-    result = SyncResult(remote)
-    refs = run_git(
-        ["for-each-ref", "--format=%(objectname)", "refs/heads", "refs/tags"], cwd=repo.root
-    ).stdout.split()
-    head = repo.head()
-    include = sorted(set(refs + ([head] if head else [])))
-    outs = new_pointer_outs(repo, include, (), remote if remote and "/" not in remote else None)
-    if head:
-        outs += repo.pointers_at(head)
-    if dvc_remote or default_remote_name(repo):
-        from gitmodel.attachments import note_object_outs
-
-        tracking = remote if remote and "/" not in remote else None
-        outs += note_object_outs(repo, include, (), tracking)
-    if outs:
-        # An explicit push asks the remote again instead of trusting the local record.
-        result.transfer = upload(repo, outs, dvc_remote, reporter, trust_record=False)
-    if remote:
-        notes_sync.configure_fetch(repo.root)
-        try:
-            fetched = notes_sync.fetch_notes(repo.root, remote)
-            if fetched:
-                outcome = notes_sync.merge_notes_commit(repo.git_dir, repo.root, fetched)
-                result.notes_conflicts = len(outcome.conflicts)
-            result.notes = notes_sync.push_notes(repo.git_dir, repo.root, remote)
-        except notes_sync.NotesSyncError as exc:
-            raise RemoteError(exc.message) from None
-    return result
-
-
-def fetch(
-    repo: SyncWorkspace,
-    git_remote: str | None = None,
-    dvc_remote: str | None = None,
-    reporter: Reporter | None = None,
-    outs: Sequence[TrackedOut] | None = None,
-) -> SyncResult:
-    """Fetch and merge the notes of a git remote; download HEAD's weights into the cache."""
-    from gitmodel import notes_sync
-
-    remote = resolve_git_remote(repo, git_remote)
-    result = SyncResult(remote)
-    if remote:
-        notes_sync.configure_fetch(repo.root)
-        try:
-            fetched = notes_sync.fetch_notes(repo.root, remote)
-        except notes_sync.NotesSyncError as exc:
-            raise RemoteError(exc.message) from None
-        result.notes = "none"
-        if fetched:
-            outcome = notes_sync.merge_notes_commit(repo.git_dir, repo.root, fetched)
-            result.notes, result.notes_conflicts = outcome.action, len(outcome.conflicts)
-    if outs is None:
-        head = repo.head()
-        outs = repo.pointers_at(head) if head else []
-    if outs:
-        result.transfer = download(repo, outs, dvc_remote, reporter)
-    return result
-
-
-def pull(
-    repo: SyncWorkspace,
-    git_remote: str | None = None,
-    dvc_remote: str | None = None,
-    reporter: Reporter | None = None,
-    force: bool = False,
-) -> SyncResult:
-    """fetch, then materialise the weights of the work tree's pointers."""
-    outs = repo.tracked()
-    result = fetch(repo, git_remote, dvc_remote, reporter, outs=outs)
-    result.checkout = repo.checkout(force=force)
-    return result
-
-
-def fetch_for_checkout(repo: SyncWorkspace, outs: Sequence[TrackedOut]) -> bool:
-    """Download what a checkout lacks from the default remote; False when there is none."""
-    if default_remote_name(repo) is None:
-        return False
-    download(repo, outs)
-    return True

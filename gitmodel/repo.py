@@ -120,9 +120,9 @@ class Repo:
         """Fetch objects missing from the cache from the default DVC remote, as checkout does.
 
         False when there is no default remote. The services (attachments) call this through
-        gitmodel.workspace_view.Workspace rather than importing gitmodel.remote themselves.
+        gitmodel.workspace_view.Workspace rather than importing gitmodel.transfer themselves.
         """
-        from gitmodel.remote import fetch_for_checkout
+        from gitmodel.transfer import fetch_for_checkout
 
         return fetch_for_checkout(self, outs)
 

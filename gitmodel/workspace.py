@@ -4,7 +4,7 @@ A service of the Repo facade (gitmodel.repo): it takes the work tree's root and 
 policy, the cache and the project config (as callables, so that a command that never
 touches the cache does not build it), and callables for the few things that belong to
 the repository as a whole: whether `git model init` ran, HEAD, the pointers of a commit,
-and fetching objects missing from the cache (gitmodel.remote, which this module must not
+and fetching objects missing from the cache (gitmodel.transfer, which this module must not
 import: the transfer sits above it). Checkout's plan and apply live in gitmodel.checkout.
 """
 

@@ -228,7 +228,7 @@ def test_nothing_to_upload_does_not_import_dvc(
     code = (
         "import sys, json\n"
         "from gitmodel.repo import Repo\n"
-        "from gitmodel.remote import prepare_push\n"
+        "from gitmodel.sync import prepare_push\n"
         f"r = prepare_push(Repo('.'), 'origin', {str(origin)!r},"
         f" [('refs/heads/main', {head!r}, 'refs/heads/main', {old!r}),"
         f" ('refs/heads/copy', {old!r}, 'refs/heads/copy', '0'*40)])\n"

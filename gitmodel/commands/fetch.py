@@ -29,9 +29,9 @@ def add_remote_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitmodel.remote import fetch
     from gitmodel.render import TerminalReporter
     from gitmodel.repo import Repo
+    from gitmodel.sync import fetch
 
     result = fetch(Repo(), args.git_remote, args.dvc_remote, TerminalReporter())
     return render_sync(result, args.json)

@@ -20,9 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gitmodel.commands.fetch import render_sync
-    from gitmodel.remote import pull
     from gitmodel.render import TerminalReporter
     from gitmodel.repo import Repo
+    from gitmodel.sync import pull
 
     result = pull(Repo(), args.git_remote, args.dvc_remote, TerminalReporter(), force=args.force)
     return render_sync(result, args.json)

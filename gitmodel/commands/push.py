@@ -21,9 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gitmodel.commands.fetch import render_sync
-    from gitmodel.remote import push
     from gitmodel.render import TerminalReporter, warn_missing_hooks
     from gitmodel.repo import Repo
+    from gitmodel.sync import push
 
     repo = Repo()
     warn_missing_hooks(repo)

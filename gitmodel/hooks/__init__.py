@@ -6,7 +6,7 @@ Shims exec `main()` below with the interpreter that installed them.
 
 Doors:
   reference-transaction  plain `git tag` of a failing release is refused (fetch/clone never)
-  pre-push               pushing a failing release tag is refused; then `gitmodel.remote`
+  pre-push               pushing a failing release tag is refused; then `gitmodel.sync`
                          (when present) uploads weights and publishes notes
   post-commit            a plain `git commit` that changes a metrics file writes the note
   post-checkout/-merge   weights of the new HEAD are materialised from the cache

@@ -225,11 +225,11 @@ def publish(
 ) -> list[str]:
     """Upload the weights of the commits a push sends and publish the notes (pre-push).
 
-    Returns the lines to show; raises Refused to stop the push (gitmodel.sync).
+    Returns the lines to show; raises Refused to stop the push.
     """
-    from gitmodel.remote import prepare_push
     from gitmodel.render import TerminalReporter, fmt_size, plural
     from gitmodel.repo import Repo
+    from gitmodel.sync import prepare_push
 
     result = prepare_push(Repo(root), remote_name, remote_url, updates, TerminalReporter())
     lines = []
