@@ -40,6 +40,7 @@ from gitmodel.store.manifest import (
     check_relpath,
     dir_manifest_bytes,
     is_oid,
+    parse_manifest,
     walk_files,
 )
 from gitmodel.store.objects import ObjectStore, git_fsyncs_loose_objects
@@ -79,5 +80,6 @@ __all__ = [
     "hash_file",
     "is_oid",
     "parallel_map",
+    "parse_manifest",
     "walk_files",
 ]

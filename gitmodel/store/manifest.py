@@ -38,6 +38,34 @@ class DirEntry(FrozenRecord):
         size: int
 
 
+def parse_manifest(data: bytes, oid: str) -> list[DirEntry]:
+    """The entries of `.dir` manifest oid from its bytes (hostile input), validated: a list
+    of at most MAX_MANIFEST_ENTRIES files, each a safe relative path (check_relpath) with an
+    md5, forming a tree (_check_tree). The one check for every reader of a manifest (the
+    cache's read_dir, `git model get`); raises StoreError naming what is wrong."""
+    try:
+        raw = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise StoreError(f"directory manifest {oid} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, list):
+        raise StoreError(f"directory manifest {oid} is not a list")
+    if len(raw) > MAX_MANIFEST_ENTRIES:
+        raise StoreError(f"directory manifest {oid} has more than {MAX_MANIFEST_ENTRIES} files")
+    entries = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("relpath"), str):
+            raise StoreError(f"directory manifest {oid} has a malformed entry")
+        rel = item["relpath"]
+        check_relpath(rel, f"directory manifest {oid}")
+        md5 = item.get("md5")
+        if not isinstance(md5, str) or not is_oid(md5, dirs=False):
+            raise StoreError(f"directory manifest {oid}: bad md5 for {rel}")
+        size = item.get("size")
+        entries.append(DirEntry(rel, md5, size if isinstance(size, int) else -1))
+    _check_tree(entries, f"directory manifest {oid}")
+    return entries
+
+
 def check_relpath(rel: str, where: str) -> None:
     """Refuse a relative path that is absolute, climbs out with `..`, aliases another with
     "." or an empty part (never written by DVC or us) or names `.git` (gitmodel.paths)."""

@@ -3,7 +3,6 @@ verifying, reading a manifest, materialising with the configured link types."""
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -27,11 +26,9 @@ from gitmodel.store.hashing import (
     parallel_map,
 )
 from gitmodel.store.manifest import (
-    MAX_MANIFEST_ENTRIES,
     DirEntry,
-    _check_tree,
-    check_relpath,
     is_oid,
+    parse_manifest,
 )
 from gitmodel.store.statcache import StatCache
 
@@ -413,27 +410,12 @@ class ObjectStore:
         try:
             # A manifest decides which files checkout writes: never trust changed bytes.
             self.verify(oid)
-            raw = json.loads(path.read_bytes())
+            data = path.read_bytes()
         except FileNotFoundError:
             raise ObjectMissing([oid]) from None
-        except (ValueError, OSError, RecursionError) as exc:
+        except OSError as exc:
             raise StoreError(f"directory manifest {oid} is not valid JSON: {exc}") from exc
-        if not isinstance(raw, list):
-            raise StoreError(f"directory manifest {oid} is not a list")
-        if len(raw) > MAX_MANIFEST_ENTRIES:
-            raise StoreError(f"directory manifest {oid} has more than {MAX_MANIFEST_ENTRIES} files")
-        entries = []
-        for item in raw:
-            if not isinstance(item, dict) or not isinstance(item.get("relpath"), str):
-                raise StoreError(f"directory manifest {oid} has a malformed entry")
-            rel = item["relpath"]
-            check_relpath(rel, f"directory manifest {oid}")
-            md5 = item.get("md5")
-            if not isinstance(md5, str) or not is_oid(md5, dirs=False):
-                raise StoreError(f"directory manifest {oid}: bad md5 for {rel}")
-            size = item.get("size")
-            entries.append(DirEntry(rel, md5, size if isinstance(size, int) else -1))
-        _check_tree(entries, f"directory manifest {oid}")
+        entries = parse_manifest(data, oid)
         if st is not None:
             self._manifests[oid] = (key, entries)
         return list(entries)
