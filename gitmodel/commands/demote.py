@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitmodel.registry import demote
+    from gitmodel.promotion import demote
     from gitmodel.render import info, print_json
     from gitmodel.repo import Repo
 

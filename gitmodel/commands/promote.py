@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gitmodel.errors import Refused
     from gitmodel.hooks.doors import noise_evidence
-    from gitmodel.registry import promote
+    from gitmodel.promotion import promote
     from gitmodel.render import info, print_json
     from gitmodel.repo import Repo
 

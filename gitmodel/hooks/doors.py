@@ -128,7 +128,7 @@ def judge_refs(gate: Gate, refs: Sequence[tuple[str, str]]) -> Judgement:
         judgement.releases.append(RefVerdict(name, verdict.passed, verdict.text()))
     stages = [(new, name) for new, name in refs if _nonzero(new) and "#" in name]
     if stages:
-        from gitmodel.registry import judge_stage_tags
+        from gitmodel.promotion import judge_stage_tags
 
         for name, passed, text in judge_stage_tags(
             gate.root, gate.config, stages, gate.notes, gate.baseline_notes, gate.noise
