@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gitmodel.config import Config, GateRule, direction_by_name
+from gitmodel.eval_sets import eval_set_of, same_eval_set, set_name
 from gitmodel.metrics import MetricsError, validate_note_metrics
 from gitmodel.verdict import MetricVerdict, Verdict, clean_text, summary
 from gitmodel.versions import ReleaseTag
@@ -322,41 +323,6 @@ def gated_rules(
     return rules, by_name, ungated
 
 
-def eval_set_of(note: dict[str, Any] | None, metric: str) -> dict[str, Any] | None:
-    """The identity of the evaluation set a note's metric was measured on, if recorded.
-
-    `eval_sets` maps metric prefixes to identities (the longest prefix of the metric
-    wins); stored predictions carry one too (older ones only their labels' md5).
-    """
-    if not isinstance(note, dict):
-        return None
-    sets = note.get("eval_sets")
-    if isinstance(sets, dict):
-        prefixes = [k for k in sets if isinstance(k, str) and metric.startswith(k)]
-        for prefix in sorted(prefixes, key=len, reverse=True):
-            found = sets[prefix]
-            if isinstance(found, dict) and isinstance(found.get("md5"), str):
-                return found
-    entry = note.get("predictions")
-    if isinstance(entry, dict) and metric.startswith(str(entry.get("prefix") or "")):
-        found = entry.get("eval_set")
-        if isinstance(found, dict) and isinstance(found.get("md5"), str):
-            return found
-        if isinstance(entry.get("labels_md5"), str):
-            return {"md5": None, "by": "labels", "labels_md5": entry["labels_md5"]}
-    return None
-
-
-def same_eval_set(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
-    """True/False when the identities can tell; None when the labels agree but one side
-    names no examples (the same labels in the same order may be other examples)."""
-    if a.get("by") == b.get("by") and a.get("by") != "labels" and a.get("md5"):
-        return a.get("md5") == b.get("md5")
-    if a.get("labels_md5") != b.get("labels_md5"):
-        return False
-    return None if "labels" in (a.get("by"), b.get("by")) else False
-
-
 def _compare_eval_sets(v: Verdict, config: Config, tests: list[_Test], candidate: str) -> None:
     """Say (or refuse, by policy) when a comparison is across evaluation sets."""
     said: set[tuple[str, str]] = set()
@@ -387,20 +353,13 @@ def _compare_eval_sets(v: Verdict, config: Config, tests: list[_Test], candidate
             t.row.eval_set_differs = True
             line = (
                 f"{t.row.metric}: {candidate} and {base_name} were measured on different "
-                f"evaluation sets ({_set_name(mine)} vs {_set_name(theirs)})"
+                f"evaluation sets ({set_name(mine)} vs {set_name(theirs)})"
             )
             if config.eval_set_mismatch == "refuse":
                 v.problems.append(line + " (release.eval-set-mismatch = refuse)")
             elif (base_name, line) not in said:
                 said.add((base_name, line))
                 v.notes.append(line + "; the comparison may not mean what it says")
-
-
-def _set_name(identity: dict[str, Any]) -> str:
-    by = identity.get("by", "labels")
-    md5 = identity.get("md5") if by != "labels" else identity.get("labels_md5")
-    n = identity.get("n")
-    return f"{by} {str(md5)[:10]}" + (f", {n} examples" if isinstance(n, int) else "")
 
 
 # -- the noise rule ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gitmodel.errors import GitModelError
+from gitmodel.hooks.stream import nonzero
 
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
@@ -38,12 +39,6 @@ else:
     from collections import namedtuple
 
     RefVerdict = namedtuple("RefVerdict", "name passed text")
-
-
-def _nonzero(oid: str) -> bool:
-    return (
-        len(oid) in (40, 64) and all(c in "0123456789abcdef" for c in oid) and oid.strip("0") != ""
-    )
 
 
 class Judgement:
@@ -117,7 +112,7 @@ def judge_refs(gate: Gate, refs: Sequence[tuple[str, str]]) -> Judgement:
 
     judgement = Judgement()
     for new, name in refs:
-        if not _nonzero(new) or not gate.is_release(name):
+        if not nonzero(new) or not gate.is_release(name):
             continue
         commit = peel_commit(gate.root, new)
         if commit is None:
@@ -126,7 +121,7 @@ def judge_refs(gate: Gate, refs: Sequence[tuple[str, str]]) -> Judgement:
             continue
         verdict = gate.verdict(commit, tag=name)
         judgement.releases.append(RefVerdict(name, verdict.passed, verdict.text()))
-    stages = [(new, name) for new, name in refs if _nonzero(new) and "#" in name]
+    stages = [(new, name) for new, name in refs if nonzero(new) and "#" in name]
     if stages:
         from gitmodel.promotion import judge_stage_tags
 

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
+from gitmodel.hooks.stream import is_oid, nonzero, say
+
 if TYPE_CHECKING:
     from gitmodel.config import Config
 
@@ -47,34 +49,20 @@ class RefUpdate(NamedTuple):
 
     @property
     def creates(self) -> bool:
-        return _nonzero(self.new)
+        return nonzero(self.new)
 
     @property
     def existed(self) -> bool:
-        return _nonzero(self.old)
-
-
-def _is_oid(text: str) -> bool:
-    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
-
-
-def _nonzero(oid: str) -> bool:
-    return _is_oid(oid) and oid.strip("0") != ""
+        return nonzero(self.old)
 
 
 def parse_updates(text: str) -> list[RefUpdate]:
     updates = []
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 3 and _is_oid(parts[0]) and _is_oid(parts[1]):
+        if len(parts) == 3 and is_oid(parts[0]) and is_oid(parts[1]):
             updates.append(RefUpdate(*parts))
     return updates
-
-
-def _say(message: str) -> None:
-    import sys
-
-    sys.stderr.write(message if message.endswith("\n") else message + "\n")
 
 
 def _git(args: Sequence[str], root: Path) -> Any:
@@ -243,7 +231,7 @@ def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
     try:
         config, pinned = server_policy(root)
     except ConfigError as exc:
-        _say(
+        say(
             "gitmodel: the server's release policy is broken, release tags are refused: "
             + exc.message
         )
@@ -257,13 +245,13 @@ def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
         reason = take_override(root, problems, updates)
         if reason is None:
             for p in problems:
-                _say(f"gitmodel: {p}")
-            _say(
+                say(f"gitmodel: {p}")
+            say(
                 "gitmodel: refused: a push cannot lower the bar later releases are judged "
                 f"against (an admin can allow one push: git config {OVERRIDE_KEY} REASON)"
             )
             return 1
-        _say(f"gitmodel: admin override used and recorded ({reason}): {'; '.join(problems)}")
+        say(f"gitmodel: admin override used and recorded ({reason}): {'; '.join(problems)}")
 
     creations = [
         (u.new, u.ref[len("refs/tags/") :])
@@ -294,7 +282,7 @@ def pre_receive(args: Sequence[str], stdin: IO[str]) -> int:
     ]
     judgement = judge_refs(gate, pushed)
     for line in SERVER_DOOR.report(judgement):
-        _say(line)
+        say(line)
     return 1 if judgement.refused else 0
 
 
