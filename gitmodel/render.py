@@ -8,6 +8,10 @@ from collections.abc import Sequence
 
 from gitmodel.store import Progress
 
+# Re-exported: the verbs format with render alone.
+from gitmodel.text import fmt_size as fmt_size
+from gitmodel.text import plural as plural
+
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
     from typing import Any
@@ -43,11 +47,6 @@ def info(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def plural(n: int, word: str) -> str:
-    """ "1 object", "2 objects"."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def fmt_number(value: Any) -> str:
     if value is None:
         return "-"
@@ -60,17 +59,6 @@ def fmt_delta(value: Any) -> str:
     if value is None:
         return "-"
     return f"{value:+.6g}" if isinstance(value, float) else f"{value:+d}"
-
-
-def fmt_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -106,7 +106,7 @@ def _delta(v: Any) -> str:
 
 
 def _size(n: int | None) -> str:
-    from gitmodel.render import fmt_size
+    from gitmodel.text import fmt_size
 
     return "–" if n is None else fmt_size(n)
 

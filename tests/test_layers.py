@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "gitmodel.errors",
             "gitmodel.record",
+            "gitmodel.text",  # how sizes and counts read, for the library and the skin
             "gitmodel.git",
             "gitmodel.lockfile",
             "gitmodel.paths",
@@ -114,8 +115,6 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     # The pre-push door prints prepare_push's progress and outcome with the terminal's
     # TerminalReporter/fmt_size/plural: rendering from orchestration code.
     ("gitmodel.hooks.doors", "gitmodel.render"): "pre-push reporting in a door",
-    # report.py sizes the weights of a change report with the terminal's fmt_size.
-    ("gitmodel.report", "gitmodel.render"): "a size formatter borrowed from the skin",
 }
 
 
