@@ -309,18 +309,7 @@ class PackStore:
 
     def closure(self, ids: Iterable[str]) -> set[str]:
         """ids and every delta base they need, transitively (those in the index)."""
-        out: set[str] = set()
-        todo = list(ids)
-        index = self.index
-        while todo:
-            cid = todo.pop()
-            if cid in out:
-                continue
-            out.add(cid)
-            info = index.get(cid)
-            if info is not None and info.base is not None:
-                todo.append(info.base)
-        return out
+        return closure(ids, self.index)
 
     def writer(self) -> PackWriter:
         return PackWriter(self)
@@ -464,3 +453,18 @@ class PackWriter:
             self.close()
         else:
             self.abort()
+
+
+def closure(ids: Iterable[str], index: dict[str, ChunkInfo]) -> set[str]:
+    """ids and every delta base they need, transitively (those in index)."""
+    out: set[str] = set()
+    todo = list(ids)
+    while todo:
+        cid = todo.pop()
+        if cid in out:
+            continue
+        out.add(cid)
+        info = index.get(cid)
+        if info is not None and info.base is not None:
+            todo.append(info.base)
+    return out

@@ -29,12 +29,18 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from gitmodel.dedup.chunkstore import BadRecipe, open_chunk_store, parse_recipe
-from gitmodel.dedup.packs import ChunkInfo, PackStore, _idx_bytes, _parse_idx, is_pack_name
+from gitmodel.dedup.packs import (
+    ChunkInfo,
+    PackStore,
+    _idx_bytes,
+    _parse_idx,
+    closure,
+    is_pack_name,
+)
 from gitmodel.dedup.transfer import RemoteChunks, _one_line
 from gitmodel.errors import GitModelError, Refused
 from gitmodel.record import Record
@@ -194,7 +200,7 @@ def _collect(
             index.setdefault(r.id, r)
         if retired.old(entry, cutoff):
             old_retired[name] = got
-    needed = _closure(needed, index)
+    needed = closure(needed, index)
     in_published = {r.id for name in published for r in rows[name]}
 
     # 1. packs retired long enough ago: deleted, or put back if a recipe needs them now
@@ -246,20 +252,6 @@ def _collect(
     if not dry_run:
         for md5 in result.recipes_removed:
             _rm(fs, rc._path("recipes", md5))
-
-
-def _closure(ids: Iterable[str], index: dict[str, ChunkInfo]) -> set[str]:
-    out: set[str] = set()
-    todo = list(ids)
-    while todo:
-        cid = todo.pop()
-        if cid in out:
-            continue
-        out.add(cid)
-        info = index.get(cid)
-        if info is not None and info.base is not None:
-            todo.append(info.base)
-    return out
 
 
 def _rm(fs: Any, path: str) -> None:
