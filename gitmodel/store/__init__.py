@@ -43,7 +43,7 @@ from gitmodel.store.manifest import (
     parse_manifest,
     walk_files,
 )
-from gitmodel.store.objects import ObjectStore, git_fsyncs_loose_objects
+from gitmodel.store.objects import ObjectStore
 from gitmodel.store.statcache import FLUSH_ROWS, StatCache, TreeIndex
 
 TYPE_CHECKING = False
@@ -76,7 +76,6 @@ __all__ = [
     "_tmp_name",
     "check_relpath",
     "dir_manifest_bytes",
-    "git_fsyncs_loose_objects",
     "hash_file",
     "is_oid",
     "parallel_map",

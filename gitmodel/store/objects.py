@@ -1,5 +1,9 @@
 """Single objects in a DVC 3 cache: paths, the gc-safe re-use, storing a file or bytes,
-verifying, reading a manifest, materialising with the configured link types."""
+verifying, reading a manifest, materialising with the configured link types.
+
+Over 500 lines as one class on purpose: storing, verifying and materialising share the
+objects lock, the link-type fallback state (a failed reflink is not tried again) and the
+verified-stat cache; the byte-moving code they call already lives in hashing.py."""
 
 from __future__ import annotations
 
@@ -510,42 +514,3 @@ class ObjectStore:
                 self.state.record(os.stat(dest), oid)
             return kind
         raise StoreError(f"cannot write {dest}: no link type in {','.join(self.link_types)} works")
-
-
-# git's core.fsync components (git 2.36+) and the words that name several of them.
-_FSYNC_GROUPS = {
-    "objects": {"loose-object", "pack"},
-    "derived-metadata": {"pack-metadata", "commit-graph"},
-    "committed": {"loose-object", "pack", "reference"},
-    "added": {"loose-object", "pack", "reference", "index"},
-    "all": {"loose-object", "pack", "pack-metadata", "commit-graph", "index", "reference"},
-}
-_FSYNC_DEFAULT = {"pack", "pack-metadata", "commit-graph"}
-
-
-def git_fsyncs_loose_objects(cwd: Path) -> bool:
-    """Whether the repository's git config asks git to fsync its own loose objects.
-
-    Git does not by default (`core.fsync` leaves out `loose-object`), nor does DVC; with
-    `core.fsync=objects` (or `added`, `committed`, `all`, `loose-object`) or the older
-    `core.fsyncObjectFiles=true`, weights get the same durability as git's objects.
-    """
-    from gitmodel.git import run_git
-
-    proc = run_git(["config", "--get-regexp", r"^core\.fsync"], cwd=cwd, check=False)
-    flush = False
-    for line in proc.stdout.splitlines():
-        key, _, value = line.partition(" ")
-        if key == "core.fsyncobjectfiles":
-            flush = flush or value.strip().lower() in ("true", "yes", "on", "1", "")
-        elif key == "core.fsync":
-            components = set(_FSYNC_DEFAULT)
-            for word in (w.strip() for w in value.split(",")):
-                if word == "none":
-                    components = set()
-                elif word.startswith("-"):
-                    components -= _FSYNC_GROUPS.get(word[1:], {word[1:]})
-                elif word:
-                    components |= _FSYNC_GROUPS.get(word, {word})
-            flush = flush or "loose-object" in components
-    return flush
