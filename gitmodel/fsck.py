@@ -144,7 +144,7 @@ def _repair_chunks(repo: Repo, problems: list[Problem], report: FsckReport) -> N
 
 def _check_hooks(repo: Repo, report: FsckReport, repair: bool) -> None:
     """Git must run our hooks: without them a push publishes pointers without weights."""
-    from gitmodel.hooks import installer
+    import gitmodel.hooks.installer as installer
 
     if repo.bare:
         return  # the server hook is the admin's choice (`git model install --server`)

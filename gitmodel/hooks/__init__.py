@@ -14,6 +14,9 @@ Doors:
   post-checkout/-merge   weights of the new HEAD are materialised from the cache
   pre-receive (server)   pushed release tags are gated with the notes the server has
 
+This module is the hooks' skin: `main` is the entry point the shims exec, and it alone
+chooses how things are shown (it hands the terminal's progress reporter to the doors that
+upload, and writes their lines to stderr); the doors and the library below only report.
 Imports here stay light: these functions run inside git operations.
 """
 
@@ -49,6 +52,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO
 
+    from gitmodel.store import Reporter
+
 
 # -- entry point ---------------------------------------------------------------------------
 
@@ -65,6 +70,12 @@ HANDLERS: dict[str, Callable[[Sequence[str], IO[str]], int]] = {
     "framework-checkout": materialise,
 }
 
+# Doors that upload weights: they get the terminal's progress reporter.
+UPLOADERS: dict[str, Callable[[Sequence[str], IO[str], Reporter | None], int]] = {
+    "pre-push": pre_push,
+    "framework-pre-push": framework_pre_push,
+}
+
 # Doors that refuse: an unexpected error there fails closed (exit 3); elsewhere it is
 # reported and the git operation goes on.
 _GATING = {"reference-transaction", "pre-push", "pre-receive", "framework-pre-push"}
@@ -78,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     name = argv[0]
     try:
+        if name in UPLOADERS:
+            # Imported only here: no other hook draws, and rich itself waits for a bar.
+            from gitmodel.render import TerminalReporter
+
+            return UPLOADERS[name](argv[1:], sys.stdin, TerminalReporter())
         return HANDLERS[name](argv[1:], sys.stdin)
     except GitModelError as exc:
         say(f"gitmodel: {name}: {exc.message}")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gitmodel.config import Config
     from gitmodel.evidence import Gate, PredictionsEvidence
     from gitmodel.policy import DoorPolicy
+    from gitmodel.store import Reporter
 
     class RefVerdict(NamedTuple):
         """One judged tag: its name, whether it may be created, and the verdict's text."""
@@ -216,17 +217,22 @@ def server_noise(root: Path, config: Config) -> PredictionsEvidence | None:
 
 
 def publish(
-    root: Path, remote_name: str, remote_url: str, updates: Sequence[Sequence[str]]
+    root: Path,
+    remote_name: str,
+    remote_url: str,
+    updates: Sequence[Sequence[str]],
+    reporter: Reporter | None = None,
 ) -> list[str]:
     """Upload the weights of the commits a push sends and publish the notes (pre-push).
 
-    Returns the lines to show; raises Refused to stop the push.
+    reporter draws the upload's progress: the hook entry point (the skin) hands in the
+    terminal's. Returns the lines to show; raises Refused to stop the push.
     """
-    from gitmodel.render import TerminalReporter, fmt_size, plural
     from gitmodel.repo import Repo
     from gitmodel.sync import prepare_push
+    from gitmodel.text import fmt_size, plural
 
-    result = prepare_push(Repo(root), remote_name, remote_url, updates, TerminalReporter())
+    result = prepare_push(Repo(root), remote_name, remote_url, updates, reporter)
     lines = []
     if result.notes.startswith("not published"):
         lines.append(f"gitmodel: warning: metrics notes {result.notes}")

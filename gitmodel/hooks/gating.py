@@ -19,6 +19,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any, NamedTuple
 
+    from gitmodel.store import Reporter
+
 
 # -- reference-transaction -----------------------------------------------------------------
 
@@ -113,7 +115,8 @@ def gate_push(root: Path, updates: Sequence[PushUpdate]) -> int:
     return _refuse(PUSH_DOOR, judge_refs(gate, pushed))
 
 
-def pre_push(args: Sequence[str], stdin: IO[str]) -> int:
+def pre_push(args: Sequence[str], stdin: IO[str], reporter: Reporter | None = None) -> int:
+    """reporter: draws the upload's progress (the dispatcher hands in the terminal's)."""
     remote_name = args[0] if args else ""
     remote_url = args[1] if len(args) > 1 else remote_name
     updates = parse_push_updates(stdin.read())
@@ -122,18 +125,26 @@ def pre_push(args: Sequence[str], stdin: IO[str]) -> int:
     if code:
         return code
     # Then the weights go up and the notes out (no dvc import when nothing is to upload).
-    return _publish(root, remote_name, remote_url, updates)
+    return _publish(root, remote_name, remote_url, updates, reporter)
 
 
-def _publish(root: Path, remote_name: str, remote_url: str, updates: Sequence[PushUpdate]) -> int:
+def _publish(
+    root: Path,
+    remote_name: str,
+    remote_url: str,
+    updates: Sequence[PushUpdate],
+    reporter: Reporter | None,
+) -> int:
     from gitmodel.hooks.doors import publish
 
-    for line in publish(root, remote_name, remote_url, updates):
+    for line in publish(root, remote_name, remote_url, updates, reporter):
         say(line)
     return 0
 
 
-def framework_pre_push(args: Sequence[str], stdin: IO[str]) -> int:
+def framework_pre_push(
+    args: Sequence[str], stdin: IO[str], reporter: Reporter | None = None
+) -> int:
     """pre-push under the pre-commit framework.
 
     The framework runs its pre-push hooks only when the push sends new commits, and
@@ -181,7 +192,7 @@ def framework_pre_push(args: Sequence[str], stdin: IO[str]) -> int:
         )
     if code or not (remote or url):
         return code
-    return _publish(root, remote or url, url, updates)
+    return _publish(root, remote or url, url, updates, reporter)
 
 
 def _publishable_tags(root: Path, remote: str, to: str, since: str) -> list[tuple[str, str]]:
