@@ -20,6 +20,9 @@ with a normal bound from DeLong's variance of the paired difference (as an influ
 function: one value per example, so the multi-class one-vs-rest average is covered too),
 which agrees with the bootstrap and is a hundred times faster.
 
+The statistics only: whether two notes' stored predictions are evidence at all, and which
+test answers the gate's question, is gitmodel.noise_check.
+
 numpy is imported inside the functions: this module is on no hook or --help path.
 """
 
@@ -29,21 +32,14 @@ from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from gitmodel.errors import GitModelError
-from gitmodel.noise import BootstrapResult, NoiseCheck, z_score
+from gitmodel.noise import BootstrapResult, z_score
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import numpy as np
-
-    from gitmodel.config import GateRule
 
 DEFAULT_RESAMPLES = 2000
 MIN_RESAMPLES = 1000
 DEFAULT_SEED = 0
-# A resample misses a class of k examples with probability about e^-k: below 10 examples
-# (5% at k=3, 0.7% at k=5) its per-class metrics are degenerate in a visible share.
-RARE_CLASS = 10
 _BLOCK_CELLS = 4_000_000  # resamples x examples held in memory at once
 
 CLASSIFICATION = (
@@ -378,139 +374,3 @@ def _roc_auc_scorer(y_true: np.ndarray, proba: np.ndarray, labels: np.ndarray) -
         return np.mean(aucs, axis=0)  # NaN when any class lacks positives or negatives
 
     return score
-
-
-# -- the gate's question ----------------------------------------------------------------
-
-
-def noise_check(
-    rule: GateRule,
-    load: Callable[[object, str], dict[str, Any]],
-    baseline: tuple[str, dict[str, Any] | None, float],
-    candidate: tuple[str, dict[str, Any] | None, float],
-    *,
-    slack: float,
-    significance: float | None = None,
-    resamples: int | None = None,
-    seed: int = DEFAULT_SEED,
-) -> NoiseCheck:
-    """The paired test of rule's metric between two notes, each (name, note, note value).
-
-    Both sides' stored predictions must reproduce their note's value (rounded to 4
-    decimals still matches): predictions of another model, stale ones, or a hand-edited
-    note are not evidence for the note. Never raises for missing or unusable predictions:
-    it says why and which side, and the gate applies the plain rule.
-    """
-    import numpy as np
-
-    alpha = significance if significance is not None else rule.significance
-    if alpha is None:
-        return NoiseCheck(None, "no significance set")
-    (base_name, base_note, base_value), (cand_name, cand_note, cand_value) = baseline, candidate
-    base_entry = (base_note or {}).get("predictions")
-    cand_entry = (cand_note or {}).get("predictions")
-    for entry, name in ((base_entry, base_name), (cand_entry, cand_name)):
-        if not isinstance(entry, dict):
-            return NoiseCheck(None, f"no stored predictions on {name}")
-    assert isinstance(base_entry, dict) and isinstance(cand_entry, dict)
-    sets = [e.get("eval_set") for e in (base_entry, cand_entry)]
-    named = [(x.get("by"), x.get("md5")) for x in sets if isinstance(x, dict)]
-    if len(named) == 2 and named[0][0] == named[1][0] != "labels" and named[0] != named[1]:
-        return NoiseCheck(
-            None, f"predictions of {base_name} and {cand_name} are on different evaluation sets"
-        )
-    if base_entry.get("labels_md5") != cand_entry.get("labels_md5"):
-        return NoiseCheck(
-            None, f"predictions of {base_name} and {cand_name} are on different evaluation sets"
-        )
-    try:
-        base = load(base_entry, base_name)
-        cand = load(cand_entry, cand_name)
-    except GitModelError as exc:
-        return NoiseCheck(None, exc.message)
-    if base.get("y_true") != cand.get("y_true") or base.get("task") != cand.get("task"):
-        return NoiseCheck(
-            None, f"predictions of {base_name} and {cand_name} are on different evaluation sets"
-        )
-    task = str(cand.get("task"))
-    metric = rule.metric
-    prefix = str(cand.get("prefix") or "")
-    if prefix and metric.startswith(prefix):
-        metric = metric[len(prefix) :]
-    if not supported(metric, task):
-        return NoiseCheck(None, f"{rule.metric} cannot be recomputed from stored predictions")
-    try:
-        y_true = _array(cand["y_true"])
-        classes = _array(cand["classes"]) if cand.get("classes") else None
-        sides = (
-            (base_name, _array(base["y_pred"]), base.get("proba"), base_value),
-            (cand_name, _array(cand["y_pred"]), cand.get("proba"), cand_value),
-        )
-        ones = np.ones((1, len(y_true)))
-        for name, pred, proba, value in sides:
-            full = float(_scorer(metric, task, y_true, pred, proba, classes)(ones)[0])
-            if not abs(full - value) <= 1e-4 * max(1.0, abs(value)):
-                return NoiseCheck(
-                    None,
-                    f"the stored predictions of {name} give {metric} {full:.6g}, not its "
-                    f"note's {value:.6g}",
-                )
-        warnings = _rare_classes(metric, task, y_true, classes)
-        if metric == "roc_auc":
-            result = delong_auc(
-                y_true,
-                sides[0][2],
-                sides[1][2],
-                direction=rule.direction,
-                slack=slack,
-                significance=alpha,
-                classes=classes,
-            )
-        else:
-            result = paired_bootstrap(
-                metric,
-                task,
-                y_true,
-                sides[0][1],
-                sides[1][1],
-                direction=rule.direction,
-                slack=slack,
-                significance=alpha,
-                resamples=resamples or DEFAULT_RESAMPLES,
-                seed=seed,
-                previous_proba=sides[0][2],
-                candidate_proba=sides[1][2],
-                classes=classes,
-            )
-    except (BootstrapError, ValueError, TypeError, IndexError) as exc:
-        message = exc.message if isinstance(exc, BootstrapError) else str(exc).splitlines()[0]
-        return NoiseCheck(None, f"noise test not possible ({message})")
-    return NoiseCheck(result, result.describe(), warnings)
-
-
-def _rare_classes(metric: str, task: str, y_true: np.ndarray, classes: Any) -> tuple[str, ...]:
-    """A warning per class so rare that resamples missing it make its metric degenerate."""
-    import numpy as np
-
-    if task != "classification" or metric not in PER_CLASS:
-        return ()
-    labels = np.asarray(classes) if classes is not None else np.unique(y_true)
-    out = []
-    for label in labels:
-        count = int(np.count_nonzero(y_true == label))
-        if count < RARE_CLASS:
-            missed = (1 - count / len(y_true)) ** len(y_true)  # about e^-count
-            out.append(
-                f"class {label} has {count} example(s): about {missed:.1%} of resamples miss "
-                f"it, and {metric} is degenerate on those"
-            )
-    return tuple(out)
-
-
-def _array(values: list[Any]) -> np.ndarray:
-    import numpy as np
-
-    arr = np.asarray(values)
-    if arr.dtype == object:
-        raise BootstrapError("stored predictions are not a flat array")
-    return arr

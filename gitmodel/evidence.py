@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     import subprocess
 
     from gitmodel.config import GateRule
-    from gitmodel.gate import Side
     from gitmodel.noise import NoiseCheck
+    from gitmodel.noise_rule import Side
     from gitmodel.workspace_view import Workspace
 
 # A loader of the predictions object a note entry names: (entry, where) -> the record.
@@ -63,7 +63,7 @@ class PredictionsEvidence:
         return None
 
     def check(self, rule: GateRule, baseline: Side, candidate: Side, slack: float) -> NoiseCheck:
-        from gitmodel.bootstrap import noise_check
+        from gitmodel.noise_check import noise_check
 
         assert self.load is not None
         return noise_check(rule, self.load, baseline, candidate, slack=slack)

@@ -33,7 +33,7 @@ from gitmodel.versions import is_release, parse_tag
 
 if TYPE_CHECKING:
     from gitmodel.config import Config
-    from gitmodel.gate import NoiseEvidence
+    from gitmodel.noise_rule import NoiseEvidence
     from gitmodel.notes import PlumbingNotes
     from gitmodel.verdict import Verdict
 
