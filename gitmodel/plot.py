@@ -1,14 +1,16 @@
 """Charts: a commit's training history, and metrics across commits with releases marked.
 
-The data functions return plain values; `render_image` draws them with matplotlib (Agg, so
-no display is needed) and `render_terminal` as block characters for a terminal. matplotlib
-is imported only inside `render_image`.
+The data functions take what they chart (log entries, a note and a reader of the object it
+names, the release tags by commit) and return plain values; `git model plot` gathers those
+from the repository. `render_image` draws them with matplotlib (Agg, so no display is
+needed) and `render_terminal` as block characters for a terminal. matplotlib is imported
+only inside `render_image`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gitmodel.errors import GitModelError
 
 if TYPE_CHECKING:
-    from gitmodel.repo import Repo
+    from gitmodel.lineage import LogEntry
 
 MAX_DEFAULT_METRICS = 6
 IMAGE_FORMATS = (".png", ".svg", ".pdf")
@@ -53,22 +55,29 @@ class Chart:
 # -- data ---------------------------------------------------------------------------------
 
 
-def release_tags(repo: Repo) -> dict[str, list[str]]:
-    """commit sha -> release tag names, by the gate's own reading of `[release] tags`."""
+def release_tags(root: Path, glob: str) -> dict[str, list[str]]:
+    """commit sha -> release tag names, by the gate's own reading of `[release] tags`
+    (glob) in the repository at root."""
     from gitmodel.releases import list_release_tags
 
     tags: dict[str, list[str]] = {}
-    for release in list_release_tags(repo.root, repo.config.release_tags):
+    for release in list_release_tags(root, glob):
         if release.commit:
             tags.setdefault(release.commit, []).append(release.name)
     return tags
 
 
 def metric_chart(
-    repo: Repo, rev_range: str = "HEAD", metrics: Sequence[str] = (), max_count: int | None = None
+    log: Sequence[LogEntry],
+    tags: dict[str, list[str]],
+    gated: Sequence[str] = (),
+    rev_range: str = "HEAD",
+    metrics: Sequence[str] = (),
 ) -> Chart:
-    """Metrics of the commits of rev_range that have notes, oldest first, releases marked."""
-    rows = [r for r in repo.log(rev_range, max_count) if r.has_note and r.error is None]
+    """Metrics of the commits of rev_range's log that have notes, oldest first, releases
+    (tags: sha -> names) marked; without metrics named, the gated ones it has, else the
+    first few."""
+    rows = [r for r in log if r.has_note and r.error is None]
     rows.reverse()
     if not rows:
         raise GitModelError(f"no commits with metrics in {rev_range}")
@@ -77,12 +86,11 @@ def metric_chart(
         seen: list[str] = []
         for r in rows:
             seen += [k for k in r.metrics if k not in seen]
-        gated = [m for m in repo.config.gates if m in seen]
-        names = gated or seen[:MAX_DEFAULT_METRICS]
+        charted = [m for m in gated if m in seen]
+        names = charted or seen[:MAX_DEFAULT_METRICS]
     missing = [m for m in names if not any(m in r.metrics for r in rows)]
     if missing:
         raise GitModelError(f"no commit in {rev_range} has metric {missing[0]!r}")
-    tags = release_tags(repo)
     marks = {i: ", ".join(tags[r.commit]) for i, r in enumerate(rows) if r.commit in tags}
     return Chart(
         title=f"{', '.join(names)} across {rev_range}",
@@ -94,19 +102,27 @@ def metric_chart(
     )
 
 
-def history_chart(repo: Repo, rev: str = "HEAD", metrics: Sequence[str] = ()) -> Chart:
-    """The training history attached to rev's note (its last run), e.g. loss per epoch."""
-    from gitmodel.attachments import HISTORY_KEY, read_object
+def history_chart(
+    note: dict[str, Any],
+    read: Callable[[object], bytes],
+    described: Callable[[], str],
+    rev: str = "HEAD",
+    metrics: Sequence[str] = (),
+) -> Chart:
+    """The training history attached to rev's note (its last run), e.g. loss per epoch.
+
+    read: the verified bytes of the object a note entry names (attachments.read_object);
+    described: rev as a reader knows it (`describe`), for the title, asked last."""
+    from gitmodel.attachments import HISTORY_KEY
     from gitmodel.history import last_run, parse_history, series
 
-    note = repo.metrics_note(rev)
     entry = note.get(HISTORY_KEY)
     if entry is None:
         raise GitModelError(
             f"{rev} has no training history (call gitmodel.log_metrics() while training, "
             "then `git model commit`)"
         )
-    data = read_object(repo, entry, "history", f"note on {rev}")
+    data = read(entry)
     records = parse_history(data, f"history of {rev}")
     run = last_run(records)
     if not run:
@@ -121,7 +137,7 @@ def history_chart(repo: Repo, rev: str = "HEAD", metrics: Sequence[str] = ()) ->
         )
     earlier = len({r.get("run") for r in records}) - 1
     return Chart(
-        title=f"training history of {describe(repo, rev)}",
+        title=f"training history of {described()}",
         xlabel="step" if any("step" in r for r in run) else "record",
         x=x,
         series={m: all_series[m] for m in names},
@@ -129,16 +145,15 @@ def history_chart(repo: Repo, rev: str = "HEAD", metrics: Sequence[str] = ()) ->
     )
 
 
-def describe(repo: Repo, rev: str) -> str:
+def describe(root: Path, sha: str, tags: dict[str, list[str]]) -> str:
     """A commit as a reader knows it: its release tags, else its subject, with the short
     sha (a title that says HEAD~1 stops being true at the next commit)."""
+    from gitmodel.git import run_git
     from gitmodel.verdict import clean_text
 
-    sha = repo.rev_parse(rev)
-    tags = release_tags(repo).get(sha)
-    if tags:
-        return f"{', '.join(sorted(tags))} ({sha[:7]})"
-    subject = repo.git("log", "-1", "--format=%s", sha).strip()
+    if sha in tags:
+        return f"{', '.join(sorted(tags[sha]))} ({sha[:7]})"
+    subject = run_git(["log", "-1", "--format=%s", sha], cwd=root).stdout.strip()
     return f"{sha[:7]} ({clean_text(subject, 60)})" if subject else sha[:7]
 
 

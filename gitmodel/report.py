@@ -1,8 +1,9 @@
 """A change report between two revisions, ready to post on a pull request.
 
 Metrics with deltas, the release gate's verdict on the newer revision, and the weights that
-changed with their sizes. `build_report` returns plain data (the JSON format);
-`render_markdown` turns it into Markdown.
+changed with their sizes. `build_report` takes what it reports on (the diff, the gate rules,
+a judge of the newer commit, the notes) and returns plain data (the JSON format); `git
+model report` gathers those from the repository. `render_markdown` turns it into Markdown.
 """
 
 from __future__ import annotations
@@ -12,15 +13,29 @@ from typing import TYPE_CHECKING, Any
 from gitmodel.errors import GitModelError
 
 if TYPE_CHECKING:
-    from gitmodel.repo import Repo
+    from collections.abc import Callable, Mapping
+
+    from gitmodel.config import GateRule
+    from gitmodel.lineage import Diff
+    from gitmodel.notes import Notes
+    from gitmodel.verdict import Verdict
 
 
-def build_report(repo: Repo, a: str | None = None, b: str | None = None) -> dict[str, Any]:
-    """Compare a (default: the previous release, else HEAD~1) with b (default HEAD)."""
+def check_revisions(a: str | None, b: str | None) -> None:
+    """A report compares a (default: the previous release, else HEAD~1) with b (HEAD)."""
     if a is None and b is not None:
         raise GitModelError("give A too when giving B")
-    diff = repo.diff(a, b)
-    gates = repo.config.gates
+
+
+def build_report(
+    diff: Diff,
+    gates: Mapping[str, GateRule],
+    judge: Callable[[str], Verdict],
+    notes: Notes,
+) -> dict[str, Any]:
+    """The report of diff: its metrics against the gate rules, judge's verdict on the newer
+    commit (a GitModelError from it is reported, not raised), and the attachments that
+    commit's note (in notes) names."""
     metrics = []
     for name, row in diff.metrics.items():
         rule = gates.get(name)
@@ -51,7 +66,7 @@ def build_report(repo: Repo, a: str | None = None, b: str | None = None) -> dict
                 "size_delta": (new_size or 0) - (old_size or 0),
             }
         )
-    gate, gate_note = gate_verdict(repo, diff.b.commit)
+    gate, gate_note = gate_verdict(judge, diff.b.commit)
     return {
         "a": diff.a.to_json(),
         "b": diff.b.to_json(),
@@ -59,25 +74,23 @@ def build_report(repo: Repo, a: str | None = None, b: str | None = None) -> dict
         "weights": weights,
         "gate": gate,
         "gate_note": gate_note,
-        "attachments": _attachments(repo, diff.b.commit),
+        "attachments": _attachments(notes, diff.b.commit),
     }
 
 
-def gate_verdict(repo: Repo, commit: str) -> tuple[dict[str, Any] | None, str | None]:
+def gate_verdict(
+    judge: Callable[[str], Verdict], commit: str
+) -> tuple[dict[str, Any] | None, str | None]:
     """The release gate's verdict on commit as JSON, or None and why there is none."""
     try:
-        from gitmodel.evidence import gate_for
-    except ImportError:
-        return None, "the release gate is not available in this version of gitmodel"
-    try:
-        verdict = gate_for(repo).verdict(commit)
+        verdict = judge(commit)
     except GitModelError as exc:
         return None, f"no gate verdict: {exc.message}"
     return verdict.to_json(), None
 
 
-def _attachments(repo: Repo, commit: str) -> dict[str, Any]:
-    note = repo.notes.read(commit) or {}
+def _attachments(notes: Notes, commit: str) -> dict[str, Any]:
+    note = notes.read(commit) or {}
     out: dict[str, Any] = {}
     from gitmodel.attachments import HISTORY_KEY
 

@@ -33,8 +33,16 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
+    from gitmodel.attachments import read_object
     from gitmodel.errors import GitModelError
-    from gitmodel.plot import history_chart, metric_chart, render_image, render_terminal
+    from gitmodel.plot import (
+        describe,
+        history_chart,
+        metric_chart,
+        release_tags,
+        render_image,
+        render_terminal,
+    )
     from gitmodel.render import info, print_json
     from gitmodel.repo import Repo
 
@@ -44,9 +52,21 @@ def run(args: argparse.Namespace) -> int:
     if args.history:
         if ".." in args.rev_range:
             raise GitModelError("--history takes one commit, not a range")
-        chart = history_chart(repo, args.rev_range, args.metric)
+        rev = args.rev_range
+        note = repo.metrics_note(rev)
+
+        def read(entry: object) -> bytes:
+            return read_object(repo, entry, "history", f"note on {rev}")
+
+        def described() -> str:
+            tags = release_tags(repo.root, repo.config.release_tags)
+            return describe(repo.root, repo.rev_parse(rev), tags)
+
+        chart = history_chart(note, read, described, rev, args.metric)
     else:
-        chart = metric_chart(repo, args.rev_range, args.metric, args.max_count)
+        log = repo.log(args.rev_range, args.max_count)
+        tags = release_tags(repo.root, repo.config.release_tags)
+        chart = metric_chart(log, tags, list(repo.config.gates), args.rev_range, args.metric)
     if args.output:
         output = Path(os.path.abspath(args.output))
         render_image(chart, output)

@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import argparse
 
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from gitmodel.verdict import Verdict
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -31,13 +35,21 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from gitmodel.errors import GitModelError
+    from gitmodel.evidence import gate_for
     from gitmodel.render import info
     from gitmodel.repo import Repo
-    from gitmodel.report import build_report, render_markdown
+    from gitmodel.report import build_report, check_revisions, render_markdown
 
     if args.html:
         return _dashboard(args.html)
-    report = build_report(Repo(), args.a, args.b)
+    check_revisions(args.a, args.b)
+    repo = Repo()
+    diff = repo.diff(args.a, args.b)
+
+    def judge(commit: str) -> Verdict:
+        return gate_for(repo).verdict(commit)
+
+    report = build_report(diff, repo.config.gates, judge, repo.notes)
     as_json = args.json or args.format == "json"
     text = json.dumps(report, indent=2) + "\n" if as_json else render_markdown(report)
     if args.output:
