@@ -5,8 +5,9 @@ The remote is whatever DVC's config names (`dvc remote add`, or `git model remot
 at every level DVC reads (system, global, repo, local). Moving objects to and from a
 remote is gitmodel.transfer; push/fetch/pull of weights and notes is gitmodel.sync.
 
-The record (`.dvc/tmp/gitmodel/remotes/<key>.present`) lets the pre-push hook decide
-"nothing to upload" without importing dvc at all.
+The record (`.dvc/tmp/gitmodel/remotes/<key>.present`) lets a push skip asking the remote
+about each object it pushed before; it is trusted only while the remote's generation (which
+a remote gc changes) is the one it was made under.
 """
 
 from __future__ import annotations
@@ -152,18 +153,43 @@ def record_path(repo: SyncWorkspace, name: str) -> Path | None:
     return repo.dvc_dir / "tmp" / RECORD_DIR / f"{key}.present"
 
 
-def read_record(path: Path | None) -> set[str]:
+# A remote gc (gitmodel.dedup.remote_gc) writes a new token to GENERATION on the remote
+# before it removes anything. The record starts with the token it was made under; a record
+# whose token is not the remote's is stale (something it names may be gone) and is not
+# trusted, so no door publishes a pointer on the strength of what the remote once held.
+GENERATION = "gitmodel/generation"
+_HEADER = "generation "
+
+
+def read_record(path: Path | None) -> tuple[str, set[str]]:
+    """(the remote generation it was made under, "" if none; the oids it names)."""
     if path is None:
-        return set()
+        return "", set()
     try:
-        return set(path.read_text().split())
+        text = path.read_text()
     except (OSError, UnicodeDecodeError):
-        return set()
+        return "", set()
+    generation = ""
+    if text.startswith(_HEADER):
+        first, _, text = text.partition("\n")
+        generation = first[len(_HEADER) :].strip()
+    return generation, set(text.split())
 
 
-def append_record(path: Path | None, oids: Iterable[str]) -> None:
+def append_record(path: Path | None, oids: Iterable[str], generation: str | None = None) -> None:
+    """Add oids to the record; with `generation` (the remote's, read before the oids were
+    checked there) a record made under another one is replaced rather than extended."""
     lines = "".join(f"{o}\n" for o in sorted(oids))
-    if path is None or not lines:
+    if path is None:
+        return
+    if generation is not None and read_record(path)[0] != generation:
+        from gitmodel.lockfile import write_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = f"{_HEADER}{generation}\n" if generation else ""
+        write_file(path, (header + lines).encode())
+        return
+    if not lines:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     # One O_APPEND write per call: concurrent pushes interleave whole lines, never bytes.

@@ -2,9 +2,11 @@
 gitmodel.transfer) and the metrics notes (through gitmodel.notes_sync), for the commands
 and the pre-push hook.
 
-Deciding that a push has nothing to upload costs two git calls and no dvc import: the
-pointers the pushed commits introduce come from one `git log --raw`, and the remote's
-record (gitmodel.remote) says what is known to be there.
+Deciding that a push publishes no new pointer costs two git calls and no dvc import (the
+pointers the pushed commits introduce come from one `git log --raw`). A push that does
+publish pointers always asks the DVC remote: at least for its generation marker, which
+says whether this clone's record of what is there (gitmodel.remote) still holds after a
+remote gc, and otherwise which of the objects are there.
 """
 
 from __future__ import annotations
@@ -78,8 +80,8 @@ def prepare_push(
     """Upload the weights of the commits being pushed, then publish the notes.
 
     `updates` are git's pre-push stdin lines split into (local ref, local sha, remote ref,
-    remote sha). Runs before git moves any ref; raises Refused to stop the push. Deciding
-    that there is nothing to upload costs two git calls and no dvc import.
+    remote sha). Runs before git moves any ref; raises Refused to stop the push. A push
+    that publishes no new pointer costs two git calls and no dvc import.
     """
     from gitmodel import notes_sync
 

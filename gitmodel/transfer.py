@@ -19,8 +19,10 @@ What we add on top of DVC's transfer, and why:
   enters the cache.
 - Directories: entries are uploaded before their `.dir` manifest (as DVC does), so a
   `.dir` on the remote means the whole directory is there.
-- A small per-remote record of objects known to be on the remote (gitmodel.remote) lets
-  the pre-push hook decide "nothing to upload" without importing dvc at all.
+- A small per-remote record of objects known to be on the remote (gitmodel.remote) spares
+  a push the existence checks of what it pushed before. It is trusted only while the
+  remote's generation marker, which `git model gc --remote` changes before it removes
+  anything, is the one the record was made under: one small read per push with weights.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitmodel.errors import GitModelError, Refused
 from gitmodel.remote import (
+    GENERATION,
     RemoteError,
     append_record,
     default_remote_name,
@@ -180,6 +183,18 @@ class DvcRemote:
             raise self._unreachable(exc) from None
         return found
 
+    def generation(self) -> str:
+        """The token a remote gc last wrote ("" if none ran): a record made under another
+        one may name objects that are gone."""
+        root = self.fs.parent(self.fs.parent(self.odb.path))
+        try:
+            data = self.fs.cat_file(self.fs.join(root, *GENERATION.split("/")))
+        except FileNotFoundError:
+            return ""
+        except Exception as exc:
+            raise self._unreachable(exc) from None
+        return data.decode("ascii", "replace").strip()[:200]
+
     def upload_one(self, local: Path, oid: str, callback: Any) -> None:
         from dvc_objects.fs.utils import as_atomic
 
@@ -253,11 +268,17 @@ def upload(
     store = repo.store
     files, dirs = _expand_outs(repo, outs)
     name = remote_name or default_remote_name(repo)
-    record = read_record(record_path(repo, name)) if (name and trust_record) else set()
+    made_under, record = read_record(record_path(repo, name)) if name else ("", set())
+    if not trust_record:
+        record = set()
+    remote = DvcRemote(repo, name)
+    # Read before anything is checked there: a gc after this makes the next push ask again.
+    generation = remote.generation()
+    if generation != made_under:
+        record = set()  # a remote gc ran since: what the record names may be gone
     wanted_dirs = {d: p for d, p in dirs.items() if d not in record}
     if not wanted_dirs and all(f in record for f in files):
-        return TransferReport(name or "", "upload", present=len(files) + len(dirs))
-    remote = DvcRemote(repo, name)
+        return TransferReport(remote.name, "upload", present=len(files) + len(dirs))
     # Directory entries: from the local manifest; a .dir absent locally must be on the remote.
     remote_dirs = set()
     local_dirs = [d for d in wanted_dirs if store.exists(d)]
@@ -315,7 +336,7 @@ def upload(
     report.transferred = moved.objects + [o for o in todo_files + todo_dirs if o not in failures]
     report.bytes = counter[0] + moved.bytes  # chunks went up as packs, before the rest
     present = (set(candidates) | chunked | set(local_dirs) | remote_dirs) - set(failures)
-    append_record(remote.record, present)
+    append_record(remote.record, present, generation)
     if failures:
         oid = min(failures)
         report.failed = {o: _one_line(e) for o, e in failures.items()}

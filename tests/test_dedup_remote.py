@@ -16,7 +16,7 @@ from conftest import Shell
 from integrity import kill_after, spawn
 from remote_servers import Storage, local_storage, s3_server, sshd, storage  # noqa: F401
 from test_dedup import check_every_version, chunk_root, commit_versions, md5, versions
-from test_remote import clone_project, configure_remote
+from test_remote import clone_project, configure_remote, has_pre_push
 
 DEDUP = "\n[storage]\ndedup = true\n"
 
@@ -390,3 +390,53 @@ def test_mixed_whole_and_deduplicated_outputs_through_a_remote(
     sh.gm("checkout", cwd=b)
     assert md5(b / "old.bin") == old and md5(b / "model.safetensors") == done[-1][1]
     check_every_version(sh, b, done)
+
+
+@pytest.mark.parametrize("door", ["git push", "framework", "git model push"])
+def test_every_push_door_checks_the_remote_again_after_a_remote_gc_elsewhere(
+    sh: Shell, tmp_path: Path, origin: Path, local_storage: Storage, door: str
+) -> None:
+    """A clone remembers which weights it pushed. A teammate's `gc --remote` removed the
+    chunks of a commit this clone kept unpushed (as after the grace period): pushing that
+    commit, by any door, must upload the chunks again, never publish a pointer whose
+    weights the remote no longer holds."""
+    a = dedup_project(sh, tmp_path, origin, local_storage)
+    files = versions(tmp_path / "ckpt", 2)
+    done = commit_versions(sh, a, files[:1])
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    sh.git("checkout", "-q", "-b", "side", cwd=a)
+    late = commit_versions(sh, a, files[1:2])
+    sh.gm("push", cwd=a)  # the weights only: the commit stays unpushed
+    root = remote_root(sh, a)
+    assert root is not None and late[0][1] in _remote_files(root, "recipes")
+    b = clone_project(sh, origin, tmp_path / "b")
+    first = sh.gm("gc", "--remote", "--grace", "0", "--json", cwd=b).json()
+    assert first["recipes_removed"] == [late[0][1]] and first["packs_retired"]
+    second = sh.gm("gc", "--remote", "--grace", "0", "--json", cwd=b).json()
+    assert second["packs_deleted"]
+    assert late[0][1] not in _remote_files(root, "recipes")
+
+    head = sh.git("rev-parse", "HEAD", cwd=a).stdout.strip()
+    if door == "git push":
+        assert has_pre_push(sh, a)
+        sh.git("push", "-q", "origin", "side", cwd=a)
+    elif door == "framework":
+        env = {
+            "PRE_COMMIT_REMOTE_NAME": "origin",
+            "PRE_COMMIT_REMOTE_URL": str(origin),
+            "PRE_COMMIT_REMOTE_BRANCH": "refs/heads/side",
+            "PRE_COMMIT_LOCAL_BRANCH": "refs/heads/side",
+            "PRE_COMMIT_TO_REF": head,
+        }
+        sh.gm("hook", "framework-pre-push", cwd=a, env=env)
+        sh.git("push", "-q", "--no-verify", "origin", "side", cwd=a)
+    else:
+        sh.gm("push", cwd=a)
+        sh.git("push", "-q", "--no-verify", "origin", "side", cwd=a)
+    assert late[0][1] in _remote_files(root, "recipes")
+    _remote_consistent(root)
+    c = clone_project(sh, origin, tmp_path / "c")
+    sh.git("checkout", "-q", "side", cwd=c)
+    sh.gm("pull", cwd=c)
+    assert md5(c / "model.safetensors") == late[0][1]
+    check_every_version(sh, c, done + late)

@@ -406,8 +406,10 @@ def _assert_remote_consistent(repo: Path, storage: Path, what: str) -> None:
         on_remote = objects(storage)
         # The local record of what the remote holds (trusted by the pre-push hook) never
         # names an object the remote does not have.
+        from gitmodel.remote import read_record
+
         for record in (repo / ".dvc" / "tmp").rglob("*.present"):
-            for oid in record.read_text().split():
+            for oid in read_record(record)[1]:
                 assert oid in on_remote, f"record {record.name} names {oid}, not on the remote"
     except AssertionError as exc:
         raise AssertionError(f"after {what}: {exc}") from None

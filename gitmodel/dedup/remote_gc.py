@@ -18,6 +18,11 @@ is missed. Given those, on the remote:
   pack alive;
 - a pack without an index (left by a killed push) older than the grace period is deleted.
 
+Before its first removal a run writes a new token to `gitmodel/generation`: every clone's
+record of what it pushed (gitmodel.remote) was made under the old one, so every push door
+asks the remote again instead of trusting it (a pointer whose chunks a gc removed is
+uploaded again, never published bare).
+
 Ages come from the remote's own modification times; an entry whose age the filesystem does
 not report is kept. Nothing a remote holds is believed: recipes are parsed and validated,
 indexes checked against their digest; a live recipe that cannot be read stops the run
@@ -154,6 +159,14 @@ def _collect(
     result: RemoteGcResult,
 ) -> None:
     fs = rc.fs
+    told: list[bool] = []
+
+    def removing() -> None:
+        """Before the first removal: a new generation, so no clone trusts its record."""
+        if not told:
+            rc.new_generation()
+            told.append(True)
+
     recipes = _Listing(rc, "recipes")
     kept: list[str] = []
     for name in sorted(recipes.ages):
@@ -216,6 +229,7 @@ def _collect(
         result.packs_deleted.append(name)
         result.bytes += size
         if not dry_run:
+            removing()
             _rm(fs, rc._path("packs", f"{name}.pack"))
             fs.rm_file(rc._path("retired", f"{name}.idx"))
     # 2. published packs with no (or little) live content: retired (rewritten first)
@@ -233,6 +247,7 @@ def _collect(
                 _rewrite(local, rc, name, live_rows)
         result.packs_retired.append(name)
         if not dry_run:
+            removing()
             rc._put_bytes(_idx_bytes(rows[name]), rc._path("retired", f"{name}.idx"))
             fs.rm_file(rc._path("packs", f"{name}.idx"))
     # 3. packs a killed push left without an index
@@ -247,9 +262,11 @@ def _collect(
         result.packs_deleted.append(name)
         result.bytes += packs.sizes.get(entry, 0)
         if not dry_run:
+            removing()
             _rm(fs, rc._path("packs", entry))
     # 4. dead recipes last: a recipe goes only once nothing above failed
-    if not dry_run:
+    if not dry_run and result.recipes_removed:
+        removing()
         for md5 in result.recipes_removed:
             _rm(fs, rc._path("recipes", md5))
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from gitmodel.dedup.chunkstore import BadRecipe, ChunkStore, open_chunk_store, p
 from gitmodel.dedup.packs import ChunkInfo, PackStore, _parse_idx, is_pack_name
 from gitmodel.errors import GitModelError, Refused
 from gitmodel.record import Record
+from gitmodel.remote import GENERATION
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -102,6 +104,12 @@ class RemoteChunks:
             self._put(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def new_generation(self) -> None:
+        """Tell every clone that what it remembers pushing may be gone: called by the remote
+        gc before it removes anything (gitmodel.remote's record, checked by every push)."""
+        token = f"{time.time_ns()}-{os.urandom(8).hex()}\n".encode()
+        self._put_bytes(token, self.fs.join(self.fs.parent(self.root), *GENERATION.split("/")))
 
     def pack_names(self) -> list[str]:
         try:
