@@ -8,7 +8,9 @@ metrics (a comparison across sets may not mean what it says).
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def eval_set_of(note: dict[str, Any] | None, metric: str) -> dict[str, Any] | None:

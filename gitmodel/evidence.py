@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from gitmodel.config import CONFIG_FILE, Config
 from gitmodel.errors import GitModelError
@@ -29,8 +28,10 @@ from gitmodel.releases import list_release_tags, peel_commit
 from gitmodel.verdict import Verdict
 from gitmodel.versions import ReleaseTag, TagName, is_release, parse_tag, releases_before
 
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
     import subprocess
+    from typing import Any
 
     from gitmodel.config import GateRule
     from gitmodel.noise import NoiseCheck
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from gitmodel.workspace_view import Workspace
 
 # A loader of the predictions object a note entry names: (entry, where) -> the record.
-PredictionsLoader = Callable[[object, str], dict[str, Any]]
+PredictionsLoader = Callable[[object, str], "dict[str, Any]"]
 
 
 def _git(args: Sequence[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:

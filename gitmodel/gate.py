@@ -25,15 +25,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from gitmodel.config import Config, GateRule, direction_by_name
 from gitmodel.eval_sets import eval_set_of, same_eval_set, set_name
 from gitmodel.metrics import MetricsError, validate_note_metrics
-from gitmodel.noise_rule import Comparison, NoiseEvidence, apply_noise_rule
+from gitmodel.noise_rule import Comparison, apply_noise_rule
+from gitmodel.record import FrozenRecord
 from gitmodel.verdict import MetricVerdict, Verdict, clean_text, summary
-from gitmodel.versions import ReleaseTag
+
+# Records, not dataclasses: the gate runs inside `git tag` (see gitmodel.record).
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from gitmodel.noise_rule import NoiseEvidence
+    from gitmodel.versions import ReleaseTag
 
 # Float noise must not turn "exactly at the slack" into a failure: 0.9 - 0.89 is
 # 0.010000000000000009 in binary floating point.
@@ -43,28 +49,45 @@ _EPSILON = 1e-9
 # -- what is judged ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(FrozenRecord):
     """What is judged: a commit's note, as the release `tag` (None: untagged, no override)."""
 
-    name: str  # how the verdict names it: the tag, a label, or the revision
-    commit: str
-    note: dict[str, Any] | None = None
-    model: str | None = None  # the release line (NAME@...), None for the main line
-    tag: str | None = None  # whose override counts
-    note_error: str | None = None  # the note exists but cannot be read
+    __slots__ = ("name", "commit", "note", "model", "tag", "note_error")
+
+    def __init__(
+        self,
+        name: str,  # how the verdict names it: the tag, a label, or the revision
+        commit: str,
+        note: dict[str, Any] | None = None,
+        model: str | None = None,  # the release line (NAME@...), None for the main line
+        tag: str | None = None,  # whose override counts
+        note_error: str | None = None,  # the note exists but cannot be read
+    ) -> None:
+        self._set(name=name, commit=commit, note=note, model=model, tag=tag, note_error=note_error)
+
+    if TYPE_CHECKING:  # the slots' types, for the type checker only
+        name: str
+        commit: str
+        note: dict[str, Any] | None
+        model: str | None
+        tag: str | None
+        note_error: str | None
 
 
-@dataclass(frozen=True)
-class Release:
+class Release(FrozenRecord):
     """An earlier release and its note."""
 
-    tag: ReleaseTag
-    note: dict[str, Any]
+    __slots__ = ("tag", "note")
+
+    def __init__(self, tag: ReleaseTag, note: dict[str, Any]) -> None:
+        self._set(tag=tag, note=note)
+
+    if TYPE_CHECKING:  # the slots' types, for the type checker only
+        tag: ReleaseTag
+        note: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Baseline:
+class Baseline(FrozenRecord):
     """What the candidate is compared with.
 
     `previous`: the release it must be no worse than (None: the first release).
@@ -72,8 +95,19 @@ class Baseline:
     guard; None turns the guard off (an explicit `--against`, a promotion).
     """
 
-    previous: Release | None = None
-    history: Sequence[Release] | None = None
+    __slots__ = ("previous", "history")
+
+    def __init__(
+        self, previous: Release | None = None, history: Sequence[Release] | None = None
+    ) -> None:
+        self._set(previous=previous, history=history)
+
+    if TYPE_CHECKING:  # the slots' types, for the type checker only
+        previous: Release | None
+        history: Sequence[Release] | None
+
+
+NO_BASELINE = Baseline()  # a first release: nothing to compare with
 
 
 def model_metrics(note: dict[str, Any], model: str | None, commit: str) -> dict[str, float | int]:
@@ -138,8 +172,9 @@ def floors(rule: GateRule, new: float | int) -> list[MetricVerdict]:
     return out
 
 
-# An earlier release with its metrics for the line being judged.
-_Earlier = tuple[ReleaseTag, dict[str, Any], dict[str, float | int]]
+if TYPE_CHECKING:
+    # An earlier release with its metrics for the line being judged.
+    _Earlier = tuple[ReleaseTag, dict[str, Any], dict[str, float | int]]
 
 
 def drift_baseline(
@@ -174,7 +209,7 @@ def drift_baseline(
 def judge(
     policy: Config,
     candidate: Candidate,
-    baseline: Baseline = Baseline(),
+    baseline: Baseline = NO_BASELINE,
     noise: NoiseEvidence | None = None,
 ) -> Verdict:
     """The verdict for a candidate against its baseline under policy (pure).

@@ -10,44 +10,56 @@ records (gitmodel.noise), so it stays pure and numpy-free like the gate.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
 
+from gitmodel.record import Record
 from gitmodel.verdict import MetricVerdict, Verdict, clean_text
 
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
+    from typing import Any, Protocol
+
     from gitmodel.config import GateRule
     from gitmodel.noise import NoiseCheck
 
-# A side of a noise test: (name, note, the note's value of the metric).
-Side = tuple[str, "dict[str, Any] | None", float]
+    # A side of a noise test: (name, note, the note's value of the metric).
+    Side = tuple[str, "dict[str, Any] | None", float]
+
+    class NoiseEvidence(Protocol):
+        """The noise rule's evidence: a paired test of one gated metric between two notes.
+
+        gitmodel.evidence.PredictionsEvidence runs the bootstrap over the stored predictions
+        the notes name. `unavailable` says why there is no evidence here (the verdict shows
+        it and the plain rule judges); None when `check` can be asked.
+        """
+
+        @property
+        def unavailable(self) -> str | None: ...
+
+        def check(
+            self, rule: GateRule, baseline: Side, candidate: Side, slack: float
+        ) -> NoiseCheck:
+            """The test's finding; never raises for missing or unusable predictions."""
+            ...
 
 
-class NoiseEvidence(Protocol):
-    """The noise rule's evidence: a paired test of one gated metric between two notes.
-
-    gitmodel.evidence.PredictionsEvidence runs the bootstrap over the stored predictions
-    the notes name. `unavailable` says why there is no evidence here (the verdict shows
-    it and the plain rule judges); None when `check` can be asked.
-    """
-
-    @property
-    def unavailable(self) -> str | None: ...
-
-    def check(self, rule: GateRule, baseline: Side, candidate: Side, slack: float) -> NoiseCheck:
-        """The test's finding; never raises for missing or unusable predictions."""
-        ...
-
-
-@dataclass
-class Comparison:
+class Comparison(Record):
     """A comparison the noise rule may judge: the row, its rule, the baseline side."""
 
-    row: MetricVerdict
-    rule: GateRule
-    baseline: tuple[str, dict[str, Any] | None, float | int]
-    candidate_note: dict[str, Any] | None
-    check: NoiseCheck | None = None  # the noise evidence's finding
+    __slots__ = ("row", "rule", "baseline", "candidate_note", "check")
+
+    def __init__(
+        self,
+        row: MetricVerdict,
+        rule: GateRule,
+        baseline: tuple[str, dict[str, Any] | None, float | int],
+        candidate_note: dict[str, Any] | None,
+        check: NoiseCheck | None = None,  # the noise evidence's finding
+    ) -> None:
+        self.row = row
+        self.rule = rule
+        self.baseline = baseline
+        self.candidate_note = candidate_note
+        self.check = check
 
 
 def apply_noise_rule(

@@ -12,18 +12,25 @@ Reads go through git plumbing with replace objects off (gitmodel.git.TRUTH_ENV).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
 
 from gitmodel.config import CONFIG_FILE, Config, GateRule, load_config, parse_config_text
 from gitmodel.git import TRUTH_ENV, run_git
 
+TYPE_CHECKING = False  # typing's import is not paid at run time: every door reads a policy
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
-class DoorPolicy(NamedTuple):
-    """The policy a local door judges with, and the one line that says what differs."""
+    class DoorPolicy(NamedTuple):
+        """The policy a local door judges with, and the one line that says what differs."""
 
-    config: Config | None  # None: no policy anywhere (the doors stay out of the way)
-    difference: str | None
-    worktree: Config | None
+        config: Config | None  # None: no policy anywhere (the doors stay out of the way)
+        difference: str | None
+        worktree: Config | None
+
+else:
+    from collections import namedtuple
+
+    DoorPolicy = namedtuple("DoorPolicy", "config difference worktree")
 
 
 def committed_policy(root: Path, rev: str = "HEAD") -> Config | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitmodel.git import TRUTH_ENV, run_git
-from gitmodel.versions import ReleaseTag, is_release, parse_tag
+from gitmodel.versions import ReleaseTag, is_release_name, parse_tag
 
 _TAG_FORMAT = "%00".join(
     (
@@ -34,8 +34,8 @@ def list_release_tags(cwd: Path, glob: str) -> list[ReleaseTag]:
         if len(fields) != 6:
             continue
         ref, otype, oid, ptype, poid, date = fields
-        name = ref[len("refs/tags/") :]
-        if not is_release(name, glob):
+        tag = parse_tag(ref[len("refs/tags/") :])  # once: a thousand tags cost their regex
+        if not is_release_name(tag, glob):
             continue
         commit: str | None = None
         if otype == "commit":
@@ -44,7 +44,7 @@ def list_release_tags(cwd: Path, glob: str) -> list[ReleaseTag]:
             commit = poid
         elif otype == "tag":  # a tag of a tag: let git peel it
             commit = peel_commit(cwd, oid)
-        tags.append(ReleaseTag(parse_tag(name), commit, int(date) if date.isdigit() else 0))
+        tags.append(ReleaseTag(tag, commit, int(date) if date.isdigit() else 0))
     return tags
 
 

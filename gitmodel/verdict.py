@@ -6,10 +6,13 @@ doors and commands render them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from gitmodel.metrics import tidy
+from gitmodel.record import Record
+
+# Records, not dataclasses: verdicts are made inside `git tag` (see gitmodel.record).
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def clean_text(text: object, limit: int = 300) -> str:
@@ -18,22 +21,51 @@ def clean_text(text: object, limit: int = 300) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-@dataclass
-class MetricVerdict:
-    metric: str
-    direction: str
-    previous: float | int | None
-    new: float | int | None
-    delta: float | int | None  # new - previous
-    slack: float | None
-    passed: bool
-    reason: str = ""  # why, when it is not a plain comparison
-    noise: dict[str, Any] | None = None  # the noise-aware rule's finding, when it ran
-    # What the candidate was compared with: "previous" (the previous release), "drift"
-    # (the best or pinned earlier release), "minimum"/"maximum" (a floor in the policy).
-    kind: str = "previous"
-    against: str | None = None  # the release tag (previous, drift) or None (a floor)
-    eval_set_differs: bool = False  # measured on another evaluation set than the baseline
+class MetricVerdict(Record):
+    __slots__ = (
+        "metric",
+        "direction",
+        "previous",
+        "new",
+        "delta",
+        "slack",
+        "passed",
+        "reason",
+        "noise",
+        "kind",
+        "against",
+        "eval_set_differs",
+    )
+
+    def __init__(
+        self,
+        metric: str,
+        direction: str,
+        previous: float | int | None,
+        new: float | int | None,
+        delta: float | int | None,  # new - previous
+        slack: float | None,
+        passed: bool,
+        reason: str = "",  # why, when it is not a plain comparison
+        noise: dict[str, Any] | None = None,  # the noise-aware rule's finding, when it ran
+        # What the candidate was compared with: "previous" (the previous release), "drift"
+        # (the best or pinned earlier release), "minimum"/"maximum" (a floor in the policy).
+        kind: str = "previous",
+        against: str | None = None,  # the release tag (previous, drift) or None (a floor)
+        eval_set_differs: bool = False,  # measured on another evaluation set than the baseline
+    ) -> None:
+        self.metric = metric
+        self.direction = direction
+        self.previous = previous
+        self.new = new
+        self.delta = delta
+        self.slack = slack
+        self.passed = passed
+        self.reason = reason
+        self.noise = noise
+        self.kind = kind
+        self.against = against
+        self.eval_set_differs = eval_set_differs
 
     @property
     def baseline(self) -> str:
@@ -64,21 +96,52 @@ class MetricVerdict:
         return d
 
 
-@dataclass
-class Verdict:
-    candidate: str  # the tag name, or the revision checked
-    commit: str
-    model: str | None
-    previous_tag: str | None
-    previous_commit: str | None
-    metrics: list[MetricVerdict] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # failures not tied to one metric
-    notes: list[str] = field(default_factory=list)  # informational lines
-    passed: bool = True
-    override: str | None = None  # the recorded reason a failing candidate passes anyway
-    policy: str = ""  # which policy judged (file and where it was read)
-    summary: str = ""
-    rule: str = "plain"  # which decision rule judged: plain, or the noise rule's statement
+class Verdict(Record):
+    __slots__ = (
+        "candidate",
+        "commit",
+        "model",
+        "previous_tag",
+        "previous_commit",
+        "metrics",
+        "problems",
+        "notes",
+        "passed",
+        "override",
+        "policy",
+        "summary",
+        "rule",
+    )
+
+    def __init__(
+        self,
+        candidate: str,  # the tag name, or the revision checked
+        commit: str,
+        model: str | None,
+        previous_tag: str | None,
+        previous_commit: str | None,
+        metrics: list[MetricVerdict] | None = None,
+        problems: list[str] | None = None,  # failures not tied to one metric
+        notes: list[str] | None = None,  # informational lines
+        passed: bool = True,
+        override: str | None = None,  # the recorded reason a failing candidate passes anyway
+        policy: str = "",  # which policy judged (file and where it was read)
+        summary: str = "",
+        rule: str = "plain",  # which decision rule judged: plain, or the noise rule's statement
+    ) -> None:
+        self.candidate = candidate
+        self.commit = commit
+        self.model = model
+        self.previous_tag = previous_tag
+        self.previous_commit = previous_commit
+        self.metrics: list[MetricVerdict] = [] if metrics is None else metrics
+        self.problems: list[str] = [] if problems is None else problems
+        self.notes: list[str] = [] if notes is None else notes
+        self.passed = passed
+        self.override = override
+        self.policy = policy
+        self.summary = summary
+        self.rule = rule
 
     @property
     def regressed(self) -> bool:

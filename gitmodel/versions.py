@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from gitmodel.record import FrozenRecord
+
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
     from packaging.version import Version
 
@@ -49,15 +50,27 @@ KINDS = ("release", "deprecation", "stage", "lifecycle", "other")
 _LIFECYCLE = ("created", "deprecated")  # GTO's NAME@created / NAME@deprecated
 
 
-@dataclass(frozen=True)
-class TagName:
+class TagName(FrozenRecord):
     """A tag name split by the grammar."""
 
-    name: str
-    model: str | None  # None: the main release line
-    part: str  # the version part, e.g. "v1.2.3" (the stage, for a stage tag)
-    version: Version | None  # None: not a version, ordered by date
-    kind: str = "release"  # one of KINDS
+    __slots__ = ("name", "model", "part", "version", "kind")
+
+    def __init__(
+        self,
+        name: str,
+        model: str | None,  # None: the main release line
+        part: str,  # the version part, e.g. "v1.2.3" (the stage, for a stage tag)
+        version: Version | None,  # None: not a version, ordered by date
+        kind: str = "release",  # one of KINDS
+    ) -> None:
+        self._set(name=name, model=model, part=part, version=version, kind=kind)
+
+    if TYPE_CHECKING:  # the slots' types, for the type checker only
+        name: str
+        model: str | None
+        part: str
+        version: Version | None
+        kind: str
 
     @property
     def line(self) -> str:
@@ -97,8 +110,12 @@ def _version(text: str | None) -> Version | None:
 
 def is_release(name: str, glob: str) -> bool:
     """Whether tag `name` is a release under the `[release] tags` glob."""
-    parsed = parse_tag(name)
-    return parsed.kind == "release" and fnmatch.fnmatchcase(parsed.part, glob)
+    return is_release_name(parse_tag(name), glob)
+
+
+def is_release_name(tag: TagName, glob: str) -> bool:
+    """is_release for a name already parsed."""
+    return tag.kind == "release" and fnmatch.fnmatchcase(tag.part, glob)
 
 
 def same_version(a: TagName, b: TagName) -> bool:
@@ -106,13 +123,23 @@ def same_version(a: TagName, b: TagName) -> bool:
     return a.line == b.line and a.version is not None and a.version == b.version
 
 
-@dataclass(frozen=True)
-class ReleaseTag:
+class ReleaseTag(FrozenRecord):
     """A release tag that exists (or is being created), with what it points at."""
 
-    tag: TagName
-    commit: str | None  # None: it does not point at a commit
-    date: int  # tag date (creator date), seconds since the epoch
+    __slots__ = ("tag", "commit", "date")
+
+    def __init__(
+        self,
+        tag: TagName,
+        commit: str | None,  # None: it does not point at a commit
+        date: int,  # tag date (creator date), seconds since the epoch
+    ) -> None:
+        self._set(tag=tag, commit=commit, date=date)
+
+    if TYPE_CHECKING:  # the slots' types, for the type checker only
+        tag: TagName
+        commit: str | None
+        date: int
 
     @property
     def name(self) -> str:

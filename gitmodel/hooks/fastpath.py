@@ -19,8 +19,8 @@ import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
     from gitmodel.config import Config
 
@@ -29,6 +29,10 @@ SOURCES = (".gitmodel.toml", "pyproject.toml")  # in the order load_config reads
 
 
 def cache_path(root: Path) -> Path | None:
+    # A main work tree's .git directory is its git dir (what the shims assume too): no
+    # git process for the common case; a linked worktree, a submodule or GIT_DIR asks git.
+    if "GIT_DIR" not in os.environ and (root / ".git").is_dir():
+        return root / ".git" / CACHE
     from gitmodel.git import run_git
 
     proc = run_git(["rev-parse", "--absolute-git-dir"], cwd=root, check=False)
@@ -64,6 +68,8 @@ def write_cache(root: Path, configs: Sequence[Config | None], stamp: tuple[str, 
             f"gm_globs={shlex.quote(chr(10).join(globs))}\n"
             f"gm_files={shlex.quote(chr(10).join(files))}\n"
         )
+        if _current(path, text, mtime if source else None):
+            return  # every gated command would otherwise rewrite the same bytes
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
@@ -72,6 +78,16 @@ def write_cache(root: Path, configs: Sequence[Config | None], stamp: tuple[str, 
         os.replace(tmp, path)
     except OSError:
         return  # the shims then keep asking Python: slower, never wrong
+
+
+def _current(path: Path, text: str, mtime: int | None) -> bool:
+    """Whether the cache at path already holds text, stamped with mtime (None: any)."""
+    try:
+        if mtime is not None and path.stat().st_mtime_ns != mtime:
+            return False
+        return path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def prime_cache(root: Path) -> None:
