@@ -25,8 +25,8 @@ from gitmodel.pointer import POINTER_SUFFIX, PointerError, read_pointer
 from gitmodel.store import CorruptObject, ObjectMissing, StoreError, is_oid
 
 if TYPE_CHECKING:
-    from gitmodel.repo import Repo
     from gitmodel.store import Store
+    from gitmodel.workspace_view import MaintainedRepo
 
 # A temporary file this old was left by a killed process, not by a writer still running.
 STALE_TMP_SECONDS = 3600.0
@@ -79,7 +79,7 @@ class FsckReport:
         }
 
 
-def check(repo: Repo, fast: bool = False, repair: bool = False) -> FsckReport:
+def check(repo: MaintainedRepo, fast: bool = False, repair: bool = False) -> FsckReport:
     """Verify repo; with repair, fix what can be fixed."""
     from gitmodel.config import dvc_settings_outside
 
@@ -120,7 +120,7 @@ def _check_chunks(store: Store, fast: bool, report: FsckReport) -> list[Problem]
     return found
 
 
-def _repair_chunks(repo: Repo, problems: list[Problem], report: FsckReport) -> None:
+def _repair_chunks(repo: MaintainedRepo, problems: list[Problem], report: FsckReport) -> None:
     """Damaged chunks and recipes: from the whole-file objects still cached, else from the
     default DVC remote (gitmodel.dedup.fsck.repair_chunk_store)."""
     from gitmodel.dedup.fsck import repair_chunk_store
@@ -142,7 +142,7 @@ def _repair_chunks(repo: Repo, problems: list[Problem], report: FsckReport) -> N
             p.repaired = "mended from a cached object or the remote"
 
 
-def _check_hooks(repo: Repo, report: FsckReport, repair: bool) -> None:
+def _check_hooks(repo: MaintainedRepo, report: FsckReport, repair: bool) -> None:
     """Git must run our hooks: without them a push publishes pointers without weights."""
     import gitmodel.hooks.installer as installer
 
@@ -207,12 +207,12 @@ def _check_manifests(store: Store, corrupt: set[str], report: FsckReport) -> set
     return missing
 
 
-def _pointer_files(repo: Repo) -> list[str]:
+def _pointer_files(repo: MaintainedRepo) -> list[str]:
     listing = repo.git("ls-files", "-z", "-co", "--exclude-standard", "--", "*" + POINTER_SUFFIX)
     return sorted(set(filter(None, listing.split("\0"))))
 
 
-def _check_pointers(repo: Repo, report: FsckReport) -> set[str]:
+def _check_pointers(repo: MaintainedRepo, report: FsckReport) -> set[str]:
     missing: set[str] = set()
     store = repo.store
     for rel in _pointer_files(repo):
@@ -237,7 +237,7 @@ def _check_pointers(repo: Repo, report: FsckReport) -> set[str]:
     return missing
 
 
-def _check_notes(repo: Repo, report: FsckReport, repair: bool = False) -> None:
+def _check_notes(repo: MaintainedRepo, report: FsckReport, repair: bool = False) -> None:
     try:
         index = repo.notes.note_map()
     except Exception as exc:  # pygit2 errors on a damaged notes ref have no common base
@@ -262,7 +262,7 @@ def _check_notes(repo: Repo, report: FsckReport, repair: bool = False) -> None:
 COMMIT_MAP = "filter-repo/commit-map"  # under the common git dir; "old new" per line
 
 
-def _commit_map(repo: Repo) -> dict[str, str]:
+def _commit_map(repo: MaintainedRepo) -> dict[str, str]:
     """old -> new commit of the last history rewrite that left a map (git filter-repo)."""
     try:
         text = (repo.common_dir / COMMIT_MAP).read_text(encoding="ascii", errors="replace")
@@ -280,7 +280,9 @@ def _is_commit_id(text: str) -> bool:
     return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
 
 
-def _check_orphans(repo: Repo, index: dict[str, Any], report: FsckReport, repair: bool) -> None:
+def _check_orphans(
+    repo: MaintainedRepo, index: dict[str, Any], report: FsckReport, repair: bool
+) -> None:
     """Notes on commits the repository no longer has: history was rewritten under them.
 
     With the commit map `git filter-repo` leaves, --repair carries each note to the
@@ -316,7 +318,7 @@ def _check_orphans(repo: Repo, index: dict[str, Any], report: FsckReport, repair
             )
 
 
-def _carry_note(repo: Repo, old: str, new: str, blob: Any) -> str | None:
+def _carry_note(repo: MaintainedRepo, old: str, new: str, blob: Any) -> str | None:
     """Move the note of old onto new; what was done, or None when new has its own note."""
     from gitmodel.git import run_git
 
@@ -339,7 +341,7 @@ def _carry_note(repo: Repo, old: str, new: str, blob: Any) -> str | None:
 
 
 def _check_attachments(
-    repo: Repo, commit: str, note: dict[str, Any], report: FsckReport, repair: bool
+    repo: MaintainedRepo, commit: str, note: dict[str, Any], report: FsckReport, repair: bool
 ) -> None:
     """The training history and stored predictions a note names must be in the cache, or
     under their second name when `dvc gc` removed them there (see gitmodel.attachments)."""
@@ -361,7 +363,7 @@ def _check_attachments(
             report.problems.append(Problem("missing-attachment", md5, message))
 
 
-def _mend_note(repo: Repo, commit: str, data: bytes) -> str | None:
+def _mend_note(repo: MaintainedRepo, commit: str, data: bytes) -> str | None:
     """Notes that git concatenated (a squash under notes.rewriteMode concatenate, before
     the post-rewrite hook): one note, the last part's metrics."""
     from gitmodel.rewrite import mend
@@ -377,7 +379,7 @@ def _mend_note(repo: Repo, commit: str, data: bytes) -> str | None:
     return "concatenated notes made one (the last one's metrics)"
 
 
-def _check_pending(repo: Repo, report: FsckReport) -> bool:
+def _check_pending(repo: MaintainedRepo, report: FsckReport) -> bool:
     """A journal left by `git model commit` that died before writing the commit's note."""
     path = repo.git_dir / "gitmodel" / "pending-note.json"
     if not path.exists():
@@ -397,7 +399,7 @@ def _check_pending(repo: Repo, report: FsckReport) -> bool:
     return True
 
 
-def _fetch(repo: Repo, oids: Iterable[str], report: FsckReport) -> set[str]:
+def _fetch(repo: MaintainedRepo, oids: Iterable[str], report: FsckReport) -> set[str]:
     """Fetch oids from the default DVC remote; the ones that arrived intact."""
     wanted = sorted(set(oids))
     if not wanted:
@@ -425,7 +427,7 @@ def _fetch(repo: Repo, oids: Iterable[str], report: FsckReport) -> set[str]:
     return good
 
 
-def _replace_corrupt(repo: Repo, corrupt: set[str], report: FsckReport) -> None:
+def _replace_corrupt(repo: MaintainedRepo, corrupt: set[str], report: FsckReport) -> None:
     store = repo.store
     # A corrupt object must go before a good copy can take its name.
     for oid in sorted(corrupt):
@@ -446,7 +448,9 @@ def _replace_corrupt(repo: Repo, corrupt: set[str], report: FsckReport) -> None:
                 p.repaired = "removed (no intact copy on a remote); `git model add` the file again"
 
 
-def _repair_rest(repo: Repo, missing: set[str], pending: bool, report: FsckReport) -> None:
+def _repair_rest(
+    repo: MaintainedRepo, missing: set[str], pending: bool, report: FsckReport
+) -> None:
     lost = {p.name for p in report.problems if p.kind == "missing-attachment"}
     fetched = _fetch(repo, missing | lost, report)
     for p in report.problems:

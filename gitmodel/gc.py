@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,11 @@ from gitmodel.pointer import (
 )
 
 if TYPE_CHECKING:
-    from gitmodel.repo import Repo
+    from gitmodel.workspace_view import MaintainedRepo
+
+    # Opens the repository at a path (gitmodel.repo.Repo): gc counts the roots of the
+    # other worktrees and of the projects sharing the cache, and the command composes it.
+    Opener = Callable[[Path], MaintainedRepo]
     from gitmodel.store import Store
 
 
@@ -51,7 +55,7 @@ class GcResult:
         }
 
 
-def _root_commits(repo: Repo) -> list[str]:
+def _root_commits(repo: MaintainedRepo) -> list[str]:
     refs = run_git(
         ["for-each-ref", "--format=%(objectname)", "refs/heads", "refs/tags", "refs/remotes"],
         cwd=repo.root,
@@ -68,7 +72,7 @@ def _root_commits(repo: Repo) -> list[str]:
     return sorted(set(refs + stashes + untracked + heads))
 
 
-def worktrees(repo: Repo) -> list[tuple[Path, str | None]]:
+def worktrees(repo: MaintainedRepo) -> list[tuple[Path, str | None]]:
     """(path, HEAD commit) of every worktree of the repository, this one included."""
     found: list[tuple[Path, str | None]] = []
     out = run_git(["worktree", "list", "--porcelain"], cwd=repo.root).stdout
@@ -82,7 +86,7 @@ def worktrees(repo: Repo) -> list[tuple[Path, str | None]]:
     return found
 
 
-def _other_worktrees(repo: Repo) -> list[Path]:
+def _other_worktrees(repo: MaintainedRepo) -> list[Path]:
     """Linked worktrees (or the main one, seen from a linked one) that are on disk."""
     here = os.path.realpath(repo.root)
     return [
@@ -92,7 +96,7 @@ def _other_worktrees(repo: Repo) -> list[Path]:
     ]
 
 
-def _tree_pointers(repo: Repo, commits: list[str]) -> list[tuple[str, str]]:
+def _tree_pointers(repo: MaintainedRepo, commits: list[str]) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for sha in commits:
         listing = run_git(["ls-tree", "-r", "-z", sha], cwd=repo.root, check=False).stdout
@@ -100,7 +104,7 @@ def _tree_pointers(repo: Repo, commits: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _index_pointers(repo: Repo, root: Path | None = None) -> list[tuple[str, str]]:
+def _index_pointers(repo: MaintainedRepo, root: Path | None = None) -> list[tuple[str, str]]:
     listing = run_git(
         ["ls-files", "-s", "-z", "--", "*" + POINTER_SUFFIX], cwd=root or repo.root, check=False
     ).stdout
@@ -113,7 +117,7 @@ def _index_pointers(repo: Repo, root: Path | None = None) -> list[tuple[str, str
     return pairs
 
 
-def _unpushed_pointers(repo: Repo) -> list[tuple[str, str]]:
+def _unpushed_pointers(repo: MaintainedRepo) -> list[tuple[str, str]]:
     proc = run_git(
         [*RAW_POINTER_LOG, "--all", "--reflog", "--not", "--remotes", "--"],
         cwd=repo.root,
@@ -122,8 +126,9 @@ def _unpushed_pointers(repo: Repo) -> list[tuple[str, str]]:
     return pointer_blobs_in_raw_log(proc.stdout)
 
 
-def live_objects(repo: Repo) -> set[str]:
-    """Every object id some root needs (directory manifests and their entries included)."""
+def live_objects(repo: MaintainedRepo, open_repo: Opener) -> set[str]:
+    """Every object id some root needs (directory manifests and their entries included);
+    open_repo opens the other worktrees, whose unstaged pointers are roots too."""
     from gitmodel.store import ObjectMissing, StoreError
 
     others = [] if repo.bare else _other_worktrees(repo)
@@ -136,11 +141,9 @@ def live_objects(repo: Repo) -> set[str]:
     outs = repo.outs_of_blobs(blobs, skip_unreadable=True)
     if not repo.bare:
         outs += repo.tracked()
-    from gitmodel.repo import Repo
-
     for root in others:
         try:
-            other = Repo(root)
+            other = open_repo(root)
         except GitModelError:
             continue  # a worktree git itself no longer reads: its HEAD counted above
         outs += other.tracked()  # pointers not staged there yet
@@ -162,7 +165,7 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root + os.sep)
 
 
-def _worktrees_cache(repo: Repo, cache: str) -> bool:
+def _worktrees_cache(repo: MaintainedRepo, cache: str) -> bool:
     """The cache linked worktrees share (gitmodel.worktrees): every worktree is a root."""
     if repo.bare or repo.git_dir == repo.common_dir:
         return False
@@ -199,7 +202,8 @@ def _recent_manifests_entries(
 
 
 def collect_garbage(
-    repo: Repo,
+    repo: MaintainedRepo,
+    open_repo: Opener,
     dry_run: bool = False,
     grace: float = 3600.0,
     projects: Sequence[Path] = (),
@@ -211,13 +215,11 @@ def collect_garbage(
     see (and a clone's `.dvc/config` may aim cache.dir at any directory): it is collected
     only when the projects that use it are named, as `dvc gc --projects` asks.
     """
-    from gitmodel.repo import Repo
-
     store = repo.store
     cache = os.path.realpath(store.cache_dir)
     others = []
     for project in projects:
-        other = Repo(project)
+        other = open_repo(project)
         if os.path.realpath(other.store.cache_dir) != cache:
             raise GitModelError(f"{project}: does not use the cache {cache}")
         others.append(other)
@@ -230,9 +232,9 @@ def collect_garbage(
             f"the cache {cache} is outside the repository and may hold other projects' "
             "weights; name every project that uses it: `git model gc --projects PATH...`"
         )
-    live = live_objects(repo)
+    live = live_objects(repo, open_repo)
     for other in others:
-        live |= live_objects(other)
+        live |= live_objects(other, open_repo)
     result = GcResult(dry_run=dry_run)
     cutoff = time.time() - grace
     with store.objects_lock(exclusive=True):
@@ -282,7 +284,7 @@ def collect_garbage(
 
 
 def _collect_chunks(
-    repos: Sequence[Repo], live: set[str], dry_run: bool, grace: float, chunks_only: bool
+    repos: Sequence[MaintainedRepo], live: set[str], dry_run: bool, grace: float, chunks_only: bool
 ) -> Any:
     """Dead recipes and chunks; whole objects the chunks rebuild, but the work trees'."""
     from gitmodel.dedup.gc import collect_chunks
@@ -307,7 +309,7 @@ def _collect_chunks(
 REMOTE_GRACE = 14 * 24 * 3600.0
 
 
-def _check_git_remotes(repo: Repo) -> None:
+def _check_git_remotes(repo: MaintainedRepo) -> None:
     """Refuse unless every ref of every git remote is an object this clone has: a pointer
     pushed there that this clone has not fetched would otherwise look dead."""
     names = run_git(["remote"], cwd=repo.root).stdout.split()
@@ -328,14 +330,14 @@ def _check_git_remotes(repo: Repo) -> None:
                 )
 
 
-def remote_live_objects(repo: Repo, remote: Any) -> set[str]:
+def remote_live_objects(repo: MaintainedRepo, remote: Any, open_repo: Opener) -> set[str]:
     """Every object a pointer of any commit this clone knows needs (all history, not only
     the roots), directory entries included; plus what the local gc counts as live."""
     from gitmodel.store import ObjectMissing, StoreError
 
     proc = run_git([*RAW_POINTER_LOG, "--all", "--reflog", "--"], cwd=repo.root, check=False)
     outs = repo.outs_of_blobs(sorted(set(pointer_blobs_in_raw_log(proc.stdout))), True)
-    live = live_objects(repo)
+    live = live_objects(repo, open_repo)
     for t in outs:
         live.add(t.out.md5)
         if not t.out.is_dir:
@@ -355,7 +357,11 @@ def remote_live_objects(repo: Repo, remote: Any) -> set[str]:
 
 
 def collect_remote_chunks(
-    repo: Repo, remote_name: str | None, dry_run: bool = False, grace: float = REMOTE_GRACE
+    repo: MaintainedRepo,
+    open_repo: Opener,
+    remote_name: str | None,
+    dry_run: bool = False,
+    grace: float = REMOTE_GRACE,
 ) -> Any:
     """Remove the recipes and packs on a DVC remote that no commit needs
     (gitmodel.dedup.remote_gc); whole-file objects there are left alone."""
@@ -365,7 +371,7 @@ def collect_remote_chunks(
 
     _check_git_remotes(repo)
     remote = DvcRemote(repo, remote_name)
-    live = remote_live_objects(repo, remote)
+    live = remote_live_objects(repo, remote, open_repo)
     result = collect(repo.store, remote, live, dry_run, grace)
     if not dry_run and result.recipes_removed:
         forget_record(repo, remote.name)  # what this clone remembered being there

@@ -2,7 +2,7 @@
 
 Protocols, so that attachments, evaluate, gate and remote name the few attributes they
 use instead of importing the Repo facade that imports them: dependencies point one way,
-down the layers (see the design notes on layers). gitmodel.repo.Repo satisfies both.
+down the layers (see the design notes on layers). gitmodel.repo.Repo satisfies them all.
 Only the type checker reads this module; its own imports point down (config, notes,
 pointer, store, errors).
 """
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from gitmodel.config import Config
     from gitmodel.errors import GitModelError
     from gitmodel.notes import Notes
+    from gitmodel.paths import WorkTree
     from gitmodel.pointer import TrackedOut
     from gitmodel.store import Store
 
@@ -66,3 +67,32 @@ if TYPE_CHECKING:
         ) -> list[TrackedOut]: ...
 
         def checkout(self, *, force: bool = False) -> object: ...
+
+    class Journal(Protocol):
+        """The pending-note journal (gitmodel.commit.Commits), as fsck reads it."""
+
+        def pending_note_target(self) -> str | None: ...
+
+    class MaintainedRepo(SyncWorkspace, Protocol):
+        """What fsck and gc read: they check and collect across every part a repository
+        keeps (objects, pointers of every worktree and ref, notes, the commit journal,
+        hooks), so they see the whole of it, yet through this view, not the facade."""
+
+        @property
+        def bare(self) -> bool: ...
+
+        @property
+        def common_dir(self) -> Path: ...
+
+        @property
+        def hooks_path(self) -> Path | None: ...
+
+        @property
+        def worktree(self) -> WorkTree: ...
+
+        @property
+        def commits(self) -> Journal: ...
+
+        def complete_pending_note(self) -> str | None: ...
+
+        def git(self, *args: str, **kw: object) -> str: ...

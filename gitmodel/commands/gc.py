@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_remote(args)
     result = collect_garbage(
         Repo(),
+        Repo,
         dry_run=args.dry_run,
         grace=3600.0 if args.grace is None else args.grace,
         projects=[Path(p) for p in args.projects],
@@ -98,6 +99,7 @@ def _run_remote(args: argparse.Namespace) -> int:
         raise GitModelError("--remote takes neither --projects nor --chunks-only")
     result = collect_remote_chunks(
         Repo(),
+        Repo,
         args.remote or None,
         dry_run=args.dry_run,
         grace=REMOTE_GRACE if args.grace is None else args.grace,
