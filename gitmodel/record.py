@@ -9,8 +9,10 @@ Why not `@dataclass`: `dataclasses` imports `inspect` (and with it `ast`, `dis`,
 `tokenize`) and builds each class's methods through `exec`: about 15 ms per process on a
 2-core machine, a tenth of the budget of `git model status`. Why not bare dicts: their
 keys are nowhere declared, typed or documented. Why not NamedTuple: `typing`'s import
-costs a few ms too, and a tuple's order becomes part of the API. Modules off the hot path
-(the gate's verdicts, remote info) may keep `@dataclass`.
+costs a few ms too, and a tuple's order becomes part of the API. The hook paths are hot
+too: the tag grammar, the gate, its noise rule and its verdicts are records, so `git tag`'s
+door imports no `dataclasses`. Modules off those paths (remote info, fsck and gc reports,
+the bootstrap's results) may keep `@dataclass`.
 
 A record with a `to_json()` also compares equal to its JSON form, so code written when
 these values were plain dicts (`repo.status() == {...}`) keeps working.
