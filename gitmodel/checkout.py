@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from gitmodel.paths import UnsafePath, WorkTree
 from gitmodel.pointer import TrackedOut
 from gitmodel.record import Record
 from gitmodel.store import CorruptObject, DirEntry, Store
-from gitmodel.tree import Listing, scan, trusted
+from gitmodel.tree import Listing, pack_stat, rels_blob, scan
 
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
@@ -281,8 +282,7 @@ def _plan_dir(
     if (
         index is not None
         and index.oid == t.out.md5
-        and trusted(index.taken, listing.max_mtime)
-        and index.stats == listing.stats_blob()
+        and listing.matches(index.rels, index.stats, index.taken)
     ):
         summary.unchanged = len(entries)
         plan.unchanged = {i: i for i in range(len(entries))}
@@ -383,17 +383,15 @@ def _write_dir(
         # trusted from now, unless files kept from the listing are racy there.
         listing = plan.listing
         taken = finished
-        if not trusted(listing.taken, listing.max_mtime):
+        if listing.racy(listing.taken):
             taken = listing.taken
-        lines = []
-        for i, e in enumerate(entries):
-            if i in written:
-                ino, mtime, size = written[i]
-                lines.append(f"{e.relpath}\0{ino}\0{mtime}\0{size}")
-            else:
-                lines.append(listing.lines[plan.unchanged[i]])
-        stats = "\n".join(lines).encode("utf-8", "surrogateescape")
-        store.put_tree(plan.key, plan.out.out.md5, taken, stats, [e.md5 for e in entries])
+        stats = array("q")
+        for i in range(len(entries)):
+            ino, mtime, size = written[i] if i in written else listing.stat(plan.unchanged[i])
+            pack_stat(stats, ino, mtime, size)
+        md5s = b"".join([bytes.fromhex(e.md5) for e in entries])
+        rels = rels_blob([e.relpath for e in entries])
+        store.put_tree(plan.key, plan.out.out.md5, taken, rels, stats.tobytes(), md5s)
     plan.todo = [i for i in todo if i in written]  # what the result lists as written
     return len(written)
 
@@ -414,14 +412,10 @@ def _without_leftovers(listing: Listing, names: set[str]) -> Listing:
             drop.add(i)
     if not drop:
         return listing
-    kept = Listing(listing.root)
-    kept.taken = listing.taken
+    kept = Listing(listing.root, listing.taken)
     for i, rel in enumerate(listing.rels):
         if i not in drop:
-            kept.rels.append(rel)
-            kept.lines.append(listing.lines[i])
-            kept.sizes.append(listing.sizes[i])
-            kept.max_mtime = max(kept.max_mtime, int(listing.lines[i].rsplit("\0", 2)[1]))
+            kept.add(rel, *listing.stat(i))
     return kept
 
 

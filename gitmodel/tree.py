@@ -1,10 +1,13 @@
-"""A tracked directory as one listing: its files in `.dir` order, with their stat lines.
+"""A tracked directory as one listing: its files in `.dir` order, with their stat numbers.
 
 A 50,000-file data set is one output; what it costs is per-file work, so everything here is
-one pass with small constants: `os.scandir` (the file type comes with the name), one
-`lstat` per file, no `pathlib` in the loop. The listing is compared with the one recorded
-when the directory was last hashed (`Store.tree_index`, git's index in spirit): when the
-two stat-line blobs are equal, the directory's `.dir` id is known without opening a file.
+one pass with small constants: `os.scandir` of a directory descriptor (the file type comes
+with the name, and each file's `lstat` is an `fstatat` of one path component), no
+`pathlib` in the loop, and no object per file beyond its relative path: the (inode, mtime,
+size) of every file go into one packed array. The listing is compared with the one
+recorded when the directory was last hashed (`Store.tree_index`, git's index in spirit):
+when the paths and the packed stat numbers are equal byte for byte (two `bytes`
+comparisons) and none is racy, the directory's `.dir` id is known without opening a file.
 
 Listing order is DVC's manifest order: relpaths sorted as strings (dvc-data's
 `Tree.as_list`, so "d.txt" and "d-x/y" come before "d/z"). A depth-first walk that sorts
@@ -16,101 +19,318 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterator, Sequence
 from json.encoder import encode_basestring_ascii  # json's own C quoting, for the manifest
-from operator import itemgetter
 
-# How close to the listing's time a file's mtime may be and still be trusted. A file
-# rewritten within one filesystem timestamp tick of being listed keeps its mtime (Linux
-# stamps files from a clock that ticks every 1-10 ms), so, as git does with "racily
-# clean" index entries, such files are hashed again next time instead of trusted.
+# Racily clean files (git's term). A stat line recorded at time T vouches for a file only if
+# a later change must show in it: a change rewrites the mtime, but to the same value when it
+# falls within the same filesystem timestamp tick as the recorded mtime. So a file whose
+# mtime is within one tick of T (or after it) is hashed again next time instead of trusted.
+# Linux stamps files from a clock that ticks every 1-10 ms: 100 ms of margin. Filesystems
+# that keep whole seconds (FAT: 2 s, HFS+, some NFS servers: 1 s) give mtimes with no
+# sub-second part: those are trusted only once 2 s old (a file with a whole-second mtime on
+# a nanosecond filesystem is rare, and costs one more hash).
 RACY_NS = 100_000_000
+COARSE_RACY_NS = 2_000_000_000
+_SECOND = 1_000_000_000
+
+_ITEM = 3  # stat numbers per file in Listing.stats: inode, mtime (ns), size
+_BIG = 1 << 63
+
+
+def time_ns() -> int:
+    """The clock listings are taken by (one name, so that tests can hold it still)."""
+    return time.time_ns()
+
+
+def trusted(line_time: int, mtime_ns: int) -> bool:
+    """Whether a stat line recorded at line_time can vouch for a file with this mtime."""
+    window = COARSE_RACY_NS if mtime_ns % _SECOND == 0 else RACY_NS
+    return mtime_ns < line_time - window
+
+
+def racy(stats: array[int], taken: int) -> list[int]:
+    """Indexes of the files whose packed stat numbers cannot be trusted against taken."""
+    mtimes = stats[1::_ITEM]
+    coarse = taken - COARSE_RACY_NS
+    if not mtimes or max(mtimes) < coarse:
+        return []  # the usual case: one pass in C
+    fine = taken - RACY_NS
+    return [i for i, m in enumerate(mtimes) if m >= coarse and (m >= fine or m % _SECOND == 0)]
 
 
 class Listing:
-    """Regular files under a directory: relative paths and `rel\\0ino\\0mtime\\0size` lines."""
+    """Regular files under a directory: relative paths, and their (inode, mtime, size)
+    packed in one array (`stats`, three numbers a file)."""
 
-    __slots__ = ("root", "rels", "lines", "sizes", "max_mtime", "taken")
+    __slots__ = ("root", "rels", "stats", "taken")
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, taken: int | None = None) -> None:
         self.root = root
         self.rels: list[str] = []
-        self.lines: list[str] = []
-        self.sizes: list[int] = []
-        self.max_mtime = 0
-        self.taken = time.time_ns()  # before the first stat: see RACY_NS
-
-    def add(self, rel: str, st: os.stat_result) -> None:
-        self.rels.append(rel)
-        self.lines.append(f"{rel}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_size}")
-        self.sizes.append(st.st_size)
-        if st.st_mtime_ns > self.max_mtime:
-            self.max_mtime = st.st_mtime_ns
-
-    def stats_blob(self) -> bytes:
-        return "\n".join(self.lines).encode("utf-8", "surrogateescape")
+        self.stats: array[int] = array("q")
+        self.taken = time_ns() if taken is None else taken  # before the first stat: RACY_NS
 
     def __len__(self) -> int:
         return len(self.rels)
 
+    def add(self, rel: str, ino: int, mtime: int, size: int) -> None:
+        self.rels.append(rel)
+        pack_stat(self.stats, ino, mtime, size)
 
-def _entries(path: str) -> list[tuple[str, os.DirEntry[str]]]:
-    """(sort key, entry): a directory's key is its name with its "/", the string every
-    path under it starts with (see the module's docstring)."""
+    def stat(self, i: int) -> tuple[int, int, int]:
+        """(inode, mtime, size) of file i."""
+        at = _ITEM * i
+        return self.stats[at], self.stats[at + 1], self.stats[at + 2]
+
+    def size(self, i: int) -> int:
+        return self.stats[_ITEM * i + 2]
+
+    @property
+    def total_size(self) -> int:
+        return sum(self.stats[2::_ITEM])
+
+    def rels_blob(self) -> bytes:
+        return rels_blob(self.rels)
+
+    def stats_blob(self) -> bytes:
+        return self.stats.tobytes()
+
+    def racy(self, taken: int) -> list[int]:
+        return racy(self.stats, taken)
+
+    def matches(self, rels: bytes, stats: bytes, taken: int) -> bool:
+        """Whether a recorded listing (rels_blob, stats_blob, when) vouches for every file."""
+        return stats == self.stats.tobytes() and rels == self.rels_blob() and not self.racy(taken)
+
+
+def rels_blob(rels: Sequence[str]) -> bytes:
+    """Relative paths as one blob: NUL cannot occur in a file name."""
+    return "\0".join(rels).encode("utf-8", "surrogateescape")
+
+
+def split_rels(blob: bytes) -> list[str]:
+    return blob.decode("utf-8", "surrogateescape").split("\0") if blob else []
+
+
+def pack_stat(stats: array[int], ino: int, mtime: int, size: int) -> None:
+    """Append one file's numbers; an inode above 2**63 (some filesystems' synthetic
+    ones) is stored as its two's complement, which compares just as well."""
+    try:
+        stats.extend((ino, mtime, size))
+    except OverflowError:
+        if ino >= _BIG:
+            ino -= 1 << 64
+        mtime = max(-_BIG, min(mtime, _BIG - 1))
+        stats.extend((ino, mtime, size))
+
+
+# A run: files of one directory that are consecutive in manifest order, as (the
+# directory's path, the prefix of their relpaths, their names).
+Run = tuple[str, str, list[str]]
+
+# Listings of at least this many files take their stats on two cores (see _stat_runs).
+PARALLEL_FILES = 8192
+
+
+def _names(path: str) -> list[tuple[str, bool]]:
+    """A directory's regular files and subdirectories as (sort key, is a directory), in
+    manifest order: a directory's key is its name with its "/", the string every path
+    under it starts with (see the module's docstring)."""
     with os.scandir(path) as it:
-        keyed = [(e.name + "/" if e.is_dir(follow_symlinks=False) else e.name, e) for e in it]
-    keyed.sort(key=itemgetter(0))
+        keyed = [
+            (e.name + "/", True) if e.is_dir(follow_symlinks=False) else (e.name, False)
+            for e in it
+            if e.is_dir(follow_symlinks=False) or e.is_file(follow_symlinks=False)
+        ]
+    keyed.sort()
     return keyed
+
+
+def _runs(top: str) -> list[Run]:
+    """Every regular file under top, as runs in manifest order (names only, no stat)."""
+    runs: list[Run] = []
+    # An explicit stack, not recursion: a hostile tree may be deeper than Python's stack.
+    # A frame: (the directory's path, relpath prefix, its entries, where to resume).
+    stack = [(top, "", _names(top), 0)]
+    while stack:
+        path, prefix, entries, at = stack.pop()
+        run: list[str] = []
+        for i in range(at, len(entries)):
+            key, is_dir = entries[i]
+            if not is_dir:
+                run.append(key)
+                continue
+            try:
+                sub = _names(f"{path}/{key[:-1]}")
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # removed meanwhile: nothing under it to list
+            stack.append((path, prefix, entries, i + 1))
+            stack.append((f"{path}/{key[:-1]}", prefix + key, sub, 0))
+            break
+        if run:
+            runs.append((path, prefix, run))
+    return runs
+
+
+def _stat(runs: Sequence[Run]) -> array[int]:
+    """(inode, mtime, size) of every file of runs, packed; a file that is gone by now gets
+    size -1. Each lstat is an fstatat on its directory's descriptor (one path component
+    for the kernel to look up, not the whole path)."""
+    stats: array[int] = array("q")
+    ext = stats.extend
+    for path, _, names in runs:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            for _ in names:
+                ext((0, 0, -1))
+            continue
+        try:
+            # The loop that runs once per file of a data set.
+            for name in names:
+                try:
+                    st = os.lstat(name, dir_fd=fd)
+                except FileNotFoundError:
+                    ext((0, 0, -1))
+                    continue
+                try:
+                    ext((st.st_ino, st.st_mtime_ns, st.st_size))
+                except OverflowError:  # extend may have taken part of it
+                    del stats[len(stats) - len(stats) % _ITEM :]
+                    pack_stat(stats, st.st_ino, st.st_mtime_ns, st.st_size)
+        finally:
+            os.close(fd)
+    return stats
+
+
+def _stat_runs(runs: list[Run], nfiles: int) -> array[int]:
+    """_stat(runs), on two cores when there are many files.
+
+    Threads would not help: each file's few Python steps hold the GIL, and the two threads
+    hand it to each other at every lstat (measured: more CPU, no less wall time). A forked
+    child takes the stats of the second half instead and sends them back packed through a
+    pipe (24 bytes a file); if it fails in any way, this process does that half itself.
+    """
+    if (
+        nfiles < PARALLEL_FILES
+        or not hasattr(os, "fork")
+        or len(os.sched_getaffinity(0)) < 2
+        or threading_active() > 1  # fork only a single-threaded process
+    ):
+        return _stat(runs)
+    first, second = _halves(runs, nfiles)
+    want = _ITEM * sum(len(names) for _, _, names in second)
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return _stat(runs)
+    if pid == 0:  # the child: stat, send, and leave without running any exit handler
+        code = 1
+        try:
+            os.close(r)
+            view = memoryview(_stat(second).tobytes())
+            while view:
+                view = view[os.write(w, view) :]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        stats = _stat(first)
+        chunks = []
+        while chunk := os.read(r, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    theirs: array[int] = array("q")
+    data = b"".join(chunks)
+    if status == 0 and len(data) == 8 * want:
+        theirs.frombytes(data)
+    else:
+        theirs = _stat(second)
+    stats.extend(theirs)
+    return stats
+
+
+def threading_active() -> int:
+    import sys
+
+    threading = sys.modules.get("threading")  # never imported: this is the only thread
+    return threading.active_count() if threading is not None else 1
+
+
+def _halves(runs: list[Run], nfiles: int) -> tuple[list[Run], list[Run]]:
+    """runs split in two with about as many files each (a run may be cut in two)."""
+    half = nfiles // 2
+    seen = 0
+    for i, (path, prefix, names) in enumerate(runs):
+        if seen + len(names) >= half:
+            cut = half - seen
+            return (
+                [*runs[:i], (path, prefix, names[:cut])],
+                [(path, prefix, names[cut:]), *runs[i + 1 :]],
+            )
+        seen += len(names)
+    return runs, []
 
 
 def scan(root: str | os.PathLike[str]) -> Listing:
     """Every regular file under root in manifest order; symlinks are neither followed nor
     listed (as `walk_files`). A missing root lists nothing."""
     top = os.fspath(root)
-    listing = Listing(top)
+    listing = Listing(top)  # its time is taken before the first stat
     try:
-        first = _entries(top)
+        runs = _runs(top)
     except (FileNotFoundError, NotADirectoryError):
         return listing
-    # The loop body runs once per file: names bound locally, Listing.add inlined.
-    rels, lines, sizes = listing.rels, listing.lines, listing.sizes
-    newest = 0
-    # An explicit stack, not recursion: a hostile tree may be deeper than Python's stack.
-    stack = [("", iter(first))]
-    while stack:
-        prefix, it = stack[-1]
-        for key, entry in it:
-            if key[-1] == "/":
-                stack.append((prefix + key, iter(_entries(entry.path))))
-                break
-            if entry.is_file(follow_symlinks=False):
-                st = entry.stat(follow_symlinks=False)
-                rel = prefix + key
-                mtime = st.st_mtime_ns
-                rels.append(rel)
-                lines.append(f"{rel}\0{st.st_ino}\0{mtime}\0{st.st_size}")
-                sizes.append(st.st_size)
-                if mtime > newest:
-                    newest = mtime
-        else:
-            stack.pop()
-    listing.max_mtime = newest
+    stats = _stat_runs(runs, sum(len(names) for _, _, names in runs))
+    rels = listing.rels
+    for at, (_, prefix, names) in enumerate(runs):
+        rels += [prefix + name for name in names] if prefix else names
+        runs[at] = ("", "", [])  # its names go now: never both lists whole in memory
+    if stats and min(stats[2::_ITEM]) < 0:  # files removed while they were listed
+        kept = Listing(top, listing.taken)
+        for i, rel in enumerate(rels):
+            if stats[_ITEM * i + 2] >= 0:
+                kept.add(rel, *stats[_ITEM * i : _ITEM * i + _ITEM])
+        return kept
+    listing.stats = stats
     return listing
 
 
-def manifest_bytes(rels: Sequence[str], md5s: Sequence[str]) -> bytes:
-    """`json.dumps([{"md5", "relpath"}...], sort_keys=True)` for entries already in order.
+def manifest_chunks(
+    rels: Sequence[str], md5s: bytes | bytearray, step: int = 4096
+) -> Iterator[bytes]:
+    """`json.dumps([{"md5", "relpath"}...], sort_keys=True)` for entries already in order,
+    a few thousand entries at a time; md5s: 16 bytes a file.
 
     Formatted entry by entry with json's C string quoting: the same bytes as DVC's
-    `Tree.as_bytes()` without building 50,000 dicts first.
+    `Tree.as_bytes()` without building a dict (or even a string) per file first.
     """
     q = encode_basestring_ascii
-    body = ", ".join(
-        [f'{{"md5": "{m}", "relpath": {q(r)}}}' for r, m in zip(rels, md5s, strict=True)]
-    )
-    return f"[{body}]".encode()
+    n = len(rels)
+    if len(md5s) != 16 * n:
+        raise ValueError("one md5 per relpath")
+    yield b"["
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        hx = md5s[16 * a : 16 * b].hex()
+        body = ", ".join(
+            [
+                f'{{"md5": "{hx[32 * k : 32 * k + 32]}", "relpath": {q(rels[a + k])}}}'
+                for k in range(b - a)
+            ]
+        )
+        yield (f", {body}" if a else body).encode()
+    yield b"]"
 
 
-def trusted(line_time: int, mtime_ns: int) -> bool:
-    """Whether a stat line recorded at line_time can vouch for a file with this mtime."""
-    return mtime_ns < line_time - RACY_NS
+def manifest_bytes(rels: Sequence[str], md5s: Sequence[str]) -> bytes:
+    """The whole manifest for hex md5s (see manifest_chunks)."""
+    return b"".join(manifest_chunks(rels, bytes.fromhex("".join(md5s))))

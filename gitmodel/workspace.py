@@ -185,7 +185,7 @@ class Workspace:
         to_stage: list[str] = []
         for target in targets:
             listing = scan(target) if target.is_dir() else None
-            size = sum(listing.sizes) if listing is not None else target.stat().st_size
+            size = listing.total_size if listing is not None else target.stat().st_size
             progress = reporter.start(f"storing {target.name}", size) if reporter else None
             try:
                 if listing is not None:

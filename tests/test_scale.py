@@ -12,6 +12,7 @@ import hashlib
 import os
 import random
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,31 @@ def test_gc_keeps_the_files_a_directory_re_add_reuses(sh: Shell, tmp_path: Path)
     assert all(p.exists() for p in members), "gc removed objects a re-add had just re-used"
     sh.gm("gc", "--grace", "0", cwd=repo)
     assert not any(p.exists() for p in members)
+
+
+def test_status_never_trusts_a_racily_clean_file(sh: Shell, tmp_path: Path) -> None:
+    """A file changed again within the timestamp tick of the stat the index recorded keeps
+    its stat (same inode, size and mtime): status must hash it rather than trust the
+    index. Here its mtime lies ahead of every listing (as after a clock step back), which
+    makes it racy at every status however slow the machine; in a file tracked alone and in
+    a 300-file directory, through the CLI."""
+    repo = _init(sh, tmp_path / "repo")
+    sh.gm("init", cwd=repo)
+    _tree(repo / "data", 300)
+    (repo / "model.bin").write_bytes(b"m" * 5000)
+    ahead = (int(time.time()) + 3600) * 1_000_000_000 + 123_456_789
+    racy = sorted((repo / "data").rglob("*.jpg"))[150]
+    for path in (racy, repo / "model.bin"):
+        path.write_bytes(os.urandom(4096))
+        os.utime(path, ns=(ahead, ahead))
+    sh.gm("add", "data", "model.bin", cwd=repo)
+    sh.git("commit", "-q", "-m", "data", cwd=repo)
+    assert sh.gm("status", "--json", cwd=repo).json()["modified"] == []
+    for path in (racy, repo / "model.bin"):
+        os.chmod(path, 0o644)
+        with open(path, "r+b") as f:  # the same inode and size, new bytes
+            f.write(os.urandom(4096))
+        os.utime(path, ns=(ahead, ahead))
+    assert sh.gm("status", "--json", cwd=repo).json()["modified"] == ["data", "model.bin"]
+    sh.gm("add", "data", "model.bin", cwd=repo)
+    assert sh.gm("status", "--json", cwd=repo).json()["modified"] == []

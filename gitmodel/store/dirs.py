@@ -3,25 +3,67 @@ stored and checked out through one buffer each."""
 
 from __future__ import annotations
 
+import itertools
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gitmodel.errors import GitModelError
 from gitmodel.store.errors import CorruptObject, ObjectMissing, StoreError
-from gitmodel.store.hashing import SMALL, Progress, _read_fd, _read_small, parallel_map
+from gitmodel.store.hashing import (
+    SMALL,
+    Progress,
+    _read_fd,
+    _read_small,
+    _tmp_name,
+    parallel_map,
+)
 from gitmodel.store.objects import ObjectStore
 from gitmodel.store.statcache import TreeIndex
-from gitmodel.tree import RACY_NS
+from gitmodel.tree import COARSE_RACY_NS, scan, split_rels, time_ns, trusted
 
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 if TYPE_CHECKING:
+    from typing import Any
+
     from gitmodel.tree import Listing
+
+
+class Vouched:
+    """What a directory's index vouches for (Store.vouched)."""
+
+    __slots__ = ("index", "md5s", "todo", "exact")
+
+    def __init__(
+        self, index: TreeIndex | None, md5s: bytearray, todo: Sequence[int], exact: bool
+    ) -> None:
+        self.index = index
+        self.md5s = md5s  # 16 bytes a listed file; zeros for those in todo
+        self.todo = todo  # indexes of the files to hash: new, changed or racy
+        self.exact = exact  # the listing's paths and stat numbers equal the index's
+
+
+def _changed(old: bytes, new: bytes, width: int) -> list[int]:
+    """Indexes of the width-byte records that differ between two blobs of equal length,
+    compared 512 records at a time."""
+    block = 512 * width
+    out = []
+    for at in range(0, len(new), block):
+        if old[at : at + block] != new[at : at + block]:
+            for k in range(at, min(at + block, len(new)), width):
+                if old[k : k + width] != new[k : k + width]:
+                    out.append(k // width)
+    return out
 
 
 class Store(ObjectStore):
     """A DVC 3 object cache directory (normally `.dvc/cache`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._object_dirs: set[str] = set()  # the objects' 256 directories seen real
+        self._tmp_prefix = os.urandom(4).hex()
+        self._tmp_count = itertools.count()
 
     # -- directories ----------------------------------------------------------------------
     #
@@ -51,8 +93,11 @@ class Store(ObjectStore):
         final = self._objpath(md5)
         if self._reuse_locked(md5):
             return
-        self.real_dir(self.objects / md5[:2], create=True)  # checked once per directory
-        tmp = f"{self._tmp_dir()}/object.{os.urandom(6).hex()}.tmp"
+        if md5[:2] not in self._object_dirs:
+            self.real_dir(self.objects / md5[:2], create=True)
+            self._object_dirs.add(md5[:2])
+        # A name no other process uses (O_EXCL makes sure), without a getrandom per file.
+        tmp = f"{self._tmp_dir()}/object.{self._tmp_prefix}{next(self._tmp_count):x}.tmp"
         # Created read-only: the descriptor may still write, and no chmod call is needed.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
@@ -123,46 +168,42 @@ class Store(ObjectStore):
             return hashlib.md5(data).hexdigest()
         return self.file_md5(Path(path), None, overlap)
 
-    def known_md5s(self, root: str, listing: Listing) -> list[str | None]:
-        """The md5 of each listed file that the directory's index vouches for, else None."""
-        import re
+    def vouched(self, root: str, listing: Listing) -> Vouched:
+        """What the directory's index vouches for: the md5 of each listed file (16 bytes a
+        file, zeros where it cannot vouch) and the files it cannot vouch for.
 
-        from gitmodel.tree import trusted
-
-        index = self.state.tree(root)
+        Files are compared by their packed stat numbers, a block of 512 files at a time
+        while the paths are the same (one changed file among 50,000 costs 100 `bytes`
+        comparisons and one file's look), by path otherwise; a racy one is never vouched
+        for (tree.RACY_NS).
+        """
         n = len(listing)
-        if index is None or not re.fullmatch(rb"[0-9a-f]*", index.md5s):
-            return [None] * n
-        hexes = index.md5s.decode()
-        if trusted(index.taken, listing.max_mtime) and index.stats == listing.stats_blob():
-            if len(hexes) == 32 * n:
-                return [hexes[i : i + 32] for i in range(0, 32 * n, 32)]
-        old = index.stats.decode("utf-8", "surrogateescape").split("\n") if index.stats else []
-        if 32 * len(old) != len(hexes):
-            return [None] * n
-        all_old = trusted(index.taken, listing.max_mtime)  # no listed mtime can be racy
-        if len(old) == n:
-            # Same number of files, both lists in manifest order: compare them in step (a
-            # few changed files cost a few misses, not a dictionary of 50,000 lines).
-            out: list[str | None] = []
-            misses = 0
-            for i, (was, now) in enumerate(zip(old, listing.lines, strict=True)):
-                if was == now and (all_old or trusted(index.taken, int(now.rsplit("\0", 2)[1]))):
-                    out.append(hexes[32 * i : 32 * i + 32])
-                else:
-                    out.append(None)
-                    misses += 1
-            if misses <= max(16, n // 100):
-                return out
-            # Out of step (a file added and another removed, a rename): match by line.
-        known = {line: hexes[32 * i : 32 * i + 32] for i, line in enumerate(old)}
-        out = []
-        for line in listing.lines:
-            md5 = known.get(line)
-            if md5 is not None and not trusted(index.taken, int(line.rsplit("\0", 2)[1])):
-                md5 = None  # racily clean: hash it again
-            out.append(md5)
-        return out
+        index = self.state.tree(root)
+        if index is None:
+            return Vouched(None, bytearray(16 * n), range(n), False)
+        stats = listing.stats_blob()
+        if index.rels == listing.rels_blob():
+            md5s = bytearray(index.md5s)
+            racy = listing.racy(index.taken)
+            if index.stats == stats:
+                return Vouched(index, md5s, racy, True)
+            changed = set(racy).union(_changed(index.stats, stats, 24))
+            return Vouched(index, md5s, sorted(changed), False)
+        # Files added, removed or renamed: match by path.
+        at = {rel: i for i, rel in enumerate(split_rels(index.rels))}
+        md5s = bytearray(16 * n)
+        todo = []
+        old, was = index.stats, index.md5s
+        for i, rel in enumerate(listing.rels):
+            j = at.get(rel)
+            if j is not None and old[24 * j : 24 * j + 24] == stats[24 * i : 24 * i + 24]:
+                md5s[16 * i : 16 * i + 16] = was[16 * j : 16 * j + 16]
+            else:
+                todo.append(i)
+        racy = listing.racy(index.taken)
+        if racy:
+            todo = sorted(set(todo).union(racy))
+        return Vouched(index, md5s, todo, False)
 
     def _cache_listing(self) -> tuple[bytes, int]:
         """The object directories' names and mtimes, and the newest mtime among them.
@@ -189,11 +230,9 @@ class Store(ObjectStore):
         Answered from 256 directory stats when nothing was added to or removed from the
         cache since every object was last seen whole; otherwise checked object by object.
         """
-        from gitmodel.tree import trusted
-
         if not self._has_object(oid):
             return False
-        taken = time.time_ns()  # before the listing, as in tree.Listing
+        taken = time_ns()  # before the listing, as in tree.Listing
         listing, newest = self._cache_listing()
         seen = self.state.complete(oid)
         if seen is not None and seen[1] == listing and trusted(seen[0], newest):
@@ -208,42 +247,77 @@ class Store(ObjectStore):
             return True
         return rebuildable is not None and all(rebuildable(o) for o in absent)
 
-    def put_tree(self, root: str, oid: str, taken: int, stats: bytes, md5s: Sequence[str]) -> None:
-        """Record what the directory at root holds (stat lines in .dir order, their md5s)."""
-        self.state.put_tree(root, TreeIndex(oid, taken, stats, "".join(md5s).encode()))
+    def put_tree(
+        self, root: str, oid: str, taken: int, rels: bytes, stats: bytes, md5s: bytes | bytearray
+    ) -> None:
+        """Record what the directory at root holds: relpaths (tree.rels_blob), packed stat
+        numbers and binary md5s, all in .dir order."""
+        self.state.put_tree(root, TreeIndex(oid, taken, rels, stats, bytes(md5s)))
 
     def tree_md5s(self, root: str, listing: Listing) -> list[str]:
         """The md5 of every listed file: from the index where it vouches, else hashed."""
-        md5s = self.known_md5s(root, listing)
-        todo = [i for i, m in enumerate(md5s) if m is None]
+        v = self.vouched(root, listing)
+        hx = self._hash_unvouched(root, listing, v.md5s, v.todo).hex()
+        return [hx[i : i + 32] for i in range(0, len(hx), 32)]
+
+    def _hash_unvouched(
+        self, root: str, listing: Listing, md5s: bytearray, todo: Sequence[int]
+    ) -> bytearray:
         base = root + "/"
-        big = sum(1 for i in todo if listing.sizes[i] > SMALL)
+        big = sum(1 for i in todo if listing.size(i) > SMALL)
         overlap = big < self.jobs  # as in files_md5
-        hashed = parallel_map(
-            lambda i: self._member_md5(base + listing.rels[i], overlap), todo, self.jobs
-        )
-        for i, md5 in zip(todo, hashed, strict=True):
-            md5s[i] = md5
-        return md5s  # type: ignore[return-value]  # every None was replaced
+        rels = listing.rels
+
+        def one(i: int) -> None:
+            md5s[16 * i : 16 * i + 16] = bytes.fromhex(self._member_md5(base + rels[i], overlap))
+
+        parallel_map(one, todo, self.jobs)
+        return md5s
 
     def tree_oid(self, root: Path) -> str:
         """The `.dir` id of the directory as it is now; refreshes its index if it must hash."""
         import hashlib
 
-        from gitmodel.tree import manifest_bytes, scan, trusted
+        from gitmodel.tree import manifest_chunks
 
         key = os.path.realpath(root)
         listing = scan(key)
-        index = self.state.tree(key)
-        if (
-            index is not None
-            and trusted(index.taken, listing.max_mtime)
-            and index.stats == listing.stats_blob()
-        ):
-            return index.oid
-        md5s = self.tree_md5s(key, listing)
-        oid = hashlib.md5(manifest_bytes(listing.rels, md5s)).hexdigest() + ".dir"
-        self.put_tree(key, oid, listing.taken, listing.stats_blob(), md5s)
+        v = self.vouched(key, listing)
+        if v.index is not None and v.exact and not v.todo:
+            return v.index.oid  # the index vouches for every file, as listed
+        md5s = self._hash_unvouched(key, listing, v.md5s, v.todo)
+        h = hashlib.md5()
+        for chunk in manifest_chunks(listing.rels, md5s):
+            h.update(chunk)
+        oid = h.hexdigest() + ".dir"
+        self.put_tree(key, oid, listing.taken, listing.rels_blob(), listing.stats_blob(), md5s)
+        return oid
+
+    def store_manifest(self, rels: Sequence[str], md5s: bytes | bytearray) -> str:
+        """Store the `.dir` manifest of (rels, md5s) as it is formatted, a few thousand
+        entries at a time: never the whole 14 MB of a 200,000-file manifest at once."""
+        import hashlib
+
+        from gitmodel.tree import manifest_chunks
+
+        tmp = _tmp_name(self._tmp_dir() / "object")
+        h = hashlib.md5()
+        try:
+            with open(tmp, "xb") as f:
+                for chunk in manifest_chunks(rels, md5s):
+                    h.update(chunk)
+                    f.write(chunk)
+                f.flush()
+                if self.fsync_objects:
+                    os.fsync(f.fileno())
+            oid = h.hexdigest() + ".dir"
+            self._place_from_tmpdir(tmp, oid)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write a directory manifest: {exc.strerror or exc}") from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return oid
 
     def store_dir(
@@ -251,63 +325,64 @@ class Store(ObjectStore):
     ) -> tuple[str, int, int]:
         """Store every file under root and a DVC 3 `.dir` manifest; return (oid, size, nfiles).
 
-        Files the directory's index vouches for are skipped with one stat of their object.
+        Files the directory's index vouches for are not opened, and their objects cost
+        nothing when the index's own version is whole in the cache (one stat each when
+        it is not).
         """
-        from gitmodel.tree import manifest_bytes, scan, trusted
-
         key = os.path.realpath(root)
         if listing is None:
             listing = scan(key)
-        md5s = self.known_md5s(key, listing)
-        sizes = list(listing.sizes)
-        todo = []
+        n = len(listing)
+        v = self.vouched(key, listing)
+        index, md5s, todo = v.index, v.md5s, v.todo
+        sizes = listing.stats[2::3]
         self.real_dir(self.objects)
         self.probe_reflink()
         # Shared for the whole directory, not per file: a gc (exclusive) waits until the
         # manifest naming every object re-used here is stored or refreshed (see
         # _reuse_locked), and removes nothing while members are checked and written.
         with self.objects_lock(exclusive=False):
-            stored = False
-            if None not in md5s:  # the index vouches for every file: is the version whole?
-                import hashlib
-
-                known: list[str] = md5s  # type: ignore[assignment]  # no None in it
-                data = manifest_bytes(listing.rels, known)
-                stored = self.has_tree(hashlib.md5(data).hexdigest() + ".dir")
-            for i, md5 in enumerate(md5s):
-                if md5 is not None and (stored or self._reuse_locked(md5)):
-                    if progress:
-                        progress(sizes[i])
-                else:
-                    todo.append(i)
+            # Every md5 the index vouches for is one of its version's: when that version
+            # is whole in the cache, so is each of them (256 directory stats, not one
+            # stat per file), however many files changed since.
+            whole = index is not None and len(todo) < n and self.has_tree(index.oid)
+            if not whole and len(todo) < n:
+                hashed = set(todo)
+                todo = [
+                    i
+                    for i in range(n)
+                    if i in hashed or not self._reuse_locked(md5s[16 * i : 16 * i + 16].hex())
+                ]
+            if progress:
+                progress(sum(sizes) - sum(sizes[i] for i in todo))
             base = key + "/"
             overlap = sum(1 for i in todo if sizes[i] > SMALL) < self.jobs
-            results = parallel_map(
-                lambda i: self._store_member(base + listing.rels[i], progress, overlap),
-                todo,
-                self.jobs,
-            )
-            for i, (md5, size) in zip(todo, results, strict=True):
-                md5s[i], sizes[i] = md5, size
-            done: list[str] = md5s  # type: ignore[assignment]  # every None was replaced
-            oid = self.store_bytes(manifest_bytes(listing.rels, done), suffix=".dir")
+            rels = listing.rels
+
+            def one(i: int) -> None:
+                md5, size = self._store_member(base + rels[i], progress, overlap)
+                md5s[16 * i : 16 * i + 16] = bytes.fromhex(md5)
+                sizes[i] = size
+
+            parallel_map(one, todo, self.jobs)
+            unchanged = index is not None and v.exact and not todo and whole
+            if unchanged and self.reuse(index.oid):  # type: ignore[union-attr]
+                # The same version: its manifest's ctime is refreshed, and gc keeps every
+                # object a manifest within the grace period names (gitmodel.gc).
+                oid = index.oid  # type: ignore[union-attr]
+            else:
+                unchanged = False
+                oid = self.store_manifest(rels, md5s)
             # Every object of the manifest is there now, and no gc of ours can remove one
             # while the shared lock is held: record it, so that the next status need not
             # check 50,000 objects (has_tree). The listing is exact under the lock, so it
             # is recorded as trusted already (see tree.RACY_NS).
             cache, newest = self._cache_listing()
-            self.state.put_complete(oid, max(time.time_ns(), newest + RACY_NS + 1), cache)
-        index = self.state.tree(key)
-        stats = listing.stats_blob()
-        if not (
-            index is not None
-            and index.oid == oid
-            and trusted(index.taken, listing.max_mtime)
-            and index.stats == stats
-        ):  # a re-add of an unchanged directory rewrites no 5 MB index row
-            self.put_tree(key, oid, listing.taken, stats, done)
+            self.state.put_complete(oid, max(time_ns(), newest + COARSE_RACY_NS + 1), cache)
+        if not unchanged:  # a re-add of an unchanged directory rewrites no index row
+            self.put_tree(key, oid, listing.taken, listing.rels_blob(), listing.stats_blob(), md5s)
         self.state.flush()
-        return oid, sum(sizes), len(listing)
+        return oid, sum(sizes), n
 
     def materialise_files(
         self, items: Sequence[tuple[str, str]], progress: Progress | None = None

@@ -35,6 +35,7 @@ from gitmodel.store.manifest import (
     parse_manifest,
 )
 from gitmodel.store.statcache import StatCache
+from gitmodel.tree import time_ns
 
 
 def _refresh_object(path: str | Path) -> bool:
@@ -195,6 +196,7 @@ class ObjectStore:
 
     def file_md5(self, path: Path, progress: Progress | None = None, overlap: bool = True) -> str:
         """The md5 of a workspace file, from the stat cache when it is unchanged."""
+        taken = time_ns()  # before the stat: see gitmodel.tree.RACY_NS
         st = os.stat(path)
         cached = self.state.lookup(st)
         if cached:
@@ -202,7 +204,7 @@ class ObjectStore:
                 progress(st.st_size)
             return cached
         md5 = hash_file(path, progress, overlap)
-        self.state.record(st, md5)
+        self.state.record(st, md5, taken)
         return md5
 
     def files_md5(self, paths: Sequence[Path]) -> list[str]:
@@ -227,6 +229,7 @@ class ObjectStore:
             raise StoreError(f"cannot store {path}: {exc.strerror or exc}") from exc
 
     def _store_file(self, path: Path, progress: Progress | None, overlap: bool) -> tuple[str, int]:
+        taken = time_ns()  # before the stat: see gitmodel.tree.RACY_NS
         st = os.stat(path)
         cached = self.state.lookup(st)
         if cached and self.reuse(cached):
@@ -244,7 +247,13 @@ class ObjectStore:
                 result = self._store_by_copy(path, progress, overlap)
             if result is not None:
                 md5, size = result
-                self.state.record(os.stat(path), md5)
+                after = os.stat(path)
+                if (after.st_ino, after.st_mtime_ns, after.st_size) == (
+                    st.st_ino,
+                    st.st_mtime_ns,
+                    st.st_size,
+                ):  # unchanged while it was copied: the object is what the stat describes
+                    self.state.record(after, md5, taken)
                 return md5, size
         raise StoreError(f"cannot store {path}: no link type in {','.join(self.link_types)} works")
 
@@ -511,6 +520,7 @@ class ObjectStore:
                 tmp.unlink(missing_ok=True)
                 raise
             if kind != "symlink" and record:
-                self.state.record(os.stat(dest), oid)
+                taken = time_ns()
+                self.state.record(os.stat(dest), oid, taken)
             return kind
         raise StoreError(f"cannot write {dest}: no link type in {','.join(self.link_types)} works")

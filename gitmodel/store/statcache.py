@@ -11,23 +11,26 @@ from pathlib import Path
 
 from gitmodel.record import FrozenRecord
 from gitmodel.store.errors import StoreError
+from gitmodel.tree import trusted
 
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
 
 
 class TreeIndex(FrozenRecord):
-    """What a tracked directory held when it was last hashed (see gitmodel.tree)."""
+    """What a tracked directory held when it was last hashed (see gitmodel.tree): its
+    files' paths, their packed stat numbers and md5s, each one blob."""
 
-    __slots__ = ("oid", "taken", "stats", "md5s")
+    __slots__ = ("oid", "taken", "rels", "stats", "md5s")
 
-    def __init__(self, oid: str, taken: int, stats: bytes, md5s: bytes) -> None:
-        self._set(oid=oid, taken=taken, stats=stats, md5s=md5s)
+    def __init__(self, oid: str, taken: int, rels: bytes, stats: bytes, md5s: bytes) -> None:
+        self._set(oid=oid, taken=taken, rels=rels, stats=stats, md5s=md5s)
 
     if TYPE_CHECKING:
         oid: str  # the `.dir` id of the listing
-        taken: int  # time.time_ns() the stat lines are trusted against (tree.RACY_NS)
-        stats: bytes  # Listing.stats_blob()
-        md5s: bytes  # 32 hex digits per line, in the same order
+        taken: int  # time_ns() the stat numbers are trusted against (tree.RACY_NS)
+        rels: bytes  # tree.rels_blob(): relative paths, NUL-separated
+        stats: bytes  # Listing.stats_blob(): (inode, mtime, size) per file, int64 each
+        md5s: bytes  # 16 bytes (a binary md5) per file, in the same order
 
 
 # Rows buffered before they are written in one transaction (and the memory that bounds).
@@ -50,7 +53,7 @@ class StatCache:
         self._db: sqlite3.Connection | None = None
         # One connection shared by the hashing pool's threads, serialised by this lock.
         self.lock = threading.RLock()
-        self._stat: dict[int, tuple[int, int, str]] = {}  # ino -> (mtime, size, md5)
+        self._stat: dict[int, tuple[int, int, str, int]] = {}  # ino -> (mtime, size, md5, taken)
         self._verified: dict[str, tuple[int, int, int] | None] = {}  # None: forget
         self._at_exit = False
 
@@ -66,17 +69,22 @@ class StatCache:
                 # A cache: losing its last rows to a power cut costs a re-hash, never
                 # correctness, so it need not fsync on every row (WAL stays consistent).
                 db.execute("PRAGMA synchronous=NORMAL")
+                # taken: when the stat was taken, so that a racily clean file (one
+                # that could still change without its stat changing: gitmodel.tree) is
+                # hashed again. An older table "stat" lacked it and is read by nothing.
                 db.execute(
-                    "CREATE TABLE IF NOT EXISTS stat (ino INTEGER PRIMARY KEY, mtime INTEGER,"
-                    " size INTEGER, md5 TEXT)"
+                    "CREATE TABLE IF NOT EXISTS filestat (ino INTEGER PRIMARY KEY,"
+                    " mtime INTEGER, size INTEGER, md5 TEXT, taken INTEGER)"
                 )
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS verified (oid TEXT PRIMARY KEY, ino INTEGER,"
                     " mtime INTEGER, size INTEGER)"
                 )
+                # The directory index; its layout is the blobs' (TreeIndex). An older
+                # table "tree" held text lines: it is left alone, read by nothing.
                 db.execute(
-                    "CREATE TABLE IF NOT EXISTS tree (path TEXT PRIMARY KEY, oid TEXT,"
-                    " taken INTEGER, stats BLOB, md5s BLOB)"
+                    "CREATE TABLE IF NOT EXISTS dirindex (path TEXT PRIMARY KEY, oid TEXT,"
+                    " taken INTEGER, rels BLOB, stats BLOB, md5s BLOB)"
                 )
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS complete (oid TEXT PRIMARY KEY, taken INTEGER,"
@@ -120,7 +128,9 @@ class StatCache:
                 db = self.db
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?)", stat_rows)
+                    db.executemany(
+                        "INSERT OR REPLACE INTO filestat VALUES (?, ?, ?, ?, ?)", stat_rows
+                    )
                     db.executemany("INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?)", marks)
                     db.executemany("DELETE FROM verified WHERE oid=?", forget)
                     db.execute("COMMIT")
@@ -131,19 +141,27 @@ class StatCache:
                 pass  # a cache that cannot be written is a cache that stays cold
 
     def lookup(self, st: os.stat_result) -> str | None:
+        """The md5 recorded for a file with this stat, unless it was racily clean then."""
         with self.lock:
             pending = self._stat.get(st.st_ino)
         if pending is not None:
-            return pending[2] if pending[:2] == (st.st_mtime_ns, st.st_size) else None
-        row = self._query(
-            "SELECT md5 FROM stat WHERE ino=? AND mtime=? AND size=?",
-            (st.st_ino, st.st_mtime_ns, st.st_size),
-        )
-        return str(row[0]) if row else None
+            if pending[:2] != (st.st_mtime_ns, st.st_size):
+                return None
+            md5, taken = pending[2], pending[3]
+        else:
+            row = self._query(
+                "SELECT md5, taken FROM filestat WHERE ino=? AND mtime=? AND size=?",
+                (st.st_ino, st.st_mtime_ns, st.st_size),
+            )
+            if not row or not isinstance(row[1], int):
+                return None
+            md5, taken = str(row[0]), row[1]
+        return md5 if trusted(taken, st.st_mtime_ns) else None
 
-    def record(self, st: os.stat_result, md5: str) -> None:
+    def record(self, st: os.stat_result, md5: str, taken: int) -> None:
+        """Remember st -> md5; taken: the time_ns() from before st was taken."""
         with self.lock:
-            self._stat[st.st_ino] = (st.st_mtime_ns, st.st_size, md5)
+            self._stat[st.st_ino] = (st.st_mtime_ns, st.st_size, md5, taken)
             self._buffered()
 
     def is_verified(self, oid: str, st: os.stat_result) -> bool:
@@ -190,20 +208,26 @@ class StatCache:
             self._buffered()
 
     def tree(self, path: str) -> TreeIndex | None:
-        row = self._query("SELECT oid, taken, stats, md5s FROM tree WHERE path=?", (path,))
+        """The directory's index, one query; None when absent or not of its shape."""
+        row = self._query(
+            "SELECT oid, taken, rels, stats, md5s FROM dirindex WHERE path=?", (path,)
+        )
         if row is None:
             return None
-        oid, taken, stats, md5s = row
+        oid, taken, rels, stats, md5s = row
         if not (isinstance(oid, str) and isinstance(taken, int)):
             return None
-        if not (isinstance(stats, bytes) and isinstance(md5s, bytes)):
+        if not (isinstance(rels, bytes) and isinstance(stats, bytes) and isinstance(md5s, bytes)):
             return None
-        return TreeIndex(oid, taken, stats, md5s)
+        n = len(md5s) // 16
+        if len(md5s) != 16 * n or len(stats) != 24 * n or (n and rels.count(0) != n - 1):
+            return None  # damaged: a cache that vouches for nothing
+        return TreeIndex(oid, taken, rels, stats, md5s)
 
     def put_tree(self, path: str, index: TreeIndex) -> None:
         self._query(
-            "INSERT OR REPLACE INTO tree VALUES (?, ?, ?, ?, ?)",
-            (path, index.oid, index.taken, index.stats, index.md5s),
+            "INSERT OR REPLACE INTO dirindex VALUES (?, ?, ?, ?, ?, ?)",
+            (path, index.oid, index.taken, index.rels, index.stats, index.md5s),
         )
 
     def complete(self, oid: str) -> tuple[int, bytes] | None:

@@ -11,7 +11,9 @@ import json
 import os
 import random
 import stat
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -277,8 +279,16 @@ def test_a_link_inside_the_cache_is_not_followed(tmp_path: Path) -> None:
     assert list(elsewhere.iterdir()) == []
 
 
+def _age(path: Path, seconds: float = 10.0) -> None:
+    """Set path's mtime into the past: an old file's stat can vouch for it (a new one's
+    cannot: see test_a_racily_clean_file_is_hashed_again)."""
+    old = time.time_ns() - int(seconds * 1e9) + 123_456  # not a whole second
+    os.utime(path, ns=(old, old))
+
+
 def test_the_stat_cache_answers_for_an_unchanged_file(store: Store, tmp_path: Path) -> None:
     path = _write(tmp_path / "m.bin", b"abc" * 1000)
+    _age(path)
     md5, _ = store.store_file(path)
     assert store.state.lookup(os.stat(path)) == md5
     store.state.flush()
@@ -306,3 +316,76 @@ def test_a_broken_stat_cache_only_makes_it_cold(tmp_path: Path) -> None:
     assert store.store_file(path)[0] == hashlib.md5(b"w" * 100).hexdigest()
     store.state.flush()
     assert state.exists()
+
+
+# Racily clean files (gitmodel.tree.RACY_NS): a file changed again within the same
+# filesystem timestamp tick as the stat the cache recorded keeps that stat, so a stat taken
+# less than a tick after the file's mtime must not vouch for its content. The clock is held
+# still so that no test depends on how fast the machine runs.
+NOW = 1_800_000_000_500_000_000  # half a second past a whole second
+
+
+@pytest.fixture
+def still_clock(monkeypatch: pytest.MonkeyPatch) -> int:
+    import gitmodel.tree
+
+    monkeypatch.setattr(gitmodel.tree, "time", SimpleNamespace(time_ns=lambda: NOW))
+    return NOW
+
+
+def _rewrite_keeping_stat(path: Path, data: bytes) -> None:
+    """New content of the same size with the old mtime: what a change within the same
+    timestamp tick looks like to stat."""
+    st = os.stat(path)
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:  # in place: the same inode
+        f.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.mark.parametrize(
+    "mtime",
+    [
+        NOW - 50_000_000,  # 50 ms before the listing, on a nanosecond filesystem
+        NOW - 500_000_000,  # the same whole second, as FAT or HFS+ would stamp it
+        NOW + 5_000_000_000,  # in the future: a clock that jumped back, or skew
+    ],
+    ids=["same-tick", "same-second", "future"],
+)
+def test_a_racily_clean_file_is_hashed_again(
+    store: Store, tmp_path: Path, still_clock: int, mtime: int
+) -> None:
+    root = tmp_path / "data"
+    for i in range(20):
+        _write(root / f"f{i:02d}.bin", bytes([i]) * 100)
+    old = still_clock - 60_000_000_000
+    for i in range(20):
+        os.utime(root / f"f{i:02d}.bin", ns=(old, old))
+    racy = root / "f07.bin"
+    os.utime(racy, ns=(mtime, mtime))
+    single = _write(tmp_path / "single.bin", b"s" * 100)
+    os.utime(single, ns=(mtime, mtime))
+    oid, _, _ = store.store_dir(root)
+    md5 = store.file_md5(single)
+    store.state.flush()
+    assert store.tree_oid(root) == oid  # unchanged: the same answer
+    _rewrite_keeping_stat(racy, b"X" * 100)
+    _rewrite_keeping_stat(single, b"t" * 100)
+    again = _store(tmp_path)  # the next command
+    changed = again.tree_oid(root)
+    assert changed != oid
+    files = {f"f{i:02d}.bin": bytes([i]) * 100 for i in range(20)} | {"f07.bin": b"X" * 100}
+    assert changed == hashlib.md5(dir_manifest_bytes(_entries(files))).hexdigest() + ".dir"
+    assert again.file_md5(single) == hashlib.md5(b"t" * 100).hexdigest() != md5
+    # An old file's stat does vouch for it: the same hidden change is not seen there
+    # (what every stat cache, git's index included, trades for not reading every file).
+    quiet = root / "f03.bin"
+    _rewrite_keeping_stat(quiet, b"Y" * 100)
+    assert again.tree_oid(root) == changed
+
+
+def _entries(files: dict[str, bytes]) -> list[DirEntry]:
+    return [
+        DirEntry(rel, hashlib.md5(data).hexdigest(), len(data))
+        for rel, data in sorted(files.items())
+    ]
