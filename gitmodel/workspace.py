@@ -31,7 +31,7 @@ from gitmodel.pointer import (
     write_pointer,
 )
 from gitmodel.record import Record
-from gitmodel.store import ObjectMissing, Store
+from gitmodel.store import ObjectMissing, Store, StoreError
 from gitmodel.tree import scan
 
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from gitmodel.checkout import CheckoutResult
     from gitmodel.config import Config
-    from gitmodel.store import Reporter
+    from gitmodel.store import Progress, Reporter
 
 
 class AddResult(Record):
@@ -188,16 +188,22 @@ class Workspace:
             size = listing.total_size if listing is not None else target.stat().st_size
             progress = reporter.start(f"storing {target.name}", size) if reporter else None
             try:
+                chunked = None
                 if listing is not None:
                     oid, total, nfiles = self.store.store_dir(target, progress, listing)
                     out = Out(target.name, oid, total, nfiles)
                 else:
-                    md5, total = self.store.store_file(target, progress)
+                    if self.config.dedup:
+                        # whole object and chunks from one read of the file
+                        chunked = self._add_deduplicated(
+                            target, str(target.relative_to(root)), progress
+                        )
+                    md5, total = chunked or self.store.store_file(target, progress)
                     out = Out(target.name, md5, total)
             finally:
                 if reporter:
                     reporter.stop()
-            if self.config.dedup:
+            if self.config.dedup and chunked is None:
                 self._dedup(out.md5, str(target.relative_to(root)), total, reporter)
             rel = str(target.relative_to(root))
             # The pointer and the .gitignore beside the weights: never written through a
@@ -213,19 +219,31 @@ class Workspace:
             self.git("add", "--", *sorted(set(to_stage)), retry_lock=True)
         return results
 
+    def _parent_md5(self, rel: str) -> str | None:
+        """The same path's object in HEAD: the XOR deltas' base."""
+        head = self._head()
+        if not head:
+            return None
+        try:
+            return next((t.out.md5 for t in self._pointers_at(head, [rel]) if t.path == rel), None)
+        except GitModelError:  # a damaged parent pointer only costs the deltas
+            return None
+
+    def _add_deduplicated(
+        self, target: Path, rel: str, progress: Progress | None
+    ) -> tuple[str, int] | None:
+        from gitmodel.dedup import add_file
+
+        try:
+            return add_file(self.store, target, self._parent_md5(rel), progress)
+        except OSError as exc:
+            raise StoreError(f"cannot store {target}: {exc.strerror or exc}") from exc
+
     def _dedup(self, md5: str, rel: str, size: int, reporter: Reporter | None) -> None:
         """Chunk a stored output, with the same path's version in HEAD as the delta base."""
         from gitmodel.dedup import dedup_output
 
-        parent = None
-        head = self._head()
-        if head:
-            try:
-                parent = next(
-                    (t.out.md5 for t in self._pointers_at(head, [rel]) if t.path == rel), None
-                )
-            except GitModelError:  # a damaged parent pointer only costs the deltas
-                parent = None
+        parent = self._parent_md5(rel)
         progress = reporter.start(f"chunking {os.path.basename(rel)}", size) if reporter else None
         try:
             dedup_output(self.store, md5, parent, progress)

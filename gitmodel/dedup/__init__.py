@@ -1,6 +1,7 @@
 """Deduplicated storage of weights (opt-in: `[storage] dedup = true` in .gitmodel.toml).
 
-What the rest of gitmodel calls: `dedup_output` after `add` stored an output whole,
+What the rest of gitmodel calls: `add_file` to store a file whole and as chunks in one
+read, `dedup_output` after `add` stored an output whole (a directory, a linked cache),
 `rebuildable` / `ensure_object` where a whole-file object is needed (checkout, push of
 DVC objects, fsck). Whole-file objects in `.dvc/cache/files/md5` stay what pointers name
 and what DVC reads; with dedup they become a cache that the chunk store can rebuild
@@ -31,21 +32,9 @@ def dedup_output(
     from gitmodel.dedup.chunkstore import open_chunk_store
 
     cs = open_chunk_store(store)
-
-    def cached(oid: str | None) -> tuple[Path | None, bool]:
-        """The parent's whole object when the cache has it, and whether the store wrote or
-        verified it since it last changed (then its bytes are not checked again)."""
-        if not oid or not store.exists(oid):
-            return None, False
-        path = store.oid_to_path(oid)
-        try:
-            return path, store.state.is_verified(oid, os.stat(path))
-        except OSError:
-            return None, False
-
     if not md5.endswith(".dir"):
         parent = _file_md5(parent_md5)
-        ppath, trusted = cached(parent)
+        ppath, trusted = _cached_parent(store, parent)
         return cs.store_object(store.oid_to_path(md5), md5, parent, progress, ppath, trusted)
     parents: dict[str, str] = {}
     if parent_md5 and parent_md5.endswith(".dir") and store.exists(parent_md5):
@@ -56,8 +45,45 @@ def dedup_output(
     items = []
     for e in store.read_dir(md5):
         parent = parents.get(e.relpath)
-        items.append((store.oid_to_path(e.md5), e.md5, parent, *cached(parent)))
+        items.append((store.oid_to_path(e.md5), e.md5, parent, *_cached_parent(store, parent)))
     return cs.store_objects(items, progress)
+
+
+def add_file(
+    store: Store, path: Path, parent_md5: str | None, progress: Progress | None = None
+) -> tuple[str, int] | None:
+    """Store a work-tree file whole and as chunks in one read (ChunkStore.add_file);
+    (md5, size), or None when the plain store plus dedup_output is the better way: the
+    file is stored already (the stat cache knows it), it has holes, or the cache clones
+    or links files instead of copying them (nothing to save by reading once)."""
+    from gitmodel.dedup.chunkstore import open_chunk_store
+    from gitmodel.store.hashing import _is_sparse
+
+    st = os.stat(path)
+    known = store.state.lookup(st)
+    if (known and store.exists(known)) or _is_sparse(st):
+        return None
+    store.probe_reflink()
+    kinds = [k for k in store.link_types if k != "reflink" or store._reflink_ok]
+    if not kinds or kinds[0] not in ("copy", "symlink"):
+        return None
+    parent = _file_md5(parent_md5)
+    ppath, trusted = _cached_parent(store, parent)
+    cs = open_chunk_store(store)
+    md5, size, _ = cs.add_file(store, path, parent, progress, ppath, trusted)
+    return md5, size
+
+
+def _cached_parent(store: Store, oid: str | None) -> tuple[Path | None, bool]:
+    """The parent's whole object when the cache has it, and whether the store wrote or
+    verified it since it last changed (then its bytes are not checked again)."""
+    if not oid or not store.exists(oid):
+        return None, False
+    path = store.oid_to_path(oid)
+    try:
+        return path, store.state.is_verified(oid, os.stat(path))
+    except OSError:
+        return None, False
 
 
 def _file_md5(oid: str | None) -> str | None:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gitmodel.dedup.chunking import ChunkSpec, plan_chunks
+from gitmodel.dedup.chunking import PIECE, ChunkSpec, plan_chunks
 from gitmodel.dedup.codec import Buffer
 from gitmodel.dedup.packs import MAX_DEPTH, CorruptChunk, PackStore, PackWriter, chunk_id
 from gitmodel.dedup.pipeline import ordered_map
@@ -290,6 +291,105 @@ class ChunkStore:
                     self.trust_recipe(recipe.md5)
         return total
 
+    def add_file(
+        self,
+        store: Store,
+        path: Path,
+        parent_md5: str | None = None,
+        progress: Progress | None = None,
+        parent_path: Path | None = None,
+        parent_trusted: bool = False,
+    ) -> tuple[str, int, StoreStats]:
+        """Store the work-tree file at path whole (the DVC object) and as chunks, reading
+        it once: each chunk is read, named (sha256) and encoded on every core, while this
+        thread, in file order, feeds it to the file's md5, writes it to the object and
+        appends it to the pack. So the object, its md5, its chunks and its recipe are all
+        made of the same bytes, and the recipe is trusted as the object is (a plain add
+        copies then hashes; chunking the object afterwards read it all a second time).
+        Returns (md5, size, stats)."""
+        from gitmodel.store import _tmp_name
+
+        stats = StoreStats()
+        chunking, specs = plan_chunks(path)
+        stats.chunks = len(specs)
+        with self.lock():
+            self.packs.forget()  # another process may have added or rewritten packs
+            parent = self._parent_chunks(parent_md5)
+            index = self.packs.index
+            pfd = _open_or_none(parent_path) if parent else -1
+            fd = os.open(path, os.O_RDONLY)
+            tmp = _tmp_name(store._tmp_dir() / "object")
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            digest = hashlib.md5()
+            chunks: list[tuple[str, int, str]] = []
+            pool = _Buffers()
+            try:
+                with self.packs.writer() as writer:
+
+                    def encode_one(spec: ChunkSpec) -> tuple[Any, memoryview, str, Any]:
+                        buf, raw = pool.read(fd, spec.length, spec.offset)
+                        if len(raw) != spec.length:
+                            raise GitModelError(f"{path} changed while being stored")
+                        cid = chunk_id(raw)
+                        if cid in index or cid in writer.ids:
+                            return buf, raw, cid, None
+                        enc = self._encode(raw, spec, parent.get(spec.key), pfd, parent_trusted)
+                        return buf, raw, cid, enc
+
+                    for spec, (buf, raw, cid, enc) in zip(
+                        specs, ordered_map(encode_one, specs, self.jobs), strict=True
+                    ):
+                        digest.update(raw)
+                        view = raw
+                        while view:
+                            view = view[os.write(out, view) :]
+                        pool.give_back(buf)
+                        chunks.append((spec.key, spec.length, cid))
+                        if enc is not None and cid not in writer.ids and cid not in index:
+                            base, depth, payload = enc
+                            writer.add(cid, base, depth, spec.length, payload)
+                            stats.new_chunks += 1
+                            stats.new_raw += spec.length
+                            stats.new_stored += len(payload)
+                            stats.deltas += base is not None
+                        if progress:
+                            progress(spec.length)
+                    size = sum(c[1] for c in chunks)
+                    if os.fstat(fd).st_size != size:
+                        raise GitModelError(f"{path} changed while being stored")
+                if store.fsync_objects:
+                    os.fsync(out)
+                os.close(out)
+                out = -1
+                md5 = digest.hexdigest()
+                store._place_from_tmpdir(tmp, md5)  # named only now, by the md5 of its bytes
+            except BaseException:
+                if out >= 0:
+                    os.close(out)
+                tmp.unlink(missing_ok=True)
+                raise
+            finally:
+                os.close(fd)
+                if pfd >= 0:
+                    os.close(pfd)
+            store.state.record(os.stat(path), md5)
+            if self.write_recipe(Recipe(md5, size, chunking, chunks)):
+                self.trust_recipe(md5)
+        return md5, size, stats
+
+    def _parent_chunks(self, parent_md5: str | None) -> dict[str, tuple[int, int, str]]:
+        """key -> (offset, length, id) of the parent version's chunks: the deltas' bases."""
+        parent: dict[str, tuple[int, int, str]] = {}
+        if parent_md5 and self.has_recipe(parent_md5):
+            try:
+                at = 0
+                for key, length, cid in self.read_recipe(parent_md5).chunks:
+                    parent[key] = (at, length, cid)
+                    at += length
+            except GitModelError:
+                parent = {}
+        return parent
+
     def _object_trusted(self, md5: str, path: Path) -> bool:
         try:
             return self.state is not None and bool(self.state.is_verified(md5, path.stat()))
@@ -365,7 +465,7 @@ class ChunkStore:
 
     def _encode(
         self,
-        raw: bytes,
+        raw: Buffer,
         spec: ChunkSpec,
         parent: tuple[int, int, str] | None,
         pfd: int,
@@ -378,7 +478,7 @@ class ChunkStore:
         if parent and info is not None and info.raw_len == len(raw) and info.depth < MAX_DEPTH:
             base: Buffer | None = None
             if pfd >= 0:
-                base = os.pread(pfd, parent[1], parent[0])
+                base = _pread_scratch(pfd, parent[1], parent[0])
                 # An object the store wrote or verified since it last changed is trusted
                 # (as checkout trusts it); any other is checked against the base's name.
                 if len(base) != parent[1] or (not trusted and chunk_id(base) != info.id):
@@ -389,7 +489,7 @@ class ChunkStore:
                 except CorruptChunk:
                     base = None
             if base is not None:
-                best = (info.id, info.depth + 1, encode(xor(raw, base), spec.width))
+                best = (info.id, info.depth + 1, encode(xor(raw, base, scratch=True), spec.width))
                 if len(best[2]) <= GOOD_DELTA * len(raw):
                     return best
         full = encode(raw, spec.width)
@@ -406,15 +506,21 @@ class ChunkStore:
         recipe = self.read_recipe(md5)
         trusted = self.recipe_trusted(md5)
         digest = None if trusted else hashlib.md5()
-        ids = [c[2] for c in recipe.chunks]
+        pool = _Buffers()
+
+        def decode(chunk: tuple[str, int, str]) -> tuple[bytearray | None, Buffer]:
+            buf = pool.take(chunk[1])
+            return buf, self.packs.read(chunk[2], buf)
+
         # chunks are decoded (and checked against their names) on every core, a few ahead,
         # while this thread hashes and writes them in file order
-        for raw in ordered_map(self.packs.read, ids, self.jobs):
+        for buf, raw in ordered_map(decode, recipe.chunks, self.jobs):
             if digest is not None:
                 digest.update(raw)
             view = memoryview(raw)
             while view:
                 view = view[os.write(fd, view) :]
+            pool.give_back(buf)
             if progress:
                 progress(len(raw))
         if digest is not None:
@@ -447,6 +553,61 @@ class ChunkStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+_local = threading.local()
+
+
+def _pread_scratch(fd: int, length: int, offset: int) -> memoryview:
+    """length bytes at offset, into a buffer this thread reuses (valid until its next
+    call): a delta's base is only XORed, and fresh pages cost a fault each."""
+    buf = getattr(_local, "base", None)
+    if buf is None or len(buf) < length:
+        buf = _local.base = bytearray(length)
+    view = memoryview(buf)[:length]
+    got = os.preadv(fd, [view], offset)
+    return view[:got]
+
+
+class _Buffers:
+    """Buffers for the chunks in flight, reused from one chunk to the next: a fresh 16 MiB
+    bytes object per chunk costs 4,096 page faults, and only a few chunks are in flight at
+    a time (the pipeline's bound), so a few buffers serve a whole file."""
+
+    def __init__(self) -> None:
+        self._free: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    def take(self, length: int) -> bytearray | None:
+        """A buffer of at least length bytes (None above PIECE: a long header, read fresh)."""
+        if length > PIECE:
+            return None
+        with self._lock:
+            buf = self._free.pop() if self._free else None
+        if buf is None or len(buf) < length:
+            buf = bytearray(PIECE if length > PIECE // 4 else length)
+        return buf
+
+    def read(self, fd: int, length: int, offset: int) -> tuple[bytearray | None, memoryview]:
+        buf = self.take(length)
+        if buf is None:
+            return None, memoryview(os.pread(fd, length, offset))
+        view = memoryview(buf)[:length]
+        return buf, view[: os.preadv(fd, [view], offset)]
+
+    def give_back(self, buf: bytearray | None) -> None:
+        if buf is not None:
+            with self._lock:
+                self._free.append(buf)
+
+
+def _open_or_none(path: Path | None) -> int:
+    if path is None:
+        return -1
+    try:
+        return os.open(path, os.O_RDONLY)
+    except OSError:
+        return -1
 
 
 def open_chunk_store(store: Store) -> ChunkStore:

@@ -263,7 +263,7 @@ class PackStore:
             info = base
         return out
 
-    def _decode_chain(self, chain: list[ChunkInfo]) -> Buffer:
+    def _decode_chain(self, chain: list[ChunkInfo], out: bytearray | None = None) -> Buffer:
         """The raw bytes of chain[0]: every link decoded to its byte planes and the planes
         XORed (the grouping is a permutation of bytes, so XOR commutes with it), joined once."""
         planes: list[Buffer] | None = None
@@ -285,15 +285,16 @@ class PackStore:
             else:
                 planes = [xor(join_planes(planes), join_planes(mine))]
         assert planes is not None
-        return join_planes(planes)
+        return join_planes(planes, out)
 
-    def read(self, cid: str) -> Buffer:
-        """The raw bytes of chunk cid, decoded and checked against its name.
+    def read(self, cid: str, out: bytearray | None = None) -> Buffer:
+        """The raw bytes of chunk cid, decoded and checked against its name (joined into out
+        when it is given and large enough, a buffer the caller reuses).
 
         Only the chunk asked for is hashed (its bytes are right or the read fails, whatever
         its bases were); when it fails, each base is checked to name the damaged one."""
         chain = self.chain(cid)
-        raw = self._decode_chain(chain)
+        raw = self._decode_chain(chain, out)
         if chunk_id(raw) != cid:
             for k in range(len(chain) - 1, 0, -1):
                 base = chain[k]
