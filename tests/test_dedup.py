@@ -330,6 +330,48 @@ def test_fsck_repair_rechunks_a_recipe_whose_chunks_are_gone(
     check_every_version(sh, repo, done)
 
 
+def test_killed_add_leaves_nothing_that_lies(tmp_path: Path, sh: Shell, repo: Path) -> None:
+    """An add that stores the object and its chunks in one read, killed at random moments
+    (retried until kills landed): no object under a name its bytes do not have, no recipe
+    whose chunks are missing, no pointer written; the next add stores it byte-exact."""
+    import random
+
+    from integrity import kill_when, spawn
+
+    enable_dedup(sh, repo)
+    files = versions(tmp_path, 2, tensors=16, elements=400_000)
+    commit_versions(sh, repo, files[:1])
+    gm = str(Path(sh.env["PATH"].split(":")[0]) / "git-model")
+    target = repo / "model.safetensors"
+    cache = repo / ".dvc" / "cache" / "files"
+    want = md5(files[1])
+    rnd = random.Random(11)
+    kills = trials = 0
+    while kills < 3 and trials < 30:
+        trials += 1
+        sh.git("checkout", "-q", "HEAD", "--", "model.safetensors.dvc", cwd=repo)
+        sh.gm("gc", "--grace", "0", "--chunks-only", cwd=repo)
+        target.chmod(0o644)
+        target.write_bytes(files[1].read_bytes())
+
+        def writing() -> bool:
+            return (cache / "tmp").is_dir() and any((cache / "tmp").iterdir())
+
+        delay = 0.0 if trials % 3 == 1 else rnd.uniform(0.0, 0.3)
+        kills += kill_when(spawn([gm, "add", "model.safetensors"], repo, sh.env), writing, delay)
+        for obj in (cache / "md5").rglob("*"):
+            if obj.is_file():
+                assert md5(obj) == obj.parent.name + obj.name, f"trial {trials}: {obj}"
+        assert sh.gm("fsck", cwd=repo, check=False).returncode == 0, f"trial {trials}"
+    assert kills >= 1, "no kill landed in 30 trials"
+    sh.gm("add", "model.safetensors", cwd=repo)
+    drop_whole_object(repo, want)
+    target.chmod(0o644)
+    target.unlink()
+    sh.gm("checkout", cwd=repo)
+    assert md5(target) == want
+
+
 def test_killed_rebuild_leaves_nothing_that_lies(tmp_path: Path, sh: Shell, repo: Path) -> None:
     """A checkout rebuilding from chunks, killed at random moments (retried until kills
     landed, however fast the machine): no object under a name its bytes do not have, no

@@ -76,7 +76,7 @@ def _planes(raw: Buffer, width: int) -> list[Buffer]:
     if bufs is None or len(bufs) < width or len(bufs[0]) < n:
         # Fresh pages cost a fault each (an 8 MiB chunk is 2,048 of them): a thread keeps
         # its plane buffers from one chunk to the next.
-        bufs = _local.planes = [np.empty(n, dtype=np.uint8) for _ in range(max(width, 8))]
+        bufs = _local.planes = [np.empty(n, dtype=np.uint8) for _ in range(width)]
     planes = [b[:n] for b in bufs[:width]]
     if width in (2, 4, 8):
         # element >> 8*i, truncated to a byte, is plane i (little-endian): one vectorised
