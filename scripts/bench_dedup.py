@@ -147,6 +147,7 @@ class Env:
         )
         self.env = env
         self.dir = workdir
+        self.last_cpu = 0.0
 
     def sh(self, *argv: str, cwd: Path) -> str:
         proc = subprocess.run(argv, cwd=cwd, env=self.env, capture_output=True, text=True)
@@ -165,7 +166,8 @@ class Env:
         )
         if proc.returncode:
             raise SystemExit(f"bench: {' '.join(argv)} failed: {proc.stderr.decode().strip()}")
-        took, rss_kib = proc.stdout.split()[-2:]
+        took, rss_kib, cpu = proc.stdout.split()[-3:]
+        self.last_cpu = float(cpu)  # user + system seconds of the command and its children
         return float(took), int(rss_kib) / 1024
 
 
@@ -174,7 +176,8 @@ import resource, subprocess, sys, time
 start = time.perf_counter()
 code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
 took = time.perf_counter() - start
-print(took, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(took, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 sys.exit(code)
 """
 
@@ -218,20 +221,23 @@ def scenario(env: Env, name: str, files: list[Path], changed: list[int], runs: i
     res: dict = {"name": name, "versions": len(files), "one": files[0].stat().st_size}
     res["raw_total"] = sum(f.stat().st_size for f in files)
     add_plain, add_dedup, uploads = [], [], []
+    cpu: dict[str, list[float]] = {"add_plain": [], "add_dedup": []}
     for i, f in enumerate(files):
-        for repo, times in ((plain, add_plain), (dd, add_dedup)):
+        for repo, times, key in ((plain, add_plain, "add_plain"), (dd, add_dedup, "add_dedup")):
             target = repo / "model.safetensors"
             if target.exists():
                 target.chmod(0o644)
                 target.unlink()
             shutil.copyfile(f, target)
             times.append(env.timed("git", "model", "add", "model.safetensors", cwd=repo))
+            cpu[key].append(env.last_cpu)
             env.sh("git", "model", "commit", "model.safetensors", "-m", f"v{i}", cwd=repo)
         out = json.loads(env.sh("git", "model", "push", "--json", cwd=dd))
         uploads.append(out["weights"]["bytes"] if out["weights"] else 0)
         env.sh("git", "model", "push", cwd=plain)
     res["add_plain"] = [t for t, _ in add_plain]
     res["add_dedup"] = [t for t, _ in add_dedup]
+    res["add_cpu_plain"], res["add_cpu_dedup"] = cpu["add_plain"], cpu["add_dedup"]
     res["add_rss"] = max(r for _, r in add_dedup)
     res["uploads"] = uploads
     res["changed_bytes"] = changed
@@ -249,6 +255,7 @@ def scenario(env: Env, name: str, files: list[Path], changed: list[int], runs: i
     # checkout of the latest version: plain (from the cache), dedup with its whole object
     # cached (what gc keeps for the work tree), dedup rebuilt from chunks
     times: dict[str, list[float]] = {"plain": [], "dedup_cached": [], "dedup_chunks": []}
+    co_cpu: dict[str, list[float]] = {k: [] for k in times}
     rss_chunks = 0.0
     obj = None
     # untimed: after gc --chunks-only above, one checkout puts the whole object back
@@ -263,10 +270,12 @@ def scenario(env: Env, name: str, files: list[Path], changed: list[int], runs: i
                 env.sh("git", "model", "gc", "--grace", "0", "--chunks-only", cwd=repo)
             t, rss = env.timed("git", "model", "checkout", cwd=repo)
             times[label].append(t)
+            co_cpu[label].append(env.last_cpu)
             if label == "dedup_chunks":
                 rss_chunks = max(rss_chunks, rss)
             obj = obj or (repo / "model.safetensors")
     res["checkout"] = {k: statistics.median(v) for k, v in times.items()}
+    res["checkout_cpu"] = {k: statistics.median(v) for k, v in co_cpu.items()}
     res["checkout_rss"] = rss_chunks
     # zstd -3 of each file on its own
     zs = 0
@@ -359,7 +368,12 @@ def report(a: dict, b: dict, big: dict | None, load: str) -> str:
     add_ratio_a = statistics.median(a["add_dedup"][1:]) / statistics.median(a["add_plain"][1:])
     add_ratio_b = statistics.median(b["add_dedup"][1:]) / statistics.median(b["add_plain"][1:])
     add_first = a["add_dedup"][0] / a["add_plain"][0]
+
+    def cpu_ratio(s: dict) -> float:
+        return statistics.median(s["add_cpu_dedup"][1:]) / statistics.median(s["add_cpu_plain"][1:])
+
     co = a["checkout"]
+    co_cpu = a["checkout_cpu"]
     rows = [
         (
             "10 versions, 5% changed: local store + remote",
@@ -388,7 +402,7 @@ def report(a: dict, b: dict, big: dict | None, load: str) -> str:
             "add of one version",
             "<= 2x plain add",
             f"{add_ratio_a:.2f}x (5% changed), {add_ratio_b:.2f}x (fine-tune); "
-            f"first version {add_first:.2f}x",
+            f"first version {add_first:.2f}x; CPU time {cpu_ratio(a):.2f}x, {cpu_ratio(b):.2f}x",
             max(add_ratio_a, add_ratio_b) <= 2,
         ),
         (
@@ -396,7 +410,8 @@ def report(a: dict, b: dict, big: dict | None, load: str) -> str:
             "<= 1.5x plain checkout",
             f"{co['dedup_cached'] / co['plain']:.2f}x with the object cached, "
             f"{co['dedup_chunks'] / co['plain']:.2f}x rebuilt from chunks "
-            f"(plain {co['plain']:.2f}s)",
+            f"(plain {co['plain']:.2f}s); CPU time {co_cpu['dedup_cached'] / co_cpu['plain']:.2f}x, "
+            f"{co_cpu['dedup_chunks'] / co_cpu['plain']:.2f}x",
             co["dedup_chunks"] <= 1.5 * co["plain"],
         ),
     ]
