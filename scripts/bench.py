@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MiB = 1024 * 1024
 # GNU time measures each command's peak memory (see Bench.timed); without it, no RSS.
@@ -472,48 +473,8 @@ class Bench:
         self.run_row(checkout)
         self.removing(copy_dst, p)()
 
-        self.log("files: push, pull")
-        remotes = {r: self.dir / f"{r.name}-dvc-remote" for r in (g, d)}
-        self.sh([*gm, "remote", "add", "local", str(remotes[g]), "--default"], g)
-        if self.dvc:
-            self.sh([*dvc, "remote", "add", "-d", "local", str(remotes[d])], d)
-        push = Row(
-            f"push {label} files to a local DVC remote",
-            [
-                Contender(
-                    "dvc push", [*dvc, "push", "-q"], d, self.removing(remotes[d]), skip=dvc_skip
-                ),
-                Contender(
-                    "git model push",
-                    [*gm, "push"],
-                    g,
-                    self.removing(remotes[g], g / ".dvc" / "tmp" / "gitmodel" / "remotes"),
-                ),
-            ],
-            runs,
-        )
-        self.run_row(push)
-        pull = Row(
-            f"pull {label} files into an empty cache",
-            [
-                Contender(
-                    "dvc pull",
-                    [*dvc, "pull", "-q"],
-                    d,
-                    self.removing(d / "data", d / ".dvc" / "cache", d / ".dvc" / "tmp"),
-                    skip=dvc_skip,
-                ),
-                Contender(
-                    "git model pull",
-                    [*gm, "pull"],
-                    g,
-                    self.removing(g / "data", g / ".dvc" / "cache", g / ".dvc" / "tmp"),
-                ),
-            ],
-            runs,
-        )
-        self.run_row(pull)
-        self.removing(g, d, *remotes.values())()
+        transfers = self.run_transfers(g, d, label, runs)
+        self.removing(g, d)()
 
         huge = None
         if self.full:
@@ -529,8 +490,96 @@ class Bench:
             self.run_row(huge)
             self.removing(h)()
         self.targets += self.files_targets(
-            add, readd, status, readd1, status1, checkout, push, pull, huge
+            add, readd, status, readd1, status1, checkout, transfers, huge
         )
+
+    def run_transfers(self, g: Path, d: Path, label: str, runs: int) -> list[tuple[Row, Row]]:
+        """push, then pull, of the files to a local, an ssh and an S3 remote, dvc beside.
+
+        sshd and moto's S3 server run for these rows only (scripts/bench_servers.py); a
+        kind whose server is missing here gets rows that say why they were skipped."""
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_servers import Servers  # beside this file
+
+        gm, dvc = ["git", "model"], [self.dvc or "dvc"]
+        dvc_skip = "" if self.dvc else "n/a: dvc not found"
+        pushes: list[Row] = []
+        pulls: list[Row] = []
+        with Servers(self.dir, self.env) as servers:
+            for k in servers.kinds:
+                if not k.skip:
+                    self.sh([*gm, "remote", "add", k.kind, k.urls["gm"]], g)
+                    for key, value in k.options.items():
+                        self.sh([*gm, "remote", "modify", k.kind, key, value], g)
+                    if self.dvc:
+                        self.sh([*dvc, "remote", "add", k.kind, k.urls["dvc"]], d)
+                        for key, value in k.options.items():
+                            self.sh([*dvc, "remote", "modify", k.kind, key, value], d)
+            record = g / ".dvc" / "tmp" / "gitmodel" / "remotes"
+
+            def emptied(k: Any, who: str, *paths: Path) -> Callable[[], None]:
+                remove = self.removing(*paths)
+
+                def setup() -> None:
+                    k.clear(who)
+                    remove()
+
+                return setup
+
+            # Every push first, while the cache holds every commit's objects (a pull
+            # brings only the work tree's), then every pull from what was pushed.
+            for k in servers.kinds:
+                self.log(f"files: push ({k.kind})")
+                push = Row(
+                    f"push {label} files to {k.title} DVC remote",
+                    [
+                        Contender(
+                            "dvc push",
+                            [*dvc, "push", "-q", "-r", k.kind],
+                            d,
+                            emptied(k, "dvc"),
+                            skip=dvc_skip,
+                        ),
+                        Contender(
+                            "git model push",
+                            [*gm, "push", "-r", k.kind],
+                            g,
+                            emptied(k, "gm", record),
+                        ),
+                    ],
+                    runs,
+                    skip=k.skip,
+                )
+                self.run_row(push)
+                pushes.append(push)
+            for k in servers.kinds:
+                self.log(f"files: pull ({k.kind})")
+                pull = Row(
+                    f"pull {label} files into an empty cache from {k.title} DVC remote",
+                    [
+                        Contender(
+                            "dvc pull",
+                            [*dvc, "pull", "-q", "-r", k.kind],
+                            d,
+                            self.removing(d / "data", d / ".dvc" / "cache", d / ".dvc" / "tmp"),
+                            skip=dvc_skip,
+                        ),
+                        Contender(
+                            "git model pull",
+                            [*gm, "pull", "-r", k.kind],
+                            g,
+                            self.removing(g / "data", g / ".dvc" / "cache", g / ".dvc" / "tmp"),
+                        ),
+                    ],
+                    runs,
+                    skip=k.skip,
+                )
+                self.run_row(pull)
+                pulls.append(pull)
+                if not k.skip:
+                    k.clear("gm")
+                    k.clear("dvc")
+        return list(zip(pushes, pulls, strict=True))
 
     def files_targets(
         self,
@@ -540,8 +589,7 @@ class Bench:
         readd1: Row,
         status1: Row,
         checkout: Row,
-        push: Row,
-        pull: Row,
+        transfers: list[tuple[Row, Row]],
         huge: Row | None,
     ) -> list[Target]:
         gm_add, gm_status = "git model add", "git model status"
@@ -558,9 +606,16 @@ class Bench:
                 _ratio(checkout, "git model checkout", "dvc checkout", 0.3),
             ),
             Target(f"peak memory, {add.work}", "<= 100 MiB", _memory(add, gm_add, 100)),
-            Target(push.work, "<= 0.5x dvc push", _ratio(push, "git model push", "dvc push", 0.5)),
-            Target(pull.work, "<= 0.5x dvc pull", _ratio(pull, "git model pull", "dvc pull", 0.5)),
         ]
+        for push, pull in transfers:
+            targets += [
+                Target(
+                    push.work, "<= 0.5x dvc push", _ratio(push, "git model push", "dvc push", 0.5)
+                ),
+                Target(
+                    pull.work, "<= 0.5x dvc pull", _ratio(pull, "git model pull", "dvc pull", 0.5)
+                ),
+            ]
         if huge is not None:
             targets.append(
                 Target(f"peak memory, {huge.work}", "<= 100 MiB", _memory(huge, gm_add, 100))

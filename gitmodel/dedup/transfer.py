@@ -41,6 +41,11 @@ if TYPE_CHECKING:
     from gitmodel.store import Store
 
 
+# Up to this many recipes are asked about one by one; more, and the remote's recipe
+# directory is listed once (a listing page holds about a thousand names on S3).
+RECIPE_QUERIES = 64
+
+
 class ChunkRemoteError(GitModelError):
     """Chunks cannot be fetched from a remote (unreachable, or damaged there)."""
 
@@ -144,6 +149,15 @@ class RemoteChunks:
     def recipes_present(self, md5s: Sequence[str]) -> set[str]:
         if not md5s:
             return set()
+        if len(md5s) > RECIPE_QUERIES:
+            # One listing instead of a stat per object: a pull of 50,000 small files from
+            # a remote with no recipe at all spent half its time asking about each one.
+            try:
+                names = self.fs.ls(self._path("recipes"), detail=False)
+            except FileNotFoundError:
+                return set()
+            listed = {str(n).rstrip("/").rsplit("/", 1)[-1] for n in names}
+            return {m for m in md5s if m in listed}
         paths = [self._path("recipes", m) for m in md5s]
         infos = self.fs.info(paths, batch_size=self.remote.jobs, return_exceptions=True)
         return {m for m, i in zip(md5s, infos, strict=True) if isinstance(i, dict)}

@@ -1,0 +1,97 @@
+"""gitmodel.transfer and the chunk side of a remote: what is asked of the remote, and how.
+
+In process, on a real repository with a real local DVC remote (dvc's own filesystem): the
+sizes of many objects come from listing their directories, a stat each for a few; a
+remote's recipes are listed once for many objects; the object directories of a push are
+made once. The remote kinds over the network (ssh, S3) are tests/test_remote.py's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gitmodel.repo import Repo
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def remote_repo(git_repo: Path, tmp_path: Path) -> tuple[Repo, Path]:
+    storage = tmp_path / "storage"
+    for args in (["init"], ["remote", "add", "store", str(storage), "--default"]):
+        subprocess.run([str(BIN / "git-model"), *args], cwd=git_repo, check=True)
+    return Repo(git_repo), storage
+
+
+def _put(storage: Path, data: bytes) -> str:
+    oid = hashlib.md5(data).hexdigest()
+    path = storage / "files" / "md5" / oid[:2] / oid[2:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return oid
+
+
+@pytest.mark.parametrize("count", [3, 400])  # a stat each; a listing per directory
+def test_sizes_of_objects_on_the_remote(remote_repo: tuple[Repo, Path], count: int) -> None:
+    from gitmodel.transfer import LISTING_THRESHOLD, DvcRemote
+
+    assert (count > LISTING_THRESHOLD) == (count == 400)
+    repo, storage = remote_repo
+    there = {_put(storage, os.urandom(1 + i)): 1 + i for i in range(count)}
+    absent = hashlib.md5(b"never uploaded").hexdigest()
+    truncated = _put(storage, b"whole object")
+    (storage / "files" / "md5" / truncated[:2] / truncated[2:]).write_bytes(b"whole")
+    remote = DvcRemote(repo)
+    sizes = remote.sizes_of([*there, absent, truncated])
+    assert sizes == {**there, absent: None, truncated: 5}
+    expected = {**there, truncated: len(b"whole object"), absent: 1}
+    assert remote.existing([*there, absent, truncated], expected) == set(there)
+
+
+def test_object_directories_are_made_once(remote_repo: tuple[Repo, Path]) -> None:
+    from gitmodel.transfer import DvcRemote
+
+    repo, storage = remote_repo
+    remote = DvcRemote(repo)
+    remote.direct = True  # what an ssh remote does, on a filesystem this test can see
+    oids = [hashlib.md5(bytes([i])).hexdigest() for i in range(40)]
+    (storage / "files" / "md5" / oids[0][:2]).mkdir(parents=True)  # one is already there
+    remote.prepare_dirs(oids)
+    made = {p.name for p in (storage / "files" / "md5").iterdir()}
+    assert made == {o[:2] for o in oids}
+    remote.prepare_dirs(oids)  # again: every directory exists, nothing fails
+    local = Path(repo.root) / "one.bin"
+    local.write_bytes(b"\x00")
+    remote.upload_one(local, oids[0], _NoProgress())
+    assert (storage / "files" / "md5" / oids[0][:2] / oids[0][2:]).read_bytes() == b"\x00"
+    assert not [p for p in (storage / "files" / "md5").rglob("*.tmp")]
+
+
+class _NoProgress:
+    def relative_update(self, n: int) -> None:
+        pass
+
+
+@pytest.mark.parametrize("count", [5, 200])  # asked one by one; one listing
+def test_recipes_on_the_remote(remote_repo: tuple[Repo, Path], count: int) -> None:
+    from gitmodel.dedup.chunkstore import open_chunk_store
+    from gitmodel.dedup.transfer import RECIPE_QUERIES, RemoteChunks
+    from gitmodel.transfer import DvcRemote
+
+    assert (count > RECIPE_QUERIES) == (count == 200)
+    repo, storage = remote_repo
+    remote = DvcRemote(repo)
+    chunks = RemoteChunks(remote, open_chunk_store(repo.store))
+    md5s = [hashlib.md5(str(i).encode()).hexdigest() for i in range(count)]
+    assert chunks.recipes_present(md5s) == set()  # no recipe directory at all
+    recipes = storage / "gitmodel" / "recipes"
+    recipes.mkdir(parents=True)
+    for m in md5s[::2]:
+        (recipes / m).write_bytes(b"recipe")
+    assert chunks.recipes_present(md5s) == set(md5s[::2])
