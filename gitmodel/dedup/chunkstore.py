@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -310,6 +311,8 @@ class ChunkStore:
         from gitmodel.store import _tmp_name
 
         stats = StoreStats()
+        taken = time.time_ns()  # before the stat (the stat cache's racy-clean rule)
+        before = os.stat(path)
         chunking, specs = plan_chunks(path)
         stats.chunks = len(specs)
         with self.lock():
@@ -372,7 +375,13 @@ class ChunkStore:
                 os.close(fd)
                 if pfd >= 0:
                     os.close(pfd)
-            store.state.record(os.stat(path), md5)
+            after = os.stat(path)
+            if (after.st_ino, after.st_mtime_ns, after.st_size) == (
+                before.st_ino,
+                before.st_mtime_ns,
+                before.st_size,
+            ):  # unchanged while it was read: the object is what the stat describes
+                store.state.record(after, md5, taken)
             if self.write_recipe(Recipe(md5, size, chunking, chunks)):
                 self.trust_recipe(md5)
         return md5, size, stats
