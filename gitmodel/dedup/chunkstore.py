@@ -193,28 +193,6 @@ class ChunkStore:
             raise
         return True
 
-    # A recipe rebuilt once to its md5 (or made here from an object the store wrote or
-    # verified) is trusted while its file is unchanged, as verified whole objects are: a
-    # rebuild then checks every chunk against its sha256 but skips the whole-file md5,
-    # which is one serial pass over the file. The store's stat cache keeps the mark.
-    def _trust_key(self, md5: str) -> str:
-        return f"recipe/{md5}"
-
-    def recipe_trusted(self, md5: str) -> bool:
-        if self.state is None:
-            return False
-        try:
-            return bool(self.state.is_verified(self._trust_key(md5), self.recipe_path(md5).stat()))
-        except OSError:
-            return False
-
-    def trust_recipe(self, md5: str) -> None:
-        if self.state is not None:
-            try:
-                self.state.mark_verified(self._trust_key(md5), self.recipe_path(md5).stat())
-            except OSError:
-                pass
-
     def recipe_md5s(self) -> list[str]:
         base = self.root / "recipes"
         out = []
@@ -287,9 +265,8 @@ class ChunkStore:
                         setattr(total, name, getattr(total, name) + getattr(stats, name))
                     if recipe is not None:
                         recipes.append((recipe, path))
-            for recipe, path in recipes:
-                if self.write_recipe(recipe) and self._object_trusted(recipe.md5, path):
-                    self.trust_recipe(recipe.md5)
+            for recipe, _path in recipes:
+                self.write_recipe(recipe)
         return total
 
     def add_file(
@@ -305,8 +282,8 @@ class ChunkStore:
         it once: each chunk is read, named (sha256) and encoded on every core, while this
         thread, in file order, feeds it to the file's md5, writes it to the object and
         appends it to the pack. So the object, its md5, its chunks and its recipe are all
-        made of the same bytes, and the recipe is trusted as the object is (a plain add
-        copies then hashes; chunking the object afterwards read it all a second time).
+        made of the same bytes (a plain add copies then hashes; chunking the object
+        afterwards read it all a second time).
         Returns (md5, size, stats)."""
         from gitmodel.store import _tmp_name
 
@@ -382,8 +359,7 @@ class ChunkStore:
                 before.st_size,
             ):  # unchanged while it was read: the object is what the stat describes
                 store.state.record(after, md5, taken)
-            if self.write_recipe(Recipe(md5, size, chunking, chunks)):
-                self.trust_recipe(md5)
+            self.write_recipe(Recipe(md5, size, chunking, chunks))
         return md5, size, stats
 
     def _parent_chunks(self, parent_md5: str | None) -> dict[str, tuple[int, int, str]]:
@@ -398,12 +374,6 @@ class ChunkStore:
             except GitModelError:
                 parent = {}
         return parent
-
-    def _object_trusted(self, md5: str, path: Path) -> bool:
-        try:
-            return self.state is not None and bool(self.state.is_verified(md5, path.stat()))
-        except OSError:
-            return False
 
     def _store_object(
         self,
@@ -513,8 +483,8 @@ class ChunkStore:
         from gitmodel.store import CorruptObject
 
         recipe = self.read_recipe(md5)
-        trusted = self.recipe_trusted(md5)
-        digest = None if trusted else hashlib.md5()
+        # The pointer's md5 is checked on every rebuild, in the same pass that writes.
+        digest = hashlib.md5()
         pool = _Buffers()
 
         def decode(chunk: tuple[str, int, str]) -> tuple[bytearray | None, Buffer]:
@@ -524,19 +494,16 @@ class ChunkStore:
         # chunks are decoded (and checked against their names) on every core, a few ahead,
         # while this thread hashes and writes them in file order
         for buf, raw in ordered_map(decode, recipe.chunks, self.jobs):
-            if digest is not None:
-                digest.update(raw)
+            digest.update(raw)
             view = memoryview(raw)
             while view:
                 view = view[os.write(fd, view) :]
             pool.give_back(buf)
             if progress:
                 progress(len(raw))
-        if digest is not None:
-            actual = digest.hexdigest()
-            if actual != md5:
-                raise CorruptObject(md5, actual)
-            self.trust_recipe(md5)
+        actual = digest.hexdigest()
+        if actual != md5:
+            raise CorruptObject(md5, actual)
 
     def restore_object(self, store: Store, md5: str, progress: Progress | None = None) -> None:
         """Rebuild md5 into the DVC cache as a whole-file object (verified before named)."""
