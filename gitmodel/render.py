@@ -90,6 +90,7 @@ class TerminalReporter:
     def start(self, description: str, total: int) -> Progress:
         if not sys.stderr.isatty() or total < PROGRESS_MIN_BYTES:
             return lambda n: None
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -99,12 +100,15 @@ class TerminalReporter:
         )
         from rich.progress import Progress as RichProgress
 
+        # On stderr, the stream that was found to be a terminal: rich's default console is
+        # stdout, which drew no bar when stdout went to a file or a pipe and stderr did not.
         self._progress = RichProgress(
             TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
+            console=Console(stderr=True),
             transient=True,
         )
         self._progress.start()

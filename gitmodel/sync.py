@@ -255,5 +255,5 @@ def pull(
     """fetch, then materialise the weights of the work tree's pointers."""
     outs = repo.tracked()
     result = fetch(repo, git_remote, dvc_remote, reporter, outs=outs)
-    result.checkout = repo.checkout(force=force)
+    result.checkout = repo.checkout(force=force, reporter=reporter)
     return result

@@ -71,6 +71,8 @@ class TransferReport:
     present: int = 0  # objects that were already there
     bytes: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # oid -> reason
+    # oid -> the path it is the content of (a manifest: its directory), for a per-file list
+    paths: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -426,6 +428,7 @@ def upload(
         if reporter and progress:
             reporter.stop()
     report.transferred = moved.objects + [o for o in todo_files + todo_dirs if o not in failures]
+    report.paths = {o: entry_of.get(o) or dirs.get(o, o) for o in report.transferred}
     report.bytes = counter[0] + moved.bytes  # chunks went up as packs, before the rest
     present = (set(candidates) | chunked | set(local_dirs) | remote_dirs) - set(failures)
     append_record(remote.record, present, generation)
@@ -568,6 +571,7 @@ def download(
             reporter.stop()
     chunked = len(report.transferred)
     report.transferred += [o for o in missing_dirs + missing if o not in failures]
+    report.paths = {o: entry_of.get(o) or dirs.get(o, o) for o in report.transferred}
     report.present = len(entry_of) + len(dirs) - len(set(missing) | set(missing_dirs)) - chunked
     report.bytes += counter[0]
     if failures:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from gitmodel.notes import Notes
     from gitmodel.paths import WorkTree
     from gitmodel.pointer import TrackedOut
-    from gitmodel.store import Store
+    from gitmodel.store import Reporter, Store
 
     class Workspace(Protocol):
         """A work tree with its git dir, weights cache, metrics notes and policy."""
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
             self, blobs: Sequence[tuple[str, str]], skip_unreadable: bool = False
         ) -> list[TrackedOut]: ...
 
-        def checkout(self, *, force: bool = False) -> object: ...
+        def checkout(self, *, force: bool = False, reporter: Reporter | None = None) -> object: ...
 
     class Journal(Protocol):
         """The pending-note journal (gitmodel.commit.Commits), as fsck reads it."""

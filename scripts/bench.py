@@ -326,6 +326,8 @@ class Bench:
             self.run_files()
         if self.only == "hooks":
             self.targets += self.hook_targets(*self.run_hooks())
+        if self.only == "remotes":
+            self.run_remotes()
 
     def file_tree(self, root: Path, n: int) -> None:
         """n files of 8 KiB of random bytes in 100 directories (an image data set's shape)."""
@@ -493,6 +495,24 @@ class Bench:
             add, readd, status, readd1, status1, checkout, transfers, huge
         )
 
+    def run_remotes(self) -> None:
+        """Only the push and pull rows of the many-files data set (added untimed)."""
+        n, gm, dvc = self.sizes.files, ["git", "model"], [self.dvc or "dvc"]
+        label = f"{n:,} x 8 KiB"
+        self.log(f"generating {label} files ...")
+        g = self.new_repo("gm-files")
+        d = self.dvc_repo("dvc-files")
+        self.file_tree(g / "data", n)
+        self.sh([*gm, "add", "data"], g)
+        self.sh(["git", "commit", "-q", "-m", "data"], g)
+        if self.dvc:
+            self.sh(["cp", "-r", str(g / "data"), str(d / "data")], self.dir)
+            self.sh([*dvc, "add", "-q", "data"], d)
+            self.sh(["git", "add", "data.dvc", ".gitignore"], d)
+            self.sh(["git", "commit", "-q", "-m", "data"], d)
+        self.targets += transfer_targets(self.run_transfers(g, d, label, self.sizes.files_runs))
+        self.removing(g, d)()
+
     def run_transfers(self, g: Path, d: Path, label: str, runs: int) -> list[tuple[Row, Row]]:
         """push, then pull, of the files to a local, an ssh and an S3 remote, dvc beside.
 
@@ -607,15 +627,7 @@ class Bench:
             ),
             Target(f"peak memory, {add.work}", "<= 100 MiB", _memory(add, gm_add, 100)),
         ]
-        for push, pull in transfers:
-            targets += [
-                Target(
-                    push.work, "<= 0.5x dvc push", _ratio(push, "git model push", "dvc push", 0.5)
-                ),
-                Target(
-                    pull.work, "<= 0.5x dvc pull", _ratio(pull, "git model pull", "dvc pull", 0.5)
-                ),
-            ]
+        targets += transfer_targets(transfers)
         if huge is not None:
             targets.append(
                 Target(f"peak memory, {huge.work}", "<= 100 MiB", _memory(huge, gm_add, 100))
@@ -1100,6 +1112,17 @@ def _ratio(
     return measure
 
 
+def transfer_targets(transfers: Sequence[tuple[Row, Row]]) -> list[Target]:
+    """Issue 17's push and pull targets, for each kind of remote."""
+    targets = []
+    for push, pull in transfers:
+        targets += [
+            Target(push.work, "<= 0.5x dvc push", _ratio(push, "git model push", "dvc push", 0.5)),
+            Target(pull.work, "<= 0.5x dvc pull", _ratio(pull, "git model pull", "dvc pull", 0.5)),
+        ]
+    return targets
+
+
 def _absolute(row: Row, a: str, limit: float) -> Callable[[], tuple[str, bool | None]]:
     def measure() -> tuple[str, bool | None]:
         c = row.get(a)
@@ -1184,9 +1207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("all", "files", "big", "hooks"),
+        choices=("all", "files", "big", "hooks", "remotes"),
         default="all",
-        help="files: only the many-small-files rows; hooks: only what the hooks add to plain "
+        help="files: only the many-small-files rows; remotes: of those, only push and pull "
+        "(local, ssh, S3); hooks: only what the hooks add to plain "
         "git (commit, branch update, push, gated tag); big: all but the files rows "
         "(default: all)",
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -405,3 +406,87 @@ def test_interrupted_push_resumes_on_every_remote(
     if proc.returncode == -signal.SIGKILL:
         assert report["transferred"] == total - len(before)
     assert {oid: after[oid] for oid in before} == before  # nothing that arrived was rewritten
+
+
+def test_push_and_pull_of_many_files_say_one_line_each(
+    sh: Shell, tmp_path: Path, origin: Path
+) -> None:
+    """A directory of many files: one summary line per part (weights, then each restored
+    output), never a line per file unless --verbose asks for the list; no bar off a terminal."""
+    a = make_project(sh, tmp_path, origin, local_storage_at(tmp_path))
+    for i in range(300):
+        write_bytes(a / "images" / f"d{i % 10}" / f"{i:04d}.jpg", 1_000 + i, seed=i)
+    sh.gm("commit", "images", "-m", "images", cwd=a)
+    lines = _said(sh.gm("push", cwd=a).stderr)
+    assert len(lines) == 1 and lines[0].startswith("weights: uploaded 305 objects"), lines
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    b = clone_project(sh, origin, tmp_path / "b")
+    lines = _said(sh.gm("pull", cwd=b).stderr)
+    assert lines[0].startswith("weights: downloaded 305 objects"), lines
+    assert sorted(lines[1:]) == [
+        "restored images/ (300 of 300 files written)",
+        "restored model.bin",
+        "restored shards/ (2 of 2 files written)",
+    ]
+    shutil.rmtree(b / "images")
+    shutil.rmtree(b / ".dvc" / "cache")
+    lines = _said(sh.gm("pull", "--verbose", cwd=b).stderr)
+    downloaded = [x for x in lines if x.startswith("downloaded images/")]
+    restored = [x for x in lines if x.startswith("restored images/")]
+    assert len(downloaded) == 300 and len(restored) == 300, lines[:5]
+    lines = _said(sh.gm("push", "--verbose", cwd=b).stderr)
+    assert lines == ["weights: uploaded 0 objects (0 B) to DVC remote store; 305 already there"]
+
+
+def _said(stderr: str) -> list[str]:
+    """What a command said about weights (the notes line is the git remote's part)."""
+    return [line for line in stderr.splitlines() if not line.startswith("notes: ")]
+
+
+def local_storage_at(tmp_path: Path) -> Storage:
+    return Storage(kind="local", base_url=str(tmp_path / "storage"), local_root=tmp_path)
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_only(
+    sh: Shell, tmp_path: Path, origin: Path
+) -> None:
+    """pull of 40 MiB: rich draws its bar on a terminal (a pty here); piped, not a byte of it."""
+    import pty
+    import select
+
+    a = make_project(sh, tmp_path, origin, local_storage_at(tmp_path))
+    write_bytes(a / "big.bin", 40 * MB, seed=9)
+    sh.gm("commit", "big.bin", "-m", "big", cwd=a)
+    sh.gm("push", cwd=a)
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    b = clone_project(sh, origin, tmp_path / "b")
+    piped = sh.gm("pull", cwd=b).stderr
+    assert "fetching from" not in piped and "\x1b[" not in piped, piped
+    shutil.rmtree(b / ".dvc" / "cache")
+    (b / "big.bin").unlink()
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [str(BIN / "git-model"), "pull"],
+        cwd=b,
+        env={**sh.env, "TERM": "xterm", "COLUMNS": "100"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+    )
+    os.close(slave)
+    shown = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the pty closes when the command exits
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, shown
+    assert b"fetching from store" in shown, shown
+    assert md5(b / "big.bin") == md5(a / "big.bin")

@@ -26,6 +26,9 @@ def add_remote_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DVC_REMOTE",
         help="DVC remote (default: DVC's core.remote)",
     )
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="list every file uploaded or downloaded"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,11 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from gitmodel.sync import fetch
 
     result = fetch(Repo(), args.git_remote, args.dvc_remote, TerminalReporter())
-    return render_sync(result, args.json)
+    return render_sync(result, args.json, args.verbose)
 
 
-def render_sync(result: Any, as_json: bool) -> int:
-    """Shared by push, fetch and pull: one summary line per part that did something."""
+def render_sync(result: Any, as_json: bool, verbose: bool = False) -> int:
+    """Shared by push, fetch and pull: one summary line per part that did something (and
+    with verbose, a line per file moved)."""
     from gitmodel.render import fmt_size, info, plural, print_json
 
     if as_json:
@@ -48,6 +52,9 @@ def render_sync(result: Any, as_json: bool) -> int:
     if t is not None:
         verb = "uploaded" if t.direction == "upload" else "downloaded"
         where = "to" if t.direction == "upload" else "from"
+        if verbose:
+            for path in sorted(t.paths.values()):
+                info(f"{verb} {path}")
         info(
             f"weights: {verb} {plural(len(t.transferred), 'object')} ({fmt_size(t.bytes)}) {where} "
             f"DVC remote {t.remote}; {t.present} already there"
@@ -62,5 +69,5 @@ def render_sync(result: Any, as_json: bool) -> int:
     if result.checkout is not None:
         from gitmodel.commands.checkout import render_checkout
 
-        render_checkout(result.checkout)
+        render_checkout(result.checkout, verbose)
     return 0

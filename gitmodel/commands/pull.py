@@ -25,4 +25,4 @@ def run(args: argparse.Namespace) -> int:
     from gitmodel.sync import pull
 
     result = pull(Repo(), args.git_remote, args.dvc_remote, TerminalReporter(), force=args.force)
-    return render_sync(result, args.json)
+    return render_sync(result, args.json, args.verbose)

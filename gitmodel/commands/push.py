@@ -28,4 +28,4 @@ def run(args: argparse.Namespace) -> int:
     repo = Repo()
     warn_missing_hooks(repo)
     result = push(repo, args.git_remote, args.dvc_remote, TerminalReporter())
-    return render_sync(result, args.json)
+    return render_sync(result, args.json, args.verbose)
