@@ -216,7 +216,7 @@ def _stat_runs(runs: list[Run], nfiles: int) -> array[int]:
     if (
         nfiles < PARALLEL_FILES
         or not hasattr(os, "fork")
-        or len(os.sched_getaffinity(0)) < 2
+        or _cores() < 2
         or threading_active() > 1  # fork only a single-threaded process
     ):
         return _stat(runs)
@@ -256,6 +256,12 @@ def _stat_runs(runs: list[Run], nfiles: int) -> array[int]:
         theirs = _stat(second)
     stats.extend(theirs)
     return stats
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):  # the cores this process may run on (Linux)
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def threading_active() -> int:
