@@ -52,6 +52,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gitmodel.dedup.codec",
             "gitmodel.dedup.packs",
             "gitmodel.dedup.chunkstore",
+            "gitmodel.dedup.recipe",
+            "gitmodel.dedup.buffers",
             "gitmodel.dedup.pipeline",
         ),
     ),

@@ -15,17 +15,17 @@ pointer's) before it takes that name.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gitmodel.dedup.chunking import PIECE, ChunkSpec, plan_chunks
+from gitmodel.dedup.buffers import Buffers, pread_scratch
+from gitmodel.dedup.chunking import ChunkSpec, plan_chunks
 from gitmodel.dedup.codec import Buffer
 from gitmodel.dedup.packs import MAX_DEPTH, CorruptChunk, PackStore, PackWriter, chunk_id
 from gitmodel.dedup.pipeline import ordered_map
+from gitmodel.dedup.recipe import HEX, MAX_RECIPE, BadRecipe, Recipe, parse_recipe
 from gitmodel.errors import GitModelError
 from gitmodel.record import Record
 
@@ -35,75 +35,8 @@ if TYPE_CHECKING:
 
     from gitmodel.store import Progress, Store
 
-RECIPE_FORMAT = "gitmodel-recipe/1"
-# A recipe larger than this is not one we wrote (a 10 TB file of 8 MiB pieces is ~40 MB).
-MAX_RECIPE = 256 * 1024 * 1024
 # A delta is kept without trying the full encoding when it is this small.
 GOOD_DELTA = 0.5
-_HEX = frozenset("0123456789abcdef")
-
-
-class BadRecipe(GitModelError):
-    exit_code = 1
-
-
-class Recipe(Record):
-    __slots__ = ("md5", "size", "chunking", "chunks")
-
-    def __init__(
-        self, md5: str, size: int, chunking: str, chunks: list[tuple[str, int, str]]
-    ) -> None:
-        self.md5 = md5
-        self.size = size
-        self.chunking = chunking
-        self.chunks = chunks  # (key, length, chunk id) in file order
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(
-            {
-                "format": RECIPE_FORMAT,
-                "md5": self.md5,
-                "size": self.size,
-                "chunking": self.chunking,
-                "chunks": [list(c) for c in self.chunks],
-            },
-            separators=(",", ":"),
-        ).encode()
-
-    def ids(self) -> list[str]:
-        return list(dict.fromkeys(c[2] for c in self.chunks))
-
-
-def parse_recipe(data: bytes, md5: str) -> Recipe:
-    """A recipe's bytes, validated (it may come from a hostile remote)."""
-    try:
-        raw = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise BadRecipe(f"recipe {md5}: not valid JSON ({exc})") from None
-    if not isinstance(raw, dict) or raw.get("format") != RECIPE_FORMAT or raw.get("md5") != md5:
-        raise BadRecipe(f"recipe {md5}: not a gitmodel recipe for this object")
-    size, chunks = raw.get("size"), raw.get("chunks")
-    if type(size) is not int or size < 0 or not isinstance(chunks, list):
-        raise BadRecipe(f"recipe {md5}: bad size or chunk list")
-    out: list[tuple[str, int, str]] = []
-    total = 0
-    for c in chunks:
-        if (
-            not isinstance(c, list)
-            or len(c) != 3
-            or not isinstance(c[0], str)
-            or type(c[1]) is not int
-            or c[1] < 0
-            or not isinstance(c[2], str)
-            or len(c[2]) != 64
-            or not _HEX.issuperset(c[2])
-        ):
-            raise BadRecipe(f"recipe {md5}: malformed chunk entry")
-        total += c[1]
-        out.append((c[0], c[1], c[2]))
-    if total != size:
-        raise BadRecipe(f"recipe {md5}: chunks add up to {total} bytes, not {size}")
-    return Recipe(md5, size, str(raw.get("chunking", "")), out)
 
 
 class StoreStats(Record):
@@ -207,7 +140,7 @@ class ChunkStore:
                 names = os.listdir(base / p)
             except NotADirectoryError:
                 continue
-            out += [p + n for n in names if len(n) == 30 and _HEX.issuperset(n)]
+            out += [p + n for n in names if len(n) == 30 and HEX.issuperset(n)]
         return sorted(out)
 
     def remove_recipe(self, md5: str) -> None:
@@ -302,7 +235,7 @@ class ChunkStore:
             out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             digest = hashlib.md5()
             chunks: list[tuple[str, int, str]] = []
-            pool = _Buffers()
+            pool = Buffers()
             try:
                 with self.packs.writer() as writer:
 
@@ -457,7 +390,7 @@ class ChunkStore:
         if parent and info is not None and info.raw_len == len(raw) and info.depth < MAX_DEPTH:
             base: Buffer | None = None
             if pfd >= 0:
-                base = _pread_scratch(pfd, parent[1], parent[0])
+                base = pread_scratch(pfd, parent[1], parent[0])
                 # An object the store wrote or verified since it last changed is trusted
                 # (as checkout trusts it); any other is checked against the base's name.
                 if len(base) != parent[1] or (not trusted and chunk_id(base) != info.id):
@@ -485,7 +418,7 @@ class ChunkStore:
         recipe = self.read_recipe(md5)
         # The pointer's md5 is checked on every rebuild, in the same pass that writes.
         digest = hashlib.md5()
-        pool = _Buffers()
+        pool = Buffers()
 
         def decode(chunk: tuple[str, int, str]) -> tuple[bytearray | None, Buffer]:
             buf = pool.take(chunk[1])
@@ -529,52 +462,6 @@ class ChunkStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-
-
-_local = threading.local()
-
-
-def _pread_scratch(fd: int, length: int, offset: int) -> memoryview:
-    """length bytes at offset, into a buffer this thread reuses (valid until its next
-    call): a delta's base is only XORed, and fresh pages cost a fault each."""
-    buf = getattr(_local, "base", None)
-    if buf is None or len(buf) < length:
-        buf = _local.base = bytearray(length)
-    view = memoryview(buf)[:length]
-    got = os.preadv(fd, [view], offset)
-    return view[:got]
-
-
-class _Buffers:
-    """Buffers for the chunks in flight, reused from one chunk to the next: a fresh 16 MiB
-    bytes object per chunk costs 4,096 page faults, and only a few chunks are in flight at
-    a time (the pipeline's bound), so a few buffers serve a whole file."""
-
-    def __init__(self) -> None:
-        self._free: list[bytearray] = []
-        self._lock = threading.Lock()
-
-    def take(self, length: int) -> bytearray | None:
-        """A buffer of at least length bytes (None above PIECE: a long header, read fresh)."""
-        if length > PIECE:
-            return None
-        with self._lock:
-            buf = self._free.pop() if self._free else None
-        if buf is None or len(buf) < length:
-            buf = bytearray(PIECE if length > PIECE // 4 else length)
-        return buf
-
-    def read(self, fd: int, length: int, offset: int) -> tuple[bytearray | None, memoryview]:
-        buf = self.take(length)
-        if buf is None:
-            return None, memoryview(os.pread(fd, length, offset))
-        view = memoryview(buf)[:length]
-        return buf, view[: os.preadv(fd, [view], offset)]
-
-    def give_back(self, buf: bytearray | None) -> None:
-        if buf is not None:
-            with self._lock:
-                self._free.append(buf)
 
 
 def _open_or_none(path: Path | None) -> int:

@@ -37,7 +37,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from gitmodel.dedup.chunkstore import BadRecipe, open_chunk_store, parse_recipe
+from gitmodel.dedup.chunkstore import open_chunk_store
 from gitmodel.dedup.packs import (
     ChunkInfo,
     PackStore,
@@ -46,6 +46,7 @@ from gitmodel.dedup.packs import (
     closure,
     is_pack_name,
 )
+from gitmodel.dedup.recipe import BadRecipe, parse_recipe
 from gitmodel.dedup.transfer import RemoteChunks, _one_line
 from gitmodel.errors import GitModelError, Refused
 from gitmodel.record import Record

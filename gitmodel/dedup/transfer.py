@@ -28,8 +28,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from gitmodel.dedup.chunkstore import BadRecipe, ChunkStore, open_chunk_store, parse_recipe
+from gitmodel.dedup.chunkstore import ChunkStore, open_chunk_store
 from gitmodel.dedup.packs import ChunkInfo, PackStore, _parse_idx, is_pack_name
+from gitmodel.dedup.recipe import BadRecipe, parse_recipe
 from gitmodel.errors import GitModelError, Refused
 from gitmodel.record import Record
 from gitmodel.remote import GENERATION
