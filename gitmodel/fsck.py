@@ -124,8 +124,8 @@ def _repair_chunks(repo: MaintainedRepo, problems: list[Problem], report: FsckRe
     """Damaged chunks and recipes: from the whole-file objects still cached, else from the
     default DVC remote (gitmodel.dedup.fsck.repair_chunk_store)."""
     from gitmodel.dedup.fsck import repair_chunk_store
+    from gitmodel.dvc_remote import DvcRemote
     from gitmodel.remote import default_remote_name
-    from gitmodel.transfer import DvcRemote
 
     remote = None
     if default_remote_name(repo):

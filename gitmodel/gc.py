@@ -366,8 +366,8 @@ def collect_remote_chunks(
     """Remove the recipes and packs on a DVC remote that no commit needs
     (gitmodel.dedup.remote_gc); whole-file objects there are left alone."""
     from gitmodel.dedup.remote_gc import collect_remote_chunks as collect
+    from gitmodel.dvc_remote import DvcRemote
     from gitmodel.remote import forget_record
-    from gitmodel.transfer import DvcRemote
 
     _check_git_remotes(repo)
     remote = DvcRemote(repo, remote_name)

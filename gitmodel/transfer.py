@@ -27,22 +27,19 @@ What we add on top of DVC's transfer, and why:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitmodel.dvc_remote import DvcRemote, byte_callback, one_line, run_parallel
 from gitmodel.errors import GitModelError, Refused
 from gitmodel.remote import (
-    GENERATION,
     RemoteError,
     append_record,
     default_remote_name,
-    dvc_config,
     read_record,
     record_path,
 )
@@ -52,15 +49,6 @@ if TYPE_CHECKING:
     from gitmodel.pointer import TrackedOut
     from gitmodel.store import Reporter
     from gitmodel.workspace_view import SyncWorkspace
-
-# Object stores publish an object only once its upload completed: no temporary name needed.
-ATOMIC_PROTOCOLS = frozenset({"s3", "gs", "gcs", "azure", "abfs", "oss"})
-# Uploaded through the filesystem's file object into directories made once per push.
-DIRECT_PROTOCOLS = frozenset({"ssh", "sftp"})
-UPLOAD_BLOCK = 4 * 1024 * 1024
-# Up to this many objects are stat'ed one by one; more are found by listing their
-# object directories (the layout has 256), as DVC's own traverse does.
-LISTING_THRESHOLD = 256
 
 
 @dataclass
@@ -83,253 +71,6 @@ class TransferReport:
             "bytes": self.bytes,
             "failed": self.failed,
         }
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    first = text.splitlines()[0]
-    return first if type(exc).__name__ in first else f"{type(exc).__name__}: {first}"
-
-
-_BYTES: list[Any] = []  # the callback class, made once: a class per object cost 50,000
-
-
-def _byte_callback(
-    progress: Callable[[int], None] | None, counter: list[int], lock: threading.Lock
-) -> Any:
-    """An fsspec callback that reports byte deltas to our progress function."""
-    if not _BYTES:
-        from fsspec.callbacks import Callback
-
-        class Bytes(Callback):
-            def __init__(
-                self,
-                progress: Callable[[int], None] | None,
-                counter: list[int],
-                lock: threading.Lock,
-            ) -> None:
-                super().__init__()
-                self._seen = 0
-                self._progress, self._counter, self._lock = progress, counter, lock
-
-            def call(self, *args: Any, **kwargs: Any) -> None:
-                delta = int(self.value or 0) - self._seen
-                if delta > 0:
-                    self._seen += delta
-                    with self._lock:
-                        self._counter[0] += delta
-                    if self._progress:
-                        self._progress(delta)
-
-            def finish(self, size: int) -> None:
-                """Count what the filesystem did not report (small or reflinked copies)."""
-                if size > self._seen:
-                    self.absolute_update(size)
-
-        _BYTES.append(Bytes)
-    return _BYTES[0](progress, counter, lock)
-
-
-class DvcRemote:
-    """One DVC remote opened through DVC's config, filesystem and object-db classes."""
-
-    def __init__(
-        self, repo: SyncWorkspace, name: str | None = None, jobs: int | None = None
-    ) -> None:
-        from dvc.fs import get_cloud_fs
-        from dvc_data.hashfile.db import get_odb
-
-        self.repo = repo
-        conf = dvc_config(repo)
-        name = name or conf["core"].get("remote")
-        if not name:
-            raise RemoteError(
-                "no default DVC remote; add one with `git model remote add NAME URL --default`"
-            )
-        if name not in conf["remote"]:
-            raise RemoteError(f"no DVC remote named {name!r} (see `git model remote list`)")
-        self.name = name
-        self.url = str(conf["remote"][name].get("url", ""))
-        try:
-            cls, config, fs_path = get_cloud_fs(conf, name=name)
-            if config.get("worktree") or config.get("version_aware"):
-                raise RemoteError(
-                    f"DVC remote {name!r} is version-aware; gitmodel needs a plain remote"
-                )
-            self.fs = cls(**config)
-            self.odb = get_odb(self.fs, self.fs.join(fs_path, "files", "md5"), hash_name="md5")
-        except GitModelError:
-            raise
-        except Exception as exc:  # a missing plugin, a bad option: DVC raises many types
-            raise RemoteError(f"DVC remote {name!r}: {_one_line(exc)}") from None
-        self.jobs = jobs or int(getattr(self.fs, "jobs", 0) or 8)
-        self.atomic = self.fs.protocol in ATOMIC_PROTOCOLS
-        # Where a file object is cheaper than put_file (see prepare_dirs).
-        self.direct = self.fs.protocol in DIRECT_PROTOCOLS
-        self.record = record_path(repo, name)
-
-    def _unreachable(self, exc: BaseException) -> RemoteError:
-        return RemoteError(f"cannot reach DVC remote {self.name!r} ({self.url}): {_one_line(exc)}")
-
-    def existing(self, oids: Sequence[str], sizes: dict[str, int] | None = None) -> set[str]:
-        """Which oids the remote has, checked in batches; truncated objects count as absent."""
-        if not oids:
-            return set()
-        try:
-            found = set(self.odb.oids_exist(list(oids), jobs=self.jobs))
-            if sizes:
-                check = sorted(o for o in found if o in sizes)
-                for oid, size in self.sizes_of(check).items():
-                    if size != sizes[oid]:
-                        found.discard(oid)
-        except GitModelError:
-            raise
-        except Exception as exc:
-            raise self._unreachable(exc) from None
-        return found
-
-    def generation(self) -> str:
-        """The token a remote gc last wrote ("" if none ran): a record made under another
-        one may name objects that are gone."""
-        root = self.fs.parent(self.fs.parent(self.odb.path))
-        try:
-            data = self.fs.cat_file(self.fs.join(root, *GENERATION.split("/")))
-        except FileNotFoundError:
-            return ""
-        except Exception as exc:
-            raise self._unreachable(exc) from None
-        return data.decode("ascii", "replace").strip()[:200]
-
-    def sizes_of(self, oids: Sequence[str]) -> dict[str, int | None]:
-        """oid -> its size on the remote (None: not there), in as few requests as it takes.
-
-        Few objects: a stat each. Many (a resumed push of a large directory): one listing
-        of each object directory they are in, which gives every size at once: at most
-        256 requests where a stat each made 50,000."""
-        if len(oids) <= LISTING_THRESHOLD:
-            paths = [self.odb.oid_to_path(o) for o in oids]
-            infos = (
-                self.fs.info(paths, batch_size=self.jobs, return_exceptions=True) if paths else []
-            )
-            return {
-                o: (None if isinstance(i, BaseException) else i.get("size"))
-                for o, i in zip(oids, infos, strict=True)
-            }
-        by_prefix: dict[str, list[str]] = {}
-        for oid in oids:
-            by_prefix.setdefault(oid[:2], []).append(oid)
-        out: dict[str, int | None] = dict.fromkeys(oids)
-
-        def list_prefix(prefix: str) -> None:
-            try:
-                entries = self.fs.ls(self.fs.join(self.odb.path, prefix), detail=True)
-            except FileNotFoundError:
-                return
-            for entry in entries:
-                name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
-                oid = prefix + name
-                if oid in out and entry.get("type") == "file":
-                    out[oid] = entry.get("size")
-
-        failures = _run_parallel(self.jobs, sorted(by_prefix), list_prefix)
-        if failures:
-            raise next(iter(failures.values()))
-        return out
-
-    def prepare_dirs(self, oids: Sequence[str]) -> None:
-        """Make the object directories oids go to, once, before they are uploaded one by one.
-
-        sshfs's put_file (and dvc-objects' as_atomic) make every written file's parent
-        directories again: asyncssh's makedirs tries a mkdir and then a stat on each
-        component of the path, some 20 round trips per object, twice, which cost more
-        than the 8 KiB upload itself (`dvc push` pays them once per object). Made here,
-        each object then costs its own open, write, close and rename.
-        """
-        if self.atomic or not self.direct:
-            return
-        parents = sorted({self.fs.parent(self.odb.oid_to_path(o)) for o in oids})
-        if not parents:
-            return
-        self.fs.makedirs(self.odb.path, exist_ok=True)
-        try:
-            there = {str(p).rstrip("/") for p in self.fs.ls(self.odb.path, detail=False)}
-        except FileNotFoundError:
-            there = set()
-
-        def make(path: str) -> None:
-            try:
-                self.fs.mkdir(path, create_parents=False)
-            except OSError:
-                if not self.fs.isdir(path):  # SFTP v3 says only "failure" when it exists
-                    raise
-
-        todo = [p for p in parents if p.rstrip("/") not in there]
-        failures = _run_parallel(self.jobs, todo, make)
-        if failures:
-            raise next(iter(failures.values()))
-
-    def upload_one(self, local: Path, oid: str, callback: Any) -> None:
-        from dvc_objects.fs.utils import as_atomic, tmp_fname
-
-        dest = self.odb.oid_to_path(oid)
-        if self.atomic:
-            self.fs.put_file(str(local), dest, callback=callback)
-            return
-        if not self.direct:
-            with as_atomic(self.fs, dest, create_parents=True) as tmp:
-                self.fs.put_file(str(local), tmp, callback=callback)
-            return
-        # The directory exists (prepare_dirs): write a temporary name beside the object
-        # through the filesystem's own file object, then rename it into place.
-        tmp = self.fs.join(self.fs.parent(dest), tmp_fname())
-        try:
-            with open(local, "rb") as src, self.fs.open(tmp, "wb") as dst:
-                while block := src.read(UPLOAD_BLOCK):
-                    dst.write(block)
-                    callback.relative_update(len(block))
-            self.fs.mv(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.fs.rm_file(tmp)
-            raise
-
-    def download_one(self, oid: str, dest: Path, callback: Any) -> None:
-        self.fs.get_file(self.odb.oid_to_path(oid), str(dest), callback=callback)
-
-
-def _run_parallel(
-    jobs: int, items: Sequence[str], work: Callable[[str], None]
-) -> dict[str, BaseException]:
-    """work(item) for every item on `jobs` threads; item -> the exception it raised.
-
-    Threads take the next item from one shared iterator: a Future per item (as
-    ThreadPoolExecutor.map makes) cost more than fetching an 8 KiB object from a local
-    remote, 50,000 times over."""
-    failures: dict[str, BaseException] = {}
-    if not items:
-        return failures
-    todo = iter(items)
-    lock = threading.Lock()
-
-    def worker() -> None:
-        while True:
-            with lock:
-                item = next(todo, None)
-            if item is None:
-                return
-            try:
-                work(item)
-            except Exception as exc:
-                failures[item] = exc
-
-    threads = [
-        threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(jobs, len(items))))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return failures
 
 
 def _expand_outs(
@@ -403,7 +144,7 @@ def upload(
 
     def push_one(oid: str) -> None:
         store.verify(oid, known=verified.get(oid))  # never spread a corrupt local object
-        callback = _byte_callback(progress, counter, lock)
+        callback = byte_callback(progress, counter, lock)
         remote.upload_one(store.oid_to_path(oid), oid, callback)
         callback.finish(sizes.get(oid, 0))
 
@@ -414,7 +155,7 @@ def upload(
             raise
         except Exception as exc:
             raise remote._unreachable(exc) from None
-        failures = _run_parallel(remote.jobs, todo_files, push_one)
+        failures = run_parallel(remote.jobs, todo_files, push_one)
         # A manifest goes up only after all its entries: its presence promises them.
         ok_dirs = []
         for d in todo_dirs:
@@ -423,7 +164,7 @@ def upload(
                 failures[d] = RuntimeError("some of its files failed to upload")
             else:
                 ok_dirs.append(d)
-        failures.update(_run_parallel(remote.jobs, ok_dirs, push_one))
+        failures.update(run_parallel(remote.jobs, ok_dirs, push_one))
     finally:
         if reporter and progress:
             reporter.stop()
@@ -434,11 +175,11 @@ def upload(
     append_record(remote.record, present, generation)
     if failures:
         oid = min(failures)
-        report.failed = {o: _one_line(e) for o, e in failures.items()}
+        report.failed = {o: one_line(e) for o, e in failures.items()}
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         raise Refused(
             f"upload to DVC remote {remote.name!r} ({remote.url}) failed for "
-            f"{entry_of.get(oid) or dirs.get(oid, oid)}{more}: {_one_line(failures[oid])}"
+            f"{entry_of.get(oid) or dirs.get(oid, oid)}{more}: {one_line(failures[oid])}"
         )
     return report
 
@@ -534,7 +275,7 @@ def download(
                 return
         tmp = tmp_dir / f"download.{os.urandom(6).hex()}.tmp"
         try:
-            callback = _byte_callback(progress_box[0], counter, lock)
+            callback = byte_callback(progress_box[0], counter, lock)
             remote.download_one(oid, tmp, callback)
             callback.finish(tmp.stat().st_size)
             actual = hash_file(tmp) + (".dir" if oid.endswith(".dir") else "")
@@ -544,7 +285,7 @@ def download(
         finally:
             tmp.unlink(missing_ok=True)
 
-    failures = _run_parallel(remote.jobs, missing_dirs, fetch_one)
+    failures = run_parallel(remote.jobs, missing_dirs, fetch_one)
     for d in missing_dirs:
         if d not in failures:
             try:
@@ -565,7 +306,7 @@ def download(
     try:
         # Shared for the whole transfer, as add holds it for a directory (Store.reuse).
         with store.objects_lock(exclusive=False):
-            failures.update(_run_parallel(remote.jobs, sorted(set(missing)), fetch_one))
+            failures.update(run_parallel(remote.jobs, sorted(set(missing)), fetch_one))
     finally:
         if reporter and progress_box[0]:
             reporter.stop()
@@ -575,7 +316,7 @@ def download(
     report.present = len(entry_of) + len(dirs) - len(set(missing) | set(missing_dirs)) - chunked
     report.bytes += counter[0]
     if failures:
-        report.failed = {o: _one_line(e) for o, e in failures.items()}
+        report.failed = {o: one_line(e) for o, e in failures.items()}
         oid = min(failures)
         first = failures[oid]
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
@@ -585,7 +326,7 @@ def download(
         elif isinstance(first, RemoteError):
             reason = first.message
         else:
-            reason = _one_line(first)
+            reason = one_line(first)
         raise RemoteError(
             f"cannot fetch {what}{more} from DVC remote {remote.name!r} ({remote.url}): {reason}"
         )

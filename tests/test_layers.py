@@ -77,6 +77,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gitmodel.evidence",
             "gitmodel.rewrite",
             "gitmodel.remote",
+            "gitmodel.dvc_remote",
             "gitmodel.transfer",
             "gitmodel.notes_sync",
             "gitmodel.registry",

@@ -1,4 +1,5 @@
-"""gitmodel.transfer and the chunk side of a remote: what is asked of the remote, and how.
+"""gitmodel.transfer, gitmodel.dvc_remote and the chunk side of a remote: what is asked
+of the remote, and how.
 
 In process, on a real repository with a real local DVC remote (dvc's own filesystem): the
 sizes of many objects come from listing their directories, a stat each for a few; a
@@ -39,7 +40,7 @@ def _put(storage: Path, data: bytes) -> str:
 
 @pytest.mark.parametrize("count", [3, 400])  # a stat each; a listing per directory
 def test_sizes_of_objects_on_the_remote(remote_repo: tuple[Repo, Path], count: int) -> None:
-    from gitmodel.transfer import LISTING_THRESHOLD, DvcRemote
+    from gitmodel.dvc_remote import LISTING_THRESHOLD, DvcRemote
 
     assert (count > LISTING_THRESHOLD) == (count == 400)
     repo, storage = remote_repo
@@ -55,7 +56,7 @@ def test_sizes_of_objects_on_the_remote(remote_repo: tuple[Repo, Path], count: i
 
 
 def test_object_directories_are_made_once(remote_repo: tuple[Repo, Path]) -> None:
-    from gitmodel.transfer import DvcRemote
+    from gitmodel.dvc_remote import DvcRemote
 
     repo, storage = remote_repo
     remote = DvcRemote(repo)
@@ -82,7 +83,7 @@ class _NoProgress:
 def test_recipes_on_the_remote(remote_repo: tuple[Repo, Path], count: int) -> None:
     from gitmodel.dedup.chunkstore import open_chunk_store
     from gitmodel.dedup.transfer import RECIPE_QUERIES, RemoteChunks
-    from gitmodel.transfer import DvcRemote
+    from gitmodel.dvc_remote import DvcRemote
 
     assert (count > RECIPE_QUERIES) == (count == 200)
     repo, storage = remote_repo
