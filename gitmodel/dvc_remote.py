@@ -10,6 +10,9 @@ down. DVC is imported only when a remote is really opened.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
+import shutil
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -117,6 +120,10 @@ class DvcRemote:
         self.atomic = self.fs.protocol in ATOMIC_PROTOCOLS
         # Where a file object is cheaper than put_file (see prepare_dirs).
         self.direct = self.fs.protocol in DIRECT_PROTOCOLS
+        # A directory on this machine: plain system calls (see upload_one).
+        self.local = self.fs.protocol == "local"
+        self._tmp_prefix = os.urandom(4).hex()
+        self._tmp_count = itertools.count()
         self.record = record_path(repo, name)
 
     def _unreachable(self, exc: BaseException) -> RemoteError:
@@ -196,6 +203,10 @@ class DvcRemote:
         than the 8 KiB upload itself (`dvc push` pays them once per object). Made here,
         each object then costs its own open, write, close and rename.
         """
+        if self.local:
+            for parent in sorted({os.path.dirname(self.odb.oid_to_path(o)) for o in oids}):
+                os.makedirs(parent, exist_ok=True)
+            return
         if self.atomic or not self.direct:
             return
         parents = sorted({self.fs.parent(self.odb.oid_to_path(o)) for o in oids})
@@ -223,6 +234,9 @@ class DvcRemote:
         from dvc_objects.fs.utils import as_atomic, tmp_fname
 
         dest = self.odb.oid_to_path(oid)
+        if self.local:
+            self._upload_local(local, dest, callback)
+            return
         if self.atomic:
             self.fs.put_file(str(local), dest, callback=callback)
             return
@@ -243,6 +257,28 @@ class DvcRemote:
             with contextlib.suppress(Exception):
                 self.fs.rm_file(tmp)
             raise
+
+    def _upload_local(self, local: Path, dest: str, callback: Any) -> None:
+        """One object into a remote directory on this machine: a copy to a temporary name
+        beside it (one sendfile for a small object) and a rename. DVC's put_file costs some
+        40 system calls an object here (three reflink tries, two copies, three renames),
+        which at 50,000 small objects made the push slower than `dvc push` itself."""
+        # As DVC names its own (`<object>.<random>.tmp`), without a getrandom per object.
+        tmp = f"{dest}.{self._tmp_prefix}{next(self._tmp_count):x}.tmp"
+        try:
+            try:
+                shutil.copyfile(local, tmp)
+            except FileNotFoundError:
+                if not os.path.exists(local):
+                    raise
+                os.makedirs(os.path.dirname(dest), exist_ok=True)  # not made by prepare_dirs
+                shutil.copyfile(local, tmp)
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        callback.relative_update(os.path.getsize(dest))
 
     def download_one(self, oid: str, dest: Path, callback: Any) -> None:
         self.fs.get_file(self.odb.oid_to_path(oid), str(dest), callback=callback)

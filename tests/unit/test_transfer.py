@@ -61,6 +61,7 @@ def test_object_directories_are_made_once(remote_repo: tuple[Repo, Path]) -> Non
     repo, storage = remote_repo
     remote = DvcRemote(repo)
     remote.direct = True  # what an ssh remote does, on a filesystem this test can see
+    remote.local = False
     oids = [hashlib.md5(bytes([i])).hexdigest() for i in range(40)]
     (storage / "files" / "md5" / oids[0][:2]).mkdir(parents=True)  # one is already there
     remote.prepare_dirs(oids)
@@ -77,6 +78,47 @@ def test_object_directories_are_made_once(remote_repo: tuple[Repo, Path]) -> Non
 class _NoProgress:
     def relative_update(self, n: int) -> None:
         pass
+
+
+def test_a_local_upload_is_whole_or_absent(
+    remote_repo: tuple[Repo, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A remote directory on this machine gets each object by a copy to a temporary name
+    and a rename: an object that arrived is whole, one whose copy failed is not there and
+    leaves no temporary file."""
+    import shutil
+
+    from gitmodel.dvc_remote import DvcRemote
+
+    repo, storage = remote_repo
+    remote = DvcRemote(repo)
+    assert remote.local
+    data = [os.urandom(8192), os.urandom(300_000)]
+    oids = [hashlib.md5(d).hexdigest() for d in data]
+    sources = []
+    for i, d in enumerate(data):
+        sources.append(Path(repo.root) / f"w{i}.bin")
+        sources[-1].write_bytes(d)
+    remote.prepare_dirs(oids[:1])  # the second object's directory is made when needed
+    for src, oid in zip(sources, oids, strict=True):
+        remote.upload_one(src, oid, _NoProgress())
+    for d, oid in zip(data, oids, strict=True):
+        assert (storage / "files" / "md5" / oid[:2] / oid[2:]).read_bytes() == d
+
+    def dies_half_way(src: str, dst: str) -> None:
+        with open(src, "rb") as s, open(dst, "wb") as t:
+            t.write(s.read(100))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", dies_half_way)
+    third = Path(repo.root) / "w2.bin"
+    third.write_bytes(b"never whole" * 100)
+    oid = hashlib.md5(third.read_bytes()).hexdigest()
+    remote.prepare_dirs([oid])
+    with pytest.raises(OSError):
+        remote.upload_one(third, oid, _NoProgress())
+    assert not (storage / "files" / "md5" / oid[:2] / oid[2:]).exists()
+    assert not [p for p in (storage / "files" / "md5").rglob("*.tmp")]
 
 
 @pytest.mark.parametrize("count", [5, 200])  # asked one by one; one listing
