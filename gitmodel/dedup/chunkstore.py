@@ -49,6 +49,15 @@ class StoreStats(Record):
         self.new_stored = 0  # what they take encoded
         self.deltas = 0  # of the new chunks, how many are XOR deltas
 
+    def keep(self, writer: PackWriter, cid: str, length: int, enc: Any) -> None:
+        """Write a new chunk's encoding (base, depth, payload) to the pack and count it."""
+        base, depth, payload = enc
+        writer.add(cid, base, depth, length, payload)
+        self.new_chunks += 1
+        self.new_raw += length
+        self.new_stored += len(payload)
+        self.deltas += base is not None
+
     def to_json(self) -> dict[str, Any]:
         return {s: getattr(self, s) for s in self.__slots__}
 
@@ -259,12 +268,7 @@ class ChunkStore:
                         pool.give_back(buf)
                         chunks.append((spec.key, spec.length, cid))
                         if enc is not None and cid not in writer.ids and cid not in index:
-                            base, depth, payload = enc
-                            writer.add(cid, base, depth, spec.length, payload)
-                            stats.new_chunks += 1
-                            stats.new_raw += spec.length
-                            stats.new_stored += len(payload)
-                            stats.deltas += base is not None
+                            stats.keep(writer, cid, spec.length, enc)
                         if progress:
                             progress(spec.length)
                     size = sum(c[1] for c in chunks)
@@ -360,12 +364,7 @@ class ChunkStore:
             ):
                 chunks.append((spec.key, spec.length, cid))
                 if enc is not None and cid not in writer.ids and cid not in index:
-                    base, depth, payload = enc
-                    writer.add(cid, base, depth, spec.length, payload)
-                    stats.new_chunks += 1
-                    stats.new_raw += spec.length
-                    stats.new_stored += len(payload)
-                    stats.deltas += base is not None
+                    stats.keep(writer, cid, spec.length, enc)
                 if progress:
                     progress(spec.length)
         finally:
