@@ -31,9 +31,9 @@ def chunk_root(repo: Path) -> Path:
     return repo / ".dvc" / "cache" / "gitmodel"
 
 
-def drop_whole_object(repo: Path, oid: str) -> None:
+def drop_whole_object(repo: Path, oid: str, missing_ok: bool = False) -> None:
     path = repo / ".dvc" / "cache" / "files" / "md5" / oid[:2] / oid[2:]
-    path.unlink()
+    path.unlink(missing_ok=missing_ok)
 
 
 def versions(tmp: Path, n: int, tensors: int = 12, elements: int = 40_000) -> list[Path]:
@@ -216,6 +216,36 @@ def test_corrupt_chunk_makes_checkout_refuse(tmp_path: Path, sh: Shell, repo: Pa
     assert "corrupt-chunk" in {p["kind"] for p in found.json()["problems"]}
     leftovers = list((repo / ".dvc" / "cache" / "files").rglob("*"))
     assert not [p for p in leftovers if p.is_file()], leftovers  # no object under any name
+
+
+def test_fine_tune_deltas_are_sparse_and_a_corrupt_one_refuses(
+    tmp_path: Path, sh: Shell, repo: Path
+) -> None:
+    from gitmodel.dedup.codec import SPARSE
+    from gitmodel.dedup.packs import PackStore
+
+    enable_dedup(sh, repo)
+    done = commit_versions(sh, repo, versions(tmp_path, 3))
+    for _, m in done:
+        drop_whole_object(repo, m)
+    check_every_version(sh, repo, done)  # rebuilt through the sparse deltas, byte-exact
+    store = PackStore(chunk_root(repo) / "packs")
+    sparse = [i for i in store.index.values() if i.base and store.payload(i)[0] & SPARSE]
+    assert sparse  # the fine-tuned tensors' XOR deltas
+    victim = sparse[0]
+    pack = store.pack_path(victim.pack)
+    pack.chmod(0o644)
+    data = bytearray(pack.read_bytes())
+    data[victim.offset + 1] ^= 0x01  # the count of nonzero elements
+    pack.write_bytes(bytes(data))
+    for _, m in done:
+        drop_whole_object(repo, m, missing_ok=True)
+    (repo / "model.safetensors").unlink()
+    # the last version keeps every tensor the one before changed: it needs every delta
+    r = sh.gm("checkout", cwd=repo, check=False)
+    assert r.returncode == 1, r.stderr
+    assert victim.id[:16] in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_mixed_repository_whole_and_deduplicated_outputs(

@@ -148,14 +148,23 @@ def safetensors_chunks(f: object, size: int) -> list[ChunkSpec] | None:
         if begin < at:
             return None  # overlapping tensors: not a partition
         if begin > at:
-            specs.append(ChunkSpec(f"__gap__@{at}", start + at, begin - at))
+            specs += _gap(start, at, begin)
         piece = PIECE - PIECE % width
         for i, off in enumerate(range(begin, end, piece)):
             specs.append(ChunkSpec(f"{name}#{i}", start + off, min(piece, end - off), width))
         at = end
     if at < data_len:
-        specs.append(ChunkSpec(f"__gap__@{at}", start + at, data_len - at))
+        specs += _gap(start, at, data_len)
     return specs
+
+
+def _gap(start: int, begin: int, end: int) -> list[ChunkSpec]:
+    """Bytes between tensors (or after the last), in PIECE-sized pieces like a tensor's, so
+    no chunk outgrows what a decoder accepts (codec.MAX_CHUNK) or the streaming memory."""
+    return [
+        ChunkSpec(f"__gap__@{begin}" + (f"#{i}" if i else ""), start + off, min(PIECE, end - off))
+        for i, off in enumerate(range(begin, end, PIECE))
+    ]
 
 
 def _peek8(f: object) -> bytes:

@@ -9,10 +9,20 @@ changed, XOR against it leaves zeros wherever the two agree (a fine-tune moves m
 values by at most an ulp), which the same planes + zstd then store in a fraction of
 the bytes (ZipLLM/BitX).
 
-Payload of an encoded chunk: one byte `planes` (1 = not grouped), then per plane one byte
-kind (0 raw, 1 zstd), an 8-byte little-endian length and the bytes. Decoding checks every
-length against the raw size the entry declares, so a hostile pack cannot make it allocate
-more than that.
+A chunk that is mostly zero elements (the XOR delta of a fine-tune: a 1e-3 step leaves
+~85% of bf16 values bit-identical, and zstd still runs at ~230 MB/s over such a plane) is
+stored sparse instead: a bitmap of its nonzero elements and the byte planes of those
+elements only. Measured on a 16 MiB bf16 XOR delta (density 0.15, one core): 19 ms at
+0.061 of the raw size, against 40 ms at 0.097 for planes + zstd; it decodes faster too
+(one scatter instead of zstd over the mostly-zero plane and a join).
+
+Payload of an encoded chunk, dense: one byte `planes` (1 = not grouped), then per plane
+one byte kind (0 raw, 1 zstd), an 8-byte little-endian length and the bytes. Sparse: one
+byte 0x80 | width, an 8-byte little-endian count k of nonzero elements, then in the same
+plane framing the bitmap (bit i, little-endian bit order, set when element i is nonzero;
+ceil(n / 8) bytes) and the width byte planes of the k nonzero elements. Decoding checks
+every length, and every zstd frame's declared size, against what the entry's raw length
+allows before it allocates, so a hostile pack cannot make it allocate more than that.
 """
 
 from __future__ import annotations
@@ -23,6 +33,9 @@ from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 from gitmodel.errors import GitModelError
+from gitmodel.record import FrozenRecord
+
+TYPE_CHECKING = False
 
 # What chunk bytes travel as: bytes from a read, or a byte view of a numpy array (no copy).
 Buffer: TypeAlias = "bytes | memoryview"
@@ -46,6 +59,20 @@ ZSTD_PARAMS = {
 SAMPLE = 64 * 1024
 RAW_RATIO = 0.97
 _PLANE = struct.Struct("<BQ")
+_COUNT = struct.Struct("<Q")
+# The first payload byte of a sparse chunk is SPARSE | width.
+SPARSE = 0x80
+# Stored sparse when at most this share of its elements is nonzero. Measured on 16 MiB bf16
+# XOR deltas (CPU ms / share of the raw size, dense vs sparse): density 0.04: 32 / 0.043 vs
+# 22 / 0.028; 0.15: 40 / 0.097 vs 19 / 0.061; 0.42: 53 / 0.153 vs 33 / 0.134; 0.78:
+# 26 / 0.236 vs 49 / 0.236 (the dense planes are stored raw by then).
+SPARSE_MAX = 0.5
+# Element widths that have a numpy integer type (the others are never stored sparse).
+_SPARSE_WIDTHS = (1, 2, 4, 8)
+# No chunk this encoder writes is larger: a safetensors header is at most 100 MB (plus its
+# 8-byte length), a tensor piece 16 MiB, a content-defined chunk 512 KiB. A hostile entry
+# claiming more is refused before anything is allocated for it.
+MAX_CHUNK = 128 * 1024 * 1024
 
 
 class CodecError(GitModelError):
@@ -105,40 +132,107 @@ def _compressor() -> Any:
 
 
 def encode(raw: Buffer, width: int) -> bytes:
-    """The payload for raw, byte-grouped by width (1: not grouped)."""
+    """The payload for raw, byte-grouped by width (1: not grouped); sparse when at most
+    SPARSE_MAX of its width-byte elements are nonzero."""
+    sparse = _encode_sparse(raw, width)
+    if sparse is not None:
+        return sparse
     compressor = _compressor()
-    out: list[Buffer] = []
     planes = _planes(raw, width)
-    out.append(bytes([len(planes)]))
+    out: list[Buffer] = [bytes([len(planes)])]
     for plane in planes:
-        view = memoryview(plane)
-        kind, data = 0, view
-        if len(view) > 64:
-            probe = view[:SAMPLE]
-            if len(view) <= SAMPLE or len(compressor.compress(probe)) < RAW_RATIO * len(probe):
-                packed = compressor.compress(view)
-                if len(packed) < len(view):
-                    kind, data = 1, packed
-        out.append(_PLANE.pack(kind, len(data)))
-        out.append(data)
+        _put_plane(out, plane, compressor)
     return b"".join(out)
 
 
-def decode_planes(payload: Buffer, raw_len: int) -> list[Buffer]:
-    """The byte planes of a payload (one plane when it is not grouped); CodecError if it is
-    malformed or its planes do not make raw_len bytes. A raw plane is a view of payload."""
-    zstandard: Any = _zstd()
+def _put_plane(out: list[Buffer], plane: Buffer, compressor: Any) -> None:
+    """Append a plane's framing and bytes: zstd when that pays, else raw."""
+    view = memoryview(plane)
+    kind, data = 0, view
+    if len(view) > 64:
+        probe = view[:SAMPLE]
+        if len(view) <= SAMPLE or len(compressor.compress(probe)) < RAW_RATIO * len(probe):
+            packed = compressor.compress(view)
+            if len(packed) < len(view):
+                kind, data = 1, packed
+    out.append(_PLANE.pack(kind, len(data)))
+    out.append(data)
+
+
+def _encode_sparse(raw: Buffer, width: int) -> bytes | None:
+    """The sparse payload for raw, or None when too many of its elements are nonzero."""
+    if width not in _SPARSE_WIDTHS or len(raw) % width or len(raw) < 64 * width:
+        return None
+    import numpy as np
+
+    elements = np.frombuffer(raw, dtype=f"<u{width}")
+    k = int(np.count_nonzero(elements))  # about 1 ms per 16 MiB: cheap to ask every chunk
+    if k > SPARSE_MAX * len(elements):
+        return None
+    nonzero = elements != 0
+    bitmap = np.packbits(nonzero, bitorder="little")
+    # np.compress, not elements[nonzero]: 7.5 ms against 27 ms for 8M bytes
+    values = np.compress(nonzero, elements)
+    compressor = _compressor()
+    out: list[Buffer] = [bytes([SPARSE | width]), _COUNT.pack(k)]
+    _put_plane(out, bitmap.data, compressor)
+    for plane in _planes(values.view(np.uint8).data, width) if k else [b""] * width:
+        _put_plane(out, plane, compressor)
+    return b"".join(out)
+
+
+class Sparse(FrozenRecord):
+    """A decoded sparse chunk: the indices of its nonzero width-byte elements (int64, in
+    order) and those elements (a numpy array of <u{width})."""
+
+    __slots__ = ("width", "index", "values")
+
+    def __init__(self, width: int, index: Any, values: Any) -> None:
+        self._set(width=width, index=index, values=values)
+
+    if TYPE_CHECKING:
+        width: int
+        index: Any
+        values: Any
+
+
+def decode_parts(payload: Buffer, raw_len: int) -> list[Buffer] | Sparse:
+    """A payload decoded to its byte planes (one plane when it is not grouped), or to its
+    nonzero elements when it is sparse; CodecError if it is malformed or does not make
+    raw_len bytes. A raw plane is a view of payload."""
     view = memoryview(payload)
     if not view:
         raise CodecError("empty chunk payload")
+    if raw_len > MAX_CHUNK:
+        raise CodecError(f"chunk of {raw_len} bytes is larger than any gitmodel writes")
     n = view[0]
+    if n & SPARSE:
+        return _decode_sparse(view, raw_len, n & ~SPARSE)
     if n < 1 or n > 8 or raw_len % n:
         raise CodecError("bad plane count in chunk payload")
-    plane_len = raw_len // n
-    planes: list[Buffer] = []
-    at = 1
+    planes, at = _read_planes(view, 1, [raw_len // n] * n)
+    if at != len(view):
+        raise CodecError("trailing bytes in chunk payload")
+    return planes
+
+
+def decode_planes(payload: Buffer, raw_len: int) -> list[Buffer]:
+    """The byte planes of a payload (a sparse one as a single plane of its raw bytes)."""
+    parts = decode_parts(payload, raw_len)
+    if isinstance(parts, Sparse):
+        out = bytearray(raw_len)
+        apply_sparse(out, parts)
+        return [memoryview(out)]
+    return parts
+
+
+def _read_planes(view: memoryview, at: int, lengths: list[int]) -> tuple[list[Buffer], int]:
+    """The planes framed from view[at:], each of the length given (checked before any
+    allocation: a zstd frame must declare its size, and that size must be the plane's)."""
+    zstandard: Any = _zstd()
     decompressor = _decompressor()
-    for _ in range(n):
+    planes: list[Buffer] = []
+    for plane_len in lengths:
         if at + _PLANE.size > len(view):
             raise CodecError("truncated chunk payload")
         kind, length = _PLANE.unpack_from(view, at)
@@ -152,6 +246,11 @@ def decode_planes(payload: Buffer, raw_len: int) -> list[Buffer]:
             plane = data
         elif kind == 1:
             try:
+                # zstd allocates what a frame's header declares: refuse a declared size
+                # other than the plane's before it does (a hostile 2**40 is a MemoryError)
+                declared = zstandard.frame_content_size(data)
+                if declared != plane_len:
+                    raise CodecError("chunk plane has the wrong length")
                 plane = decompressor.decompress(data, max_output_size=plane_len)
             except zstandard.ZstdError as exc:
                 raise CodecError(f"bad zstd frame in chunk payload ({exc})") from None
@@ -160,9 +259,42 @@ def decode_planes(payload: Buffer, raw_len: int) -> list[Buffer]:
         if len(plane) != plane_len:
             raise CodecError("chunk plane has the wrong length")
         planes.append(plane)
+    return planes, at
+
+
+def _decode_sparse(view: memoryview, raw_len: int, width: int) -> Sparse:
+    import numpy as np
+
+    if width not in _SPARSE_WIDTHS or raw_len % width:
+        raise CodecError("bad element width in sparse chunk payload")
+    n = raw_len // width
+    if 1 + _COUNT.size > len(view):
+        raise CodecError("truncated chunk payload")
+    (k,) = _COUNT.unpack_from(view, 1)
+    if k > n:
+        raise CodecError("sparse chunk payload counts more elements than it has")
+    (bitmap, *planes), at = _read_planes(view, 1 + _COUNT.size, [(n + 7) // 8] + [k] * width)
     if at != len(view):
         raise CodecError("trailing bytes in chunk payload")
-    return planes
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    if bits[n:].any():
+        raise CodecError("sparse chunk bitmap marks elements past its end")
+    # flatnonzero of a bool view: 3 times faster than of the uint8 bits
+    index = np.flatnonzero(bits[:n].view(np.bool_))
+    if len(index) != k:
+        raise CodecError("sparse chunk bitmap does not match its element count")
+    values = np.frombuffer(join_planes(planes) if k else b"", dtype=f"<u{width}")
+    return Sparse(width, index, values)
+
+
+def apply_sparse(out: Buffer | bytearray, sparse: Sparse) -> None:
+    """XOR a sparse chunk into out (writable, the chunk's length): out[i] ^= element i."""
+    import numpy as np
+
+    if not len(sparse.index):
+        return
+    elements = np.frombuffer(out, dtype=f"<u{sparse.width}")
+    elements[sparse.index] ^= sparse.values
 
 
 def _decompressor() -> Any:

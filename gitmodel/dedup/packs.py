@@ -26,7 +26,15 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from gitmodel.dedup.codec import Buffer, CodecError, decode_planes, join_planes, xor
+from gitmodel.dedup.codec import (
+    Buffer,
+    CodecError,
+    Sparse,
+    apply_sparse,
+    decode_parts,
+    join_planes,
+    xor,
+)
 from gitmodel.errors import GitModelError
 from gitmodel.record import FrozenRecord
 
@@ -264,12 +272,14 @@ class PackStore:
         return out
 
     def _decode_chain(self, chain: list[ChunkInfo], out: bytearray | None = None) -> Buffer:
-        """The raw bytes of chain[0]: every link decoded to its byte planes and the planes
-        XORed (the grouping is a permutation of bytes, so XOR commutes with it), joined once."""
+        """The raw bytes of chain[0]: every dense link decoded to its byte planes and the
+        planes XORed (the grouping is a permutation of bytes, so XOR commutes with it),
+        joined once; then each sparse link XORed in at its nonzero elements only."""
         planes: list[Buffer] | None = None
+        sparse: list[Sparse] = []
         for info in chain:
             try:
-                mine = decode_planes(self.payload(info), info.raw_len)
+                mine = decode_parts(self.payload(info), info.raw_len)
             except CodecError as exc:
                 raise CorruptChunk(
                     f"corrupt chunk {info.id[:16]} in pack {info.pack[:16]}: {exc.message}"
@@ -278,14 +288,30 @@ class PackStore:
                 raise CorruptChunk(
                     f"corrupt chunk {info.id[:16]}: pack unreadable ({exc.strerror})"
                 ) from None
-            if planes is None:
+            if isinstance(mine, Sparse):
+                sparse.append(mine)
+            elif planes is None:
                 planes = mine
             elif len(mine) == len(planes):
                 planes = [xor(a, b) for a, b in zip(planes, mine, strict=True)]
             else:
                 planes = [xor(join_planes(planes), join_planes(mine))]
-        assert planes is not None
-        return join_planes(planes, out)
+        if not sparse:
+            assert planes is not None
+            return join_planes(planes, out)
+        size = chain[0].raw_len
+        if out is None or len(out) < size:
+            out = bytearray(size)
+        target = memoryview(out)[:size]
+        if planes is None:
+            target[:] = bytes(size)
+        elif len(planes) == 1:
+            target[:] = planes[0]
+        else:
+            join_planes(planes, out)  # into out: it is large enough
+        for part in sparse:
+            apply_sparse(target, part)
+        return target
 
     def read(self, cid: str, out: bytearray | None = None) -> Buffer:
         """The raw bytes of chunk cid, decoded and checked against its name (joined into out

@@ -1,0 +1,239 @@
+"""gitmodel.dedup.codec and the pack format: the sparse plane kind, packs written before it,
+and hostile payloads (a pack from a remote or a clone is content its author controls)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gitmodel.dedup import codec
+from gitmodel.dedup.codec import MAX_CHUNK, SPARSE, CodecError, decode, encode, xor
+from gitmodel.dedup.packs import CorruptChunk, PackStore, chunk_id
+
+DATA = Path(__file__).parent.parent / "data"
+# tests/data/pack-v1.pack was written by the encoder before sparse chunks existed: a bf16
+# chunk in two byte planes, a text chunk not grouped, and an XOR delta of a fine-tune of the
+# first (depth 1). Each id is the sha256 of the chunk's raw bytes.
+OLD_PACK = "d5ffeaf2fc07fcaa482e3578834c1308cd8ab043bb3092de9d36c51ae3f2a354"
+OLD_CHUNKS = {
+    "9f46ca450391ab5803333b83108ac66cf750000ac625804d2e2559612953c469": (12000, 2, None),
+    "66dd919dd0713c0b97507094df004cf21526d1902f3d47ff7b29f8a2fb473baa": (2900, 1, None),
+    "b58acfa97a199457a61f796dfcb1aa66bbb44f3dbe1cca91fa68bb2ed64d97de": (
+        12000,
+        2,
+        "9f46ca450391ab5803333b83108ac66cf750000ac625804d2e2559612953c469",
+    ),
+}
+
+
+def bf16(values: np.ndarray) -> np.ndarray:
+    u = values.astype(np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def fine_tune_delta(n: int = 50_000, noise: float = 1e-3, seed: int = 3) -> tuple[bytes, bytes]:
+    """(a version's bf16 bytes, its XOR against the fine-tuned next version)."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 0.02, n).astype(np.float32)
+    a = bf16(w)
+    b = bf16((w * (1 + rng.normal(0, noise, n))).astype(np.float32))
+    return a.tobytes(), (a ^ b).tobytes()
+
+
+# -- the sparse kind ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [1, 2, 4, 8])
+def test_a_fine_tune_delta_is_stored_sparse_smaller_and_round_trips(width: int) -> None:
+    _, delta = fine_tune_delta()
+    payload = encode(delta, width)
+    assert payload[0] == SPARSE | width
+    assert bytes(decode(payload, len(delta))) == delta
+    dense = _dense(delta, width)
+    assert len(payload) < len(dense)  # smaller than planes + zstd of the same delta
+
+
+def test_sparse_edge_cases_round_trip() -> None:
+    one = bytearray(4096)
+    one[-1] = 7  # a single nonzero element, the last one
+    cases = [bytes(4096), bytes(one), bytes(8 * 1000 + 6)]
+    rng = np.random.default_rng(0)
+    half = np.zeros(3000, dtype=np.uint16)
+    half[rng.choice(3000, 1500, replace=False)] = rng.integers(1, 65535, 1500)
+    cases.append(half.tobytes())  # exactly at the threshold
+    for raw in cases:
+        for width in (1, 2, 4, 8):
+            payload = encode(raw, width)
+            assert bytes(decode(payload, len(raw))) == raw, (len(raw), width)
+    assert encode(half.tobytes(), 2)[0] == SPARSE | 2
+
+
+def test_dense_weights_keep_the_dense_kind() -> None:
+    whole, _ = fine_tune_delta()
+    payload = encode(whole, 2)
+    assert payload[0] == 2  # two byte planes, as before
+    assert bytes(decode(payload, len(whole))) == whole
+
+
+def test_a_delta_chain_mixing_sparse_and_dense_links_rebuilds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    w = rng.normal(0, 0.02, 40_000).astype(np.float32)
+    versions = [bf16(w).tobytes()]
+    for _ in range(3):
+        w = (w * (1 + rng.normal(0, 1e-3, w.size))).astype(np.float32)
+        versions.append(bf16(w).tobytes())
+    store = PackStore(tmp_path / "packs")
+    ids = [chunk_id(v) for v in versions]
+    with store.writer() as writer:
+        writer.add(ids[0], None, 0, len(versions[0]), encode(versions[0], 2))
+        for k in range(1, 4):
+            writer.add(
+                ids[k],
+                ids[k - 1],
+                k,
+                len(versions[k]),
+                encode(xor(versions[k], versions[k - 1]), 2),
+            )
+    kinds = [store.payload(store.index[i])[0] for i in ids]
+    assert kinds == [2, SPARSE | 2, SPARSE | 2, SPARSE | 2]
+    for i, v in zip(ids, versions, strict=True):
+        assert bytes(store.read(i)) == v
+        out = bytearray(len(v) + 100)  # a reused buffer larger than the chunk
+        assert bytes(store.read(i, out)) == v
+
+
+# -- packs written before the sparse kind ------------------------------------------------------
+
+
+def test_packs_written_before_the_sparse_kind_still_decode(tmp_path: Path) -> None:
+    store = PackStore(tmp_path / "packs")
+    tmp = store.tmp_dir() / "incoming"
+    shutil.copyfile(DATA / "pack-v1.pack", tmp)
+    assert store.import_pack(tmp, expected=OLD_PACK) == OLD_PACK
+    for cid, (raw_len, first_byte, base) in OLD_CHUNKS.items():
+        info = store.index[cid]
+        assert (info.raw_len, info.base) == (raw_len, base)
+        assert store.payload(info)[0] == first_byte  # the old dense kinds
+        raw = store.read(cid)  # decoded, and checked against its sha256
+        assert hashlib.sha256(raw).hexdigest() == cid
+
+
+# -- hostile payloads ---------------------------------------------------------------------------
+
+
+def _dense(raw: bytes, width: int) -> bytes:
+    saved = codec.SPARSE_MAX
+    codec.SPARSE_MAX = -1.0
+    try:
+        return encode(raw, width)
+    finally:
+        codec.SPARSE_MAX = saved
+
+
+def _frame_claiming(size: int) -> bytes:
+    """A zstd frame whose header declares size bytes of content (it holds a few)."""
+    import zstandard
+
+    real = zstandard.ZstdCompressor(write_content_size=False).compress(b"\0" * 100)
+    # frame header descriptor: single segment, 8-byte content size
+    return real[:4] + bytes([0xE0]) + struct.pack("<Q", size) + real[5:]
+
+
+def _sparse_parts(payload: bytes) -> list[tuple[int, int, int]]:
+    """(offset of the kind byte, kind, length) of each plane of a sparse payload."""
+    at, out = 9, []
+    while at < len(payload):
+        kind, length = struct.unpack_from("<BQ", payload, at)
+        out.append((at, kind, length))
+        at += 9 + length
+    return out
+
+
+def _hostile_payloads() -> list[object]:
+    _, delta = fine_tune_delta(n=20_000)
+    good = encode(delta, 2)
+    n = len(delta)
+    k = struct.unpack_from("<Q", good, 1)[0]
+    parts = _sparse_parts(good)
+    bitmap_at, _, bitmap_len = parts[0]
+    cases = [
+        ("empty", b"", n),
+        ("bad width", bytes([SPARSE | 3]) + good[1:], n),
+        ("count over the elements", good[:1] + struct.pack("<Q", n) + good[9:], n),
+        ("count off by one", good[:1] + struct.pack("<Q", k + 1) + good[9:], n),
+        ("trailing bytes", good + b"\0", n),
+        ("raw length past MAX_CHUNK", good, MAX_CHUNK + 2),
+        ("raw length not a multiple of the width", good, n - 1),
+        ("unknown plane kind", good[:bitmap_at] + b"\x07" + good[bitmap_at + 1 :], n),
+        (
+            "plane length past the payload",
+            good[: bitmap_at + 1] + struct.pack("<Q", 1 << 62) + good[bitmap_at + 9 :],
+            n,
+        ),
+    ]
+    for cut in (1, 5, 9, 12, bitmap_at + 9 + bitmap_len // 2, len(good) - 1):
+        cases.append((f"truncated at {cut}", good[:cut], n))
+    # a zstd plane whose frame declares 2**40 bytes (zstd would try to allocate them)
+    huge = _frame_claiming(1 << 40)
+    cases.append(
+        (
+            "sparse plane declaring 2**40 bytes",
+            good[:9] + struct.pack("<BQ", 1, len(huge)) + huge,
+            n,
+        )
+    )
+    dense_huge = bytes([1]) + struct.pack("<BQ", 1, len(huge)) + huge
+    cases.append(("dense plane declaring 2**40 bytes", dense_huge, 1 << 36))
+    cases.append(("dense plane declaring 2**40 bytes, small chunk", dense_huge, 1000))
+    # bits past the last element: a raw bitmap with its padding bits set
+    odd = bytes(8 * 7 * 100 + 3 * 8)  # 703 elements of 8 bytes, all zero
+    bad = bytes([SPARSE | 8]) + struct.pack("<Q", 1)
+    bad += struct.pack("<BQ", 0, 88) + b"\x01" + bytes(86) + b"\x80"  # element 0 and a padding bit
+    bad += b"".join(struct.pack("<BQ", 0, 1) + b"\x01" for _ in range(8))
+    cases.append(("bitmap bit past the end", bad, len(odd)))
+    return [pytest.param(payload, raw_len, id=name) for name, payload, raw_len in cases]
+
+
+@pytest.mark.parametrize("payload,raw_len", _hostile_payloads())
+def test_a_hostile_payload_refuses_in_one_line(payload: bytes, raw_len: int) -> None:
+    with pytest.raises(CodecError) as err:
+        decode(payload, raw_len)
+    assert "\n" not in err.value.message and err.value.message
+
+
+def test_flipped_bytes_never_escape_as_another_error() -> None:
+    _, delta = fine_tune_delta(n=4000)
+    good = encode(delta, 2)
+    rng = np.random.default_rng(1)
+    for _ in range(400):
+        bad = bytearray(good)
+        for at in rng.integers(0, len(bad), 3):
+            bad[at] ^= int(rng.integers(1, 256))
+        try:
+            decode(bytes(bad), len(delta))
+        except CodecError:
+            pass  # a damaged payload that decodes is caught by the chunk's sha256
+
+
+def test_a_corrupt_sparse_entry_in_a_pack_refuses_with_its_name(tmp_path: Path) -> None:
+    base, delta = fine_tune_delta()
+    version = xor(base, delta)
+    store = PackStore(tmp_path / "packs")
+    with store.writer() as writer:
+        writer.add(chunk_id(base), None, 0, len(base), encode(base, 2))
+        writer.add(chunk_id(version), chunk_id(base), 1, len(base), encode(delta, 2))
+    info = store.index[chunk_id(version)]
+    pack = store.pack_path(info.pack)
+    data = bytearray(pack.read_bytes())
+    data[info.offset + 1] ^= 0xFF  # the sparse count
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(data))
+    store.forget()
+    with pytest.raises(CorruptChunk) as err:
+        store.read(chunk_id(version))
+    assert chunk_id(version)[:16] in err.value.message and "\n" not in err.value.message
