@@ -10,6 +10,7 @@ down. DVC is imported only when a remote is really opened.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import shutil
@@ -39,7 +40,13 @@ UPLOAD_BLOCK = 4 * 1024 * 1024
 LISTING_THRESHOLD = 256
 
 
+class CopyFailed(Exception):
+    """A copy into a local remote failed; its text is one_line of the original error."""
+
+
 def one_line(exc: BaseException) -> str:
+    if isinstance(exc, CopyFailed):
+        return str(exc)
     text = str(exc).strip() or type(exc).__name__
     first = text.splitlines()[0]
     return first if type(exc).__name__ in first else f"{type(exc).__name__}: {first}"
@@ -280,8 +287,215 @@ class DvcRemote:
             raise
         callback.relative_update(os.path.getsize(dest))
 
+    def copy_local(
+        self, objects: Path, oids: Sequence[str], known: dict[str, tuple[int, int, int]]
+    ) -> LocalCopy:
+        """Copy oids from the cache's object directory into this remote directory on this
+        machine, one object directory at a time, on two cores: half of them in a forked
+        child. Only objects whose (inode, mtime, size) is the one they were verified at are
+        copied; the rest come back in `unverified`, for the caller to check and send.
+
+        Per object: open, fstat, open of a temporary name beside it, one sendfile, two
+        closes and a rename, each relative to its directory's descriptor (7 system calls;
+        `shutil.copyfile` made 13, and a thread per job made the GIL the bottleneck: on
+        2 cores, 8 threads handing it over at every system call took more CPU than the
+        copies). A failed child is done again by this process: copying an object twice
+        writes the same bytes under the same name.
+        """
+        runs: dict[str, list[str]] = {}
+        for oid in oids:
+            runs.setdefault(oid[:2], []).append(oid[2:])
+        todo = sorted(runs.items())
+        tmp = f".{self._tmp_prefix}"
+        if len(oids) < FORK_OBJECTS or not hasattr(os, "fork") or _single_threaded() is False:
+            return _copy_runs(str(objects), self.odb.path, todo, known, tmp + "0")
+        first, second = _halves(todo, len(oids))
+        r, w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            return _copy_runs(str(objects), self.odb.path, todo, known, tmp + "0")
+        if pid == 0:  # the child: copy, report, and leave without running any exit handler
+            code = 1
+            try:
+                os.close(r)
+                done = _copy_runs(str(objects), self.odb.path, second, known, tmp + "1")
+                view = memoryview(done.to_bytes())
+                while view:
+                    view = view[os.write(w, view) :]
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        try:
+            mine = _copy_runs(str(objects), self.odb.path, first, known, tmp + "0")
+            chunks = []
+            while chunk := os.read(r, 1 << 20):
+                chunks.append(chunk)
+        finally:
+            os.close(r)
+            _, status = os.waitpid(pid, 0)
+        theirs = LocalCopy.from_bytes(b"".join(chunks)) if status == 0 else None
+        if theirs is None:
+            theirs = _copy_runs(str(objects), self.odb.path, second, known, tmp + "2")
+        mine.merge(theirs)
+        return mine
+
     def download_one(self, oid: str, dest: Path, callback: Any) -> None:
         self.fs.get_file(self.odb.oid_to_path(oid), str(dest), callback=callback)
+
+
+# Fewer objects than this are copied by this process alone: a fork costs a few ms.
+FORK_OBJECTS = 2048
+
+
+class LocalCopy:
+    """What a copy into a local remote did: bytes copied, the oids it left for the caller
+    (their stat is not the verified one), and oid -> why it failed."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.unverified: list[str] = []
+        self.failed: dict[str, str] = {}
+
+    def merge(self, other: LocalCopy) -> None:
+        self.bytes += other.bytes
+        self.unverified += other.unverified
+        self.failed.update(other.failed)
+
+    def to_bytes(self) -> bytes:
+        import json
+
+        return json.dumps([self.bytes, self.unverified, self.failed]).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LocalCopy | None:
+        import json
+
+        try:
+            n, unverified, failed = json.loads(data)
+        except ValueError:
+            return None
+        if not (isinstance(n, int) and isinstance(unverified, list) and isinstance(failed, dict)):
+            return None
+        out = cls()
+        out.bytes, out.unverified, out.failed = n, [str(o) for o in unverified], failed
+        return out
+
+
+def _single_threaded() -> bool:
+    """Whether this process runs one thread (only such a process may fork safely)."""
+    import sys
+
+    threading_ = sys.modules.get("threading")
+    return threading_ is None or threading_.active_count() == 1
+
+
+def _halves(
+    runs: list[tuple[str, list[str]]], total: int
+) -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
+    """runs split in two with about as many objects each (one run may be cut in two)."""
+    seen = 0
+    for i, (prefix, names) in enumerate(runs):
+        if seen + len(names) >= total // 2:
+            cut = total // 2 - seen
+            return [*runs[:i], (prefix, names[:cut])], [(prefix, names[cut:]), *runs[i + 1 :]]
+        seen += len(names)
+    return runs, []
+
+
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def _copy_runs(
+    source: str,
+    dest: str,
+    runs: list[tuple[str, list[str]]],
+    known: dict[str, tuple[int, int, int]],
+    tag: str,
+) -> LocalCopy:
+    """Copy each (prefix, names) run from source/prefix to dest/prefix (see copy_local).
+
+    A temporary name is the object's own plus tag (random per push, one letter per
+    process): an oid appears once in a push, so no two writers share one."""
+    out = LocalCopy()
+    for prefix, names in runs:
+        try:
+            src_dir = os.open(os.path.join(source, prefix), _DIR_FLAGS)
+        except OSError as exc:
+            out.failed.update((prefix + name, one_line(exc)) for name in names)
+            continue
+        try:
+            dst_path = os.path.join(dest, prefix)
+            os.makedirs(dst_path, exist_ok=True)  # made by prepare_dirs: one stat
+            dst_dir = os.open(dst_path, _DIR_FLAGS)
+        except OSError as exc:
+            os.close(src_dir)
+            out.failed.update((prefix + name, one_line(exc)) for name in names)
+            continue
+        try:
+            for name in names:
+                oid = prefix + name
+                try:
+                    size = _copy_one(src_dir, dst_dir, name, known.get(oid), f"{name}{tag}")
+                except OSError as exc:
+                    out.failed[oid] = one_line(exc)
+                    continue
+                if size is None:
+                    out.unverified.append(oid)
+                else:
+                    out.bytes += size
+        finally:
+            os.close(src_dir)
+            os.close(dst_dir)
+    return out
+
+
+def _copy_one(
+    src_dir: int, dst_dir: int, name: str, known: tuple[int, int, int] | None, tmp_stem: str
+) -> int | None:
+    """One object copied to a temporary name and renamed into place; its size, or None when
+    its stat is not the one it was verified at (then nothing is written)."""
+    fd = os.open(name, _READ_FLAGS, dir_fd=src_dir)
+    try:
+        st = os.fstat(fd)
+        if known is None or known != (st.st_ino, st.st_mtime_ns, st.st_size):
+            return None
+        tmp = f"{tmp_stem}.tmp"
+        out = os.open(tmp, _WRITE_FLAGS, 0o666, dir_fd=dst_dir)
+        try:
+            try:
+                offset = 0
+                while offset < st.st_size:
+                    sent = os.sendfile(out, fd, offset, st.st_size - offset)
+                    if sent == 0:
+                        raise OSError(errno.EIO, "the object shrank while it was copied")
+                    offset += sent
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+                os.lseek(fd, 0, os.SEEK_SET)  # a filesystem sendfile cannot write to
+                os.ftruncate(out, 0)
+                while block := os.read(fd, UPLOAD_BLOCK):
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(out, view) :]
+            os.close(out)
+            out = -1
+            os.rename(tmp, name, src_dir_fd=dst_dir, dst_dir_fd=dst_dir)
+        except BaseException:
+            if out >= 0:
+                os.close(out)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dst_dir)
+            raise
+        return st.st_size
+    finally:
+        os.close(fd)
 
 
 def run_parallel(

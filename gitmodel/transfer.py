@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gitmodel.dvc_remote import DvcRemote, byte_callback, one_line, run_parallel
+from gitmodel.dvc_remote import CopyFailed, DvcRemote, byte_callback, one_line, run_parallel
 from gitmodel.errors import GitModelError, Refused
 from gitmodel.remote import (
     RemoteError,
@@ -155,7 +155,12 @@ def upload(
             raise
         except Exception as exc:
             raise remote._unreachable(exc) from None
-        failures = run_parallel(remote.jobs, todo_files, push_one)
+        if remote.local:
+            failures = _copy_local(remote, store, todo_files, verified, counter, progress)
+            # Objects whose stat is not the verified one are checked first, then sent.
+            failures.update(run_parallel(remote.jobs, failures.pop(_UNVERIFIED, []), push_one))
+        else:
+            failures = run_parallel(remote.jobs, todo_files, push_one)
         # A manifest goes up only after all its entries: its presence promises them.
         ok_dirs = []
         for d in todo_dirs:
@@ -182,6 +187,28 @@ def upload(
             f"{entry_of.get(oid) or dirs.get(oid, oid)}{more}: {one_line(failures[oid])}"
         )
     return report
+
+
+_UNVERIFIED = ""  # a key no oid has: _copy_local's list of objects still to verify
+
+
+def _copy_local(
+    remote: DvcRemote,
+    store: Any,
+    oids: list[str],
+    verified: dict[str, tuple[int, int, int]],
+    counter: list[int],
+    progress: Callable[[int], None] | None,
+) -> dict[str, Any]:
+    """The objects into a remote directory on this machine in one batch (DvcRemote.
+    copy_local): oid -> failure, and under _UNVERIFIED the oids it left to push_one."""
+    done = remote.copy_local(store.objects, oids, verified)
+    counter[0] += done.bytes
+    if progress and done.bytes:
+        progress(done.bytes)
+    failures: dict[str, Any] = {oid: CopyFailed(why) for oid, why in done.failed.items()}
+    failures[_UNVERIFIED] = done.unverified
+    return failures
 
 
 def _push_chunked(

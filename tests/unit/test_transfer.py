@@ -138,3 +138,83 @@ def test_recipes_on_the_remote(remote_repo: tuple[Repo, Path], count: int) -> No
     for m in md5s[::2]:
         (recipes / m).write_bytes(b"recipe")
     assert chunks.recipes_present(md5s) == set(md5s[::2])
+
+
+_COPY_SCRIPT = r"""
+import json, os, sys
+from pathlib import Path
+import gitmodel.dvc_remote as dr
+from gitmodel.repo import Repo
+
+root, oids, known, child = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
+dr.FORK_OBJECTS = 1
+parent, forks, copy_runs = os.getpid(), [], dr._copy_runs
+real_fork = os.fork
+
+def fork():
+    forks.append(1)
+    return real_fork()
+
+def runs(*args):
+    if os.getpid() != parent and child == "dies":
+        os._exit(3)  # a child that fails in any way: its half is done again by the parent
+    return copy_runs(*args)
+
+os.fork, dr._copy_runs = fork, runs
+repo = Repo(root)
+remote = dr.DvcRemote(repo)
+done = remote.copy_local(repo.store.objects, oids, {o: tuple(k) for o, k in known.items()})
+print(json.dumps([len(forks), done.bytes, sorted(done.unverified), sorted(done.failed)]))
+"""
+
+
+@pytest.mark.parametrize("child", ["none", "copies", "dies"])
+def test_a_local_push_copies_what_was_verified_in_one_batch(
+    remote_repo: tuple[Repo, Path], child: str
+) -> None:
+    """Objects go into a local remote one object directory at a time, half of them in a
+    forked child when there are many: each arrives whole under its name, an object whose
+    stat is not the one it was verified at is left to the caller (nothing written), one
+    that cannot be read is a failure, and a child that fails has its half done again."""
+    import json
+
+    from gitmodel.dvc_remote import DvcRemote
+
+    repo, storage = remote_repo
+    data = [os.urandom(1 + 37 * i) for i in range(60)] + [b""]
+    oids = sorted({hashlib.md5(d).hexdigest(): d for d in data})
+    by_oid = {hashlib.md5(d).hexdigest(): d for d in data}
+    known = {}
+    for oid in oids:
+        path = repo.store.objects / oid[:2] / oid[2:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(by_oid[oid])
+        st = path.stat()
+        known[oid] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    stale, gone = oids[7], oids[40]
+    known[stale] = (known[stale][0], known[stale][1] + 1, known[stale][2])  # changed since
+    (repo.store.objects / gone[:2] / gone[2:]).unlink()
+    remote = DvcRemote(repo)
+    remote.prepare_dirs(oids)
+    if child == "none":  # fewer objects than FORK_OBJECTS: all in this process
+        done = remote.copy_local(repo.store.objects, oids, known)
+        forks, got, unverified, failed = 0, done.bytes, done.unverified, sorted(done.failed)
+    else:
+        out = subprocess.run(
+            [sys.executable, "-c", _COPY_SCRIPT, str(repo.root), json.dumps(oids)]
+            + [json.dumps(known), child],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        forks, got, unverified, failed = json.loads(out.stdout.splitlines()[-1])
+    assert forks == (0 if child == "none" else 1)
+    assert unverified == [stale] and failed == [gone]
+    copied = [o for o in oids if o not in (stale, gone)]
+    assert got == sum(len(by_oid[o]) for o in copied)
+    on_remote = storage / "files" / "md5"
+    for oid in copied:
+        assert (on_remote / oid[:2] / oid[2:]).read_bytes() == by_oid[oid]
+    assert not (on_remote / stale[:2] / stale[2:]).exists()
+    assert not (on_remote / gone[:2] / gone[2:]).exists()
+    assert not [p for p in on_remote.rglob("*.tmp")]
