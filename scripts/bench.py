@@ -68,6 +68,9 @@ class Sample:
     ok: bool
     error: str = ""
     cpu_seconds: float = 0.0  # user + system, of the child and its waited-for descendants
+    # What the run cost the server behind it (S3 rows): requests by kind, its CPU seconds.
+    requests: dict[str, int] = field(default_factory=dict)
+    server_cpu: float = 0.0
 
 
 @dataclass
@@ -79,6 +82,8 @@ class Contender:
     samples: list[Sample] = field(default_factory=list)
     skip: str = ""  # reason this contender cannot run here
     ok_codes: tuple[int, ...] = (0,)  # `dvc status -q` exits 1 when it finds a change
+    # Read before and after each run: (requests so far by kind, server CPU seconds so far).
+    probe: Callable[[], tuple[dict[str, int], float]] | None = None
 
     def median(self) -> float | None:
         good = [s.seconds for s in self.samples if s.ok]
@@ -213,7 +218,16 @@ class Bench:
                 # Flush every dirty page first (untimed): otherwise whoever runs after a
                 # big write pays for its writeback through the kernel's dirty throttling.
                 os.sync()
+                before = c.probe() if c.probe else None
                 sample = self.timed(c.argv, c.cwd, c.ok_codes)
+                if c.probe and before:
+                    after = c.probe()
+                    sample.requests = {
+                        k: n - before[0].get(k, 0)
+                        for k, n in after[0].items()
+                        if n > before[0].get(k, 0)
+                    }
+                    sample.server_cpu = after[1] - before[1]
                 c.samples.append(sample)
                 if self.verbose:
                     state = f"{sample.seconds:.3f}s" if sample.ok else sample.error
@@ -553,6 +567,10 @@ class Bench:
 
                 return setup
 
+            def probe_of(k: Any, who: str) -> Callable[[], tuple[dict[str, int], float]] | None:
+                probe = k.probe
+                return (lambda: probe(who)) if probe else None
+
             # Every push first, while the cache holds every commit's objects (a pull
             # brings only the work tree's), then every pull from what was pushed.
             for k in servers.kinds:
@@ -566,12 +584,14 @@ class Bench:
                             d,
                             emptied(k, "dvc"),
                             skip=dvc_skip,
+                            probe=probe_of(k, "dvc"),
                         ),
                         Contender(
                             "git model push",
                             [*gm, "push", "-r", k.kind],
                             g,
                             emptied(k, "gm", record),
+                            probe=probe_of(k, "gm"),
                         ),
                     ],
                     runs,
@@ -590,12 +610,14 @@ class Bench:
                             d,
                             self.removing(d / "data", d / ".dvc" / "cache", d / ".dvc" / "tmp"),
                             skip=dvc_skip,
+                            probe=probe_of(k, "dvc"),
                         ),
                         Contender(
                             "git model pull",
                             [*gm, "pull", "-r", k.kind],
                             g,
                             self.removing(g / "data", g / ".dvc" / "cache", g / ".dvc" / "tmp"),
+                            probe=probe_of(k, "gm"),
                         ),
                     ],
                     runs,
@@ -1065,6 +1087,36 @@ class Bench:
                 parts.append(f"{label} ({work}) {m:.2f} s vs {seconds:.2f} s = {m / seconds:.1f}x")
         return "; ".join(parts)
 
+    def server_report(self) -> list[str]:
+        """What each run cost the server behind it (the S3 rows: moto's access log and
+        CPU), medians over the runs: on one machine, a server that spends the same CPU on
+        each request bounds both tools alike, so the request counts say who asked more."""
+        lines = []
+        for row in self.rows:
+            for c in row.contenders:
+                good = [x for x in c.samples if x.ok and (x.requests or x.server_cpu)]
+                if row.skip or c.skip or not good:
+                    continue
+                kinds = sorted({k for x in good for k in x.requests})
+                counts = ", ".join(
+                    f"{k} {statistics.median(x.requests.get(k, 0) for x in good):,.0f}"
+                    for k in kinds
+                )
+                total = statistics.median(sum(x.requests.values()) for x in good)
+                cpu = statistics.median(x.server_cpu for x in good)
+                per = f"{1000 * cpu / total:.1f} ms" if total else "-"
+                lines.append(
+                    f"| {row.work} | {c.label} | {total:,.0f} | {counts} | {cpu:.1f} s | {per} |"
+                )
+        if not lines:
+            return []
+        return [
+            "",
+            "| work | contender | server requests | by kind | server CPU | per request |",
+            "|---|---|---:|---|---:|---:|",
+            *lines,
+        ]
+
     def report(self) -> str:
         lines = [
             "| work | contender | median | min | max | runs | CPU (median) | peak RSS |",
@@ -1088,6 +1140,7 @@ class Bench:
                     f"{min(good):.3f} | "
                     f"{max(good):.3f} | {len(good)} | {cpu:.3f} s | {rss} |"
                 )
+        lines += self.server_report()
         lines += ["", "| work | target | measured | met |", "|---|---|---:|---|"]
         for t in self.targets:
             measured, met = t.measure()

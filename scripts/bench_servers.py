@@ -33,6 +33,9 @@ class RemoteKind:
     options: dict[str, str] = field(default_factory=dict)  # `remote modify` options
     skip: str = ""  # why its rows cannot run here
     clear: Callable[[str], None] = lambda who: None  # empty the remote of "gm" or "dvc"
+    # "gm" / "dvc" -> (requests so far by method and kind, the server's CPU seconds so far):
+    # read before and after a run, the difference is what that run cost the server.
+    probe: Callable[[str], tuple[dict[str, int], float]] | None = None
 
 
 def _free_port() -> int:
@@ -62,6 +65,50 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process, every thread of it (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _request_kind(method: str, target: str) -> str:
+    """One S3 request from moto's access log as METHOD kind: object, manifest (.dir),
+    list, multipart, other."""
+    path, _, query = target.partition("?")
+    if method == "GET" and ("list-type" in query or "prefix=" in query or path.count("/") < 2):
+        return "LIST"
+    if "uploads" in query or "uploadId" in query:
+        return f"{method} multipart"
+    if "/files/md5/" in path:
+        return f"{method} {'manifest' if path.endswith('.dir') else 'object'}"
+    return f"{method} other"
+
+
+def moto_requests(log: Path, bucket: str) -> dict[str, int]:
+    """Requests moto's access log (werkzeug's, on stderr) shows for bucket, by kind."""
+    counts: dict[str, int] = {}
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return counts
+    for line in text.splitlines():
+        # 127.0.0.1 - - [01/Dec/2026 18:42:12] "PUT /bench-gm/store/files/md5/ab/cd HTTP/1.1" 200 -
+        _, quote, rest = line.partition('"')
+        parts = rest.split(" ", 2) if quote else []
+        if len(parts) < 2:
+            continue
+        path = parts[1].split("?", 1)[0]
+        if path.rstrip("/") != f"/{bucket}" and not path.startswith(f"/{bucket}/"):
+            continue
+        kind = _request_kind(parts[0], parts[1])
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 def _rmtree(path: Path) -> None:
@@ -223,7 +270,13 @@ class Servers:
                 if keys:
                     client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
 
+        log = self.dir / "moto.log"
+
+        def probe(who: str) -> tuple[dict[str, int], float]:
+            return moto_requests(log, f"bench-{who}"), _process_cpu(proc.pid)
+
         kind.urls = {who: f"s3://bench-{who}/store" for who in ("gm", "dvc")}
         kind.options = {"endpointurl": endpoint}
         kind.clear = clear
+        kind.probe = probe
         return kind
