@@ -14,6 +14,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -200,6 +201,48 @@ def test_sigkill_during_add(repo: Path, sh: Shell) -> None:
 @pytest.mark.slow
 def test_sigkill_during_add_long(repo: Path, sh: Shell) -> None:
     assert _crash_add(sh, repo, SLOW_TRIALS, seed=2) >= SLOW_TRIALS // 2
+
+
+def _has_nameless_files(directory: Path) -> bool:
+    """Whether this filesystem writes files with no name (O_TMPFILE), as the store does."""
+    try:
+        fd = os.open(directory, os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    return hasattr(os, "O_TMPFILE")
+
+
+def test_killed_directory_add_names_only_whole_objects(repo: Path, sh: Shell) -> None:
+    """A fresh add of a many-file directory, killed while its objects are written: every
+    object under its final name holds exactly the bytes its name says, and no temporary is
+    left behind (each object is written with no name, then linked whole)."""
+    rnd = random.Random(21)
+    n = 3000
+    for i in range(n):
+        p = repo / "data" / f"d{i % 10}" / f"f{i:05d}.bin"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(rnd.randbytes(8192))
+    cache = repo / ".dvc" / "cache"
+    nameless = _has_nameless_files(repo)
+    midway = 0
+    for trial in range(40):
+        shutil.rmtree(cache, ignore_errors=True)  # a fresh add every time
+        shutil.rmtree(repo / ".dvc" / "tmp" / "gitmodel", ignore_errors=True)
+        proc = spawn(_gm_args("add", "data"), repo, sh.env)
+        kill_when(proc, (cache / "files" / "md5").exists, rnd.uniform(0, 0.15))
+        written = assert_objects_intact(cache)
+        if nameless:
+            tmp = cache / "files" / "tmp"
+            left = sorted(os.listdir(tmp)) if tmp.is_dir() else []
+            assert left == [], f"trial {trial}: temporaries left by a killed add: {left[:3]}"
+        midway += 0 < written < n
+        if midway >= 4:
+            break
+    assert midway >= 1, "no kill landed while objects were being written"
+    sh.gm("add", "data", cwd=repo)
+    assert assert_objects_intact(cache) == n + 1  # and its manifest
+    _fsck_clean(sh, repo, "killed directory adds")
 
 
 # -- commit ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from gitmodel.store.hashing import (
     _read_small,
     _tmp_name,
     parallel_map,
+    write_nameless,
 )
 from gitmodel.store.objects import ObjectStore
 from gitmodel.store.statcache import TreeIndex
@@ -64,6 +65,14 @@ class Store(ObjectStore):
         self._object_dirs: set[str] = set()  # the objects' 256 directories seen real
         self._tmp_prefix = os.urandom(4).hex()
         self._tmp_count = itertools.count()
+        # Whether files can be written nameless and then linked (hashing.write_nameless);
+        # cleared the first time this filesystem says no.
+        self._nameless = True
+        # While a directory is stored: each object directory's descriptor, and whether
+        # this command created it (see _object_dir); while one is checked out: each
+        # destination directory's descriptor.
+        self._dir_fds: dict[str, tuple[int, bool]] | None = None
+        self._dest_fds: dict[str, int] | None = None
 
     # -- directories ----------------------------------------------------------------------
     #
@@ -87,9 +96,61 @@ class Store(ObjectStore):
         members cost no chmod each."""
         return self._has_object(md5)
 
+    def _object_dir(self, prefix: str) -> tuple[int, bool]:
+        """A descriptor of the object directory prefix (made if missing, checked to be no
+        link), and whether this command made it. The caller closes the descriptor unless
+        a directory is being stored (then store_dir does, at its end)."""
+        fds = self._dir_fds
+        if fds is not None and (got := fds.get(prefix)) is not None:
+            return got
+        path = self.objects / prefix
+        self.real_dir(self.objects, create=True)
+        made = False
+        try:
+            os.mkdir(path)
+            made = True
+        except FileExistsError:
+            pass
+        self.real_dir(path)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        if fds is None:
+            return fd, made
+        got = fds.setdefault(prefix, (fd, made))  # two threads may open it at once
+        if got[0] != fd:
+            os.close(fd)
+        return got
+
+    def _close_dirs(self) -> None:
+        fds, self._dir_fds = self._dir_fds, None
+        dests, self._dest_fds = self._dest_fds, None
+        for fd in [fd for fd, _ in (fds or {}).values()] + list((dests or {}).values()):
+            os.close(fd)
+
     def _write_object(self, md5: str, data: bytes) -> None:
         """Write data as object md5 (atomically); a re-use when the object exists. The
         caller holds objects_lock(shared)."""
+        if self._nameless:
+            batch = self._dir_fds is not None
+            fd, made = self._object_dir(md5[:2])
+            try:
+                # In a directory this command made, only objects it wrote (or a
+                # concurrent writer's) can exist: the link below finds those, and a
+                # fresh add of 50,000 files costs no stat of an object that is not there.
+                if not made and self._reuse_locked(md5):
+                    return
+                try:
+                    st = write_nameless(fd, md5[2:], data, 0o444, self.fsync_objects)
+                except FileExistsError:
+                    if self._has_object(md5):
+                        return  # stored meanwhile: by a duplicate file or another add
+                    raise StoreError(f"cache: {self._objpath(md5)} is not a regular file") from None
+            finally:
+                if not batch:
+                    os.close(fd)
+            if st is not None:
+                self.state.mark_verified(md5, st)
+                return
+            self._nameless = False  # this filesystem cannot: a temporary name and rename
         final = self._objpath(md5)
         if self._reuse_locked(md5):
             return
@@ -140,13 +201,17 @@ class Store(ObjectStore):
         self._write_object(oid, data)
         return len(data)
 
-    def _store_member(self, path: str, progress: Progress | None, overlap: bool) -> tuple[str, int]:
-        """Store one file of a directory; small ones in one read, hashed inline."""
+    def _store_member(
+        self, path: str, progress: Progress | None, overlap: bool, size: int | None = None
+    ) -> tuple[str, int]:
+        """Store one file of a directory; small ones in one read, hashed inline.
+
+        size: the listing's, so that a small file costs no fstat."""
         import hashlib
 
         if self._copies_small_files():
             try:
-                data = _read_small(path)
+                data = _read_small(path, size)
                 if data is not None:
                     md5 = hashlib.md5(data).hexdigest()
                     self._write_object(md5, data)
@@ -360,11 +425,15 @@ class Store(ObjectStore):
             rels = listing.rels
 
             def one(i: int) -> None:
-                md5, size = self._store_member(base + rels[i], progress, overlap)
+                md5, size = self._store_member(base + rels[i], progress, overlap, sizes[i])
                 md5s[16 * i : 16 * i + 16] = bytes.fromhex(md5)
                 sizes[i] = size
 
-            parallel_map(one, todo, self.jobs)
+            self._dir_fds = {}
+            try:
+                parallel_map(one, todo, self.jobs)
+            finally:
+                self._close_dirs()
             unchanged = index is not None and v.exact and not todo and whole
             if unchanged and self.reuse(index.oid):  # type: ignore[union-attr]
                 # The same version: its manifest's ctime is refreshed, and gc keeps every
@@ -419,9 +488,27 @@ class Store(ObjectStore):
             except OSError as exc:
                 return StoreError(f"cannot write {dest}: {exc.strerror or exc}")
 
-        results = parallel_map(one, items, self.jobs)
+        self._dest_fds = {}
+        try:
+            results = parallel_map(one, items, self.jobs)
+        finally:
+            self._close_dirs()
         self.state.flush()
         return results
+
+    def _dest_dir(self, parent: str) -> int | None:
+        """A descriptor of a destination directory of materialise_files (opened once)."""
+        fds = self._dest_fds
+        if fds is None:
+            return None
+        fd = fds.get(parent)
+        if fd is None:
+            fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            got = fds.setdefault(parent, fd)  # two threads may open it at once
+            if got != fd:
+                os.close(fd)
+                fd = got
+        return fd
 
     def _materialise_small(
         self, oid: str, dest: str, verified_at: tuple[int, int, int] | None
@@ -445,6 +532,17 @@ class Store(ObjectStore):
             if actual != oid:
                 raise CorruptObject(oid, actual)
             self.state.mark_verified(oid, st)
+        if self._nameless:
+            parent, _, name = dest.rpartition("/")
+            dir_fd = self._dest_dir(parent)
+            if dir_fd is not None:
+                try:
+                    new = write_nameless(dir_fd, name, data, 0o644, False, replace=True)
+                except IsADirectoryError:
+                    raise StoreError(f"cannot write {dest}: a directory is in the way") from None
+                if new is not None:
+                    return (new.st_ino, new.st_mtime_ns, new.st_size)
+                self._nameless = False  # this filesystem cannot: a temporary name, renamed
         tmp = f"{dest}.{os.urandom(6).hex()}.tmp"  # the name _tmp_name gives
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         try:

@@ -374,12 +374,93 @@ def _read_fd(fd: int, size: int) -> bytes | None:
     return data if len(data) <= SMALL else None
 
 
-def _read_small(path: str) -> bytes | None:
-    """The bytes of a regular file of at most SMALL bytes, else None (never a symlink)."""
+def _read_small(path: str, size: int | None = None) -> bytes | None:
+    """The bytes of a regular file of at most SMALL bytes, else None (never a symlink).
+
+    size: what a listing's stat said, which saves the fstat; the read still finds the
+    end wherever it is (_read_fd), so a file that changed since is read whole all the same.
+    """
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        size = os.fstat(fd).st_size
+        if size is None or size > SMALL:
+            size = os.fstat(fd).st_size
         return _read_fd(fd, size) if size <= SMALL else None
+    finally:
+        os.close(fd)
+
+
+# O_TMPFILE (Linux 3.11+): a file that has no name until linkat gives it one. An object
+# written this way can never be seen half-written under any name, a kill leaves nothing
+# behind (not even a temporary to clean up), and the name is given in the object's own
+# directory: no temporary directory entry, no rename between directories (which takes the
+# filesystem's rename lock and both directories' locks).
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+# ... and the errnos that say this filesystem or kernel has no such files (old kernels
+# open the directory itself: EISDIR), or that linking one through /proc is not possible
+# here (no /proc: ENOENT).
+_NO_NAMELESS_ERRNOS = {
+    errno.EOPNOTSUPP,
+    errno.ENOTSUP,
+    errno.EISDIR,
+    errno.EINVAL,
+    errno.ENOSYS,
+    errno.EPERM,
+    errno.EACCES,
+}
+
+
+def write_nameless(
+    dir_fd: int, name: str, data: bytes, mode: int, fsync: bool, replace: bool = False
+) -> os.stat_result | None:
+    """Write data as the file `name` of the directory dir_fd, which appears whole or not at
+    all; the new file's stat (inode, mtime and size survive the naming).
+
+    None: this filesystem or kernel cannot (no O_TMPFILE, no /proc to link through):
+    nothing was written, and the caller writes a temporary name and renames it instead.
+    When name exists: FileExistsError, nothing changed, unless replace, which names the
+    file `name.<12 hex>.tmp` and renames that over name (a rename replaces a link or a
+    file, never writes through it).
+    """
+    if not _O_TMPFILE:
+        return None
+    try:
+        fd = os.open(".", os.O_WRONLY | _O_TMPFILE | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in _NO_NAMELESS_ERRNOS:
+            return None
+        raise
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if fsync:
+            os.fsync(fd)
+        st = os.fstat(fd)
+        # linkat(AT_SYMLINK_FOLLOW) of the descriptor's /proc link: what names an
+        # O_TMPFILE file without privileges (AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH).
+        own = f"/proc/self/fd/{fd}"
+        try:
+            os.link(own, name, dst_dir_fd=dir_fd)
+        except FileExistsError:
+            if not replace:
+                raise
+            tmp = f"{name}.{os.urandom(6).hex()}.tmp"  # the name _tmp_name gives
+            os.link(own, tmp, dst_dir_fd=dir_fd)
+            try:
+                os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except BaseException:
+                try:
+                    os.unlink(tmp, dir_fd=dir_fd)
+                except OSError:
+                    pass
+                raise
+        except OSError as exc:
+            if exc.errno in _NO_NAMELESS_ERRNOS:
+                return None
+            if exc.errno in (errno.ENOENT, errno.EXDEV) and not os.path.isdir("/proc/self/fd"):
+                return None  # no /proc here (with /proc, ENOENT: the directory went away)
+            raise
+        return st
     finally:
         os.close(fd)
 
