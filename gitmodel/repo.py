@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from gitmodel.attachments import Attachments
     from gitmodel.checkout import CheckoutResult
     from gitmodel.commit import CommitResult, Commits
     from gitmodel.lineage import Diff, LogEntry
@@ -232,7 +233,6 @@ class Repo:
     def commits(self) -> Commits:
         """Commits with their notes, and the pending-note journal: gitmodel.commit."""
         if self._commits is None:
-            from gitmodel.attachments import collect
             from gitmodel.commit import Commits
 
             self._commits = Commits(
@@ -243,9 +243,17 @@ class Repo:
                 head=self.head,
                 rev_parse=self.rev_parse,
                 pointers_at=self.pointers_at,
-                attachments=lambda: collect(self),
+                attachments=self._collect_attachments,
             )
         return self._commits
+
+    def _collect_attachments(self) -> Attachments:
+        # Imported when a commit is made, not for every Commits: gitmodel.attachments
+        # imports dataclasses (and with it inspect, ast, dis: 15-40 ms), and `add` builds
+        # Commits only to look for an interrupted commit's journal.
+        from gitmodel.attachments import collect
+
+        return collect(self)
 
     def complete_pending_note(self) -> str | None:
         """Finish a `commit` that died between `git commit` and writing its note."""
