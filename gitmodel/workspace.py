@@ -333,7 +333,7 @@ class Workspace:
                 if t.out.is_dir or os.readlink(full) != str(store.oid_to_path(t.out.md5)):
                     modified.append(t.path)
             elif t.out.is_dir:
-                if not full.is_dir() or store.tree_oid(full) != t.out.md5:
+                if not full.is_dir() or not store.tree_matches(full, t.out.md5):
                     modified.append(t.path)
             elif not full.is_file() or store.file_md5(full) != t.out.md5:
                 modified.append(t.path)

@@ -389,3 +389,78 @@ def _entries(files: dict[str, bytes]) -> list[DirEntry]:
         DirEntry(rel, hashlib.md5(data).hexdigest(), len(data))
         for rel, data in sorted(files.items())
     ]
+
+
+def _truth(tmp_path: Path, root: Path) -> str:
+    """The directory's `.dir` id as a store with an empty stat cache computes it."""
+    fresh = Store(tmp_path / ".dvc" / "cache", tmp_path / f"fresh{time.time_ns()}.db", jobs=2)
+    return fresh.tree_oid(root)
+
+
+def _aged_tree(root: Path, n: int = 64) -> dict[str, bytes]:
+    files = {f"d{i % 4}/f{i:03d}.bin": bytes([i]) * 300 for i in range(n)}
+    for rel, data in files.items():
+        _age(_write(root / rel, data))
+    return files
+
+
+def test_status_s_answer_is_the_manifest_s_after_every_kind_of_change(
+    store: Store, tmp_path: Path
+) -> None:
+    root = tmp_path / "data"
+    files = _aged_tree(root)
+    oid, _, _ = store.store_dir(root)
+    f5, f9 = root / "d1/f005.bin", root / "d1/f009.bin"
+
+    def check(expected: bool) -> None:
+        for _ in range(2):  # and once more, from whatever the first answer left behind
+            assert store.tree_matches(root, oid) is expected
+            assert (_truth(tmp_path, root) == oid) is expected
+
+    check(True)
+    f5.write_bytes(b"X" * 300)  # new content, same size
+    check(False)
+    f5.write_bytes(files["d1/f005.bin"])  # back, with a new mtime: a touch
+    check(True)
+    os.utime(f9)
+    check(True)
+    f9.write_bytes(b"longer" * 100)
+    f5.write_bytes(b"Y" * 300)
+    check(False)
+    f9.write_bytes(files["d1/f009.bin"])
+    f5.write_bytes(files["d1/f005.bin"])
+    check(True)
+    _write(root / "d2/new.bin", b"n")
+    check(False)
+    (root / "d2/new.bin").unlink()
+    check(True)
+    f5.rename(root / "d1/f005.moved")
+    check(False)
+    (root / "d1/f005.moved").rename(f5)
+    check(True)
+    for i in range(0, 64, 2):  # many changed files: hashed once, then kept in the index
+        (root / f"d{i % 4}/f{i:03d}.bin").write_bytes(b"Z" * 300)
+    check(False)
+    other = store.tree_oid(root)
+    assert store.tree_matches(root, other) and not store.tree_matches(root, oid)
+
+
+def test_one_changed_file_among_many_is_judged_without_the_manifest(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gitmodel.tree
+
+    root = tmp_path / "data"
+    files = _aged_tree(root)
+    oid, _, _ = store.store_dir(root)
+    (root / "d3/f007.bin").write_bytes(b"Q" * 300)  # one file of 64 changed
+    _write(root / "d0/f008.bin", files["d0/f008.bin"])  # and one rewritten as it was
+
+    def no_manifest(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a manifest was formatted")
+
+    monkeypatch.setattr(gitmodel.tree, "manifest_chunks", no_manifest)
+    assert not store.tree_matches(root, oid)
+    (root / "d3/f007.bin").write_bytes(files["d3/f007.bin"])
+    assert store.tree_matches(root, oid)
+    assert store.tree_matches(root, oid)
