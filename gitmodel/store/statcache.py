@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import struct
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,10 +21,12 @@ class TreeIndex(FrozenRecord):
     """What a tracked directory held when it was last hashed (see gitmodel.tree): its
     files' paths, their packed stat numbers and md5s, each one blob."""
 
-    __slots__ = ("oid", "taken", "rels", "stats", "md5s")
+    __slots__ = ("oid", "taken", "rels", "stats", "md5s", "canonical")
 
-    def __init__(self, oid: str, taken: int, rels: bytes, stats: bytes, md5s: bytes) -> None:
-        self._set(oid=oid, taken=taken, rels=rels, stats=stats, md5s=md5s)
+    def __init__(
+        self, oid: str, taken: int, rels: bytes, stats: bytes, md5s: bytes, canonical: bool = False
+    ) -> None:
+        self._set(oid=oid, taken=taken, rels=rels, stats=stats, md5s=md5s, canonical=canonical)
 
     if TYPE_CHECKING:
         oid: str  # the `.dir` id of the listing
@@ -31,6 +34,9 @@ class TreeIndex(FrozenRecord):
         rels: bytes  # tree.rels_blob(): relative paths, NUL-separated
         stats: bytes  # Listing.stats_blob(): (inode, mtime, size) per file, int64 each
         md5s: bytes  # 16 bytes (a binary md5) per file, in the same order
+        # oid is the md5 of tree.manifest_chunks(rels, md5s), as gitmodel formats a
+        # manifest (not only a version's name, as a checkout of DVC's bytes records it)
+        canonical: bool
 
 
 # Rows buffered before they are written in one transaction (and the memory that bounds).
@@ -80,12 +86,9 @@ class StatCache:
                     "CREATE TABLE IF NOT EXISTS verified (oid TEXT PRIMARY KEY, ino INTEGER,"
                     " mtime INTEGER, size INTEGER)"
                 )
-                # The directory index; its layout is the blobs' (TreeIndex). An older
-                # table "tree" held text lines: it is left alone, read by nothing.
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS dirindex (path TEXT PRIMARY KEY, oid TEXT,"
-                    " taken INTEGER, rels BLOB, stats BLOB, md5s BLOB)"
-                )
+                # The directory index is a file per directory (put_tree). Older tables
+                # "tree" (text lines) and "dirindex" (the blobs) are left alone, read by
+                # nothing.
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS complete (oid TEXT PRIMARY KEY, taken INTEGER,"
                     " cache BLOB)"
@@ -207,28 +210,81 @@ class StatCache:
             self._verified[oid] = None
             self._buffered()
 
+    # -- the directory index --------------------------------------------------------------
+    #
+    # One file per tracked directory beside the database (git's index in spirit), written
+    # whole under a temporary name and renamed into place, so that a reader sees one
+    # version or the other. As a row of 3 MB (50,000 files), each write cost SQLite some
+    # 750 page writes to its log, as many again to checkpoint them and two fsyncs; as a
+    # file it is one write, no fsync (a cache: a torn file fails its CRC and vouches for
+    # nothing), and one read. Every name is opened relative to the directory's
+    # descriptor, never through a symlink.
+
+    def _index_dir(self, create: bool) -> int | None:
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        where = self.path.parent / INDEX_DIR
+        try:
+            return os.open(where, flags)
+        except FileNotFoundError:
+            if not create:
+                return None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(where, 0o755)
+        except FileExistsError:
+            pass
+        return os.open(where, flags)
+
     def tree(self, path: str) -> TreeIndex | None:
-        """The directory's index, one query; None when absent or not of its shape."""
-        row = self._query(
-            "SELECT oid, taken, rels, stats, md5s FROM dirindex WHERE path=?", (path,)
-        )
-        if row is None:
+        """The directory's index, one read; None when absent or damaged."""
+        try:
+            at = self._index_dir(create=False)
+            if at is None:
+                return None
+            try:
+                fd = os.open(_index_name(path), os.O_RDONLY | os.O_NOFOLLOW, dir_fd=at)
+            finally:
+                os.close(at)
+            try:
+                size = os.fstat(fd).st_size
+                parts = []
+                while size > 0 and (part := os.read(fd, size)):
+                    parts.append(part)
+                    size -= len(part)
+            finally:
+                os.close(fd)
+        except OSError:
             return None
-        oid, taken, rels, stats, md5s = row
-        if not (isinstance(oid, str) and isinstance(taken, int)):
-            return None
-        if not (isinstance(rels, bytes) and isinstance(stats, bytes) and isinstance(md5s, bytes)):
-            return None
-        n = len(md5s) // 16
-        if len(md5s) != 16 * n or len(stats) != 24 * n or (n and rels.count(0) != n - 1):
-            return None  # damaged: a cache that vouches for nothing
-        return TreeIndex(oid, taken, rels, stats, md5s)
+        return _parse_index(b"".join(parts), path)
 
     def put_tree(self, path: str, index: TreeIndex) -> None:
-        self._query(
-            "INSERT OR REPLACE INTO dirindex VALUES (?, ?, ?, ?, ?, ?)",
-            (path, index.oid, index.taken, index.rels, index.stats, index.md5s),
-        )
+        data = _format_index(path, index)
+        name = _index_name(path)
+        tmp = f"{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        try:
+            at = self._index_dir(create=True)
+            if at is None:
+                return
+        except OSError:
+            return  # a cache that cannot be written is a cache that stays cold
+        try:
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=at
+            )
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(tmp, name, src_dir_fd=at, dst_dir_fd=at)
+        except OSError:
+            try:
+                os.unlink(tmp, dir_fd=at)
+            except OSError:
+                pass
+        finally:
+            os.close(at)
 
     def complete(self, oid: str) -> tuple[int, bytes] | None:
         """(when, cache listing) at which every object of manifest oid was last seen."""
@@ -245,3 +301,52 @@ class StatCache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+# The index file: a header, the oid, the directory's path (a check against a name
+# collision), the three blobs of TreeIndex, and a CRC-32 of all that.
+INDEX_DIR = "dirindex"
+_INDEX_MAGIC = b"gmdirix1"
+_INDEX_HEAD = struct.Struct("<8sqIIIIB")  # magic, taken, oid, path, rels, files, canonical
+
+
+def _index_name(path: str) -> str:
+    import hashlib
+
+    return hashlib.md5(path.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _format_index(path: str, index: TreeIndex) -> bytes:
+    import zlib
+
+    oid, where = index.oid.encode(), path.encode("utf-8", "surrogateescape")
+    n = len(index.md5s) // 16
+    head = _INDEX_HEAD.pack(
+        _INDEX_MAGIC, index.taken, len(oid), len(where), len(index.rels), n, index.canonical
+    )
+    body = b"".join([head, oid, where, index.rels, index.stats, index.md5s])
+    return body + zlib.crc32(body).to_bytes(4, "little")
+
+
+def _parse_index(data: bytes, path: str) -> TreeIndex | None:
+    import zlib
+
+    at = _INDEX_HEAD.size
+    if len(data) < at + 4 or not data.startswith(_INDEX_MAGIC):
+        return None
+    _, taken, lo, lp, lr, n, canonical = _INDEX_HEAD.unpack_from(data)
+    end = at + lo + lp + lr + 40 * n
+    if end + 4 != len(data):
+        return None
+    body = memoryview(data)[:end]
+    if zlib.crc32(body) != int.from_bytes(data[end:], "little"):
+        return None  # torn or damaged: a cache that vouches for nothing
+    oid, where = data[at : at + lo], data[at + lo : at + lo + lp]
+    if where != path.encode("utf-8", "surrogateescape"):
+        return None
+    at += lo + lp
+    rels, stats = data[at : at + lr], data[at + lr : at + lr + 24 * n]
+    md5s = data[at + lr + 24 * n : end]
+    if n and rels.count(0) != n - 1 or not n and rels:
+        return None
+    return TreeIndex(oid.decode("ascii", "replace"), taken, rels, stats, md5s, canonical == 1)
