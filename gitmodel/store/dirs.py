@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from gitmodel.errors import GitModelError
@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from typing import Any
 
     from gitmodel.tree import Listing
+
+
+# The largest manifest a re-add rewrites in memory (_patched_manifest); a larger one is
+# formatted and written a few thousand entries at a time (store_manifest).
+PATCHED_MANIFEST_BYTES = 16 << 20
 
 
 class Vouched:
@@ -319,11 +324,19 @@ class Store(ObjectStore):
         return rebuildable is not None and all(rebuildable(o) for o in absent)
 
     def put_tree(
-        self, root: str, oid: str, taken: int, rels: bytes, stats: bytes, md5s: bytes | bytearray
+        self,
+        root: str,
+        oid: str,
+        taken: int,
+        rels: bytes,
+        stats: bytes,
+        md5s: bytes | bytearray,
+        canonical: bool = False,
     ) -> None:
         """Record what the directory at root holds: relpaths (tree.rels_blob), packed stat
-        numbers and binary md5s, all in .dir order."""
-        self.state.put_tree(root, TreeIndex(oid, taken, rels, stats, bytes(md5s)))
+        numbers and binary md5s, all in .dir order; canonical: oid is the md5 of the
+        manifest as tree.manifest_chunks formats (rels, md5s)."""
+        self.state.put_tree(root, TreeIndex(oid, taken, rels, stats, bytes(md5s), canonical))
 
     def tree_md5s(self, root: str, listing: Listing) -> list[str]:
         """The md5 of every listed file: from the index where it vouches, else hashed."""
@@ -383,7 +396,10 @@ class Store(ObjectStore):
             if all(md5s[16 * i : 16 * i + 16] == was[16 * i : 16 * i + 16] for i in todo):
                 # The index's version with new stat numbers (a touch, a racy file that
                 # did not change): keep them, no manifest to format.
-                self.put_tree(key, index.oid, listing.taken, index.rels, listing.stats_blob(), md5s)
+                stats = listing.stats_blob()
+                self.put_tree(
+                    key, index.oid, listing.taken, index.rels, stats, md5s, index.canonical
+                )
                 return index.oid == oid
             if index.oid == oid:
                 return False
@@ -407,12 +423,19 @@ class Store(ObjectStore):
         for chunk in manifest_chunks(listing.rels, md5s):
             h.update(chunk)
         oid = h.hexdigest() + ".dir"
-        self.put_tree(key, oid, listing.taken, listing.rels_blob(), listing.stats_blob(), md5s)
+        stats = listing.stats_blob()
+        self.put_tree(key, oid, listing.taken, listing.rels_blob(), stats, md5s, True)
         return oid
 
-    def store_manifest(self, rels: Sequence[str], md5s: bytes | bytearray) -> str:
+    def store_manifest(
+        self,
+        rels: Sequence[str],
+        md5s: bytes | bytearray,
+        chunks: Iterable[bytes | bytearray] | None = None,
+    ) -> str:
         """Store the `.dir` manifest of (rels, md5s) as it is formatted, a few thousand
-        entries at a time: never the whole 14 MB of a 200,000-file manifest at once."""
+        entries at a time: never the whole 14 MB of a 200,000-file manifest at once.
+        chunks: those bytes, made otherwise (see _patched_manifest)."""
         import hashlib
 
         from gitmodel.tree import manifest_chunks
@@ -421,7 +444,7 @@ class Store(ObjectStore):
         h = hashlib.md5()
         try:
             with open(tmp, "xb") as f:
-                for chunk in manifest_chunks(rels, md5s):
+                for chunk in manifest_chunks(rels, md5s) if chunks is None else chunks:
                     h.update(chunk)
                     f.write(chunk)
                 f.flush()
@@ -493,7 +516,8 @@ class Store(ObjectStore):
                 oid = index.oid  # type: ignore[union-attr]
             else:
                 unchanged = False
-                oid = self.store_manifest(rels, md5s)
+                patched = self._patched_manifest(index, v, rels, md5s) if whole else None
+                oid = self.store_manifest(rels, md5s, None if patched is None else [patched])
             # Every object of the manifest is there now, and no gc of ours can remove one
             # while the shared lock is held: record it, so that the next status need not
             # check 50,000 objects (has_tree). The listing is exact under the lock, so it
@@ -501,9 +525,61 @@ class Store(ObjectStore):
             cache, newest = self._cache_listing()
             self.state.put_complete(oid, max(time_ns(), newest + COARSE_RACY_NS + 1), cache)
         if not unchanged:  # a re-add of an unchanged directory rewrites no index row
-            self.put_tree(key, oid, listing.taken, listing.rels_blob(), listing.stats_blob(), md5s)
+            stats = listing.stats_blob()
+            self.put_tree(key, oid, listing.taken, listing.rels_blob(), stats, md5s, True)
         self.state.flush()
         return oid, sum(sizes), n
+
+    def _patched_manifest(
+        self, index: TreeIndex | None, v: Vouched, rels: Sequence[str], md5s: bytearray
+    ) -> bytearray | None:
+        """The manifest of the listing, made from the index's own (whole in the cache) by
+        rewriting the md5 of each file that changed: a few finds in 4 MB instead of
+        formatting 50,000 entries. None where it cannot be: other paths, many changes, an
+        index version not formatted as gitmodel formats it (a DVC manifest checked out),
+        or a cached manifest that is not that version's bytes.
+
+        The entry of relpath R is the only place `", "relpath": R}` occurs (R quoted as
+        JSON quotes it): inside a JSON string every quote is escaped, and the quote
+        before `relpath` follows a space, so it is one of the structure's.
+        """
+        import hashlib
+        from json.encoder import encode_basestring_ascii as quote
+
+        if index is None or not index.canonical or not v.same_paths or len(v.todo) > 4096:
+            return None
+        try:
+            fd = os.open(self._objpath(index.oid), os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                size = os.fstat(fd).st_size
+                if size > PATCHED_MANIFEST_BYTES:
+                    return None
+                out = bytearray(size)  # the one copy in memory, read into and patched
+                view, got = memoryview(out), 0
+                while got < size and (k := os.readv(fd, [view[got:]])):
+                    got += k
+                view.release()
+                if got != size:
+                    return None
+            finally:
+                os.close(fd)
+        except OSError:
+            return None
+        if hashlib.md5(out).hexdigest() + ".dir" != index.oid:
+            return None
+        was = index.md5s
+        at = 0
+        for i in v.todo:  # in listing order, as in the manifest
+            old, new = was[16 * i : 16 * i + 16], md5s[16 * i : 16 * i + 16]
+            if old == new:
+                continue
+            needle = f'", "relpath": {quote(rels[i])}}}'.encode()
+            at = out.find(needle, at)
+            if at < 41 or out[at - 41 : at] != b'{"md5": "' + old.hex().encode():
+                return None
+            out[at - 32 : at] = new.hex().encode()
+            at += len(needle)
+        return out
 
     def materialise_files(
         self, items: Sequence[tuple[str, str]], progress: Progress | None = None

@@ -464,3 +464,62 @@ def test_one_changed_file_among_many_is_judged_without_the_manifest(
     (root / "d3/f007.bin").write_bytes(files["d3/f007.bin"])
     assert store.tree_matches(root, oid)
     assert store.tree_matches(root, oid)
+
+
+def test_a_damaged_directory_index_vouches_for_nothing(store: Store, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    files = _aged_tree(root)
+    store.store_dir(root)
+    (index,) = (tmp_path / ".dvc" / "tmp" / "dirindex").iterdir()
+    data = bytearray(index.read_bytes())
+    data[-20] ^= 0xFF  # one bit of rot in the last file's recorded md5
+    index.write_bytes(bytes(data))
+    (root / "d0/f000.bin").write_bytes(b"new")  # so that the others' md5s are used
+    files["d0/f000.bin"] = b"new"
+    expected = hashlib.md5(dir_manifest_bytes(_entries(files))).hexdigest() + ".dir"
+    assert _store(tmp_path).tree_oid(root) == expected
+    index.write_bytes(bytes(data[: len(data) // 2]))  # torn
+    assert _store(tmp_path).tree_oid(root) == expected
+
+
+def test_the_directory_index_is_never_written_through_a_link(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / ".dvc" / "tmp").mkdir(parents=True)
+    (tmp_path / ".dvc" / "tmp" / "dirindex").symlink_to(elsewhere)
+    root = tmp_path / "data"
+    _aged_tree(root, 4)
+    store = _store(tmp_path)
+    oid, _, _ = store.store_dir(root)
+    assert list(elsewhere.iterdir()) == []
+    assert store.tree_oid(root) == oid
+
+
+def test_a_re_add_rewrites_the_changed_entries_of_the_manifest_it_had(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gitmodel.tree
+
+    root = tmp_path / "data"
+    files = _aged_tree(root)
+    tricky = ['q"uote.bin', "back\\slash.bin", "ü.bin", 'x", "relpath": "y.bin', "y.bin"]
+    for name in tricky:
+        files[f"d1/{name}"] = name.encode()
+        _age(_write(root / "d1" / name, name.encode()))
+    first, _, _ = store.store_dir(root)
+    formatting = gitmodel.tree.manifest_chunks
+    for changed in (["d1/y.bin", 'd1/q"uote.bin'], ["d1/ü.bin"], ["d0/f000.bin", "d3/f063.bin"]):
+        for rel in changed:
+            files[rel] = os.urandom(40)
+            (root / rel).write_bytes(files[rel])
+        expected = dir_manifest_bytes(_entries(files))
+
+        def no_manifest(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the manifest was formatted again")
+
+        monkeypatch.setattr(gitmodel.tree, "manifest_chunks", no_manifest)
+        oid, _, _ = store.store_dir(root)
+        monkeypatch.setattr(gitmodel.tree, "manifest_chunks", formatting)
+        assert oid == hashlib.md5(expected).hexdigest() + ".dir" != first
+        assert store.oid_to_path(oid).read_bytes() == expected
+        assert _truth(tmp_path, root) == oid
