@@ -4,7 +4,6 @@ tracked directory, and whether a manifest's objects were all seen."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import struct
 import threading
 from collections.abc import Sequence
@@ -15,6 +14,8 @@ from gitmodel.store.errors import StoreError
 from gitmodel.tree import trusted
 
 TYPE_CHECKING = False  # typing's import is not paid at run time (see gitmodel.record)
+if TYPE_CHECKING:
+    import sqlite3  # imported where the database is used: a directory's status never is
 
 
 class TreeIndex(FrozenRecord):
@@ -65,6 +66,8 @@ class StatCache:
 
     @property
     def db(self) -> sqlite3.Connection:
+        import sqlite3
+
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(
@@ -86,13 +89,9 @@ class StatCache:
                     "CREATE TABLE IF NOT EXISTS verified (oid TEXT PRIMARY KEY, ino INTEGER,"
                     " mtime INTEGER, size INTEGER)"
                 )
-                # The directory index is a file per directory (put_tree). Older tables
-                # "tree" (text lines) and "dirindex" (the blobs) are left alone, read by
-                # nothing.
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS complete (oid TEXT PRIMARY KEY, taken INTEGER,"
-                    " cache BLOB)"
-                )
+                # The directory index and the "complete" marks are files (put_tree,
+                # put_complete). Older tables "tree" (text lines), "dirindex" (the blobs)
+                # and "complete" are left alone, read by nothing.
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"stat cache {self.path} is unreadable: {exc}") from exc
             self._db = db
@@ -100,6 +99,8 @@ class StatCache:
 
     def _query(self, sql: str, params: tuple[object, ...]) -> tuple[object, ...] | None:
         """Run one statement; a damaged cache degrades to "not cached", never to an error."""
+        import sqlite3
+
         try:
             with self.lock:
                 row: tuple[object, ...] | None = self.db.execute(sql, params).fetchone()
@@ -119,6 +120,8 @@ class StatCache:
 
     def flush(self) -> None:
         """Write the buffered rows in one transaction."""
+        import sqlite3
+
         with self.lock:
             if not self._stat and not self._verified:
                 return
@@ -179,6 +182,8 @@ class StatCache:
 
     def verified_rows(self, oids: Sequence[str]) -> dict[str, tuple[int, int, int]]:
         """oid -> (ino, mtime, size) it was verified at, for many oids in a few queries."""
+        import sqlite3
+
         found: dict[str, tuple[int, int, int]] = {}
         try:
             with self.lock:
@@ -235,14 +240,14 @@ class StatCache:
             pass
         return os.open(where, flags)
 
-    def tree(self, path: str) -> TreeIndex | None:
-        """The directory's index, one read; None when absent or damaged."""
+    def _read(self, name: str) -> bytes | None:
+        """A file of the index directory, or None."""
         try:
             at = self._index_dir(create=False)
             if at is None:
                 return None
             try:
-                fd = os.open(_index_name(path), os.O_RDONLY | os.O_NOFOLLOW, dir_fd=at)
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=at)
             finally:
                 os.close(at)
             try:
@@ -255,11 +260,11 @@ class StatCache:
                 os.close(fd)
         except OSError:
             return None
-        return _parse_index(b"".join(parts), path)
+        return b"".join(parts)
 
-    def put_tree(self, path: str, index: TreeIndex) -> None:
-        data = _format_index(path, index)
-        name = _index_name(path)
+    def _write(self, name: str, data: bytes, keep: str | None = None) -> None:
+        """Replace a file of the index directory with data; keep: a name prefix of which
+        only the newest KEEP_COMPLETE files are kept."""
         tmp = f"{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
             at = self._index_dir(create=True)
@@ -278,6 +283,8 @@ class StatCache:
             finally:
                 os.close(fd)
             os.replace(tmp, name, src_dir_fd=at, dst_dir_fd=at)
+            if keep is not None:
+                _prune(at, keep)
         except OSError:
             try:
                 os.unlink(tmp, dir_fd=at)
@@ -286,15 +293,29 @@ class StatCache:
         finally:
             os.close(at)
 
+    def tree(self, path: str) -> TreeIndex | None:
+        """The directory's index, one read; None when absent or damaged."""
+        data = self._read(_index_name(path))
+        return None if data is None else _parse_index(data, path)
+
+    def put_tree(self, path: str, index: TreeIndex) -> None:
+        self._write(_index_name(path), _format_index(path, index))
+
+    # Whether every object of a manifest was seen (Store.has_tree): a small file per
+    # manifest id beside the index files, the newest KEEP_COMPLETE of them kept. A file,
+    # not a row, so that neither status nor add of a directory opens the database.
+
     def complete(self, oid: str) -> tuple[int, bytes] | None:
         """(when, cache listing) at which every object of manifest oid was last seen."""
-        row = self._query("SELECT taken, cache FROM complete WHERE oid=?", (oid,))
-        if row is None or not isinstance(row[0], int) or not isinstance(row[1], bytes):
+        data = self._read(_COMPLETE + _index_name(oid))
+        found = None if data is None else _parse_sealed(data, oid)
+        if found is None or len(found) < 8:
             return None
-        return row[0], row[1]
+        return int.from_bytes(found[:8], "little", signed=True), found[8:]
 
     def put_complete(self, oid: str, taken: int, cache: bytes) -> None:
-        self._query("INSERT OR REPLACE INTO complete VALUES (?, ?, ?)", (oid, taken, cache))
+        body = taken.to_bytes(8, "little", signed=True) + cache
+        self._write(_COMPLETE + _index_name(oid), _sealed(oid, body), keep=_COMPLETE)
 
     def close(self) -> None:
         self.flush()
@@ -350,3 +371,52 @@ def _parse_index(data: bytes, path: str) -> TreeIndex | None:
     if n and rels.count(0) != n - 1 or not n and rels:
         return None
     return TreeIndex(oid.decode("ascii", "replace"), taken, rels, stats, md5s, canonical == 1)
+
+
+# "complete" files: a manifest id, when, the cache's listing; sealed as the index is.
+_COMPLETE = "complete."
+_SEAL_MAGIC = b"gmseal01"
+KEEP_COMPLETE = 64
+
+
+def _sealed(key: str, body: bytes) -> bytes:
+    import zlib
+
+    k = key.encode("utf-8", "surrogateescape")
+    data = b"".join([_SEAL_MAGIC, len(k).to_bytes(4, "little"), k, body])
+    return data + zlib.crc32(data).to_bytes(4, "little")
+
+
+def _parse_sealed(data: bytes, key: str) -> bytes | None:
+    import zlib
+
+    k = key.encode("utf-8", "surrogateescape")
+    head = len(_SEAL_MAGIC) + 4
+    if len(data) < head + 4 or not data.startswith(_SEAL_MAGIC):
+        return None
+    if zlib.crc32(memoryview(data)[:-4]) != int.from_bytes(data[-4:], "little"):
+        return None
+    if int.from_bytes(data[head - 4 : head], "little") != len(k) or data[head : head + len(k)] != k:
+        return None
+    return data[head + len(k) : -4]
+
+
+def _prune(at: int, prefix: str) -> None:
+    """Remove all but the newest KEEP_COMPLETE files of the directory at fd `at` whose
+    names start with prefix (and any of their temporary files a killed command left)."""
+    with os.scandir(at) as it:
+        names = [e.name for e in it if e.name.startswith(prefix)]
+    if len(names) <= KEEP_COMPLETE:
+        return
+    dated = []
+    for name in names:
+        try:
+            dated.append((os.stat(name, dir_fd=at, follow_symlinks=False).st_mtime_ns, name))
+        except FileNotFoundError:
+            pass
+    dated.sort(reverse=True)
+    for _, name in dated[KEEP_COMPLETE:]:
+        try:
+            os.unlink(name, dir_fd=at)
+        except FileNotFoundError:
+            pass

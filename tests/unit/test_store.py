@@ -470,7 +470,9 @@ def test_a_damaged_directory_index_vouches_for_nothing(store: Store, tmp_path: P
     root = tmp_path / "data"
     files = _aged_tree(root)
     store.store_dir(root)
-    (index,) = (tmp_path / ".dvc" / "tmp" / "dirindex").iterdir()
+    (index,) = [
+        p for p in (tmp_path / ".dvc" / "tmp" / "dirindex").iterdir() if "complete" not in p.name
+    ]
     data = bytearray(index.read_bytes())
     data[-20] ^= 0xFF  # one bit of rot in the last file's recorded md5
     index.write_bytes(bytes(data))
@@ -523,3 +525,27 @@ def test_a_re_add_rewrites_the_changed_entries_of_the_manifest_it_had(
         assert oid == hashlib.md5(expected).hexdigest() + ".dir" != first
         assert store.oid_to_path(oid).read_bytes() == expected
         assert _truth(tmp_path, root) == oid
+
+
+def test_a_directory_s_status_needs_no_database(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    _aged_tree(root)
+    oid, _, _ = _store(tmp_path).store_dir(root)
+    again = _store(tmp_path)  # the next command
+    assert again.has_tree(oid) and again.tree_matches(root, oid)
+    (root / "d2/f002.bin").write_bytes(b"changed")
+    assert again.has_tree(oid) and not again.tree_matches(root, oid)
+    again.state.flush()
+    assert again.state._db is None  # SQLite was never opened
+
+
+def test_only_the_newest_complete_marks_are_kept(store: Store, tmp_path: Path) -> None:
+    from gitmodel.store.statcache import KEEP_COMPLETE
+
+    oids = [hashlib.md5(bytes([i])).hexdigest() + ".dir" for i in range(KEEP_COMPLETE + 6)]
+    for i, oid in enumerate(oids):
+        store.state.put_complete(oid, i, b"listing %d" % i)
+    marks = [p for p in (tmp_path / ".dvc" / "tmp" / "dirindex").iterdir()]
+    assert len(marks) == KEEP_COMPLETE
+    assert store.state.complete(oids[-1]) == (len(oids) - 1, b"listing %d" % (len(oids) - 1))
+    assert _store(tmp_path).state.complete(oids[-1]) is not None
