@@ -644,7 +644,11 @@ class Store(ObjectStore):
         """Copy a small object to dest through one buffer; None if it is not small."""
         import hashlib
 
-        self.real_dir(self.objects / oid[:2])  # checked once per directory
+        if oid[:2] not in self._object_dirs:  # checked once per directory (no Path per file)
+            where = self.objects / oid[:2]
+            self.real_dir(where)
+            if str(where) in self._real_dirs:  # seen to be a real directory, not a link
+                self._object_dirs.add(oid[:2])
         fd = os.open(self._objpath(oid), os.O_RDONLY | os.O_NOFOLLOW)
         try:
             st = os.fstat(fd)
