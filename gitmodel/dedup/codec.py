@@ -73,6 +73,8 @@ _SPARSE_WIDTHS = (1, 2, 4, 8)
 # 8-byte length), a tensor piece 16 MiB, a content-defined chunk 512 KiB. A hostile entry
 # claiming more is refused before anything is allocated for it.
 MAX_CHUNK = 128 * 1024 * 1024
+# The sparse mask a thread keeps: one element per byte of a 16 MiB piece (chunking.PIECE).
+PIECE_ELEMENTS = 16 * 1024 * 1024
 
 
 class CodecError(GitModelError):
@@ -166,10 +168,15 @@ def _encode_sparse(raw: Buffer, width: int) -> bytes | None:
     import numpy as np
 
     elements = np.frombuffer(raw, dtype=f"<u{width}")
-    k = int(np.count_nonzero(elements))  # about 1 ms per 16 MiB: cheap to ask every chunk
-    if k > SPARSE_MAX * len(elements):
+    n = len(elements)
+    mask = getattr(_local, "mask", None)
+    if mask is None or len(mask) < n:
+        mask = _local.mask = np.empty(max(n, PIECE_ELEMENTS), dtype=np.bool_)  # reused
+    nonzero = mask[:n]
+    np.not_equal(elements, 0, out=nonzero)
+    k = int(np.count_nonzero(nonzero))  # under 1 ms per 16 MiB: cheap to ask every chunk
+    if k > SPARSE_MAX * n:
         return None
-    nonzero = elements != 0
     bitmap = np.packbits(nonzero, bitorder="little")
     # np.compress, not elements[nonzero]: 7.5 ms against 27 ms for 8M bytes
     values = np.compress(nonzero, elements)
