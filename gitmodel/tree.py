@@ -150,12 +150,13 @@ def _names(path: str) -> list[str]:
     return keys
 
 
-def _runs(top: str) -> list[Run]:
-    """Every regular file under top, as runs in manifest order (names only, no stat)."""
+def _runs(top: str, prefix: str = "", entries: list[str] | None = None) -> list[Run]:
+    """Every regular file under top, as runs in manifest order (names only, no stat);
+    prefix: top's relpath with its "/"; entries: top's _names, when already listed."""
     runs: list[Run] = []
     # An explicit stack, not recursion: a hostile tree may be deeper than Python's stack.
     # A frame: (the directory's path, relpath prefix, its entries, where to resume).
-    stack = [(top, "", _names(top), 0)]
+    stack = [(top, prefix, _names(top) if entries is None else entries, 0)]
     while stack:
         path, prefix, entries, at = stack.pop()
         run: list[str] = []
@@ -215,12 +216,7 @@ def _stat_runs(runs: list[Run], nfiles: int) -> array[int]:
     child takes the stats of the second half instead and sends them back packed through a
     pipe (24 bytes a file); if it fails in any way, this process does that half itself.
     """
-    if (
-        nfiles < PARALLEL_FILES
-        or not hasattr(os, "fork")
-        or _cores() < 2
-        or threading_active() > 1  # fork only a single-threaded process
-    ):
+    if nfiles < PARALLEL_FILES or not _may_fork():
         return _stat(runs)
     first, second = _halves(runs, nfiles)
     want = _ITEM * sum(len(names) for _, _, names in second)
@@ -260,6 +256,12 @@ def _stat_runs(runs: list[Run], nfiles: int) -> array[int]:
     return stats
 
 
+def _may_fork() -> bool:
+    """Whether a second core can be had by fork: there is one, and this process has a
+    single thread (forking a threaded process is not safe)."""
+    return hasattr(os, "fork") and _cores() >= 2 and threading_active() <= 1
+
+
 def _cores() -> int:
     if hasattr(os, "sched_getaffinity"):  # the cores this process may run on (Linux)
         return len(os.sched_getaffinity(0))
@@ -288,20 +290,159 @@ def _halves(runs: list[Run], nfiles: int) -> tuple[list[Run], list[Run]]:
     return runs, []
 
 
+# A listing whose top directory has at least this many subdirectories is split by
+# subdirectory between this process and a forked child, listing included (_split).
+SPLIT_DIRS = 16
+
+Block = tuple[list[str], "array[int]"]  # relpaths and packed stats of one subtree
+
+
+def _subtree(top: str, key: str) -> list[Run]:
+    """The runs under top's subdirectory key ("name/")."""
+    try:
+        return _runs(f"{top}/{key[:-1]}", key)
+    except (FileNotFoundError, NotADirectoryError):
+        return []  # removed meanwhile: nothing under it to list
+
+
+def _block(runs: list[Run]) -> Block:
+    """The files of runs, stat'ed."""
+    stats = _stat(runs)
+    return _rels(runs), stats  # _rels empties runs
+
+
+def _rels(runs: list[Run]) -> list[str]:
+    rels: list[str] = []
+    for at, (_, prefix, names) in enumerate(runs):
+        rels += map(prefix.__add__, names) if prefix else names
+        runs[at] = ("", "", [])  # its names go now: never both lists whole in memory
+    return rels
+
+
+def _split(top: str, keys: list[str]) -> tuple[list[str], array[int]] | None:
+    """The listing of top (whose entries are keys), listed and stat'ed by this process
+    and a forked child, each taking every other subdirectory; None when it is not
+    worth it (few subdirectories, or few files in the first: it is not forked for a
+    small tree) or cannot be.
+
+    Splitting only the stats (_stat_runs) leaves the listing of every directory and the
+    building of every relpath to one core; split by subdirectory, each half costs one
+    core. Blocks are put back in manifest order: each subdirectory's files are
+    consecutive in it. The child sends its blocks' file counts, relpaths (NUL-joined)
+    and packed stats through a pipe; if it fails in any way, this process lists its
+    half itself.
+    """
+    dirs = [k for k in keys if k[-1] == "/"]
+    if len(dirs) < SPLIT_DIRS or not _may_fork():
+        return None
+    first = _subtree(top, dirs[0])  # names only: a small tree costs one more scandir
+    if sum(len(names) for _, _, names in first) * len(dirs) < PARALLEL_FILES:
+        return None
+    theirs = dirs[2::2]
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return None
+    if pid == 0:  # the child: list, send, and leave without running any exit handler
+        code = 1
+        try:
+            os.close(r)
+            blocks = [_block(_subtree(top, key)) for key in theirs]
+            counts = array("q", [len(rels) for rels, _ in blocks])
+            names = "\0".join(["\0".join(rels) for rels, _ in blocks if rels])
+            blob = names.encode("utf-8", "surrogateescape")
+            head = array("q", [len(blob)])
+            for part in [
+                head.tobytes(),
+                counts.tobytes(),
+                blob,
+                *(st.tobytes() for _, st in blocks),
+            ]:
+                view = memoryview(part)
+                while view:
+                    view = view[os.write(w, view) :]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        ours = {dirs[0]: _block(first)}
+        for key in dirs[1::2]:
+            ours[key] = _block(_subtree(top, key))
+        chunks = []
+        while chunk := os.read(r, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    got = _their_blocks(b"".join(chunks), len(theirs)) if status == 0 else None
+    if got is None:
+        got = [_block(_subtree(top, key)) for key in theirs]
+    ours.update(zip(theirs, got, strict=True))
+    rels: list[str] = []
+    stats: array[int] = array("q")
+    files: list[str] = []
+    for key in [*keys, "/"]:  # "/": a last key that flushes the top's last files
+        if key[-1] != "/":
+            files.append(key)
+            continue
+        if files:
+            rels += files
+            stats.extend(_stat([(top, "", files)]))
+            files = []
+        if key in ours:
+            block_rels, block_stats = ours.pop(key)
+            rels += block_rels
+            stats.extend(block_stats)
+        elif key != "/":  # a subdirectory neither process took: cannot be
+            raise AssertionError(key)
+    return rels, stats
+
+
+def _their_blocks(data: bytes, nblocks: int) -> list[Block] | None:
+    """The child's blocks from what it sent, or None if it is not of their shape."""
+    head = 8 * (1 + nblocks)
+    if len(data) < head:
+        return None
+    numbers = array("q")
+    numbers.frombytes(data[:head])
+    size, counts = numbers[0], numbers[1:]
+    total = sum(counts)
+    if size < 0 or min(counts, default=0) < 0 or len(data) != head + size + 8 * _ITEM * total:
+        return None
+    names = data[head : head + size].decode("utf-8", "surrogateescape").split("\0")
+    if total and len(names) != total or not total and size:
+        return None
+    blocks: list[Block] = []
+    at, stat_at = 0, head + size
+    for n in counts:
+        st: array[int] = array("q")
+        st.frombytes(data[stat_at : stat_at + 8 * _ITEM * n])
+        blocks.append((names[at : at + n], st))
+        at, stat_at = at + n, stat_at + 8 * _ITEM * n
+    return blocks
+
+
 def scan(root: str | os.PathLike[str]) -> Listing:
     """Every regular file under root in manifest order; symlinks are neither followed nor
     listed (as `walk_files`). A missing root lists nothing."""
     top = os.fspath(root)
     listing = Listing(top)  # its time is taken before the first stat
     try:
-        runs = _runs(top)
+        keys = _names(top)
     except (FileNotFoundError, NotADirectoryError):
         return listing
-    stats = _stat_runs(runs, sum(len(names) for _, _, names in runs))
-    rels = listing.rels
-    for at, (_, prefix, names) in enumerate(runs):
-        rels += [prefix + name for name in names] if prefix else names
-        runs[at] = ("", "", [])  # its names go now: never both lists whole in memory
+    split = _split(top, keys)
+    if split is not None:
+        rels, stats = split
+        listing.rels = rels
+    else:
+        runs = _runs(top, "", keys)
+        stats = _stat_runs(runs, sum(len(names) for _, _, names in runs))
+        rels = listing.rels = _rels(runs)
     if stats and min(stats[2::_ITEM]) < 0:  # files removed while they were listed
         kept = Listing(top, listing.taken)
         for i, rel in enumerate(rels):
