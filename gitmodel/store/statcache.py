@@ -1,5 +1,5 @@
-"""The stat cache: workspace files' md5 by stat, verified objects, one index row per
-tracked directory, and whether a manifest's objects were all seen."""
+"""The stat cache: workspace files' md5 by stat, verified objects (SQLite), one index
+file per tracked directory, and whether a manifest's objects were all seen (files)."""
 
 from __future__ import annotations
 
@@ -46,10 +46,12 @@ FLUSH_ROWS = 20_000
 
 class StatCache:
     """(inode, mtime, size) -> md5 for workspace files, which objects were verified, and
-    one index row per tracked directory.
+    one index file per tracked directory (see put_tree).
 
-    SQLite because two `git model` processes may use it at once and it already does the
-    locking; it lives in `.dvc/tmp`, which DVC keeps out of git. Writes are buffered and
+    SQLite for the rows because two `git model` processes may use it at once and it
+    already does the locking; it lives in `.dvc/tmp`, which DVC keeps out of git. The
+    directory index is whole files replaced by rename instead, as git's index is: one
+    directory's index is one record of megabytes. Writes are buffered and
     written in one transaction per command (`flush`, also at exit): one transaction per
     file cost more than hashing a small file. A killed command loses only its buffered
     rows, which costs a re-hash, never correctness.
