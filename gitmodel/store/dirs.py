@@ -84,6 +84,9 @@ class Store(ObjectStore):
         # destination directory's descriptor.
         self._dir_fds: dict[str, tuple[int, bool]] | None = None
         self._dest_fds: dict[str, int] | None = None
+        # While a directory is stored: the cache's temporary directory, where the objects'
+        # unnamed files are made (see hashing.write_nameless's made_in).
+        self._tmp_fd: int | None = None
 
     # -- directories ----------------------------------------------------------------------
     #
@@ -134,8 +137,11 @@ class Store(ObjectStore):
     def _close_dirs(self) -> None:
         fds, self._dir_fds = self._dir_fds, None
         dests, self._dest_fds = self._dest_fds, None
+        tmp, self._tmp_fd = self._tmp_fd, None
         for fd in [fd for fd, _ in (fds or {}).values()] + list((dests or {}).values()):
             os.close(fd)
+        if tmp is not None:
+            os.close(tmp)
 
     def _write_object(self, md5: str, data: bytes) -> None:
         """Write data as object md5 (atomically); a re-use when the object exists. The
@@ -150,7 +156,9 @@ class Store(ObjectStore):
                 if not made and self._reuse_locked(md5):
                     return
                 try:
-                    st = write_nameless(fd, md5[2:], data, 0o444, self.fsync_objects)
+                    st = write_nameless(
+                        fd, md5[2:], data, 0o444, self.fsync_objects, made_in=self._tmp_fd
+                    )
                 except FileExistsError:
                     if self._has_object(md5):
                         return  # stored meanwhile: by a duplicate file or another add
@@ -506,6 +514,10 @@ class Store(ObjectStore):
 
             self._dir_fds = {}
             try:
+                if todo:
+                    self._tmp_fd = os.open(
+                        self._tmp_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+                    )
                 parallel_map(one, todo, self.jobs)
             finally:
                 self._close_dirs()

@@ -1,6 +1,6 @@
 """Moving and hashing bytes: the kernel copy hashed through a map, read()+write() with a
-hasher thread, sparse files, small files read whole, and a thread pool without
-`concurrent.futures`."""
+hasher thread, sparse files, small files read whole, files written with no name and
+linked whole (O_TMPFILE), and a thread pool without `concurrent.futures`."""
 
 from __future__ import annotations
 
@@ -410,7 +410,13 @@ _NO_NAMELESS_ERRNOS = {
 
 
 def write_nameless(
-    dir_fd: int, name: str, data: bytes, mode: int, fsync: bool, replace: bool = False
+    dir_fd: int,
+    name: str,
+    data: bytes,
+    mode: int,
+    fsync: bool,
+    replace: bool = False,
+    made_in: int | None = None,
 ) -> os.stat_result | None:
     """Write data as the file `name` of the directory dir_fd, which appears whole or not at
     all; the new file's stat (inode, mtime and size survive the naming).
@@ -420,11 +426,23 @@ def write_nameless(
     When name exists: FileExistsError, nothing changed, unless replace, which names the
     file `name.<12 hex>.tmp` and renames that over name (a rename replaces a link or a
     file, never writes through it).
+
+    made_in: a directory of the same filesystem to make the unnamed file in, if not
+    dir_fd. ext4 places a new inode by the directory it is made in, and when that
+    directory's block group is full it looks for another one per directory: objects made
+    in each of 256 object directories landed in 229 block groups for 50,000 files (each
+    group's bitmap and inode table to read and write back), made in one directory they
+    fill a few groups in turn.
     """
     if not _O_TMPFILE:
         return None
     try:
-        fd = os.open(".", os.O_WRONLY | _O_TMPFILE | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+        fd = os.open(
+            ".",
+            os.O_WRONLY | _O_TMPFILE | os.O_CLOEXEC,
+            mode,
+            dir_fd=dir_fd if made_in is None else made_in,
+        )
     except OSError as exc:
         if exc.errno in _NO_NAMELESS_ERRNOS:
             return None
