@@ -363,7 +363,8 @@ def _write_dir(
     total = (plan.out.out.size or 0) if todo else 0
     progress = reporter.start(f"restoring {plan.out.path}", total) if reporter else None
     try:
-        results = store.materialise_files(items, progress)
+        # made in the directory's root, then linked: their inodes fill a few block groups
+        results = store.materialise_files(items, progress, made_in=plan.key)
     finally:
         if reporter:
             reporter.stop()

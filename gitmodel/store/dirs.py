@@ -594,13 +594,18 @@ class Store(ObjectStore):
         return out
 
     def materialise_files(
-        self, items: Sequence[tuple[str, str]], progress: Progress | None = None
+        self,
+        items: Sequence[tuple[str, str]],
+        progress: Progress | None = None,
+        made_in: str | None = None,
     ) -> list[tuple[int, int, int] | BaseException]:
         """Write object oid at each dest path of (oid, dest); per item, the (ino, mtime, size)
         written, or the CorruptObject/StoreError that stopped it (the others go on).
 
         Parent directories must exist. Objects are verified as they are read, unless the
-        stat cache says they were verified since their last change.
+        stat cache says they were verified since their last change. made_in: a directory
+        above every dest (a tracked directory's root), where small files are made before
+        they are linked into place (see hashing.write_nameless).
         """
         verified = self.state.verified_rows(sorted({oid for oid, _ in items}))
         if items:
@@ -630,6 +635,10 @@ class Store(ObjectStore):
 
         self._dest_fds = {}
         try:
+            if made_in is not None and items:
+                self._tmp_fd = os.open(
+                    made_in, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+                )
             results = parallel_map(one, items, self.jobs)
         finally:
             self._close_dirs()
@@ -681,7 +690,9 @@ class Store(ObjectStore):
             dir_fd = self._dest_dir(parent)
             if dir_fd is not None:
                 try:
-                    new = write_nameless(dir_fd, name, data, 0o644, False, replace=True)
+                    new = write_nameless(
+                        dir_fd, name, data, 0o644, False, replace=True, made_in=self._tmp_fd
+                    )
                 except IsADirectoryError:
                     raise StoreError(f"cannot write {dest}: a directory is in the way") from None
                 if new is not None:

@@ -473,8 +473,10 @@ def write_nameless(
                     pass
                 raise
         except OSError as exc:
-            if exc.errno in _NO_NAMELESS_ERRNOS:
-                return None
+            if exc.errno in _NO_NAMELESS_ERRNOS or (
+                made_in is not None and exc.errno == errno.EXDEV
+            ):
+                return None  # (made_in on another filesystem than dir_fd: a mount between)
             if exc.errno in (errno.ENOENT, errno.EXDEV) and not os.path.isdir("/proc/self/fd"):
                 return None  # no /proc here (with /proc, ENOENT: the directory went away)
             raise
