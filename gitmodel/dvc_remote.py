@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitmodel import forking
 from gitmodel.errors import GitModelError
 from gitmodel.remote import (
     GENERATION,
@@ -307,37 +308,14 @@ class DvcRemote:
             runs.setdefault(oid[:2], []).append(oid[2:])
         todo = sorted(runs.items())
         tmp = f".{self._tmp_prefix}"
-        if len(oids) < FORK_OBJECTS or not hasattr(os, "fork") or _single_threaded() is False:
+        if len(oids) < FORK_OBJECTS or not forking.may_fork():
             return _copy_runs(str(objects), self.odb.path, todo, known, tmp + "0")
-        first, second = _halves(todo, len(oids))
-        r, w = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(r)
-            os.close(w)
-            return _copy_runs(str(objects), self.odb.path, todo, known, tmp + "0")
-        if pid == 0:  # the child: copy, report, and leave without running any exit handler
-            code = 1
-            try:
-                os.close(r)
-                done = _copy_runs(str(objects), self.odb.path, second, known, tmp + "1")
-                view = memoryview(done.to_bytes())
-                while view:
-                    view = view[os.write(w, view) :]
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(w)
-        try:
-            mine = _copy_runs(str(objects), self.odb.path, first, known, tmp + "0")
-            chunks = []
-            while chunk := os.read(r, 1 << 20):
-                chunks.append(chunk)
-        finally:
-            os.close(r)
-            _, status = os.waitpid(pid, 0)
-        theirs = LocalCopy.from_bytes(b"".join(chunks)) if status == 0 else None
+        first, second = forking.halves(todo, len(oids))
+        mine, data = forking.with_child(
+            lambda: _copy_runs(str(objects), self.odb.path, second, known, tmp + "1").to_bytes(),
+            lambda: _copy_runs(str(objects), self.odb.path, first, known, tmp + "0"),
+        )
+        theirs = LocalCopy.from_bytes(data) if data is not None else None
         if theirs is None:
             theirs = _copy_runs(str(objects), self.odb.path, second, known, tmp + "2")
         mine.merge(theirs)
@@ -383,27 +361,6 @@ class LocalCopy:
         out = cls()
         out.bytes, out.unverified, out.failed = n, [str(o) for o in unverified], failed
         return out
-
-
-def _single_threaded() -> bool:
-    """Whether this process runs one thread (only such a process may fork safely)."""
-    import sys
-
-    threading_ = sys.modules.get("threading")
-    return threading_ is None or threading_.active_count() == 1
-
-
-def _halves(
-    runs: list[tuple[str, list[str]]], total: int
-) -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
-    """runs split in two with about as many objects each (one run may be cut in two)."""
-    seen = 0
-    for i, (prefix, names) in enumerate(runs):
-        if seen + len(names) >= total // 2:
-            cut = total // 2 - seen
-            return [*runs[:i], (prefix, names[:cut])], [(prefix, names[cut:]), *runs[i + 1 :]]
-        seen += len(names)
-    return runs, []
 
 
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)

@@ -23,6 +23,8 @@ from array import array
 from collections.abc import Iterator, Sequence
 from json.encoder import encode_basestring_ascii  # json's own C quoting, for the manifest
 
+from gitmodel import forking
+
 # Racily clean files (git's term). A stat line recorded at time T vouches for a file only if
 # a later change must show in it: a change rewrites the mtime, but to the same value when it
 # falls within the same filesystem timestamp tick as the recorded mtime. So a file whose
@@ -216,78 +218,18 @@ def _stat_runs(runs: list[Run], nfiles: int) -> array[int]:
     child takes the stats of the second half instead and sends them back packed through a
     pipe (24 bytes a file); if it fails in any way, this process does that half itself.
     """
-    if nfiles < PARALLEL_FILES or not _may_fork():
+    if nfiles < PARALLEL_FILES or not forking.may_fork():
         return _stat(runs)
-    first, second = _halves(runs, nfiles)
+    first, second = forking.halves(runs, nfiles)
     want = _ITEM * sum(len(names) for _, _, names in second)
-    r, w = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(r)
-        os.close(w)
-        return _stat(runs)
-    if pid == 0:  # the child: stat, send, and leave without running any exit handler
-        code = 1
-        try:
-            os.close(r)
-            view = memoryview(_stat(second).tobytes())
-            while view:
-                view = view[os.write(w, view) :]
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    try:
-        stats = _stat(first)
-        chunks = []
-        while chunk := os.read(r, 1 << 20):
-            chunks.append(chunk)
-    finally:
-        os.close(r)
-        _, status = os.waitpid(pid, 0)
+    stats, data = forking.with_child(lambda: _stat(second).tobytes(), lambda: _stat(first))
     theirs: array[int] = array("q")
-    data = b"".join(chunks)
-    if status == 0 and len(data) == 8 * want:
+    if data is not None and len(data) == 8 * want:
         theirs.frombytes(data)
     else:
         theirs = _stat(second)
     stats.extend(theirs)
     return stats
-
-
-def _may_fork() -> bool:
-    """Whether a second core can be had by fork: there is one, and this process has a
-    single thread (forking a threaded process is not safe)."""
-    return hasattr(os, "fork") and _cores() >= 2 and threading_active() <= 1
-
-
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):  # the cores this process may run on (Linux)
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def threading_active() -> int:
-    import sys
-
-    threading = sys.modules.get("threading")  # never imported: this is the only thread
-    return threading.active_count() if threading is not None else 1
-
-
-def _halves(runs: list[Run], nfiles: int) -> tuple[list[Run], list[Run]]:
-    """runs split in two with about as many files each (a run may be cut in two)."""
-    half = nfiles // 2
-    seen = 0
-    for i, (path, prefix, names) in enumerate(runs):
-        if seen + len(names) >= half:
-            cut = half - seen
-            return (
-                [*runs[:i], (path, prefix, names[:cut])],
-                [(path, prefix, names[cut:]), *runs[i + 1 :]],
-            )
-        seen += len(names)
-    return runs, []
 
 
 # A listing whose top directory has at least this many subdirectories is split by
@@ -333,52 +275,31 @@ def _split(top: str, keys: list[str]) -> tuple[list[str], array[int]] | None:
     half itself.
     """
     dirs = [k for k in keys if k[-1] == "/"]
-    if len(dirs) < SPLIT_DIRS or not _may_fork():
+    if len(dirs) < SPLIT_DIRS or not forking.may_fork():
         return None
     first = _subtree(top, dirs[0])  # names only: a small tree costs one more scandir
     if sum(len(names) for _, _, names in first) * len(dirs) < PARALLEL_FILES:
         return None
     theirs = dirs[2::2]
-    r, w = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(r)
-        os.close(w)
-        return None
-    if pid == 0:  # the child: list, send, and leave without running any exit handler
-        code = 1
-        try:
-            os.close(r)
-            blocks = [_block(_subtree(top, key)) for key in theirs]
-            counts = array("q", [len(rels) for rels, _ in blocks])
-            names = "\0".join(["\0".join(rels) for rels, _ in blocks if rels])
-            blob = names.encode("utf-8", "surrogateescape")
-            head = array("q", [len(blob)])
-            for part in [
-                head.tobytes(),
-                counts.tobytes(),
-                blob,
-                *(st.tobytes() for _, st in blocks),
-            ]:
-                view = memoryview(part)
-                while view:
-                    view = view[os.write(w, view) :]
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    try:
+
+    def child() -> bytes:
+        blocks = [_block(_subtree(top, key)) for key in theirs]
+        counts = array("q", [len(rels) for rels, _ in blocks])
+        names = "\0".join(["\0".join(rels) for rels, _ in blocks if rels])
+        blob = names.encode("utf-8", "surrogateescape")
+        head = array("q", [len(blob)])
+        return b"".join(
+            [head.tobytes(), counts.tobytes(), blob, *(st.tobytes() for _, st in blocks)]
+        )
+
+    def parent() -> dict[str, Block]:
         ours = {dirs[0]: _block(first)}
         for key in dirs[1::2]:
             ours[key] = _block(_subtree(top, key))
-        chunks = []
-        while chunk := os.read(r, 1 << 20):
-            chunks.append(chunk)
-    finally:
-        os.close(r)
-        _, status = os.waitpid(pid, 0)
-    got = _their_blocks(b"".join(chunks), len(theirs)) if status == 0 else None
+        return ours
+
+    ours, data = forking.with_child(child, parent)
+    got = _their_blocks(data, len(theirs)) if data is not None else None
     if got is None:
         got = [_block(_subtree(top, key)) for key in theirs]
     ours.update(zip(theirs, got, strict=True))

@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gitmodel.text",  # how sizes and counts read, for the library and the skin
             "gitmodel.git",
             "gitmodel.lockfile",
+            "gitmodel.forking",  # half of a many-file loop on the second core
             "gitmodel.paths",
             "gitmodel.config",
             "gitmodel.dvcconfig",

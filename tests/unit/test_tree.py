@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import gitmodel.forking as forking
 import gitmodel.tree as tree
 
 
@@ -32,7 +33,7 @@ def _one_core(root: Path, monkeypatch: pytest.MonkeyPatch) -> tree.Listing:
 
 def _two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tree, "PARALLEL_FILES", 4)
-    monkeypatch.setattr(tree, "_may_fork", lambda: True)
+    monkeypatch.setattr(forking, "may_fork", lambda: True)
 
 
 def test_a_listing_split_by_subdirectory_is_the_one_core_listing(
@@ -65,7 +66,7 @@ def test_a_child_that_fails_costs_only_its_half_again(
 
 def test_a_small_tree_is_not_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _tree(tmp_path)
-    monkeypatch.setattr(tree, "_may_fork", lambda: True)  # PARALLEL_FILES as it is
+    monkeypatch.setattr(forking, "may_fork", lambda: True)  # PARALLEL_FILES as it is
 
     def no_fork() -> int:
         raise AssertionError("forked for a small tree")
