@@ -313,7 +313,7 @@ class StatCache:
         found = None if data is None else _parse_sealed(data, oid)
         if found is None or len(found) < 8:
             return None
-        return int.from_bytes(found[:8], "little", signed=True), found[8:]
+        return int.from_bytes(found[:8], "little", signed=True), bytes(found[8:])
 
     def put_complete(self, oid: str, taken: int, cache: bytes) -> None:
         body = taken.to_bytes(8, "little", signed=True) + cache
@@ -326,11 +326,10 @@ class StatCache:
             self._db = None
 
 
-# The index file: a header, the oid, the directory's path (a check against a name
-# collision), the three blobs of TreeIndex, and a CRC-32 of all that.
+# The index file, sealed with the directory's path as its key (a check against a name
+# collision): a header, the oid and the three blobs of TreeIndex.
 INDEX_DIR = "dirindex"
-_INDEX_MAGIC = b"gmdirix1"
-_INDEX_HEAD = struct.Struct("<8sqIIIIB")  # magic, taken, oid, path, rels, files, canonical
+_INDEX_HEAD = struct.Struct("<qIIIB")  # taken, oid length, rels length, files, canonical
 
 
 def _index_name(path: str) -> str:
@@ -340,36 +339,23 @@ def _index_name(path: str) -> str:
 
 
 def _format_index(path: str, index: TreeIndex) -> bytes:
-    import zlib
-
-    oid, where = index.oid.encode(), path.encode("utf-8", "surrogateescape")
+    oid = index.oid.encode()
     n = len(index.md5s) // 16
-    head = _INDEX_HEAD.pack(
-        _INDEX_MAGIC, index.taken, len(oid), len(where), len(index.rels), n, index.canonical
-    )
-    body = b"".join([head, oid, where, index.rels, index.stats, index.md5s])
-    return body + zlib.crc32(body).to_bytes(4, "little")
+    head = _INDEX_HEAD.pack(index.taken, len(oid), len(index.rels), n, index.canonical)
+    return _sealed(path, head, oid, index.rels, index.stats, index.md5s)
 
 
 def _parse_index(data: bytes, path: str) -> TreeIndex | None:
-    import zlib
-
+    body = _parse_sealed(data, path)  # None: torn or damaged, a cache that vouches for nothing
     at = _INDEX_HEAD.size
-    if len(data) < at + 4 or not data.startswith(_INDEX_MAGIC):
+    if body is None or len(body) < at:
         return None
-    _, taken, lo, lp, lr, n, canonical = _INDEX_HEAD.unpack_from(data)
-    end = at + lo + lp + lr + 40 * n
-    if end + 4 != len(data):
+    taken, lo, lr, n, canonical = _INDEX_HEAD.unpack_from(body)
+    if at + lo + lr + 40 * n != len(body):
         return None
-    body = memoryview(data)[:end]
-    if zlib.crc32(body) != int.from_bytes(data[end:], "little"):
-        return None  # torn or damaged: a cache that vouches for nothing
-    oid, where = data[at : at + lo], data[at + lo : at + lo + lp]
-    if where != path.encode("utf-8", "surrogateescape"):
-        return None
-    at += lo + lp
-    rels, stats = data[at : at + lr], data[at + lr : at + lr + 24 * n]
-    md5s = data[at + lr + 24 * n : end]
+    oid, at = bytes(body[at : at + lo]), at + lo
+    rels, stats = bytes(body[at : at + lr]), bytes(body[at + lr : at + lr + 24 * n])
+    md5s = bytes(body[at + lr + 24 * n :])
     if n and rels.count(0) != n - 1 or not n and rels:
         return None
     return TreeIndex(oid.decode("ascii", "replace"), taken, rels, stats, md5s, canonical == 1)
@@ -381,15 +367,17 @@ _SEAL_MAGIC = b"gmseal01"
 KEEP_COMPLETE = 64
 
 
-def _sealed(key: str, body: bytes) -> bytes:
+def _sealed(key: str, *body: bytes) -> bytes:
+    """The parts of body under a header naming key, and a CRC-32 of all that."""
     import zlib
 
     k = key.encode("utf-8", "surrogateescape")
-    data = b"".join([_SEAL_MAGIC, len(k).to_bytes(4, "little"), k, body])
+    data = b"".join([_SEAL_MAGIC, len(k).to_bytes(4, "little"), k, *body])
     return data + zlib.crc32(data).to_bytes(4, "little")
 
 
-def _parse_sealed(data: bytes, key: str) -> bytes | None:
+def _parse_sealed(data: bytes, key: str) -> memoryview | None:
+    """The body sealed under key, as a view of data; None when torn, damaged or another key's."""
     import zlib
 
     k = key.encode("utf-8", "surrogateescape")
@@ -400,7 +388,7 @@ def _parse_sealed(data: bytes, key: str) -> bytes | None:
         return None
     if int.from_bytes(data[head - 4 : head], "little") != len(k) or data[head : head + len(k)] != k:
         return None
-    return data[head + len(k) : -4]
+    return memoryview(data)[head + len(k) : -4]
 
 
 def _prune(at: int, prefix: str) -> None:
