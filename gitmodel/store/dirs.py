@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 import os
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from gitmodel import forking
 from gitmodel.errors import GitModelError
 from gitmodel.store.errors import CorruptObject, ObjectMissing, StoreError
 from gitmodel.store.hashing import (
@@ -28,6 +30,25 @@ if TYPE_CHECKING:
     from typing import Any
 
     from gitmodel.tree import Listing
+
+
+# A directory add with at least this many small files to store gives half of them to a
+# forked child (Store._store_small_files).
+FORK_SMALL_FILES = 2048
+# How each file of a batch of small files went (Store._store_smalls).
+_LEFT, _WRITTEN, _REUSED = 0, 1, 2
+
+
+def _batch_from(data: bytes, n: int) -> tuple[bytes | bytearray, array[int]] | None:
+    """A forked child's batch result for n files from what it sent, or None if it is
+    not of that shape."""
+    if len(data) != 48 * n:
+        return None
+    numbers = array("q")
+    numbers.frombytes(data[16 * n :])
+    if any(how not in (_LEFT, _WRITTEN, _REUSED) for how in numbers[3::4]):
+        return None
+    return data[: 16 * n], numbers
 
 
 # The largest manifest a re-add rewrites in memory (_patched_manifest); a larger one is
@@ -83,6 +104,9 @@ class Store(ObjectStore):
         # this command created it (see _object_dir); while one is checked out: each
         # destination directory's descriptor.
         self._dir_fds: dict[str, tuple[int, bool]] | None = None
+        # ... and the object directories there were when it began (the others are made
+        # by this command: by this process, a child of it, or a concurrent writer)
+        self._old_dirs: frozenset[str] = frozenset()
         self._dest_fds: dict[str, int] | None = None
         # While a directory is stored: the cache's temporary directory, where the objects'
         # unnamed files are made (see hashing.write_nameless's made_in).
@@ -112,14 +136,15 @@ class Store(ObjectStore):
 
     def _object_dir(self, prefix: str) -> tuple[int, bool]:
         """A descriptor of the object directory prefix (made if missing, checked to be no
-        link), and whether this command made it. The caller closes the descriptor unless
-        a directory is being stored (then store_dir does, at its end)."""
+        link), and whether this command made it (while a directory is stored: whether it
+        was not there when that began). The caller closes the descriptor unless a
+        directory is being stored (then store_dir does, at its end)."""
         fds = self._dir_fds
         if fds is not None and (got := fds.get(prefix)) is not None:
             return got
         path = self.objects / prefix
         self.real_dir(self.objects, create=True)
-        made = False
+        made = fds is not None and prefix not in self._old_dirs
         try:
             os.mkdir(path)
             made = True
@@ -136,6 +161,7 @@ class Store(ObjectStore):
 
     def _close_dirs(self) -> None:
         fds, self._dir_fds = self._dir_fds, None
+        self._old_dirs = frozenset()
         dests, self._dest_fds = self._dest_fds, None
         tmp, self._tmp_fd = self._tmp_fd, None
         for fd in [fd for fd, _ in (fds or {}).values()] + list((dests or {}).values()):
@@ -146,6 +172,13 @@ class Store(ObjectStore):
     def _write_object(self, md5: str, data: bytes) -> None:
         """Write data as object md5 (atomically); a re-use when the object exists. The
         caller holds objects_lock(shared)."""
+        st = self._put_object(md5, data)
+        if st is not None:
+            self.state.mark_verified(md5, st)
+
+    def _put_object(self, md5: str, data: bytes) -> os.stat_result | None:
+        """_write_object, leaving the verified mark to the caller: the new object's stat,
+        or None when it was there already."""
         if self._nameless:
             batch = self._dir_fds is not None
             fd, made = self._object_dir(md5[:2])
@@ -154,25 +187,24 @@ class Store(ObjectStore):
                 # concurrent writer's) can exist: the link below finds those, and a
                 # fresh add of 50,000 files costs no stat of an object that is not there.
                 if not made and self._reuse_locked(md5):
-                    return
+                    return None
                 try:
                     st = write_nameless(
                         fd, md5[2:], data, 0o444, self.fsync_objects, made_in=self._tmp_fd
                     )
                 except FileExistsError:
                     if self._has_object(md5):
-                        return  # stored meanwhile: by a duplicate file or another add
+                        return None  # stored meanwhile: by a duplicate file or another add
                     raise StoreError(f"cache: {self._objpath(md5)} is not a regular file") from None
             finally:
                 if not batch:
                     os.close(fd)
             if st is not None:
-                self.state.mark_verified(md5, st)
-                return
+                return st
             self._nameless = False  # this filesystem cannot: a temporary name and rename
         final = self._objpath(md5)
         if self._reuse_locked(md5):
-            return
+            return None
         if md5[:2] not in self._object_dirs:
             self.real_dir(self.objects / md5[:2], create=True)
             self._object_dirs.add(md5[:2])
@@ -197,7 +229,7 @@ class Store(ObjectStore):
             except OSError:
                 pass
             raise
-        self.state.mark_verified(md5, st)
+        return st
 
     def copy_in_small(self, oid: str, path: str) -> int | None:
         """Copy the file at path (an object of a local remote) into the cache as object oid
@@ -240,6 +272,130 @@ class Store(ObjectStore):
             except OSError as exc:
                 raise StoreError(f"cannot store {path}: {exc.strerror or exc}") from exc
         return self.store_file(Path(path), progress, overlap)
+
+    # -- a directory's small files --------------------------------------------------------
+    #
+    # A fresh add of a data set is one loop over its small files: each is read whole,
+    # hashed in the thread that read it, and its object written nameless and linked whole
+    # (_put_object). From FORK_SMALL_FILES files on, a forked child stores half of them
+    # (gitmodel.forking): each file is a few Python steps holding the GIL around eight
+    # system calls, so two threads hand the GIL to each other at every call, where two
+    # processes run side by side. A batch's result is one blob of binary md5s and one
+    # packed array of four numbers a file: its size, the new object's inode and mtime (for
+    # the verified mark), and how it went (_LEFT, _WRITTEN or _REUSED).
+
+    def _store_smalls(
+        self,
+        base: str,
+        rels: Sequence[str],
+        items: Sequence[int],
+        sizes: array[int],
+        progress: Progress | None,
+        jobs: int = 1,
+        parent: int | None = None,
+    ) -> tuple[bytes | bytearray, array[int]]:
+        """Store the small files items (indexes of rels, under base); their batch result.
+        parent: in a forked child, its parent's pid: the child stops if the parent died."""
+        from hashlib import md5
+
+        digests = bytearray(16 * len(items))
+        numbers = array("q", bytes(32 * len(items)))
+
+        def one(k: int) -> None:
+            i = items[k]
+            path = base + rels[i]
+            try:
+                data = _read_small(path, sizes[i])
+                if data is None:
+                    return  # no longer small: _LEFT
+                digest = md5(data).digest()
+                st = self._put_object(digest.hex(), data)
+            except OSError as exc:
+                raise StoreError(f"cannot store {path}: {exc.strerror or exc}") from exc
+            size = len(data)
+            digests[16 * k : 16 * k + 16] = digest
+            numbers[4 * k] = size
+            if st is None:
+                numbers[4 * k + 3] = _REUSED
+            else:
+                numbers[4 * k + 1] = st.st_ino
+                numbers[4 * k + 2] = st.st_mtime_ns
+                numbers[4 * k + 3] = _WRITTEN
+            if progress:
+                progress(size)
+
+        if jobs > 1:
+            parallel_map(one, range(len(items)), jobs)
+            return digests, numbers
+        for k in range(len(items)):
+            if parent is not None and k % 64 == 0 and os.getppid() != parent:
+                raise SystemExit(1)  # killed: an orphan would go on writing objects
+            one(k)
+        return digests, numbers
+
+    def _apply_smalls(
+        self,
+        items: Sequence[int],
+        digests: bytes | bytearray,
+        numbers: array[int],
+        md5s: bytearray,
+        sizes: array[int],
+    ) -> list[int]:
+        """Put a batch's md5s and sizes in place and mark its new objects verified; the
+        items it left (files no longer small)."""
+        left = []
+        marks = []
+        for k, i in enumerate(items):
+            how = numbers[4 * k + 3]
+            if how == _LEFT:
+                left.append(i)
+                continue
+            digest = digests[16 * k : 16 * k + 16]
+            md5s[16 * i : 16 * i + 16] = digest
+            sizes[i] = size = numbers[4 * k]
+            if how == _WRITTEN:
+                marks.append((digest.hex(), numbers[4 * k + 1], numbers[4 * k + 2], size))
+        self.state.mark_verified_rows(marks)
+        return left
+
+    def _store_small_files(
+        self,
+        base: str,
+        rels: Sequence[str],
+        todo: Sequence[int],
+        md5s: bytearray,
+        sizes: array[int],
+        progress: Progress | None,
+    ) -> list[int]:
+        """Store the small files of todo (a forked child taking half of many); the indexes
+        of the files left to the general path (_store_member)."""
+        if not self._copies_small_files():
+            return list(todo)
+        small = [i for i in todo if sizes[i] <= SMALL]
+        rest = [i for i in todo if sizes[i] > SMALL]
+        if len(small) < FORK_SMALL_FILES or not forking.may_fork():
+            digests, numbers = self._store_smalls(base, rels, small, sizes, progress, self.jobs)
+            return rest + self._apply_smalls(small, digests, numbers, md5s, sizes)
+        _ = self.fsync_objects  # git's fsync policy asked once, not by each process
+        ours, theirs = small[: len(small) // 2], small[len(small) // 2 :]
+        me = os.getpid()
+
+        def child() -> bytes:
+            digests, numbers = self._store_smalls(base, rels, theirs, sizes, None, parent=me)
+            return bytes(digests) + numbers.tobytes()
+
+        mine, data = forking.with_child(
+            child, lambda: self._store_smalls(base, rels, ours, sizes, progress)
+        )
+        rest += self._apply_smalls(ours, *mine, md5s, sizes)
+        got = _batch_from(data, len(theirs)) if data is not None else None
+        if got is None:  # the child failed: its half again, here (its objects stay)
+            digests, numbers = self._store_smalls(base, rels, theirs, sizes, progress, self.jobs)
+        else:
+            digests, numbers = got
+            if progress:
+                progress(sum(numbers[0::4]))
+        return rest + self._apply_smalls(theirs, digests, numbers, md5s, sizes)
 
     def _member_md5(self, path: str, overlap: bool) -> str:
         import hashlib
@@ -515,10 +671,15 @@ class Store(ObjectStore):
             self._dir_fds = {}
             try:
                 if todo:
+                    try:  # which object directories this command makes (_object_dir)
+                        self._old_dirs = frozenset(os.listdir(self.objects))
+                    except FileNotFoundError:
+                        pass
                     self._tmp_fd = os.open(
                         self._tmp_dir(), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
                     )
-                parallel_map(one, todo, self.jobs)
+                    rest = self._store_small_files(base, rels, todo, md5s, sizes, progress)
+                    parallel_map(one, rest, self.jobs)
             finally:
                 self._close_dirs()
             unchanged = index is not None and v.exact and not todo and whole

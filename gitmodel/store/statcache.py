@@ -212,6 +212,14 @@ class StatCache:
             self._verified[oid] = (st.st_ino, st.st_mtime_ns, st.st_size)
             self._buffered()
 
+    def mark_verified_rows(self, rows: Sequence[tuple[str, int, int, int]]) -> None:
+        """mark_verified for many (oid, ino, mtime, size) at once: one lock per batch."""
+        for at in range(0, len(rows), FLUSH_ROWS):
+            with self.lock:
+                for oid, ino, mtime, size in rows[at : at + FLUSH_ROWS]:
+                    self._verified[oid] = (ino, mtime, size)
+                self._buffered()
+
     def forget_verified(self, oid: str) -> None:
         with self.lock:
             self._verified[oid] = None

@@ -549,3 +549,56 @@ def test_only_the_newest_complete_marks_are_kept(store: Store, tmp_path: Path) -
     assert len(marks) == KEEP_COMPLETE
     assert store.state.complete(oids[-1]) == (len(oids) - 1, b"listing %d" % (len(oids) - 1))
     assert _store(tmp_path).state.complete(oids[-1]) is not None
+
+
+def _objects(cache: Path) -> dict[str, os.stat_result]:
+    md5s = cache / "files" / "md5"
+    return {d.name + f.name: f.stat() for d in md5s.iterdir() for f in d.iterdir()}
+
+
+@pytest.mark.parametrize("child", ["stores its half", "dies", "sends garbage"])
+def test_a_directory_stored_by_two_processes_is_stored_as_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
+) -> None:
+    from gitmodel import forking
+    from gitmodel.store import dirs
+
+    rnd = random.Random(17)
+    root = tmp_path / "data"
+    blobs = [rnd.randbytes(rnd.randrange(0, 20_000)) for _ in range(40)]
+    for i in range(300):  # the same contents in both halves: each object written once
+        _write(root / f"d{i % 7}" / f"f{i:03d}.bin", blobs[i % len(blobs)] + bytes([i % 3]))
+    _write(root / "d3" / "big.bin", rnd.randbytes(dirs.SMALL + 5))  # not a small file
+    with monkeypatch.context() as m:
+        m.setattr(forking, "may_fork", lambda: False)
+        alone = _store(tmp_path / "alone")
+        want = alone.store_dir(root)
+
+    monkeypatch.setattr(dirs, "FORK_SMALL_FILES", 4)
+    monkeypatch.setattr(forking, "may_fork", lambda: True)
+    forks = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    if child == "dies":
+        monkeypatch.setattr(os, "getppid", lambda: -1)  # as if its parent were gone
+    elif child == "sends garbage":
+        monkeypatch.setattr(dirs, "_batch_from", lambda data, n: None)
+    two = _store(tmp_path / "two")
+    assert two.store_dir(root) == want
+    assert forks, "no child stored a half"
+    cache = tmp_path / "two" / ".dvc" / "cache"
+    objects = _objects(cache)
+    assert objects.keys() == _objects(tmp_path / "alone" / ".dvc" / "cache").keys()
+    for oid in objects:  # every object whole, under its own name
+        assert hashlib.md5(
+            (cache / "files" / "md5" / oid[:2] / oid[2:]).read_bytes()
+        ).hexdigest() == oid.removesuffix(".dir")
+    assert not os.listdir(cache / "files" / "tmp")
+    # Each object written by either process is recorded as verified at its stat, so a
+    # checkout need not hash it again (after a failed child, those it wrote are not).
+    members = [oid for oid in objects if not oid.endswith(".dir")]
+    marks = _store(tmp_path / "two").state.verified_rows(members)
+    for oid in members:
+        st = objects[oid]
+        if child == "stores its half" or oid in marks:
+            assert marks.get(oid) == (st.st_ino, st.st_mtime_ns, st.st_size), oid
