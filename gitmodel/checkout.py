@@ -208,25 +208,33 @@ def apply_checkout(
 ) -> CheckoutResult:
     """Write what plan_checkout planned (missing content is skipped and listed); raise the
     first problem in bad, and how many more there were, once the good weights are written."""
-    from gitmodel.dedup import ensure_object
+    from gitmodel.dedup import checkout_rebuilt, ensure_object, rebuilt_size
     from gitmodel.dedup.packs import CorruptChunk
 
     result = plan.result
     result.skipped_missing = plan.missing
     for rel, oid, summary in plan.files:
-        try:
-            # a deduplicated object the cache dropped is rebuilt (and verified) first
-            ensure_object(store, oid)
-        except (CorruptObject, CorruptChunk) as exc:
-            bad.append(exc)
-            continue
-        size = store.oid_to_path(oid).stat().st_size
+        # A deduplicated object the cache dropped is rebuilt from its chunks: where the
+        # cache copies files, into the cache and the work tree in one pass (no copy of the
+        # rebuilt object afterwards), else into the cache first and then placed.
+        size = rebuilt_size(store, oid)
+        direct = size is not None
+        if size is None:
+            try:
+                ensure_object(store, oid)  # rebuilt and verified, if it has to be
+            except (CorruptObject, CorruptChunk) as exc:
+                bad.append(exc)
+                continue
+            size = store.oid_to_path(oid).stat().st_size
         progress = reporter.start(f"restoring {rel}", size) if reporter else None
         try:
             full = wt.root / rel
             wt.make_parents(full, rel)
-            store.materialise(oid, full, progress)
-        except (CorruptObject, UnsafePath) as exc:
+            if direct:
+                checkout_rebuilt(store, oid, full, progress)
+            else:
+                store.materialise(oid, full, progress)
+        except (CorruptObject, CorruptChunk, UnsafePath) as exc:
             bad.append(exc)
             continue
         finally:

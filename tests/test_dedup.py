@@ -92,6 +92,43 @@ def test_versions_share_chunks_and_rebuild_byte_exact(
     assert status["not_in_cache"] == [] and status["modified"] == []
 
 
+@pytest.mark.parametrize("cache_type", ["copy", "hardlink", "symlink"])
+def test_a_checkout_from_chunks_writes_the_file_and_puts_the_object_back(
+    tmp_path: Path, sh: Shell, repo: Path, cache_type: str
+) -> None:
+    """Rebuilt from chunks (with a copying cache, the work-tree file in the same pass):
+    the file and the whole object are both exact, the file is its own copy unless the
+    cache links, and no temporary file is left anywhere."""
+    enable_dedup(sh, repo)
+    sh.dvc("config", "cache.type", cache_type, cwd=repo)
+    f = versions(tmp_path, 1)[0]
+    target = repo / "model.safetensors"
+    target.write_bytes(f.read_bytes())
+    sh.gm("commit", "model.safetensors", "-m", "v0", cwd=repo)
+    want = md5(f)
+    drop_whole_object(repo, want)
+    if not target.is_symlink():
+        target.chmod(0o644)
+    target.unlink()
+    sh.gm("checkout", cwd=repo)
+    obj = repo / ".dvc" / "cache" / "files" / "md5" / want[:2] / want[2:]
+    assert md5(obj) == want and md5(target) == want
+    assert obj.stat().st_mode & 0o777 == 0o444
+    if cache_type == "copy":
+        assert target.stat().st_ino != obj.stat().st_ino
+        assert target.stat().st_mode & 0o777 == 0o644
+    elif cache_type == "hardlink":
+        assert target.stat().st_ino == obj.stat().st_ino
+    else:
+        assert target.is_symlink() and target.resolve() == obj.resolve()
+    assert not list((repo / ".dvc" / "cache" / "files" / "tmp").iterdir())
+    assert sorted(p.name for p in repo.iterdir() if p.name.startswith("model.")) == [
+        "model.safetensors",
+        "model.safetensors.dvc",
+    ]
+    assert sh.gm("status", "--json", cwd=repo).json()["modified"] == []
+
+
 def test_header_edit_shifts_nothing(tmp_path: Path) -> None:
     from gitmodel.dedup.chunking import plan_chunks
 
@@ -425,12 +462,24 @@ def test_killed_rebuild_leaves_nothing_that_lies(tmp_path: Path, sh: Shell, repo
             target.chmod(0o644)
             target.unlink()
 
-        def writing() -> bool:
+        proc = spawn([gm, "checkout"], repo, sh.env)
+
+        def writing(pid: int = proc.pid) -> bool:
+            # the rebuild's unnamed files (O_TMPFILE: /proc names them "(deleted)"), or
+            # its temporary files where the filesystem has no unnamed ones
+            tmp = str(cache / "tmp")
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+                held = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds]
+            except OSError:
+                held = []
+            if any(h.startswith(tmp) and h.endswith("(deleted)") for h in held):
+                return True
             return (cache / "tmp").is_dir() and any((cache / "tmp").iterdir())
 
-        # from the first temporary file on: a kill lands inside the rebuild
+        # from the first file written on: a kill lands inside the rebuild
         delay = 0.0 if trials % 3 == 1 else rnd.uniform(0.0, 0.4)
-        kills += kill_when(spawn([gm, "checkout"], repo, sh.env), writing, delay)
+        kills += kill_when(proc, writing, delay)
         for obj in (cache / "md5").rglob("*"):
             if obj.is_file():
                 assert md5(obj) == obj.parent.name + obj.name, f"trial {trials}: {obj}"

@@ -56,6 +56,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gitmodel.dedup.recipe",
             "gitmodel.dedup.buffers",
             "gitmodel.dedup.pipeline",
+            "gitmodel.dedup.rebuild",
         ),
     ),
     (

@@ -169,7 +169,8 @@ class Objects:
         return True
 
     def _rebuild(self, cs: Any, oid: str, dest: Path) -> None:
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        # read as well as written: the rebuild's md5 reads the written bytes back
+        fd = os.open(dest, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             cs.rebuild_to(oid, fd)  # every chunk and the whole md5 checked
         except BaseException:

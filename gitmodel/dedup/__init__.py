@@ -2,8 +2,9 @@
 
 What the rest of gitmodel calls: `add_file` to store a file whole and as chunks in one
 read, `dedup_output` after `add` stored an output whole (a directory, a linked cache),
-`rebuildable` / `ensure_object` where a whole-file object is needed (checkout, push of
-DVC objects, fsck). Whole-file objects in `.dvc/cache/files/md5` stay what pointers name
+`rebuildable` / `ensure_object` where a whole-file object is needed (push of DVC
+objects, fsck, a directory's checkout), `rebuilt_size` / `checkout_rebuilt` where checkout
+writes a file whose object the cache dropped (the work-tree file in the same pass). Whole-file objects in `.dvc/cache/files/md5` stay what pointers name
 and what DVC reads; with dedup they become a cache that the chunk store can rebuild
 (see docs/dedup.md). Every function here takes a Store, never the Repo. numpy and
 zstandard are imported only when chunks are written or read.
@@ -118,3 +119,28 @@ def ensure_object(store: Store, oid: str, progress: Progress | None = None) -> b
 
     open_chunk_store(store).restore_object(store, oid, progress)
     return True
+
+
+def rebuilt_size(store: Store, oid: str) -> int | None:
+    """The size of file object oid when checkout should write it straight from its chunks:
+    the cache lacks the whole object, the chunk store can rebuild it, and the cache copies
+    files (a linked or cloned work-tree file is made from the object instead). None when
+    the object is placed the usual way (after ensure_object)."""
+    if store.exists(oid) or not rebuildable(store, oid):
+        return None
+    store.probe_reflink()
+    kinds = [k for k in store.link_types if k != "reflink" or store._reflink_ok]
+    if not kinds or kinds[0] != "copy":
+        return None
+    from gitmodel.dedup.chunkstore import open_chunk_store
+
+    return open_chunk_store(store).read_recipe(oid).size
+
+
+def checkout_rebuilt(store: Store, oid: str, dest: Path, progress: Progress | None = None) -> None:
+    """Rebuild file object oid from its chunks into the cache and at dest (the work-tree
+    file, a copy), in one pass: neither is named before the md5 matched. Raises
+    CorruptChunk / CorruptObject when the chunks do not make the bytes the md5 names."""
+    from gitmodel.dedup.chunkstore import open_chunk_store
+
+    open_chunk_store(store).restore_object(store, oid, progress, dest)

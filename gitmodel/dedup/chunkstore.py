@@ -412,55 +412,21 @@ class ChunkStore:
 
     def rebuild_to(self, md5: str, fd: int, progress: Progress | None = None) -> None:
         """Write the file whose md5 is md5 to fd; CorruptChunk/CorruptObject on any mismatch."""
-        from gitmodel.store import CorruptObject
+        from gitmodel.dedup.rebuild import write_chunks
 
-        recipe = self.read_recipe(md5)
-        # The pointer's md5 is checked on every rebuild, in the same pass that writes.
-        digest = hashlib.md5()
-        pool = Buffers()
+        write_chunks(self.packs, self.read_recipe(md5), [fd], self.jobs, progress)
 
-        def decode(chunk: tuple[str, int, str]) -> tuple[bytearray | None, Buffer]:
-            buf = pool.take(chunk[1])
-            return buf, self.packs.read(chunk[2], buf)
+    def restore_object(
+        self, store: Store, md5: str, progress: Progress | None = None, dest: Path | None = None
+    ) -> None:
+        """Rebuild md5 into the DVC cache as a whole-file object, and at dest when it is
+        given (a work-tree file of its own), in one pass; each verified before it is named."""
+        from gitmodel.dedup.rebuild import rebuild_object
 
-        # chunks are decoded (and checked against their names) on every core, a few ahead,
-        # while this thread hashes and writes them in file order
-        for buf, raw in ordered_map(decode, recipe.chunks, self.jobs):
-            digest.update(raw)
-            view = memoryview(raw)
-            while view:
-                view = view[os.write(fd, view) :]
-            pool.give_back(buf)
-            if progress:
-                progress(len(raw))
-        actual = digest.hexdigest()
-        if actual != md5:
-            raise CorruptObject(md5, actual)
-
-    def restore_object(self, store: Store, md5: str, progress: Progress | None = None) -> None:
-        """Rebuild md5 into the DVC cache as a whole-file object (verified before named)."""
-
-        if store.exists(md5):
+        if dest is None and store.exists(md5):
             return
         with self.lock():
-            self._restore_object(store, md5, progress)
-
-    def _restore_object(self, store: Store, md5: str, progress: Progress | None) -> None:
-        from gitmodel.store import _tmp_name
-
-        tmp = _tmp_name(store._tmp_dir() / "rebuild")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            try:
-                self.rebuild_to(md5, fd, progress)
-                if store.fsync_objects:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            store._place_from_tmpdir(tmp, md5)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+            rebuild_object(store, self.packs, self.read_recipe(md5), self.jobs, progress, dest)
 
 
 def _open_or_none(path: Path | None) -> int:

@@ -237,3 +237,145 @@ def test_a_corrupt_sparse_entry_in_a_pack_refuses_with_its_name(tmp_path: Path) 
     with pytest.raises(CorruptChunk) as err:
         store.read(chunk_id(version))
     assert chunk_id(version)[:16] in err.value.message and "\n" not in err.value.message
+
+
+# -- streaming a dense chunk (iter_dense, PackStore.read_to) ------------------------------------
+
+
+def _weights(n: int, seed: int = 5) -> bytes:
+    rng = np.random.default_rng(seed)
+    return bf16(rng.normal(0, 0.02, n)).tobytes()
+
+
+@pytest.mark.parametrize(
+    "raw,width",
+    [
+        (_weights(300_000), 2),  # planes across many pieces, the exponent one in zstd
+        (_weights(1000), 2),  # less than a piece
+        (_weights(200_000, seed=6)[:399_996], 4),  # four planes, some raw
+        (bytes(range(256)) * 3000, 1),  # not grouped, one zstd plane
+        (np.random.default_rng(7).bytes(700_001), 1),  # one raw plane (odd length)
+        (b"", 2),
+    ],
+)
+def test_a_dense_chunk_streamed_in_pieces_is_its_bytes(raw: bytes, width: int) -> None:
+    payload = encode(raw, width)
+    assert not codec.is_sparse(payload) or not raw
+    if not raw:
+        return
+    pieces = [bytes(p) for p in codec.iter_dense(payload, len(raw), piece=64 * 1024)]
+    assert b"".join(pieces) == raw
+    assert len(pieces) == -(-len(raw) // (64 * 1024 // width * width))
+
+
+def _dense_hostile() -> list[object]:
+    raw = _weights(100_000)
+    good = encode(raw, 2)
+    n = len(raw)
+    (lo_at, lo_kind, lo_len), (hi_at, hi_kind, hi_len) = _planes_of(good)
+    assert (lo_kind, hi_kind) == (0, 1)  # the low plane raw, the exponents in zstd
+    frame = good[hi_at + 9 : hi_at + 9 + hi_len]
+    cases = [
+        ("empty", b"", n),
+        ("sparse kind", bytes([SPARSE | 2]) + good[1:], n),
+        ("no planes", bytes([0]) + good[1:], n),
+        ("trailing bytes", good + b"\0", n),
+        ("raw length past MAX_CHUNK", good, MAX_CHUNK + 2),
+        ("raw length not a multiple of the width", good, n - 1),
+        ("raw plane of the wrong length", good, n + 2),
+        ("unknown plane kind", good[:lo_at] + b"\x07" + good[lo_at + 1 :], n),
+        ("zstd frame cut short", good[: hi_at + 9 + hi_len // 2], n),
+        (
+            "zstd frame cut short, framing mended",
+            good[:hi_at] + struct.pack("<BQ", 1, hi_len // 2) + frame[: hi_len // 2],
+            n,
+        ),
+        (
+            "a second zstd frame after the plane's",
+            good[:hi_at] + struct.pack("<BQ", 1, 2 * hi_len) + frame + frame,
+            n,
+        ),
+    ]
+    huge = _frame_claiming(1 << 40)
+    cases.append(
+        ("plane declaring 2**40 bytes", good[:hi_at] + struct.pack("<BQ", 1, len(huge)) + huge, n)
+    )
+    for cut in (1, 5, lo_at + 9 + lo_len // 2, len(good) - 1):
+        cases.append((f"truncated at {cut}", good[:cut], n))
+    return [pytest.param(payload, raw_len, id=name) for name, payload, raw_len in cases]
+
+
+def _planes_of(payload: bytes) -> list[tuple[int, int, int]]:
+    out, at = [], 1
+    while at < len(payload):
+        kind, length = struct.unpack_from("<BQ", payload, at)
+        out.append((at, kind, length))
+        at += 9 + length
+    return out
+
+
+@pytest.mark.parametrize("payload,raw_len", _dense_hostile())
+def test_a_hostile_dense_payload_refuses_when_streamed(payload: bytes, raw_len: int) -> None:
+    with pytest.raises(CodecError) as err:
+        for _ in codec.iter_dense(payload, raw_len, piece=16 * 1024):
+            pass
+    assert "\n" not in err.value.message and err.value.message
+
+
+def test_flipped_bytes_in_a_streamed_chunk_never_escape_as_another_error() -> None:
+    raw = _weights(20_000)
+    good = encode(raw, 2)
+    rng = np.random.default_rng(2)
+    for _ in range(400):
+        bad = bytearray(good)
+        for at in rng.integers(0, len(bad), 3):
+            bad[at] ^= int(rng.integers(1, 256))
+        try:
+            for _ in codec.iter_dense(bytes(bad), len(raw), piece=4096):
+                pass
+        except CodecError:
+            pass  # a damaged payload that decodes is caught by the chunk's sha256
+
+
+def test_a_streamed_chunk_is_checked_against_its_name(tmp_path: Path) -> None:
+    raw = _weights(300_000)
+    base, delta = fine_tune_delta(n=150_000)
+    version = xor(base, delta)
+    store = PackStore(tmp_path / "packs")
+    # a retrained tensor: most elements change, its XOR delta is dense
+    rng = np.random.default_rng(9)
+    w = rng.normal(0, 0.02, 150_000)
+    old, new = bf16(w).tobytes(), bf16(w + rng.normal(0, 0.002, w.shape)).tobytes()
+    dense_delta = encode(xor(new, old), 2)
+    assert not codec.is_sparse(dense_delta)
+    with store.writer() as writer:
+        writer.add(chunk_id(raw), None, 0, len(raw), encode(raw, 2))
+        writer.add(chunk_id(base), None, 0, len(base), encode(base, 2))
+        writer.add(chunk_id(version), chunk_id(base), 1, len(base), encode(delta, 2))
+        writer.add(chunk_id(old), None, 0, len(old), encode(old, 2))
+        writer.add(chunk_id(new), chunk_id(old), 1, len(new), dense_delta)
+
+    def streamed(cid: str) -> bytes:
+        out = bytearray()
+
+        def write(piece: object, at: int) -> None:
+            assert at == len(out)
+            out.extend(piece)  # type: ignore[call-overload]
+
+        store.read_to(cid, write, lambda: bytearray(len(raw)))
+        return bytes(out)
+
+    assert streamed(chunk_id(raw)) == raw  # whole and dense: in pieces
+    assert streamed(chunk_id(version)) == version  # a sparse delta: whole, into the buffer
+    assert streamed(chunk_id(new)) == new  # a dense delta: in pieces, XORed
+    pack = store.pack_path(store.index[chunk_id(raw)].pack)
+    data = bytearray(pack.read_bytes())
+    for cid in (chunk_id(raw), chunk_id(old)):
+        data[store.index[cid].offset + 9 + 100] ^= 0x01  # a byte of its raw (low) plane
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(data))
+    store.forget()
+    for cid, named in ((chunk_id(raw), chunk_id(raw)), (chunk_id(new), chunk_id(old))):
+        with pytest.raises(CorruptChunk) as err:
+            streamed(cid)
+        assert named[:16] in err.value.message and "\n" not in err.value.message
