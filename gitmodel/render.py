@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Sequence
 
 from gitmodel.store import Progress
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 PROGRESS_MIN_BYTES = 32 * 1024 * 1024  # smaller jobs finish before a bar is worth drawing
+REDRAW_SECONDS = 0.1  # rich's own refresh rate is 10 a second
 
 
 def print_json(data: Any) -> None:
@@ -102,6 +104,9 @@ class TerminalReporter:
 
         # On stderr, the stream that was found to be a terminal: rich's default console is
         # stdout, which drew no bar when stdout went to a file or a pipe and stderr did not.
+        # Redrawn from the progress calls, not by rich's refresh thread: a process with a
+        # second thread may not fork (gitmodel.forking), and a directory's add and
+        # listing take the second core by a fork.
         self._progress = RichProgress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -110,11 +115,21 @@ class TerminalReporter:
             TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=True,
+            auto_refresh=False,
         )
         self._progress.start()
         task = self._progress.add_task(description, total=total)
         progress = self._progress
-        return lambda n: progress.advance(task, n)
+        drawn = [0.0]
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            now = time.monotonic()
+            if now - drawn[0] >= REDRAW_SECONDS:
+                drawn[0] = now
+                progress.refresh()
+
+        return advance
 
     def stop(self) -> None:
         if self._progress is not None:
