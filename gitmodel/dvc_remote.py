@@ -29,6 +29,7 @@ from gitmodel.remote import (
 )
 
 if TYPE_CHECKING:
+    from gitmodel.sftp_fetch import Fetched
     from gitmodel.workspace_view import SyncWorkspace
 
 # Object stores publish an object only once its upload completed: no temporary name needed.
@@ -323,6 +324,25 @@ class DvcRemote:
 
     def download_one(self, oid: str, dest: Path, callback: Any) -> None:
         self.fs.get_file(self.odb.oid_to_path(oid), str(dest), callback=callback)
+
+    def fetch_small(
+        self,
+        oids: Sequence[str],
+        put: Callable[[str, bytes], None],
+        progress: Callable[[int], None] | None = None,
+    ) -> Fetched | None:
+        """Fetch oids in one batch over this remote's own connection, each one's bytes
+        handed to put(oid, data) (gitmodel.sftp_fetch); None when this remote's
+        filesystem has no such batch (the caller fetches one by one)."""
+        if not self.direct:
+            return None
+        from gitmodel import sftp_fetch
+
+        fs = self.fs.fs  # sshfs's filesystem: its event loop and asyncssh connection
+        if not hasattr(fs, "client") or not hasattr(fs, "loop"):
+            return None
+        items = [(oid, self.odb.oid_to_path(oid)) for oid in oids]
+        return sftp_fetch.fetch_small(fs, items, put, progress)
 
 
 # Fewer objects than this are copied by this process alone: a fork costs a few ms.

@@ -313,7 +313,33 @@ def download(
         finally:
             tmp.unlink(missing_ok=True)
 
-    failures = run_parallel(remote.jobs, missing_dirs, fetch_one)
+    def fetch_batch(oids: list[str]) -> list[str]:
+        """Fetch what the remote can send in one batch (gitmodel.sftp_fetch); the rest
+        goes to fetch_one."""
+        if not oids or local:
+            return oids
+        from gitmodel.store import CorruptObject
+
+        def progress(n: int) -> None:
+            if progress_box[0]:
+                progress_box[0](n)
+
+        with store.objects_lock(exclusive=False), store.writing_batch():
+            try:
+                done = remote.fetch_small(oids, store.put_verified, progress)
+            except Exception:  # no session opened: one by one, as before (which says why)
+                done = None
+        if done is None:
+            return oids
+        counter[0] += done.bytes
+        for oid, why in done.failed.items():
+            if isinstance(why, CorruptObject):
+                why = RemoteError(f"corrupt object on the remote (content hashes to {why.actual})")
+            failures[oid] = why
+        return done.larger
+
+    failures: dict[str, BaseException] = {}
+    failures.update(run_parallel(remote.jobs, fetch_batch(missing_dirs), fetch_one))
     for d in missing_dirs:
         if d not in failures:
             try:
@@ -334,7 +360,8 @@ def download(
     try:
         # Shared for the whole transfer, as add holds it for a directory (Store.reuse).
         with store.objects_lock(exclusive=False):
-            failures.update(run_parallel(remote.jobs, sorted(set(missing)), fetch_one))
+            rest = fetch_batch(sorted(set(missing)))
+            failures.update(run_parallel(remote.jobs, rest, fetch_one))
     finally:
         if reporter and progress_box[0]:
             reporter.stop()

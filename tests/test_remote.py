@@ -188,23 +188,29 @@ def test_interrupted_push_leaves_no_corrupt_object(
     assert hashlib.md5(_read_remote(storage, url, oid)).hexdigest() == oid
 
 
+@pytest.mark.parametrize("damaged", ["model.bin", "shards/a.bin"])
 def test_download_is_verified_before_it_enters_the_cache(
-    sh: Shell, tmp_path: Path, origin: Path, local_storage: Storage
+    env_sh: Shell, tmp_path: Path, origin: Path, storage: Storage, damaged: str
 ) -> None:
-    # The download path is the same DVC filesystem call for every remote kind: one suffices.
-    storage = local_storage
+    """A damaged object on the remote, large (fetched by streaming) or small (over ssh,
+    fetched in a batch of reads): the pull refuses it in one line, nothing of it enters
+    the cache, and every sound object does."""
+    sh = env_sh
     a = make_project(sh, tmp_path, origin, storage)
     sh.git("push", "-q", "origin", "main", cwd=a)
     url = sh.gm("remote", "list", "--json", cwd=a).json()[0]["url"]
-    oid = md5(a / "model.bin")
-    whole = bytearray((a / "model.bin").read_bytes())
+    oid = md5(a / damaged)
+    whole = bytearray((a / damaged).read_bytes())
     whole[1000] ^= 0xFF  # same size, other content
     _write_remote(storage, url, oid, bytes(whole))
     b = clone_project(sh, origin, tmp_path / "b")
     r = sh.gm("pull", cwd=b, check=False)
     assert r.returncode == 2 and "corrupt" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and damaged in r.stderr, r.stderr
     cache = b / ".dvc" / "cache" / "files" / "md5"
     assert not (cache / oid[:2] / oid[2:]).exists()
+    sound = md5(a / "model.bin") if damaged != "model.bin" else md5(a / "shards" / "a.bin")
+    assert (cache / sound[:2] / sound[2:]).exists()  # sound objects arrived
     leftovers = (
         list((b / ".dvc" / "cache" / "files" / "tmp").glob("*"))
         if (cache.parent / "tmp").exists()
@@ -212,8 +218,36 @@ def test_download_is_verified_before_it_enters_the_cache(
     )
     assert leftovers == []
     assert not (b / "model.bin").exists()
-    # The directory's objects were fine and did arrive.
-    assert sh.gm("status", "--json", cwd=b).json()["not_in_cache"] == ["model.bin"]
+    if damaged == "model.bin":  # the directory's objects were fine and did arrive
+        assert sh.gm("status", "--json", cwd=b).json()["not_in_cache"] == ["model.bin"]
+
+
+def test_an_object_missing_on_the_remote_is_named_in_one_line(
+    env_sh: Shell, tmp_path: Path, origin: Path, storage: Storage
+) -> None:
+    """A directory member gone from the remote: pull says which file and that it is not
+    there, in one line (exit 2); the rest of the directory's objects arrived whole."""
+    sh = env_sh
+    a = make_project(sh, tmp_path, origin, storage)
+    sh.git("push", "-q", "origin", "main", cwd=a)
+    url = sh.gm("remote", "list", "--json", cwd=a).json()[0]["url"]
+    gone = md5(a / "shards" / "sub" / "b.bin")
+    where, client = _remote_object(storage, url, gone)
+    if client is not None:
+        client.delete_object(Bucket="weights", Key=where)  # type: ignore[attr-defined]
+    else:
+        os.unlink(where)
+    b = clone_project(sh, origin, tmp_path / "b")
+    r = sh.gm("pull", cwd=b, check=False)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith("git model: cannot fetch shards/sub/b.bin from DVC remote 'store'")
+    assert lines[0].endswith(": not on the remote"), lines[0]
+    cache = b / ".dvc" / "cache" / "files" / "md5"
+    kept = md5(a / "shards" / "a.bin")
+    assert (cache / kept[:2] / kept[2:]).read_bytes() == (a / "shards" / "a.bin").read_bytes()
+    assert not (cache / gone[:2] / gone[2:]).exists()
 
 
 def test_nothing_to_upload_does_not_import_dvc(

@@ -3,10 +3,11 @@ stored and checked out through one buffer each."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from gitmodel import forking
@@ -236,8 +237,6 @@ class Store(ObjectStore):
         through one buffer, verified against its name; its size, or None when it is not a
         small file (the caller copies it the general way). The caller holds
         objects_lock(shared)."""
-        import hashlib
-
         try:
             data = _read_small(path)
         except OSError as exc:
@@ -246,11 +245,41 @@ class Store(ObjectStore):
             raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
         if data is None:
             return None
+        self.put_verified(oid, data)
+        return len(data)
+
+    def put_verified(self, oid: str, data: bytes) -> None:
+        """Store data as object oid (a file's md5, or a manifest's md5 + `.dir`) once it
+        hashes to oid: CorruptObject, and nothing written, when it does not. Written whole
+        or not at all (see _write_object). The caller holds objects_lock(shared)."""
+        import hashlib
+
         actual = hashlib.md5(data).hexdigest()
+        if oid.endswith(".dir"):
+            actual += ".dir"
         if actual != oid:
             raise CorruptObject(oid, actual)
         self._write_object(oid, data)
-        return len(data)
+
+    @contextlib.contextmanager
+    def writing_batch(self) -> Iterator[None]:
+        """Many put_verified calls from one thread: each object directory is opened once
+        for the batch, and no object is stat'ed before it is written (a pull writes only
+        objects it found missing; one there meanwhile is found by the link). The unnamed files are made in their own object directories, not
+        in one (as store_dir makes them): a pull often follows the removal of a cache
+        whose objects were made in that one, and on ext4 without a journal every new
+        inode there first skips, one by one, each inode freed in the last 30 s (3,000
+        objects into a cache just removed: 2 to 3 s of system time, against 0.5 to 1.5 s
+        spread over their directories)."""
+        if self._dir_fds is not None:  # already in a batch
+            yield
+            return
+        self._dir_fds = {}
+        try:
+            yield
+        finally:
+            self._close_dirs()
+            self.state.flush()
 
     def _store_member(
         self, path: str, progress: Progress | None, overlap: bool, size: int | None = None
