@@ -57,6 +57,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gitmodel.dedup.buffers",
             "gitmodel.dedup.pipeline",
             "gitmodel.dedup.rebuild",
+            "gitmodel.dedup.staging",  # the object an add fills chunk by chunk
         ),
     ),
     (

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gitmodel.dedup.buffers import Buffers, pread_scratch
+from gitmodel.dedup.buffers import Buffers
 from gitmodel.dedup.chunking import ChunkSpec, plan_chunks
 from gitmodel.dedup.codec import Buffer
 from gitmodel.dedup.packs import MAX_DEPTH, CorruptChunk, PackStore, PackWriter, chunk_id
-from gitmodel.dedup.pipeline import ordered_map
+from gitmodel.dedup.pipeline import Job, Workers, ordered_map
 from gitmodel.dedup.recipe import HEX, MAX_RECIPE, BadRecipe, Recipe, parse_recipe
 from gitmodel.errors import GitModelError
 from gitmodel.record import Record
@@ -37,6 +39,11 @@ if TYPE_CHECKING:
 
 # A delta is kept without trying the full encoding when it is this small.
 GOOD_DELTA = 0.5
+# Chunks an add copies and hashes ahead of the oldest one still being named and encoded
+# (each is only a spec and a Job: the bytes are in the object, mapped while worked on).
+_WINDOW = 64
+# The stat cache's mark (a `verified` row) of a recipe vouched for: see vouch_recipe.
+_VOUCHED = "recipe:"
 
 
 class StoreStats(Record):
@@ -113,11 +120,14 @@ class ChunkStore:
         except FileNotFoundError:
             raise GitModelError(f"no recipe for {md5}") from None
 
-    def write_recipe(self, recipe: Recipe) -> bool:
+    def write_recipe(self, recipe: Recipe, vouch: bool = False) -> bool:
         """Publish a recipe (once its chunks are in published packs); False if one was
-        there already."""
+        there already. vouch: the recipe was made from the object's own bytes, so it is
+        vouched for (vouch_recipe) as written, or the one there if it is the same."""
         path = self.recipe_path(recipe.md5)
         if path.exists():
+            if vouch:
+                self._vouch_if_same(recipe)
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
         self.real_dir(path.parent, create=True)
@@ -129,11 +139,61 @@ class ChunkStore:
                     f.flush()
                     os.fsync(f.fileno())
             os.chmod(tmp, 0o444)
+            written = os.stat(tmp)  # a rename keeps the inode, the mtime and the size
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        if vouch:
+            self.vouch_recipe(recipe.md5, written)
+        else:  # a mark left by a recipe of that name removed since is for another file
+            self._forget_vouch(recipe.md5)
         return True
+
+    def vouch_recipe(self, md5: str, st: os.stat_result) -> None:
+        """Remember that the recipe of md5, as it is at stat st, lists the chunks of that
+        object's own bytes: it was made from them, or rebuilt them to their md5. A chunk
+        of a later version equal to the object's bytes at a vouched recipe's offset is
+        then named by that recipe without being hashed. A recipe from a remote is not
+        vouched for until a rebuild checked it (it could name chunks that are not the
+        object's, and a version named after it would inherit the lie)."""
+        if self.state is not None:
+            self.state.mark_verified(_VOUCHED + md5, st)
+
+    def _forget_vouch(self, md5: str) -> None:
+        if self.state is not None:
+            self.state.forget_verified(_VOUCHED + md5)
+
+    def _vouch_if_same(self, recipe: Recipe) -> None:
+        try:
+            fd = os.open(self.recipe_path(recipe.md5), os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            st = os.fstat(fd)
+            if st.st_size == len(data := recipe.to_bytes()) and _read_all(fd, st.st_size) == data:
+                self.vouch_recipe(recipe.md5, st)
+        finally:
+            os.close(fd)
+
+    def _vouched_recipe(self, md5: str) -> tuple[Recipe, bool] | None:
+        """md5's recipe and whether it is vouched for (as read: the stat of the bytes
+        parsed, not of a path looked up again); None when there is none or it is bad."""
+        try:
+            fd = os.open(self.recipe_path(md5), os.O_RDONLY)
+        except (OSError, GitModelError):
+            return None
+        try:
+            st = os.fstat(fd)
+            if st.st_size > MAX_RECIPE:
+                return None
+            recipe = parse_recipe(_read_all(fd, st.st_size), md5)
+        except (OSError, GitModelError):
+            return None
+        finally:
+            os.close(fd)
+        vouched = self.state is not None and self.state.is_verified(_VOUCHED + md5, st)
+        return recipe, vouched
 
     def recipe_md5s(self) -> list[str]:
         base = self.root / "recipes"
@@ -154,6 +214,7 @@ class ChunkStore:
 
     def remove_recipe(self, md5: str) -> None:
         self.recipe_path(md5).unlink(missing_ok=True)
+        self._forget_vouch(md5)
 
     def can_rebuild(self, md5: str) -> bool:
         """Whether the recipe of md5 and every chunk it needs are here."""
@@ -195,21 +256,34 @@ class ChunkStore:
         many small files becomes a few packs, not a pack per file. Recipes are written once
         the packs holding their chunks are published."""
         total = StoreStats()
-        recipes: list[tuple[Recipe, Path]] = []
+        recipes: list[tuple[Recipe, bool]] = []
         with self.lock():
             self.packs.forget()  # another process may have added or rewritten packs
             with self.packs.writer() as writer:
                 for path, md5, parent_md5, parent_path, trusted in items:
+                    # made from an object trusted before and after: from md5's own bytes
+                    known = self._trusted_stat(md5, path)
                     stats, recipe = self._store_object(
                         path, md5, parent_md5, progress, parent_path, trusted, writer
                     )
                     for name in stats.__slots__:
                         setattr(total, name, getattr(total, name) + getattr(stats, name))
                     if recipe is not None:
-                        recipes.append((recipe, path))
-            for recipe, _path in recipes:
-                self.write_recipe(recipe)
+                        own = known is not None and known == self._trusted_stat(md5, path)
+                        recipes.append((recipe, own))
+            for recipe, own in recipes:
+                self.write_recipe(recipe, vouch=own)
         return total
+
+    def _trusted_stat(self, md5: str, path: Path) -> tuple[int, int, int] | None:
+        """The object's (inode, mtime, size) if the store trusts it holds md5's bytes."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if self.state is None or not self.state.is_verified(md5, st):
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
 
     def add_file(
         self,
@@ -221,14 +295,21 @@ class ChunkStore:
         parent_trusted: bool = False,
     ) -> tuple[str, int, StoreStats]:
         """Store the work-tree file at path whole (the DVC object) and as chunks, reading
-        it once: each chunk is read, named (sha256) and encoded on every core, while this
-        thread, in file order, feeds it to the file's md5, writes it to the object and
-        appends it to the pack. So the object, its md5, its chunks and its recipe are all
-        made of the same bytes (a plain add copies then hashes; chunking the object
-        afterwards read it all a second time).
+        it once: on every core, each chunk is copied into the object by the kernel, named
+        (sha256) and encoded from the object's bytes, while this thread, in file order,
+        feeds those bytes to the file's md5 and appends the encodings to the pack. So the
+        object, its md5, its chunks and its recipe are all made of the same bytes (a plain
+        add copies then hashes; chunking the object afterwards read it all a second time).
+
+        A chunk equal to the parent's chunk of the same key is named by the parent's
+        recipe instead of hashed, when the parent object is trusted and its recipe vouched
+        for (vouch_recipe): a 5% fine-tune is then 95% compares (XOR and a test for zero,
+        ~5 ms per 16 MiB) where it was 95% sha256 (~12 ms).
         Returns (md5, size, stats)."""
+        from gitmodel.dedup.staging import StagedObject
         from gitmodel.store import _tmp_name
 
+        _preload_codec()  # numpy and zstandard load on the other core while chunks copy
         stats = StoreStats()
         taken = time.time_ns()  # before the stat (the stat cache's racy-clean rule)
         before = os.stat(path)
@@ -236,43 +317,67 @@ class ChunkStore:
         stats.chunks = len(specs)
         with self.lock():
             self.packs.forget()  # another process may have added or rewritten packs
-            parent = self._parent_chunks(parent_md5)
+            parent, vouched = self._parent_chunks(parent_md5)
             index = self.packs.index
             pfd = _open_or_none(parent_path) if parent else -1
+            vouched = vouched and parent_trusted and pfd >= 0
             fd = os.open(path, os.O_RDONLY)
             tmp = _tmp_name(store._tmp_dir() / "object")
-            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            # read and write: the chunks are read back through a map of the object
+            out = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            staged = StagedObject(fd, out, path)
             digest = hashlib.md5()
             chunks: list[tuple[str, int, str]] = []
-            pool = Buffers()
             try:
                 with self.packs.writer() as writer:
 
-                    def encode_one(spec: ChunkSpec) -> tuple[Any, memoryview, str, Any]:
-                        buf, raw = pool.read(fd, spec.length, spec.offset)
-                        if len(raw) != spec.length:
-                            raise GitModelError(f"{path} changed while being stored")
-                        cid = chunk_id(raw)
-                        if cid in index or cid in writer.ids:
-                            return buf, raw, cid, None
-                        enc = self._encode(raw, spec, parent.get(spec.key), pfd, parent_trusted)
-                        return buf, raw, cid, enc
+                    def name_and_encode(spec: ChunkSpec) -> tuple[str, Any]:
+                        span = staged.reread(spec.offset, spec.length)
+                        try:
+                            return name_and_encode_span(spec, span.view)
+                        finally:
+                            span.release()
 
-                    for spec, (buf, raw, cid, enc) in zip(
-                        specs, ordered_map(encode_one, specs, self.jobs), strict=True
-                    ):
-                        digest.update(raw)
-                        view = raw
-                        while view:
-                            view = view[os.write(out, view) :]
-                        pool.give_back(buf)
+                    def name_and_encode_span(spec: ChunkSpec, raw: memoryview) -> tuple[str, Any]:
+                        p = parent.get(spec.key)
+                        cid, delta = None, None
+                        if vouched and p is not None and p[1] == spec.length:
+                            delta = self._delta_from_object(raw, p, pfd)
+                            if delta is not None and _is_zero(delta):
+                                cid = p[2]  # the parent's bytes, which its recipe names
+                        if cid is None:
+                            cid = chunk_id(raw)
+                        if cid in index or cid in writer.ids:
+                            return cid, None
+                        return cid, self._encode(raw, spec, p, pfd, vouched, delta)
+
+                    def keep(spec: ChunkSpec, job: Job) -> None:
+                        result: tuple[str, Any] = job.result()  # type: ignore[assignment]
+                        cid, enc = result
                         chunks.append((spec.key, spec.length, cid))
                         if enc is not None and cid not in writer.ids and cid not in index:
                             stats.keep(writer, cid, spec.length, enc)
-                        if progress:
-                            progress(spec.length)
+
+                    # This thread copies each chunk into the object and feeds it to the
+                    # md5, as a plain add does (that sets the pace); the workers map the
+                    # same bytes of the object and name and encode them meanwhile, so
+                    # neither waits for the other (nor for numpy's import) and only the
+                    # chunks being worked on are mapped.
+                    pending: deque[tuple[ChunkSpec, Job]] = deque()
+                    with Workers(name_and_encode, self.jobs) as workers:
+                        for spec in specs:
+                            span = staged.take(spec.offset, spec.length)
+                            pending.append((spec, workers.submit(spec)))
+                            digest.update(span.view)
+                            span.release()
+                            if progress:
+                                progress(spec.length)
+                            while pending and (len(pending) >= _WINDOW or pending[0][1].done()):
+                                keep(*pending.popleft())
+                        while pending:
+                            keep(*pending.popleft())
                     size = sum(c[1] for c in chunks)
-                    if os.fstat(fd).st_size != size:
+                    if os.fstat(fd).st_size != size or os.fstat(out).st_size != size:
                         raise GitModelError(f"{path} changed while being stored")
                 if store.fsync_objects:
                     os.fsync(out)
@@ -296,21 +401,38 @@ class ChunkStore:
                 before.st_size,
             ):  # unchanged while it was read: the object is what the stat describes
                 store.state.record(after, md5, taken)
-            self.write_recipe(Recipe(md5, size, chunking, chunks))
+            self.write_recipe(Recipe(md5, size, chunking, chunks), vouch=True)
         return md5, size, stats
 
-    def _parent_chunks(self, parent_md5: str | None) -> dict[str, tuple[int, int, str]]:
-        """key -> (offset, length, id) of the parent version's chunks: the deltas' bases."""
+    def _parent_chunks(
+        self, parent_md5: str | None
+    ) -> tuple[dict[str, tuple[int, int, str]], bool]:
+        """key -> (offset, length, id) of the parent version's chunks (the deltas' bases),
+        and whether the parent's recipe is vouched for."""
         parent: dict[str, tuple[int, int, str]] = {}
-        if parent_md5 and self.has_recipe(parent_md5):
-            try:
-                at = 0
-                for key, length, cid in self.read_recipe(parent_md5).chunks:
-                    parent[key] = (at, length, cid)
-                    at += length
-            except GitModelError:
-                parent = {}
-        return parent
+        found = self._vouched_recipe(parent_md5) if parent_md5 else None
+        if found is None:
+            return parent, False
+        recipe, vouched = found
+        at = 0
+        for key, length, cid in recipe.chunks:
+            parent[key] = (at, length, cid)
+            at += length
+        return parent, vouched
+
+    def _delta_from_object(self, raw: Buffer, parent: tuple[int, int, str], pfd: int) -> Any:
+        """raw XOR the parent object's bytes of the same key (a view of a buffer this
+        thread reuses), or None when the object is shorter than its recipe says."""
+        from gitmodel.dedup.codec import xor
+        from gitmodel.dedup.staging import map_span
+
+        base = map_span(pfd, parent[0], parent[1])
+        if base is None:
+            return None
+        try:
+            return xor(raw, base.view, scratch=True)
+        finally:
+            base.release()
 
     def _store_object(
         self,
@@ -327,16 +449,10 @@ class ChunkStore:
             return stats, None
         chunking, specs = plan_chunks(path)
         stats.chunks = len(specs)
-        # key -> (offset, length, id) of the parent version's chunks: the deltas' bases
-        parent: dict[str, tuple[int, int, str]] = {}
-        if parent_md5 and parent_md5 != md5 and self.has_recipe(parent_md5):
-            try:
-                at = 0
-                for key, length, cid in self.read_recipe(parent_md5).chunks:
-                    parent[key] = (at, length, cid)
-                    at += length
-            except GitModelError:
-                parent = {}
+        parent, vouched = self._parent_chunks(parent_md5 if parent_md5 != md5 else None)
+        # a base read from the parent object is its recipe's chunk only if the recipe is
+        # vouched for; else it is checked against the chunk's name
+        trusted = parent_trusted and vouched
         index = self.packs.index
         # A base is read from the parent's whole object when the cache still has it (a
         # read and a sha256) rather than decoded from its pack (zstd, planes, its own chain).
@@ -356,7 +472,7 @@ class ChunkStore:
                 cid = chunk_id(raw)
                 if cid in index or cid in writer.ids:
                     return cid, None
-                return cid, self._encode(raw, spec, parent.get(spec.key), pfd, parent_trusted)
+                return cid, self._encode(raw, spec, parent.get(spec.key), pfd, trusted)
 
             chunks: list[tuple[str, int, str]] = []
             for spec, (cid, enc) in zip(
@@ -381,26 +497,43 @@ class ChunkStore:
         parent: tuple[int, int, str] | None,
         pfd: int,
         trusted: bool,
+        delta: Buffer | None = None,
     ) -> tuple[str | None, int, bytes]:
+        """(base id or None, delta depth, payload) for raw: the XOR delta against the
+        parent's chunk of the same key when that is smaller. delta: that XOR, already made
+        against the parent object's bytes where its recipe is vouched for."""
         from gitmodel.dedup.codec import encode, xor
+        from gitmodel.dedup.staging import map_span
 
         best: tuple[str | None, int, bytes] | None = None
         info = self.packs.index.get(parent[2]) if parent else None
         if parent and info is not None and info.raw_len == len(raw) and info.depth < MAX_DEPTH:
-            base: Buffer | None = None
-            if pfd >= 0:
-                base = pread_scratch(pfd, parent[1], parent[0])
-                # An object the store wrote or verified since it last changed is trusted
-                # (as checkout trusts it); any other is checked against the base's name.
-                if len(base) != parent[1] or (not trusted and chunk_id(base) != info.id):
-                    base = None  # the cached parent object is not what its recipe says
-            if base is None:
+            if delta is None:
+                base: Any = None
+                span = map_span(pfd, parent[0], parent[1]) if pfd >= 0 else None
                 try:
-                    base = self.packs.read(info.id)
-                except CorruptChunk:
-                    base = None
-            if base is not None:
-                best = (info.id, info.depth + 1, encode(xor(raw, base, scratch=True), spec.width))
+                    # An object the store wrote or verified since it last changed, whose
+                    # recipe is vouched for, is trusted to hold that recipe's chunks; any
+                    # other base is checked against its name (a recipe from a remote may
+                    # name chunks that are not the object's: a delta against bytes other
+                    # than its base's would never decode).
+                    if span is not None and (trusted or chunk_id(span.view) == info.id):
+                        delta = xor(raw, span.view, scratch=True)
+                finally:
+                    if span is not None:
+                        span.release()
+                if delta is None:
+                    # A base is read from the parent's whole object when the cache still
+                    # has it (a map and maybe a sha256) rather than decoded from its pack
+                    # (zstd, planes, its own chain).
+                    try:
+                        base = self.packs.read(info.id)
+                    except CorruptChunk:
+                        base = None
+                    if base is not None:
+                        delta = xor(raw, base, scratch=True)
+            if delta is not None:
+                best = (info.id, info.depth + 1, encode(delta, spec.width))
                 if len(best[2]) <= GOOD_DELTA * len(raw):
                     return best
         full = encode(raw, spec.width)
@@ -427,6 +560,43 @@ class ChunkStore:
             return
         with self.lock():
             rebuild_object(store, self.packs, self.read_recipe(md5), self.jobs, progress, dest)
+
+
+def _is_zero(buf: Buffer) -> bool:
+    import numpy as np
+
+    dtype = np.uint64 if len(buf) % 8 == 0 else np.uint8
+    # count_nonzero: 1.4 ms per 16 MiB of uint64, any() 1.7 (it casts to bool first)
+    return not np.count_nonzero(np.frombuffer(buf, dtype=dtype))
+
+
+def _preload_codec() -> None:
+    """Import numpy and zstandard on a thread of their own (most of it on the other core
+    while this one copies and hashes the first chunks), once per process."""
+    global _preloaded
+    if _preloaded:
+        return
+    _preloaded = True
+
+    def load() -> None:
+        try:
+            import numpy  # noqa: F401
+            import zstandard  # noqa: F401
+        except ImportError:  # pragma: no cover - reported where they are needed
+            pass
+
+    threading.Thread(target=load, daemon=True).start()
+
+
+_preloaded = False
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    parts, got = [], 0
+    while got < size and (part := os.pread(fd, size - got, got)):
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
 
 
 def _open_or_none(path: Path | None) -> int:
