@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gitmodel.dedup.buffers import Buffers
 from gitmodel.dedup.chunking import ChunkSpec, plan_chunks
 from gitmodel.dedup.codec import Buffer
 from gitmodel.dedup.packs import MAX_DEPTH, CorruptChunk, PackStore, PackWriter, chunk_id
@@ -306,6 +305,7 @@ class ChunkStore:
         for (vouch_recipe): a 5% fine-tune is then 95% compares (XOR and a test for zero,
         ~5 ms per 16 MiB) where it was 95% sha256 (~12 ms).
         Returns (md5, size, stats)."""
+        from gitmodel.dedup.codec import import_numpy
         from gitmodel.dedup.staging import StagedObject
         from gitmodel.store import _tmp_name
 
@@ -332,6 +332,7 @@ class ChunkStore:
                 with self.packs.writer() as writer:
 
                     def name_and_encode(spec: ChunkSpec) -> tuple[str, Any]:
+                        import_numpy()  # waits for the preload's (OpenBLAS on one thread)
                         span = staged.reread(spec.offset, spec.length)
                         try:
                             return name_and_encode_span(spec, span.view)
@@ -579,8 +580,10 @@ def _preload_codec() -> None:
     _preloaded = True
 
     def load() -> None:
+        from gitmodel.dedup.codec import import_numpy
+
         try:
-            import numpy  # noqa: F401
+            import_numpy()  # OpenBLAS held to one thread (its spin would take a core)
             import zstandard  # noqa: F401
         except ImportError:  # pragma: no cover - reported where they are needed
             pass
