@@ -346,10 +346,25 @@ def is_sparse(payload: Buffer) -> bool:
 def iter_dense(
     payload: Buffer, raw_len: int, piece: int = STREAM_PIECE, slot: int = 0
 ) -> Iterator[Buffer]:
-    """The raw bytes of a dense (not sparse) payload, a piece at a time and in order.
+    """The raw bytes of a dense payload a piece at a time (iter_dense_planes, joined)."""
+    out = None
+    for parts in iter_dense_planes(payload, raw_len, piece, slot):
+        if len(parts) == 1:
+            yield parts[0]
+            continue
+        if out is None:
+            out = _local.pieces[slot][-1]
+        yield join_planes(parts, out)
 
-    Each piece (about `piece` bytes, valid until the next one is asked for) is
-    decompressed and joined in this thread's small buffers, so that a caller that hashes
+
+def iter_dense_planes(
+    payload: Buffer, raw_len: int, piece: int = STREAM_PIECE, slot: int = 0
+) -> Iterator[list[Buffer]]:
+    """The byte planes of a dense (not sparse) payload, a piece at a time and in order.
+
+    Each piece's planes (about `piece` bytes together, valid until the next piece is
+    asked for) are decompressed into this thread's small buffers, so that a caller that
+    joins, hashes
     and writes it finds it in the CPU's cache: decoding a 16 MiB chunk whole passes its
     planes and its bytes through memory several times (measured here: copying memory runs
     at about 2 GB/s). The same checks as decode_parts, before the first piece; a zstd
@@ -375,7 +390,6 @@ def iter_dense(
     bufs = slots.get(slot)
     if bufs is None or len(bufs[0]) < step * n:
         bufs = slots[slot] = [bytearray(step * n) for _ in range(9)]  # 8 planes at most
-    out = bufs[-1]
     readers: list[Any] = []
     try:
         for i, (kind, data) in enumerate(frames):
@@ -393,7 +407,7 @@ def iter_dense(
                 if readers[i].readinto(dst) != m:
                     raise CodecError("chunk plane has the wrong length")
                 parts.append(dst)
-            yield parts[0] if n == 1 else join_planes(parts, out)
+            yield parts
         if any(r is not None and r.read(1) for r in readers):
             raise CodecError("chunk plane has the wrong length")
     except zstandard.ZstdError as exc:

@@ -36,7 +36,7 @@ from gitmodel.dedup.codec import (
     decode_parts,
     import_numpy,
     is_sparse,
-    iter_dense,
+    iter_dense_planes,
     join_planes,
     xor,
 )
@@ -393,23 +393,28 @@ class PackStore:
                 return
         digest = hashlib.sha256()
         at = 0
+        n = payloads[0][0]  # planes per link (the same in every link, checked above)
         np = import_numpy() if len(chain) > 1 else None
-        acc = bytearray(STREAM_PIECE) if len(chain) > 1 else None
+        # the XOR of the links' plane pieces, then their join (XOR commutes with the
+        # grouping, so the planes are XORed and joined once, as the whole decode does)
+        total = [bytearray(STREAM_PIECE) for _ in range(n)] if np is not None else []
+        out = bytearray(STREAM_PIECE) if n > 1 else None
         links = [
             _pieces(p, info, k) for k, (p, info) in enumerate(zip(payloads, chain, strict=True))
         ]
         # (the links are as long as each other and grouped alike: their pieces line up)
-        for pieces in zip(*links, strict=True):
-            piece = pieces[0]
-            if acc is not None:
-                assert np is not None
-                # XOR commutes with the byte grouping: joined pieces XOR as planes would
-                n = len(piece)
-                total = np.frombuffer(acc, dtype=np.uint8, count=n)
-                np.copyto(total, np.frombuffer(piece, dtype=np.uint8))
-                for other in pieces[1:]:
-                    np.bitwise_xor(total, np.frombuffer(other, dtype=np.uint8), out=total)
-                piece = memoryview(acc)[:n]
+        for link_parts in zip(*links, strict=True):
+            parts = link_parts[0]
+            if np is not None:
+                mixed: list[Buffer] = []
+                for j, plane in enumerate(parts):
+                    acc = np.frombuffer(total[j], dtype=np.uint8, count=len(plane))
+                    np.copyto(acc, np.frombuffer(plane, dtype=np.uint8))
+                    for other in link_parts[1:]:
+                        np.bitwise_xor(acc, np.frombuffer(other[j], dtype=np.uint8), out=acc)
+                    mixed.append(acc.data)
+                parts = mixed
+            piece = parts[0] if out is None else join_planes(parts, out)
             digest.update(piece)
             write(piece, at)
             at += len(piece)
@@ -568,10 +573,10 @@ class PackWriter:
             self.abort()
 
 
-def _pieces(payload: Buffer, info: ChunkInfo, slot: int) -> Iterator[Buffer]:
-    """iter_dense of one link's payload, its faults named by that link's chunk."""
+def _pieces(payload: Buffer, info: ChunkInfo, slot: int) -> Iterator[list[Buffer]]:
+    """iter_dense_planes of one link's payload, its faults named by that link's chunk."""
     try:
-        yield from iter_dense(payload, info.raw_len, slot=slot)
+        yield from iter_dense_planes(payload, info.raw_len, slot=slot)
     except CodecError as exc:
         raise CorruptChunk(
             f"corrupt chunk {info.id[:16]} in pack {info.pack[:16]}: {exc.message}"

@@ -130,7 +130,7 @@ class Unnamed:
     """A file being written that has no name yet (or, where the filesystem cannot make
     unnamed files, a temporary name beside where it goes)."""
 
-    def __init__(self, directory: Path, mode: int) -> None:
+    def __init__(self, directory: Path, mode: int, stem: str = "rebuild") -> None:
         self.tmp: Path | None = None
         self.fd = -1
         if _O_TMPFILE:
@@ -140,7 +140,7 @@ class Unnamed:
                 if exc.errno not in _NO_NAMELESS_ERRNOS:
                     raise
         if self.fd < 0:
-            self.tmp = _tmp_name(directory / "rebuild")
+            self.tmp = _tmp_name(directory / stem)  # stem.<12 hex>.tmp
             self.fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         os.fchmod(self.fd, mode)  # whatever the umask
 
@@ -193,7 +193,7 @@ def rebuild_object(
                 from gitmodel.store import StoreError
 
                 raise StoreError(f"cannot write {dest}: a directory is in the way")
-            outputs.append(Unnamed(dest.parent, 0o644))
+            outputs.append(Unnamed(dest.parent, 0o644, dest.name))
         write_chunks(packs, recipe, [o.fd for o in outputs], jobs, progress)
         obj = outputs[0]
         if store.fsync_objects:
