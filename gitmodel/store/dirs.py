@@ -268,9 +268,10 @@ class Store(ObjectStore):
         objects it found missing; one there meanwhile is found by the link). The unnamed files are made in their own object directories, not
         in one (as store_dir makes them): a pull often follows the removal of a cache
         whose objects were made in that one, and on ext4 without a journal every new
-        inode there first skips, one by one, each inode freed in the last 30 s (3,000
-        objects into a cache just removed: 2 to 3 s of system time, against 0.5 to 1.5 s
-        spread over their directories)."""
+        inode there first skips, one by one, each inode of its group freed in the last
+        minute (see docs/performance.md, "What the kernel spends"): 3,000 objects into a
+        cache just removed took 2.6 to 3.3 system CPU-s made in one directory, 0.5 to 1.5
+        spread over their own (three runs each, load 5)."""
         if self._dir_fds is not None:  # already in a batch
             yield
             return
