@@ -81,6 +81,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gitmodel.rewrite",
             "gitmodel.remote",
             "gitmodel.dvc_remote",
+            "gitmodel.sftp_fetch",  # a DVC ssh remote's small objects in one SFTP session
             "gitmodel.transfer",
             "gitmodel.notes_sync",
             "gitmodel.registry",
