@@ -567,8 +567,10 @@ def _is_zero(buf: Buffer) -> bool:
     import numpy as np
 
     dtype = np.uint64 if len(buf) % 8 == 0 else np.uint8
+    words = np.frombuffer(buf, dtype=dtype)
+    # a changed chunk (every chunk of a full fine-tune) shows it in its first bytes; then
     # count_nonzero: 1.4 ms per 16 MiB of uint64, any() 1.7 (it casts to bool first)
-    return not np.count_nonzero(np.frombuffer(buf, dtype=dtype))
+    return not np.count_nonzero(words[:512]) and not np.count_nonzero(words)
 
 
 def _preload_codec() -> None:
