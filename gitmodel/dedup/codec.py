@@ -244,6 +244,22 @@ class Sparse(FrozenRecord):
         values: Any
 
 
+def _kind(payload: Buffer, raw_len: int) -> tuple[memoryview, int]:
+    """A payload as a view and its first byte (its kind: a plane count, or SPARSE |
+    width), after the checks every decoder makes first."""
+    view = memoryview(payload)
+    if not view:
+        raise CodecError("empty chunk payload")
+    if raw_len > MAX_CHUNK:
+        raise CodecError(f"chunk of {raw_len} bytes is larger than any gitmodel writes")
+    return view, view[0]
+
+
+def _check_planes(n: int, raw_len: int) -> None:
+    if n < 1 or n > 8 or raw_len % n:
+        raise CodecError("bad plane count in chunk payload")
+
+
 def decode_parts(
     payload: Buffer, raw_len: int, scratch: int | None = None
 ) -> list[Buffer] | Sparse:
@@ -254,16 +270,10 @@ def decode_parts(
     scratch: decompress into buffers this thread keeps under that number (valid until
     its next call with the same number), for planes that are joined at once: a fresh
     8 MiB plane costs 2,048 page faults, and a rebuild decodes hundreds of them."""
-    view = memoryview(payload)
-    if not view:
-        raise CodecError("empty chunk payload")
-    if raw_len > MAX_CHUNK:
-        raise CodecError(f"chunk of {raw_len} bytes is larger than any gitmodel writes")
-    n = view[0]
+    view, n = _kind(payload, raw_len)
     if n & SPARSE:
         return _decode_sparse(view, raw_len, n & ~SPARSE, scratch)
-    if n < 1 or n > 8 or raw_len % n:
-        raise CodecError("bad plane count in chunk payload")
+    _check_planes(n, raw_len)
     planes, at = _read_planes(view, 1, [raw_len // n] * n, scratch)
     if at != len(view):
         raise CodecError("trailing bytes in chunk payload")
@@ -370,14 +380,8 @@ def iter_dense_planes(
     at about 2 GB/s). The same checks as decode_parts, before the first piece; a zstd
     frame that ends early or runs on is refused when that shows (CodecError). Iterators
     alive at once in one thread (the links of a delta chain) take different slots."""
-    view = memoryview(payload)
-    if not view:
-        raise CodecError("empty chunk payload")
-    if raw_len > MAX_CHUNK:
-        raise CodecError(f"chunk of {raw_len} bytes is larger than any gitmodel writes")
-    n = view[0]
-    if n & SPARSE or n < 1 or n > 8 or raw_len % n:
-        raise CodecError("bad plane count in chunk payload")
+    view, n = _kind(payload, raw_len)
+    _check_planes(n, raw_len)  # a sparse kind (0x80 | width) is above 8: refused
     rows = raw_len // n
     frames, at = _frames(view, 1, [rows] * n)
     if at != len(view):
