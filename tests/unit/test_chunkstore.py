@@ -105,6 +105,16 @@ def test_a_vouched_recipe_needs_the_parent_object_trusted(tmp_path: Path) -> Non
     assert [c[2] for c in r1.chunks] == _true_ids(v1, r1)
 
 
+def _assert_a_version_adds_exactly(tmp_path: Path) -> None:
+    """A version added over its parent: its object is its bytes, each chunk named by them."""
+    store = _store(tmp_path)
+    v0, v1 = _versions(tmp_path)
+    m0, _ = _add(store, v0)
+    m1, r1 = _add(store, v1, m0)
+    assert store.oid_to_path(m1).read_bytes() == v1.read_bytes()
+    assert [c[2] for c in r1.chunks] == _true_ids(v1, r1)
+
+
 def test_an_add_where_the_kernel_will_not_copy_goes_through_a_buffer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -112,12 +122,7 @@ def test_an_add_where_the_kernel_will_not_copy_goes_through_a_buffer(
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "copy_file_range", refuse)
-    store = _store(tmp_path)
-    v0, v1 = _versions(tmp_path)
-    m0, _ = _add(store, v0)
-    m1, r1 = _add(store, v1, m0)
-    assert store.oid_to_path(m1).read_bytes() == v1.read_bytes()
-    assert [c[2] for c in r1.chunks] == _true_ids(v1, r1)
+    _assert_a_version_adds_exactly(tmp_path)
 
 
 def test_an_add_where_the_object_cannot_be_mapped_reads_it_back(
@@ -126,12 +131,7 @@ def test_an_add_where_the_object_cannot_be_mapped_reads_it_back(
     import gitmodel.dedup.staging as staging
 
     monkeypatch.setattr(staging, "map_span", lambda fd, offset, length: None)
-    store = _store(tmp_path)
-    v0, v1 = _versions(tmp_path)
-    m0, _ = _add(store, v0)
-    m1, r1 = _add(store, v1, m0)
-    assert store.oid_to_path(m1).read_bytes() == v1.read_bytes()
-    assert [c[2] for c in r1.chunks] == _true_ids(v1, r1)
+    _assert_a_version_adds_exactly(tmp_path)
 
 
 def test_a_file_that_shrinks_while_it_is_added_is_refused(tmp_path: Path) -> None:
