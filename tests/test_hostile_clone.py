@@ -320,6 +320,107 @@ def test_cache_links_are_never_followed(world: World) -> None:
     world.check()
 
 
+@pytest.mark.parametrize("planted", ["index", "pack"])
+def test_chunk_store_links_are_never_followed(world: World, planted: str) -> None:
+    """A clone may commit any file of the chunk store (`.dvc/cache/gitmodel/`) as a link:
+    a pack index `-> /dev/zero` (read to its end, it is endless: checkout ate all the
+    memory there was), a pack `->` a file elsewhere. Neither is followed, and checkout of
+    the object the recipe names is one line, not a crash or a hang."""
+    data = b"weights!" * 1000
+    md5 = hashlib.md5(data).hexdigest()
+    cid = hashlib.sha256(data).hexdigest()
+    pack = "ab" * 32
+    store = world.attacker / ".dvc" / "cache" / "gitmodel"
+    recipe = store / "recipes" / md5[:2] / md5[2:]
+    recipe.parent.mkdir(parents=True)
+    (store / "packs").mkdir()
+    body = {"format": "gitmodel-recipe/1", "md5": md5, "size": len(data), "chunking": "x"}
+    body["chunks"] = [["k", len(data), cid]]
+    recipe.write_text(json.dumps(body))
+    if planted == "index":
+        (store / "packs" / f"{pack}.idx").symlink_to("/dev/zero")
+    else:
+        (store / "packs" / f"{pack}.pack").symlink_to(world.outside / "credentials")
+        (store / "packs" / f"{pack}.idx").write_bytes(b"damaged: rebuilt from the pack")
+    world.pointer("m.bin.dvc", md5, "m.bin", len(data))
+    world.commit("planted chunk store")
+    world.push()
+    world.clone()
+    # bounded, so that the old endless read fails here instead of filling the machine
+    r = world.sh.run(
+        ["prlimit", "--as=3000000000", "git", "model", "checkout"],
+        world.victim,
+        check=False,
+        timeout=120,
+    )
+    assert r.returncode in (1, 2), f"exit {r.returncode}: {r.stderr}"
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    assert len([x for x in r.stderr.splitlines() if x.startswith("git model:")]) == 1, r.stderr
+    assert not (world.victim / "m.bin").exists()
+    world.check()
+
+
+def test_a_chunk_of_a_huge_declared_size_is_one_line(world: World) -> None:
+    """A committed pack whose entry declares a chunk of 2**62 bytes, and a recipe of that
+    size for the pointer's md5: checkout refuses it in one line (the rebuild's file could
+    not be made that long: EFBIG was an internal error)."""
+    from gitmodel.dedup.chunkstore import open_chunk_store
+    from gitmodel.dedup.recipe import Recipe
+    from gitmodel.store import Store
+
+    size = 2**62
+    cid = hashlib.sha256(b"huge").hexdigest()
+    md5 = hashlib.md5(b"huge").hexdigest()
+    cache = world.attacker / ".dvc" / "cache"
+    cs = open_chunk_store(Store(cache, world.tmp / "attacker-state.db"))
+    with cs.packs.writer() as writer:
+        writer.add(cid, None, 0, size, b"\x01\x01" + bytes(20))
+    cs.packs.forget()
+    cs.write_recipe(Recipe(md5, size, "x", [("k", size, cid)]))
+    world.pointer("m.bin.dvc", md5, "m.bin", 4)  # the pointer says 4 bytes
+    world.commit("a huge chunk")
+    world.push()
+    world.clone()
+    r = world.gm("checkout")
+    assert r.returncode in (1, 2), f"exit {r.returncode}: {r.stderr}"
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    assert not (world.victim / "m.bin").exists()
+    world.check()
+
+
+def test_the_remote_index_cache_is_never_followed(world: World, tmp_path: Path) -> None:
+    """A pull from a remote with chunks keeps the remote's pack indexes in
+    `.dvc/cache/gitmodel/remote-index/`; a clone that commits that directory as a link
+    must not make the pull write them through it."""
+    from gitmodel.dedup.packs import ChunkInfo, _idx_bytes
+
+    data = b"weights!" * 1000
+    md5 = hashlib.md5(data).hexdigest()
+    cid = hashlib.sha256(data).hexdigest()
+    remote = tmp_path / "remote"  # the team's DVC remote: it has the chunks
+    (remote / "gitmodel" / "recipes").mkdir(parents=True)
+    (remote / "gitmodel" / "packs").mkdir()
+    (remote / "files" / "md5").mkdir(parents=True)
+    body = {"format": "gitmodel-recipe/1", "md5": md5, "size": len(data), "chunking": "x"}
+    body["chunks"] = [["k", len(data), cid]]
+    (remote / "gitmodel" / "recipes" / md5).write_text(json.dumps(body))
+    row = ChunkInfo(cid, "cd" * 32, 8, len(data), 10, None, 0)
+    (remote / "gitmodel" / "packs" / f"{'cd' * 32}.idx").write_bytes(_idx_bytes([row]))
+    (world.attacker / ".dvc" / "config").write_text(
+        f"[core]\n    remote = up\n['remote \"up\"']\n    url = {remote}\n"
+    )
+    (world.attacker / ".dvc" / "cache" / "gitmodel").mkdir(parents=True)
+    (world.attacker / ".dvc" / "cache" / "gitmodel" / "remote-index").symlink_to(world.outside)
+    world.pointer("m.bin.dvc", md5, "m.bin", len(data))
+    world.commit("remote index link")
+    world.push()
+    world.clone()
+    r = world.gm("pull")
+    assert r.returncode in (1, 2), f"exit {r.returncode}: {r.stderr}"
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    world.check()
+
+
 @pytest.mark.parametrize("link", [".dvc", ".dvc/tmp", ".dvc/config"])
 def test_links_in_dvc_are_never_followed(world: World, link: str) -> None:
     """A committed `.dvc -> ~` (or `.dvc/tmp`, `.dvc/config`) would put the cache, the stat

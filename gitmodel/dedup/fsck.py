@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from gitmodel.dedup.chunkstore import ChunkStore, open_chunk_store
-from gitmodel.dedup.packs import CorruptChunk, PackStore, chunk_id, parse_pack
+from gitmodel.dedup.packs import CorruptChunk, PackStore, chunk_id, parse_pack, read_regular
 from gitmodel.dedup.transfer import _one_line
 from gitmodel.errors import GitModelError
 
@@ -29,7 +29,7 @@ def check_chunk_store(store: Store, fast: bool = False) -> tuple[int, list[tuple
         cs.packs.forget()
         for name in cs.packs.pack_names():
             try:
-                rows = parse_pack(cs.packs.pack_path(name).read_bytes(), name)
+                rows = parse_pack(read_regular(cs.packs.pack_path(name)), name)
             except (OSError, CorruptChunk) as exc:
                 message = exc.message if isinstance(exc, CorruptChunk) else str(exc)
                 problems.append(("corrupt-chunk", name, f"pack {name[:16]}: {message}"))

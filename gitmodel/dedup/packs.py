@@ -19,9 +19,11 @@ so a pack is either wholly visible or not at all.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import mmap
 import os
+import stat
 import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -156,6 +158,36 @@ def _parse_idx(data: bytes, name: str) -> list[ChunkInfo] | None:
     return rows
 
 
+# Opens a file of the chunk store: never through a link, never waiting on a FIFO.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def open_regular(path: Path | str) -> tuple[int, int]:
+    """A descriptor of the regular file at path and its size; OSError for a symbolic link
+    (ELOOP) or anything else that is not a regular file. A clone may commit any file of
+    the chunk store as a link (`packs/<name>.idx -> /dev/zero`, endless when read to its
+    end), so none is ever followed."""
+    fd = os.open(path, _READ_FLAGS)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return fd, st.st_size
+
+
+def read_regular(path: Path | str) -> bytes:
+    """The bytes of the regular file at path (open_regular), as many as its size says."""
+    fd, size = open_regular(path)
+    try:
+        parts, got = [], 0
+        while got < size and (part := os.pread(fd, size - got, got)):
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
 def is_pack_name(name: str) -> bool:
     return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
 
@@ -209,13 +241,13 @@ class PackStore:
     def pack_rows(self, name: str) -> list[ChunkInfo]:
         """A pack's rows from its index, rebuilt from the pack if the index is damaged."""
         try:
-            data = self.idx_path(name).read_bytes()
-        except FileNotFoundError:
+            data = read_regular(self.idx_path(name))
+        except OSError:  # gone, or not a regular file: as if the pack were not there
             return []
         rows = _parse_idx(data, name)
         if rows is None:
             try:
-                rows = parse_pack(self.pack_path(name).read_bytes(), name)
+                rows = parse_pack(read_regular(self.pack_path(name)), name)
             except (OSError, CorruptChunk):
                 return []
         return rows
@@ -237,8 +269,7 @@ class PackStore:
         with self._lock:
             got = self._fds.get(pack)
             if got is None:
-                fd = os.open(self.pack_path(pack), os.O_RDONLY)
-                got = self._fds[pack] = (fd, os.fstat(fd).st_size)
+                got = self._fds[pack] = open_regular(self.pack_path(pack))
             return got
 
     def payload(self, info: ChunkInfo, mapped: bool = False) -> Buffer:
@@ -479,7 +510,7 @@ class PackStore:
         self.forget()
 
     def iter_pack_entries(self, name: str) -> Iterator[ChunkInfo]:
-        yield from parse_pack(self.pack_path(name).read_bytes(), name)
+        yield from parse_pack(read_regular(self.pack_path(name)), name)
 
 
 class PackWriter:

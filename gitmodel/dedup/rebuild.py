@@ -55,6 +55,26 @@ def write_chunks(
     and writing, at its offsets from 0); every chunk is checked against its name and the
     whole against recipe.md5 (CorruptChunk / CorruptObject otherwise: what was written
     is then not the file)."""
+    from gitmodel.store import StoreError
+
+    try:
+        _write_chunks(packs, recipe, fds, jobs, progress)
+    except OSError as exc:
+        # the disk, not a bug: full, or a recipe's size beyond what the filesystem can hold
+        # (a hostile one declares 2**62 bytes: EFBIG)
+        raise StoreError(
+            f"cannot rebuild {recipe.md5} ({recipe.size} bytes) from its chunks: "
+            f"{exc.strerror or exc}"
+        ) from None
+
+
+def _write_chunks(
+    packs: PackStore,
+    recipe: Recipe,
+    fds: Sequence[int],
+    jobs: int,
+    progress: Progress | None,
+) -> None:
     from gitmodel.store import CorruptObject
 
     chunks = recipe.chunks

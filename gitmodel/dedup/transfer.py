@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gitmodel.dedup.chunkstore import ChunkStore, open_chunk_store
-from gitmodel.dedup.packs import ChunkInfo, PackStore, _parse_idx, is_pack_name
+from gitmodel.dedup.packs import ChunkInfo, PackStore, _parse_idx, is_pack_name, read_regular
 from gitmodel.dedup.recipe import BadRecipe, parse_recipe
 from gitmodel.errors import GitModelError, Refused
 from gitmodel.record import Record
@@ -132,10 +132,15 @@ class RemoteChunks:
     def index(self) -> dict[str, ChunkInfo]:
         """Chunk id -> where it is on the remote, from every published pack index."""
         out: dict[str, ChunkInfo] = {}
+        # never through a link: a clone may commit `.dvc/cache/gitmodel/remote-index -> ~`
+        self.cs.real_dir(self.idx_cache, create=True)
         self.idx_cache.mkdir(parents=True, exist_ok=True)
         for name in self.pack_names():
             cached = self.idx_cache / f"{name}.idx"
-            data = cached.read_bytes() if cached.is_file() else None
+            try:
+                data: bytes | None = read_regular(cached)
+            except OSError:
+                data = None
             if data is None:
                 data = self.fs.cat_file(self._path("packs", f"{name}.idx"))
                 if _parse_idx(data, name) is None:
