@@ -178,6 +178,18 @@ class ChunkStore:
     def _vouched_recipe(self, md5: str) -> tuple[Recipe, bool] | None:
         """md5's recipe and whether it is vouched for (as read: the stat of the bytes
         parsed, not of a path looked up again); None when there is none or it is bad."""
+        got = self._recipe_as_read(md5)
+        if got is None:
+            return None
+        recipe, st = got
+        return recipe, self._is_vouched(md5, st)
+
+    def _is_vouched(self, md5: str, st: os.stat_result) -> bool:
+        return self.state is not None and self.state.is_verified(_VOUCHED + md5, st)
+
+    def _recipe_as_read(self, md5: str) -> tuple[Recipe, os.stat_result] | None:
+        """md5's recipe and the stat of the bytes parsed; None when there is none or it
+        is bad."""
         try:
             fd = os.open(self.recipe_path(md5), os.O_RDONLY)
         except (OSError, GitModelError):
@@ -191,8 +203,7 @@ class ChunkStore:
             return None
         finally:
             os.close(fd)
-        vouched = self.state is not None and self.state.is_verified(_VOUCHED + md5, st)
-        return recipe, vouched
+        return recipe, st
 
     def recipe_md5s(self) -> list[str]:
         base = self.root / "recipes"
@@ -560,7 +571,17 @@ class ChunkStore:
         if dest is None and store.exists(md5):
             return
         with self.lock():
-            rebuild_object(store, self.packs, self.read_recipe(md5), self.jobs, progress, dest)
+            got = self._recipe_as_read(md5)
+            if got is None:
+                self.read_recipe(md5)  # says why (no recipe, a bad one)
+                raise GitModelError(f"no recipe for {md5}")  # pragma: no cover - raced
+            recipe, st = got
+            rebuild_object(store, self.packs, recipe, self.jobs, progress, dest)
+            # it made the bytes of the pointer's md5 (rebuild_object returns only then):
+            # the recipe, as read, lists that object's own chunks, so a later version
+            # added over it (the add right after a pull) names unchanged chunks from it
+            if not self._is_vouched(md5, st):
+                self.vouch_recipe(md5, st)
 
 
 def _is_zero(buf: Buffer) -> bool:

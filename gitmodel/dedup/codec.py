@@ -84,6 +84,7 @@ SCRATCH_MAX = 32 * 1024 * 1024
 STREAM_PIECE = 256 * 1024
 # The sparse mask a thread keeps: one element per byte of a 16 MiB piece (chunking.PIECE).
 PIECE_ELEMENTS = 16 * 1024 * 1024
+_LITTLE = sys.byteorder == "little"
 
 
 class CodecError(GitModelError):
@@ -422,6 +423,98 @@ def iter_dense_planes(
                 r.close()
 
 
+# Decompressor numbers of the streamed sparse links (iter_sparse): above any dense link's.
+_SPARSE_SLOTS = 1 << 16
+
+
+def iter_sparse(
+    payload: Buffer, raw_len: int, piece: int = STREAM_PIECE, slot: int = 0
+) -> Iterator[tuple[int, Any, Any]]:
+    """A sparse payload's nonzero elements a piece of `piece` bytes at a time, in order:
+    for each piece its length in bytes, the indices of its nonzero elements within it
+    (int64) and those elements (<u{width}); valid until the next piece is asked for.
+
+    For a chunk with a sparse link, so that it is XORed into its base a piece at a time,
+    in the CPU's cache, as a dense chunk streams (iter_dense_planes): the bitmap and the
+    value planes are read through their own zstd readers, a piece's share each. Picking
+    the nonzero elements of a whole 16 MiB chunk and scattering them into it measured
+    twice the CPU time of the same work piece by piece. piece must be a multiple of
+    8 * width (a piece's bitmap is whole bytes). The checks of decode_parts come before
+    the first piece; a bitmap whose bits do not add up to the element count is refused
+    when that shows (CodecError), at the latest after the last piece."""
+    np = import_numpy()
+    view, kind = _kind(payload, raw_len)
+    width = kind & ~SPARSE
+    if not kind & SPARSE or width not in _SPARSE_WIDTHS or raw_len % width:
+        raise CodecError("bad element width in sparse chunk payload")
+    if piece <= 0 or piece % (8 * width):
+        raise ValueError(f"piece {piece} is not a multiple of {8 * width}")
+    n = raw_len // width
+    if 1 + _COUNT.size > len(view):
+        raise CodecError("truncated chunk payload")
+    (k,) = _COUNT.unpack_from(view, 1)
+    if k > n:
+        raise CodecError("sparse chunk payload counts more elements than it has")
+    frames, at = _frames(view, 1 + _COUNT.size, [(n + 7) // 8] + [k] * width)
+    if at != len(view):
+        raise CodecError("trailing bytes in chunk payload")
+    zstandard: Any = _zstd()
+    per = piece // width  # elements per piece, a multiple of 8
+    slots = getattr(_local, "sparse", None)
+    if slots is None:
+        slots = _local.sparse = {}
+    bufs = slots.get(slot)
+    if bufs is None or len(bufs[-1]) < piece:
+        # the bitmap's share, a value plane's share (one per byte of an element), the join
+        bufs = slots[slot] = [bytearray(per // 8)] + [bytearray(per) for _ in range(8)]
+        bufs.append(bytearray(piece))
+    readers: list[Any] = []
+    done = [0] * len(frames)  # bytes of each plane taken so far
+
+    def take(i: int, count: int) -> Buffer:
+        kind, data = frames[i]
+        if kind == 0:
+            part = data[done[i] : done[i] + count]
+        else:
+            part = memoryview(bufs[i])[:count]
+            if readers[i].readinto(part) != count:
+                raise CodecError("chunk plane has the wrong length")
+        done[i] += count
+        return part
+
+    taken = 0
+    try:
+        for i, (kind, data) in enumerate(frames):
+            number = _SPARSE_SLOTS + 16 * slot + i
+            readers.append(_decompressor(number).stream_reader(data) if kind == 1 else None)
+        for e0 in range(0, n, per):
+            m = min(per, n - e0)
+            bits = np.unpackbits(
+                np.frombuffer(take(0, (m + 7) // 8), dtype=np.uint8), bitorder="little"
+            )
+            if len(bits) > m and bits[m:].any():
+                raise CodecError("sparse chunk bitmap marks elements past its end")
+            # flatnonzero of a bool view: 3 times faster than of the uint8 bits
+            index = np.flatnonzero(bits[:m].view(np.bool_))
+            c = len(index)
+            taken += c
+            if taken > k:
+                raise CodecError("sparse chunk bitmap does not match its element count")
+            planes = [take(1 + j, c) for j in range(width)]
+            joined = join_planes(planes, bufs[-1]) if c else b""
+            yield m * width, index, np.frombuffer(joined, dtype=f"<u{width}", count=c)
+        if taken != k:
+            raise CodecError("sparse chunk bitmap does not match its element count")
+        if any(r is not None and r.read(1) for r in readers):
+            raise CodecError("chunk plane has the wrong length")
+    except zstandard.ZstdError as exc:
+        raise CodecError(f"bad zstd frame in chunk payload ({exc})") from None
+    finally:
+        for r in readers:
+            if r is not None:
+                r.close()
+
+
 def _scratch_plane(scratch: int, i: int, size: int) -> memoryview:
     """Plane i's buffer under number scratch, this thread's, at least size bytes."""
     bufs = getattr(_local, "decoded", None)
@@ -502,6 +595,18 @@ def join_planes(planes: Sequence[Buffer], out: bytearray | None = None) -> Buffe
 
     n = len(planes)
     rows = len(planes[0])
+    if n == 2 and _LITTLE:
+        # two planes (bf16, fp16): each element is low | high << 8, two vectorised passes
+        # instead of two strided copies: half the CPU time (58 ms against 121 ms per
+        # 256 MiB in 256 KiB pieces)
+        if out is not None and len(out) >= rows * 2:
+            pairs = np.frombuffer(out, dtype=np.uint16, count=rows)
+        else:
+            pairs = np.empty(rows, dtype=np.uint16)
+        high = np.frombuffer(planes[1], dtype=np.uint8)
+        np.left_shift(high, 8, out=pairs, dtype=np.uint16)
+        np.bitwise_or(pairs, np.frombuffer(planes[0], dtype=np.uint8), out=pairs)
+        return pairs.view(np.uint8).data
     if out is not None and len(out) >= rows * n:
         grid = np.frombuffer(out, dtype=np.uint8, count=rows * n).reshape(rows, n)
     else:

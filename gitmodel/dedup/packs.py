@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import math
 import mmap
 import os
 import stat
@@ -30,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from gitmodel.dedup.codec import (
+    SPARSE,
     STREAM_PIECE,
     Buffer,
     CodecError,
@@ -39,6 +41,7 @@ from gitmodel.dedup.codec import (
     import_numpy,
     is_sparse,
     iter_dense_planes,
+    iter_sparse,
     join_planes,
     xor,
 )
@@ -47,7 +50,7 @@ from gitmodel.record import FrozenRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import BinaryIO
+    from typing import Any, BinaryIO
 
 PACK_MAGIC = b"GMPACK1\n"
 IDX_MAGIC = b"GMIDX1\n\0"
@@ -404,10 +407,13 @@ class PackStore:
         are made, and check them against its name at the end (CorruptChunk then: what
         write was given is not the chunk, and the caller must not keep it).
 
-        A chunk whose links are all dense (a whole chunk, or XOR deltas over one: most of
-        a checkpoint) is decoded piece by piece from its pack's pages, the links' pieces
-        XORed (codec.iter_dense); one with a sparse link whole, as read() does, into the
-        buffer that buffer() gives (asked only then)."""
+        Every link of its delta chain is decoded a piece at a time from its pack's pages
+        (a whole chunk, XOR deltas over one, sparse links among them: a fine-tune's
+        deltas), the dense links' plane pieces XORed and joined (codec.iter_dense_planes),
+        then each sparse link's nonzero elements of the piece XORed in
+        (codec.iter_sparse). Only a chain whose dense links are grouped differently (their
+        pieces would not line up) is decoded whole, as read() does, into the buffer that
+        buffer() gives (asked only then)."""
         chain = self.chain(cid)
         payloads = []
         for info in chain:
@@ -417,38 +423,58 @@ class PackStore:
                 raise CorruptChunk(
                     f"corrupt chunk {info.id[:16]}: pack unreadable ({exc.strerror})"
                 ) from None
-            p = payloads[-1]
-            if not len(p) or is_sparse(p) or p[0] != payloads[0][0]:
-                # sparse, or links grouped differently (their pieces would not line up)
-                write(self.read(cid, buffer() if buffer else None), 0)
-                return
+        piece = _piece_bytes(payloads)
+        if piece is None:
+            write(self.read(cid, buffer() if buffer else None), 0)
+            return
+        dense = [k for k, p in enumerate(payloads) if not is_sparse(p)]
+        sparse = [k for k, p in enumerate(payloads) if is_sparse(p)]
         digest = hashlib.sha256()
         at = 0
-        n = payloads[0][0]  # planes per link (the same in every link, checked above)
+        n = payloads[dense[0]][0] if dense else 1  # planes per dense link (alike, checked)
         np = import_numpy() if len(chain) > 1 else None
-        # the XOR of the links' plane pieces, then their join (XOR commutes with the
+        # the XOR of the dense links' plane pieces, then their join (XOR commutes with the
         # grouping, so the planes are XORed and joined once, as the whole decode does)
-        total = [bytearray(STREAM_PIECE) for _ in range(n)] if np is not None else []
-        out = bytearray(STREAM_PIECE) if n > 1 else None
-        links = [
-            _pieces(p, info, k) for k, (p, info) in enumerate(zip(payloads, chain, strict=True))
-        ]
-        # (the links are as long as each other and grouped alike: their pieces line up)
+        total = [bytearray(piece) for _ in range(n)] if len(dense) > 1 else []
+        out = bytearray(piece) if n > 1 or sparse else None
+        links: list[Iterator[Any]] = [_pieces(payloads[k], chain[k], k, piece) for k in dense]
+        links += [_sparse_pieces(payloads[k], chain[k], k, piece) for k in sparse]
+        nd = len(dense)
+        # (the links are as long as each other and cut alike: their pieces line up)
         for link_parts in zip(*links, strict=True):
-            parts = link_parts[0]
-            if np is not None:
-                mixed: list[Buffer] = []
-                for j, plane in enumerate(parts):
-                    acc = np.frombuffer(total[j], dtype=np.uint8, count=len(plane))
-                    np.copyto(acc, np.frombuffer(plane, dtype=np.uint8))
-                    for other in link_parts[1:]:
-                        np.bitwise_xor(acc, np.frombuffer(other[j], dtype=np.uint8), out=acc)
-                    mixed.append(acc.data)
-                parts = mixed
-            piece = parts[0] if out is None else join_planes(parts, out)
-            digest.update(piece)
-            write(piece, at)
-            at += len(piece)
+            if nd:
+                parts = link_parts[0]
+                if len(total):
+                    assert np is not None
+                    mixed: list[Buffer] = []
+                    for j, plane in enumerate(parts):
+                        acc = np.frombuffer(total[j], dtype=np.uint8, count=len(plane))
+                        np.copyto(acc, np.frombuffer(plane, dtype=np.uint8))
+                        for other in link_parts[1:nd]:
+                            np.bitwise_xor(acc, np.frombuffer(other[j], dtype=np.uint8), out=acc)
+                        mixed.append(acc.data)
+                    parts = mixed
+                if out is None:
+                    joined = parts[0]
+                elif n > 1:
+                    joined = join_planes(parts, out)
+                else:  # one plane, maybe a view of the pack: into out, where it is XORed
+                    joined = memoryview(out)[: len(parts[0])]
+                    joined[:] = parts[0]
+            else:  # every link sparse: XORed into zeros
+                assert out is not None
+                joined = memoryview(out)[: link_parts[0][0]]
+                joined[:] = bytes(len(joined))
+            for length, index, values in link_parts[nd:]:
+                assert np is not None
+                if length != len(joined):
+                    raise CorruptChunk(f"chunk {cid[:16]}: its delta links do not line up")
+                if len(index):
+                    elements = np.frombuffer(joined, dtype=values.dtype)
+                    elements[index] ^= values
+            digest.update(joined)
+            write(joined, at)
+            at += len(joined)
         if digest.hexdigest() != cid:
             if len(chain) > 1:
                 self.read(cid)  # decodes each link whole to name the damaged one
@@ -604,10 +630,47 @@ class PackWriter:
             self.abort()
 
 
-def _pieces(payload: Buffer, info: ChunkInfo, slot: int) -> Iterator[list[Buffer]]:
+def _piece_bytes(payloads: list[Buffer]) -> int | None:
+    """The length of the pieces a delta chain with these payloads is streamed in (about
+    STREAM_PIECE, a whole number of every dense link's rows and of 8 of every sparse
+    link's elements, so that the links' pieces line up), or None when it cannot be
+    streamed: its dense links are grouped differently, or a payload is empty or of no
+    known kind (decoded whole then, where it is refused with its reason)."""
+    step = 8
+    planes = None
+    for p in payloads:
+        if not len(p):
+            return None
+        kind = p[0]
+        if kind & SPARSE:
+            width = kind & ~SPARSE
+            if width not in (1, 2, 4, 8):
+                return None
+            step = math.lcm(step, 8 * width)
+        else:
+            if not 1 <= kind <= 8 or (planes is not None and kind != planes):
+                return None
+            planes = kind
+            step = math.lcm(step, kind)
+    return STREAM_PIECE - STREAM_PIECE % step
+
+
+def _pieces(payload: Buffer, info: ChunkInfo, slot: int, piece: int) -> Iterator[list[Buffer]]:
     """iter_dense_planes of one link's payload, its faults named by that link's chunk."""
     try:
-        yield from iter_dense_planes(payload, info.raw_len, slot=slot)
+        yield from iter_dense_planes(payload, info.raw_len, piece, slot=slot)
+    except CodecError as exc:
+        raise CorruptChunk(
+            f"corrupt chunk {info.id[:16]} in pack {info.pack[:16]}: {exc.message}"
+        ) from None
+
+
+def _sparse_pieces(
+    payload: Buffer, info: ChunkInfo, slot: int, piece: int
+) -> Iterator[tuple[int, Any, Any]]:
+    """iter_sparse of one link's payload, its faults named by that link's chunk."""
+    try:
+        yield from iter_sparse(payload, info.raw_len, piece, slot=slot)
     except CodecError as exc:
         raise CorruptChunk(
             f"corrupt chunk {info.id[:16]} in pack {info.pack[:16]}: {exc.message}"

@@ -153,3 +153,53 @@ def test_a_file_that_shrinks_while_it_is_added_is_refused(tmp_path: Path) -> Non
     finally:
         os.close(fd)
         os.close(out)
+
+
+def _as_pulled(store: Store, recipe: Recipe) -> ChunkStore:
+    """The recipe written again as a pull writes it (not vouched for) and its whole object
+    dropped from the cache, as after `gc --chunks-only` or in a fresh clone's pull."""
+    cs = open_chunk_store(store)
+    cs.recipe_path(recipe.md5).unlink()
+    assert cs.write_recipe(recipe)
+    store.oid_to_path(recipe.md5).unlink()
+    return cs
+
+
+def test_a_rebuild_that_made_the_md5_vouches_for_its_recipe(tmp_path: Path) -> None:
+    """After a pull, the recipe is vouched for once a rebuild made the pointer's bytes
+    from it, so the next add over that version names its unchanged chunks from it."""
+    store = _store(tmp_path)
+    v0, v1 = _versions(tmp_path)
+    m0, r0 = _add(store, v0)
+    cs = _as_pulled(store, r0)
+    assert cs._vouched_recipe(m0) == (r0, False)
+    cs.restore_object(store, m0)
+    assert store.oid_to_path(m0).read_bytes() == v0.read_bytes()
+    assert cs._vouched_recipe(m0) == (r0, True)
+    assert cs._parent_chunks(m0)[1]  # what the add over it asks
+    m1, r1 = _add(store, v1, m0)
+    assert [c[2] for c in r1.chunks] == _true_ids(v1, r1)
+
+
+def test_a_rebuild_that_did_not_make_the_md5_vouches_for_nothing(tmp_path: Path) -> None:
+    """A recipe whose chunks are all sound but do not make the pointer's bytes (two
+    tensors of one shape swapped) is refused at the md5 and never vouched for."""
+    from gitmodel.store import CorruptObject
+
+    store = _store(tmp_path)
+    v0, _ = _versions(tmp_path)
+    m0, r0 = _add(store, v0)
+    chunks = list(r0.chunks)
+    i, j = next(
+        (i, j)
+        for i in range(len(chunks))
+        for j in range(i + 1, len(chunks))
+        if chunks[i][1] == chunks[j][1] and chunks[i][2] != chunks[j][2]
+    )
+    chunks[i], chunks[j] = chunks[j], chunks[i]
+    liar = Recipe(m0, r0.size, r0.chunking, chunks)
+    cs = _as_pulled(store, liar)
+    with pytest.raises(CorruptObject):
+        cs.restore_object(store, m0)
+    assert not store.exists(m0)
+    assert cs._vouched_recipe(m0) == (liar, False)

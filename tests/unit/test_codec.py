@@ -379,3 +379,94 @@ def test_a_streamed_chunk_is_checked_against_its_name(tmp_path: Path) -> None:
         with pytest.raises(CorruptChunk) as err:
             streamed(cid)
         assert named[:16] in err.value.message and "\n" not in err.value.message
+
+
+# -- streaming a chunk with sparse links (iter_sparse, PackStore.read_to) ---------------------
+
+
+def _streamed(store: PackStore, cid: str) -> bytes:
+    out = bytearray()
+
+    def write(piece: object, at: int) -> None:
+        assert at == len(out)
+        out.extend(piece)  # type: ignore[call-overload]
+
+    def no_buffer() -> bytearray:
+        raise AssertionError("a chain with sparse links is streamed, not decoded whole")
+
+    store.read_to(cid, write, no_buffer)
+    return bytes(out)
+
+
+def test_a_chain_with_sparse_links_streams_in_pieces(tmp_path: Path) -> None:
+    """Sparse deltas over a dense chunk, over a dense delta, and over a chunk that is itself
+    sparse (mostly zeros), each long enough for several pieces: streamed piece by piece,
+    they are the chunk's bytes, as the whole decode is."""
+    rng = np.random.default_rng(11)
+    n = 400_003  # not a whole number of pieces (nor of bitmap bytes)
+    w = rng.normal(0, 0.02, n).astype(np.float32)
+    mostly_zero = np.zeros(n, np.float32)
+    mostly_zero[rng.choice(n, n // 10, replace=False)] = 1.5
+    store = PackStore(tmp_path / "packs")
+    chains: list[list[bytes]] = []
+    with store.writer() as writer:
+        for start in (w, mostly_zero):
+            versions = [bf16(start).tobytes()]
+            cur = start
+            for _ in range(3):
+                cur = (cur * (1 + rng.normal(0, 1e-3, n))).astype(np.float32)
+                versions.append(bf16(cur).tobytes())
+            chains.append(versions)
+        # a retrained tensor (a dense delta) under a fine-tune of it (a sparse one)
+        old = bf16(w).tobytes()
+        new_w = w + rng.normal(0, 0.002, n).astype(np.float32)
+        tuned = bf16(new_w * (1 + rng.normal(0, 1e-3, n))).tobytes()
+        chains.append([old, bf16(new_w).tobytes(), tuned])
+        for versions in chains:
+            ids = [chunk_id(v) for v in versions]
+            writer.add(ids[0], None, 0, len(versions[0]), encode(versions[0], 2))
+            for k in range(1, len(versions)):
+                delta = encode(xor(versions[k], versions[k - 1]), 2)
+                writer.add(ids[k], ids[k - 1], k, len(versions[k]), delta)
+    kinds = [[store.payload(store.index[chunk_id(v)])[0] for v in vs] for vs in chains]
+    assert kinds[0] == [2, SPARSE | 2, SPARSE | 2, SPARSE | 2]
+    assert kinds[1][0] == SPARSE | 2  # the chain's whole chunk is sparse: XORed into zeros
+    assert kinds[2] == [2, 2, SPARSE | 2]
+    for versions in chains:
+        for v in versions[1:]:
+            assert _streamed(store, chunk_id(v)) == v == bytes(store.read(chunk_id(v)))
+    # a damaged byte of a sparse link's value plane: refused, the damaged link named
+    version = chains[0][1]
+    info = store.index[chunk_id(version)]
+    pack = store.pack_path(info.pack)
+    data = bytearray(pack.read_bytes())
+    data[info.offset + info.enc_len - 10] ^= 0x01
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(data))
+    store.forget()
+    with pytest.raises(CorruptChunk) as err:
+        _streamed(store, chunk_id(chains[0][3]))
+    assert "\n" not in err.value.message
+
+
+@pytest.mark.parametrize("payload,raw_len", _hostile_payloads())
+def test_a_hostile_payload_streamed_refuses_in_one_line(payload: bytes, raw_len: int) -> None:
+    with pytest.raises(CodecError) as err:
+        for _ in codec.iter_sparse(payload, raw_len, piece=64 * 1024):
+            pass
+    assert "\n" not in err.value.message and err.value.message
+
+
+def test_flipped_bytes_streamed_never_escape_as_another_error() -> None:
+    _, delta = fine_tune_delta(n=40_000)
+    good = encode(delta, 2)
+    rng = np.random.default_rng(2)
+    for _ in range(300):
+        bad = bytearray(good)
+        for at in rng.integers(0, len(bad), 3):
+            bad[at] ^= int(rng.integers(1, 256))
+        try:
+            for _ in codec.iter_sparse(bytes(bad), len(delta), piece=16 * 1024):
+                pass
+        except CodecError:
+            pass  # a damaged payload that decodes is caught by the chunk's sha256
