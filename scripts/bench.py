@@ -59,6 +59,15 @@ FULL = Sizes(1024 * MiB, 128 * MiB, 8, 5000, 1000, runs=5, small_runs=15)
 QUICK = Sizes(16 * MiB, 4 * MiB, 4, 200, 30, runs=3, small_runs=3, files=400, files_runs=1)
 QUICK = Sizes(**{**QUICK.__dict__, "huge_files": 2000})
 SMALL_FILE = 8 * 1024
+# ext4 without a journal (this VM's root filesystem) prefers not to hand out again an
+# inode freed in the last 60 s, or 360 s while its inode table block is dirty
+# (fs/ext4/ialloc.c: recently_deleted(), RECENTCY_MIN and RECENTCY_DIRTY): every new
+# file's allocation looks up each such inode of its block group and walks past it. Created
+# right after an `rm -rf` of 50,000 files, 50,000 files cost the kernel several times its
+# usual system time, in whichever tool creates them. A command that creates files dirties
+# the very table blocks it allocates in, so the 360 s apply however long ago a `sync` was:
+# no timed many-files row starts within this long of a mass delete (docs/performance.md).
+INODE_REUSE_WINDOW = 365.0
 
 
 @dataclass
@@ -160,6 +169,13 @@ class Bench:
         self.env = env
         self.rows: list[Row] = []
         self.targets: list[Target] = []
+        # What the timed many-files rows take out of the way goes here (a rename on the
+        # same filesystem, not a delete); it is removed after the last of them.
+        self.pile = workdir / "discarded"
+        self.piled = 0
+        self.no_journal = _ext4_without_journal(workdir)
+        # When the last mass delete ended; anything removed before the bench counts as now.
+        self.freed_at = time.monotonic()
 
     # -- running ----------------------------------------------------------------------------
 
@@ -339,6 +355,50 @@ class Bench:
 
         return setup
 
+    def discarding(self, *paths: Path) -> Callable[[], None]:
+        """A setup that takes paths away as `rm -rf` does for the command that runs next.
+
+        They are renamed into a pile on the same filesystem instead, removed after the
+        last timed many-files row (drop_pile): so a timed command never creates its
+        files among inodes the kernel freed minutes before (INODE_REUSE_WINDOW).
+        """
+
+        def setup() -> None:
+            for p in paths:
+                if os.path.lexists(p):
+                    self.pile.mkdir(exist_ok=True)
+                    self.piled += 1
+                    os.rename(p, self.pile / f"{self.piled}-{p.name}")
+
+        return setup
+
+    def drop_pile(self) -> None:
+        if self.pile.exists():
+            shutil.rmtree(self.pile)
+            self.freed_at = time.monotonic()
+
+    def settle(self, before: str) -> None:
+        """Wait out the inode-reuse window of the last mass delete (INODE_REUSE_WINDOW).
+
+        Only ext4 without a journal has the window. Below a few thousand files (--quick)
+        the walk costs next to nothing, and nothing waits.
+        """
+        self.drop_pile()
+        os.sync()
+        if not self.no_journal or self.sizes.files < 5_000:
+            return
+        left = self.freed_at + INODE_REUSE_WINDOW - time.monotonic()
+        if left > 0:
+            print(
+                f"bench: waiting {left:.0f} s before {before}: {self.no_journal} is ext4 "
+                "without a journal, where a file created within 6 minutes of a mass delete "
+                "costs the kernel a walk past every inode freed there (fs/ext4/ialloc.c, "
+                "recently_deleted; see docs/performance.md)",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(left)
+
     def run(self) -> None:
         if self.only in ("all", "big"):
             self.run_big()
@@ -385,6 +445,7 @@ class Bench:
             self.sh(["cp", "-r", str(g / "data"), str(other / "data")], self.dir)
         copy_dst = self.dir / "copy-data"
 
+        self.settle("the fresh add")
         self.log("files: add")
         add = Row(
             f"add {label} files, fresh",
@@ -394,16 +455,27 @@ class Bench:
                     ["sh", "-c", "find data -type f -print0 | xargs -0 md5sum >/dev/null"],
                     g,
                 ),
-                Contender("cp -r", ["cp", "-r", "data", str(copy_dst)], g, self.removing(copy_dst)),
                 Contender(
-                    "dvc add", [*dvc, "add", "-q", "data"], d, self.dvc_fresh(d), skip=dvc_skip
+                    "cp -r", ["cp", "-r", "data", str(copy_dst)], g, self.discarding(copy_dst)
                 ),
-                Contender("git model add", [*gm, "add", "data"], g, self.gm_fresh(g)),
+                Contender(
+                    "dvc add",
+                    [*dvc, "add", "-q", "data"],
+                    d,
+                    self.discarding(d / ".dvc" / "cache", d / ".dvc" / "tmp"),
+                    skip=dvc_skip,
+                ),
+                Contender(
+                    "git model add",
+                    [*gm, "add", "data"],
+                    g,
+                    self.discarding(g / ".dvc" / "cache", g / ".dvc" / "tmp" / "gitmodel"),
+                ),
             ],
             runs,
         )
         self.run_row(add)
-        self.removing(copy_dst)()
+        self.discarding(copy_dst)()
         self.sh(["git", "commit", "-q", "-m", "data"], g)
         if self.dvc:
             self.sh(["git", "add", "data.dvc", ".gitignore"], d)
@@ -477,25 +549,32 @@ class Bench:
         checkout = Row(
             f"checkout {label} files after rm -rf",
             [
-                Contender("cp -r", ["cp", "-r", "data", str(copy_dst)], g, self.removing(copy_dst)),
                 Contender(
-                    "git checkout", ["git", "checkout", "--", "data"], p, self.removing(p / "data")
+                    "cp -r", ["cp", "-r", "data", str(copy_dst)], g, self.discarding(copy_dst)
+                ),
+                Contender(
+                    "git checkout",
+                    ["git", "checkout", "--", "data"],
+                    p,
+                    self.discarding(p / "data"),
                 ),
                 Contender(
                     "dvc checkout",
                     [*dvc, "checkout", "-q"],
                     d,
-                    self.removing(d / "data"),
+                    self.discarding(d / "data"),
                     skip=dvc_skip,
                 ),
-                Contender("git model checkout", [*gm, "checkout"], g, self.removing(g / "data")),
+                Contender("git model checkout", [*gm, "checkout"], g, self.discarding(g / "data")),
             ],
             runs,
         )
         self.run_row(checkout)
-        self.removing(copy_dst, p)()
+        self.discarding(copy_dst, p)()
 
         transfers = self.run_transfers(g, d, label, runs)
+        # Only now: a delete of the pile would have put every row above in the window.
+        self.drop_pile()
         self.removing(g, d)()
 
         huge = None
@@ -1228,8 +1307,8 @@ def _size(n: int) -> str:
     )
 
 
-def _filesystem(path: Path) -> str:
-    """The mount (device, type) a path lives on, from /proc/mounts."""
+def _mount(path: Path) -> tuple[str, str, str]:
+    """(device, type, mount point) of the mount a path lives on, from /proc/mounts."""
     real = os.path.realpath(path)
     best = ("?", "?", "")
     try:
@@ -1242,7 +1321,29 @@ def _filesystem(path: Path) -> str:
                     best = (dev, fstype, mnt)
     except OSError:
         pass
-    return f"{best[0]} ({best[1]}, mounted on {best[2] or '?'})"
+    return best
+
+
+def _filesystem(path: Path) -> str:
+    dev, fstype, mnt = _mount(path)
+    journal = ", no journal" if _ext4_without_journal(path) else ""
+    return f"{dev} ({fstype}{journal}, mounted on {mnt or '?'})"
+
+
+def _ext4_without_journal(path: Path) -> str:
+    """The device, if path is on ext4 mounted with no journal; else ''.
+
+    With a journal, ext4 lists its data mode (`data=ordered`) among the options it shows
+    in /proc/fs/ext4/<device>/options; without one it has none.
+    """
+    dev, fstype, _ = _mount(path)
+    if fstype != "ext4":
+        return ""
+    try:
+        options = Path("/proc/fs/ext4", os.path.basename(dev), "options").read_text()
+    except OSError:
+        return ""
+    return "" if any(o.startswith("data=") for o in options.split()) else dev
 
 
 def _version(argv: Sequence[str]) -> str:
