@@ -419,6 +419,38 @@ def test_temporaries_of_a_killed_checkout_are_removed_by_the_next(repo: Path, sh
     assert not any(p.exists() for p in left) and mine.exists()
 
 
+def test_killed_directory_checkout_leaves_only_whole_files(repo: Path, sh: Shell) -> None:
+    """A checkout of a many-file directory (its second half written by a forked child),
+    killed while it writes: every file there holds its version's bytes, and the next
+    checkout restores the rest and leaves no temporary behind."""
+    rnd = random.Random(22)
+    want = {}
+    for i in range(3000):
+        rel = f"data/d{i % 10}/f{i:05d}.bin"
+        write_bytes(repo / rel, 8192, seed=rnd.randrange(1 << 30))
+        want[rel] = md5_of(repo / rel)
+    sh.gm("commit", "data", "-m", "data", "--metric", "acc=1", cwd=repo)
+    midway = 0
+    for trial in range(40):
+        shutil.rmtree(repo / "data")
+        proc = spawn(_gm_args("checkout"), repo, sh.env)
+        kill_when(proc, (repo / "data").exists, rnd.uniform(0, 0.15))  # waits for its child
+        present = [rel for rel in want if (repo / rel).exists()]
+        for rel in present:
+            assert md5_of(repo / rel) == want[rel], f"trial {trial}: {rel} is not whole"
+        midway += 0 < len(present) < len(want)
+        if midway >= 4:
+            break
+    assert midway >= 1, "no kill landed while files were being written"
+    sh.gm("checkout", cwd=repo)
+    for rel, md5 in want.items():
+        assert md5_of(repo / rel) == md5, rel
+    assert sorted(str(p.relative_to(repo)) for p in (repo / "data").rglob("*") if p.is_file()) == (
+        sorted(want)
+    )
+    assert sh.gm("status", "--json", cwd=repo).json()["modified"] == []
+
+
 def test_sigkill_during_checkout(repo: Path, sh: Shell) -> None:
     assert _crash_checkout(sh, repo, DEFAULT_TRIALS, seed=5) >= DEFAULT_TRIALS // 2
 

@@ -38,6 +38,25 @@ if TYPE_CHECKING:
 FORK_SMALL_FILES = 2048
 # How each file of a batch of small files went (Store._store_smalls).
 _LEFT, _WRITTEN, _REUSED = 0, 1, 2
+# A checkout of at least this many files gives half of them to a forked child
+# (Store._materialise_forked).
+FORK_CHECKOUT_FILES = 2048
+# How each file of a forked child's checkout went: written (its object was trusted, or
+# hashed and marked), or left to the parent (not small, or an error the parent meets
+# again and reports).
+_CO_LEFT, _CO_WRITTEN, _CO_HASHED = 0, 1, 2
+
+
+def _checkout_batch_from(data: bytes, n: int) -> array[int] | None:
+    """A forked child's checkout result for n files (seven numbers a file), or None if
+    what it sent is not of that shape."""
+    if len(data) != 56 * n:
+        return None
+    numbers = array("q")
+    numbers.frombytes(data)
+    if any(how not in (_CO_LEFT, _CO_WRITTEN, _CO_HASHED) for how in numbers[6::7]):
+        return None
+    return numbers
 
 
 def _batch_from(data: bytes, n: int) -> tuple[bytes | bytearray, array[int]] | None:
@@ -815,7 +834,7 @@ class Store(ObjectStore):
             try:
                 # asked per file: a reflink that fails (another filesystem) switches the rest
                 if self._copies_small_files():
-                    written = self._materialise_small(oid, dest, verified.get(oid))
+                    written = self._materialise_small(oid, dest, verified.get(oid), None)
                     if written is not None:
                         if progress:
                             progress(written[2])
@@ -838,11 +857,90 @@ class Store(ObjectStore):
                 self._tmp_fd = os.open(
                     made_in, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
                 )
-            results = parallel_map(one, items, self.jobs)
+            if (
+                len(items) >= FORK_CHECKOUT_FILES
+                and self._copies_small_files()
+                and forking.may_fork()
+            ):
+                results = self._materialise_forked(items, verified, one, progress)
+            else:
+                results = parallel_map(one, items, self.jobs)
         finally:
             self._close_dirs()
         self.state.flush()
         return results
+
+    def _materialise_forked(
+        self,
+        items: Sequence[tuple[str, str]],
+        verified: dict[str, tuple[int, int, int]],
+        one: Callable[[tuple[str, str]], tuple[int, int, int] | BaseException],
+        progress: Progress | None,
+    ) -> list[tuple[int, int, int] | BaseException]:
+        """materialise_files' items, the second half written by a forked child.
+
+        Each file is a few Python steps around eight system calls, so two threads would
+        hand the GIL to each other at every call, where two processes run side by side
+        (as a fresh add's small files, _store_small_files). The child writes small files
+        only, each as the parent would (the object's md5 checked unless it is marked
+        verified at its stat, the file written nameless and linked); it marks nothing
+        (the stat cache is the parent's) and sends back seven numbers a file: the new
+        file's inode, mtime and size, the hashed object's, and how it went. Whatever it
+        left (a file not small, any error) the parent does again itself, and reports;
+        if it dies or sends anything of the wrong shape, the parent does its whole half
+        again (rewriting a file it did write replaces it by a rename, whole).
+        """
+        ours, theirs = items[: len(items) // 2], items[len(items) // 2 :]
+        me = os.getpid()
+
+        def child() -> bytes:
+            numbers = array("q", bytes(56 * len(theirs)))
+            hashed: list[os.stat_result] = []
+            for k, (oid, dest) in enumerate(theirs):
+                if k % 64 == 0 and os.getppid() != me:
+                    raise SystemExit(1)  # killed: an orphan would go on writing files
+                try:
+                    written = self._materialise_small(oid, dest, verified.get(oid), hashed)
+                except (OSError, GitModelError):
+                    hashed.clear()
+                    continue  # _CO_LEFT: the parent meets the error again and reports it
+                if written is None:
+                    continue
+                numbers[7 * k : 7 * k + 3] = array("q", written)
+                how = _CO_WRITTEN
+                if hashed:
+                    st = hashed.pop()
+                    numbers[7 * k + 3 : 7 * k + 6] = array(
+                        "q", (st.st_ino, st.st_mtime_ns, st.st_size)
+                    )
+                    how = _CO_HASHED
+                numbers[7 * k + 6] = how
+            return numbers.tobytes()
+
+        def parent() -> list[tuple[int, int, int] | BaseException]:
+            return [one(item) for item in ours]
+
+        mine, data = forking.with_child(child, parent)
+        numbers = _checkout_batch_from(data, len(theirs)) if data is not None else None
+        if numbers is None:  # the child failed: its half again, here
+            return mine + parallel_map(one, theirs, self.jobs)
+        results: list[tuple[int, int, int] | BaseException] = []
+        marks: list[tuple[str, int, int, int]] = []
+        size = 0
+        for k, item in enumerate(theirs):
+            how = numbers[7 * k + 6]
+            if how == _CO_LEFT:
+                results.append(one(item))
+                continue
+            ino, mtime, n = numbers[7 * k : 7 * k + 3]
+            results.append((ino, mtime, n))
+            size += n
+            if how == _CO_HASHED:
+                marks.append((item[0], numbers[7 * k + 3], numbers[7 * k + 4], numbers[7 * k + 5]))
+        self.state.mark_verified_rows(marks)
+        if progress:
+            progress(size)
+        return mine + results
 
     def _dest_dir(self, parent: str) -> int | None:
         """A descriptor of a destination directory of materialise_files (opened once)."""
@@ -859,9 +957,17 @@ class Store(ObjectStore):
         return fd
 
     def _materialise_small(
-        self, oid: str, dest: str, verified_at: tuple[int, int, int] | None
+        self,
+        oid: str,
+        dest: str,
+        verified_at: tuple[int, int, int] | None,
+        hashed: list[os.stat_result] | None,
     ) -> tuple[int, int, int] | None:
-        """Copy a small object to dest through one buffer; None if it is not small."""
+        """Copy a small object to dest through one buffer; None if it is not small.
+
+        An object not verified at its stat is hashed first, then marked verified, or,
+        with hashed (a forked child, which must not write the stat cache), its stat is
+        appended there for the caller to mark."""
         import hashlib
 
         if oid[:2] not in self._object_dirs:  # checked once per directory (no Path per file)
@@ -883,7 +989,10 @@ class Store(ObjectStore):
             actual = hashlib.md5(data).hexdigest()
             if actual != oid:
                 raise CorruptObject(oid, actual)
-            self.state.mark_verified(oid, st)
+            if hashed is None:
+                self.state.mark_verified(oid, st)
+            else:
+                hashed.append(st)
         if self._nameless:
             parent, _, name = dest.rpartition("/")
             dir_fd = self._dest_dir(parent)

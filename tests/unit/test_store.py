@@ -602,3 +602,76 @@ def test_a_directory_stored_by_two_processes_is_stored_as_by_one(
         st = objects[oid]
         if child == "stores its half" or oid in marks:
             assert marks.get(oid) == (st.st_ino, st.st_mtime_ns, st.st_size), oid
+
+
+@pytest.mark.parametrize("child", ["writes its half", "dies", "sends garbage"])
+def test_files_checked_out_by_two_processes_are_as_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
+) -> None:
+    from gitmodel import forking
+    from gitmodel.store import dirs
+
+    rnd = random.Random(23)
+    root = tmp_path / "data"
+    for i in range(300):  # each content once: the child's marks are the only ones of its half
+        _write(root / f"d{i % 7}" / f"f{i:03d}.bin", rnd.randbytes(rnd.randrange(0, 20_000)))
+    _write(root / "d3" / "big.bin", rnd.randbytes(dirs.SMALL + 5))  # not a small file
+    want = {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    with monkeypatch.context() as m:
+        m.setattr(forking, "may_fork", lambda: False)
+        _store(tmp_path).store_dir(root)
+    # One object of the child's half (the second) is corrupt: its file is refused, and
+    # the others are written.
+    rels = sorted(want)
+    bad_rel = rels[-5]
+    bad = hashlib.md5(want[bad_rel]).hexdigest()
+    obj = tmp_path / ".dvc" / "cache" / "files" / "md5" / bad[:2] / bad[2:]
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"rotten" + want[bad_rel][6:])
+    monkeypatch.setattr(dirs, "FORK_CHECKOUT_FILES", 4)
+    monkeypatch.setattr(forking, "may_fork", lambda: True)
+    forks = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    if child == "dies":
+        monkeypatch.setattr(os, "getppid", lambda: -1)  # as if its parent were gone
+    elif child == "sends garbage":
+        monkeypatch.setattr(dirs, "_checkout_batch_from", lambda data, n: None)
+    # A new stat cache: no object is marked verified, so both processes hash them.
+    store = Store(tmp_path / ".dvc" / "cache", tmp_path / "fresh.db", ("copy",), jobs=2)
+    here = []  # the files this process wrote (a child's count stays in the child)
+    small = Store._materialise_small
+    monkeypatch.setattr(
+        Store, "_materialise_small", lambda self, *a: here.append(1) or small(self, *a)
+    )
+    out = tmp_path / "out"
+    for d in {r.rpartition("/")[0] for r in rels}:
+        (out / d).mkdir(parents=True, exist_ok=True)
+    items = [(hashlib.md5(want[r]).hexdigest(), f"{out}/{r}") for r in rels]
+    results = store.materialise_files(items, made_in=str(out))
+    assert forks, "no child checked out a half"
+    if child == "writes its half":  # this process wrote its half, and the corrupt file
+        assert len(here) == len(items) // 2 + 1
+    for (oid, dest), r, rel in zip(items, results, rels, strict=True):
+        if oid == bad:
+            assert isinstance(r, CorruptObject), rel
+            assert not os.path.lexists(dest)
+            continue
+        assert isinstance(r, tuple), (rel, r)
+        assert Path(dest).read_bytes() == want[rel]
+        st = os.lstat(dest)
+        assert r == (st.st_ino, st.st_mtime_ns, st.st_size), rel
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(
+        r for r in rels if hashlib.md5(want[r]).hexdigest() != bad
+    )
+    # Every object hashed, by either process, is marked verified at its stat; the
+    # corrupt one is not.
+    good = sorted({oid for oid, _ in items if oid != bad})
+    marks = Store(tmp_path / ".dvc" / "cache", tmp_path / "fresh.db").state.verified_rows(
+        [*good, bad]
+    )
+    assert bad not in marks
+    for oid in good:
+        st = (tmp_path / ".dvc" / "cache" / "files" / "md5" / oid[:2] / oid[2:]).stat()
+        if st.st_size <= dirs.SMALL:  # (the general path marks a big object its own way)
+            assert marks.get(oid) == (st.st_ino, st.st_mtime_ns, st.st_size), oid
