@@ -360,6 +360,32 @@ def test_chunk_store_links_are_never_followed(world: World, planted: str) -> Non
     world.check()
 
 
+@pytest.mark.parametrize("size", [10_000, 3_000_000])  # a small file, a large one
+def test_add_does_not_keep_a_planted_object(world: World, size: int) -> None:
+    """A clone commits, under the md5 of bytes the victim will add (a public base model,
+    say), an object holding other bytes. The add must store the victim's bytes, not
+    believe the object that is there: with the planted one, add said `added`, every
+    later checkout and push refused the object, and the victim's only copy was the file."""
+    public = (b"public base model weights\n" * (size // 26 + 1))[:size]
+    md5 = hashlib.md5(public).hexdigest()
+    planted = world.attacker / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(b"attacker" * (size // 8))
+    world.commit("a planted object")
+    world.push()
+    victim = world.clone()
+    (victim / "model.bin").write_bytes(public)
+    (victim / "data").mkdir()
+    (victim / "data" / "public.bin").write_bytes(public)  # stored as a directory's member
+    for what in ("model.bin", "data"):
+        world.sh.gm("add", what, cwd=victim)
+        obj = victim / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+        assert md5_of(obj) == md5, f"add of {what} kept the planted object"
+        obj.chmod(0o644)
+        obj.write_bytes(b"attacker" * (size // 8))  # planted again for the next add
+    world.check()
+
+
 def test_a_chunk_of_a_huge_declared_size_is_one_line(world: World) -> None:
     """A committed pack whose entry declares a chunk of 2**62 bytes, and a recipe of that
     size for the pointer's md5: checkout refuses it in one line (the rebuild's file could

@@ -206,11 +206,20 @@ class Store(ObjectStore):
                 # In a directory this command made, only objects it wrote (or a
                 # concurrent writer's) can exist: the link below finds those, and a
                 # fresh add of 50,000 files costs no stat of an object that is not there.
+                stale = False
                 if not made and self._reuse_locked(md5):
-                    return None
+                    if self._holds(md5, data):
+                        return None
+                    stale = True  # other bytes under this name (a clone may commit one)
                 try:
                     st = write_nameless(
-                        fd, md5[2:], data, 0o444, self.fsync_objects, made_in=self._tmp_fd
+                        fd,
+                        md5[2:],
+                        data,
+                        0o444,
+                        self.fsync_objects,
+                        replace=stale,
+                        made_in=self._tmp_fd,
                     )
                 except FileExistsError:
                     if self._has_object(md5):
@@ -223,7 +232,7 @@ class Store(ObjectStore):
                 return st
             self._nameless = False  # this filesystem cannot: a temporary name and rename
         final = self._objpath(md5)
-        if self._reuse_locked(md5):
+        if self._reuse_locked(md5) and self._holds(md5, data):
             return None
         if md5[:2] not in self._object_dirs:
             self.real_dir(self.objects / md5[:2], create=True)
@@ -250,6 +259,20 @@ class Store(ObjectStore):
                 pass
             raise
         return st
+
+    def _holds(self, md5: str, data: bytes) -> bool:
+        """Whether object md5, found there, holds data: an object this command did not
+        write may hold any bytes (a clone may commit one under the name of bytes its
+        victim will add), and a re-use must not believe its name. One read of a small
+        object, paid only where the object was there before the command began."""
+        try:
+            fd = os.open(self._objpath(md5), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            return os.pread(fd, len(data) + 1, 0) == data
+        finally:
+            os.close(fd)
 
     def copy_in_small(self, oid: str, path: str) -> int | None:
         """Copy the file at path (an object of a local remote) into the cache as object oid

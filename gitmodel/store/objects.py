@@ -232,7 +232,7 @@ class ObjectStore:
         taken = time_ns()  # before the stat: see gitmodel.tree.RACY_NS
         st = os.stat(path)
         cached = self.state.lookup(st)
-        if cached and self.reuse(cached):
+        if cached and self.reuse(cached) and self._verified_object(cached):
             if progress:
                 progress(st.st_size)
             return cached, st.st_size
@@ -327,14 +327,19 @@ class ObjectStore:
 
     def _place_from_tmpdir(self, tmp: Path, md5: str) -> None:
         final = self.oid_to_path(md5)
-        if self.reuse(md5):
+        if self.reuse(md5) and self._verified_object(md5):
             tmp.unlink()
             return
+        # absent, or there but neither written nor checked by us (it may hold any bytes:
+        # a clone may commit an object under the name of bytes its victim will add):
+        # the bytes just hashed take the name
         self.real_dir(final.parent, create=True)
         os.chmod(tmp, 0o444)
+        st = os.stat(tmp)  # the inode, mtime and size survive the rename
         # Same filesystem (both under the cache), so the rename is atomic.
         os.replace(tmp, final)
-        self.state.mark_verified(md5, os.stat(final))
+        tmp.unlink(missing_ok=True)  # still there if it was a link of final's own inode
+        self.state.mark_verified(md5, st)
 
     def _store_by_reflink(
         self, path: Path, progress: Progress | None, overlap: bool
@@ -362,7 +367,7 @@ class ObjectStore:
     ) -> tuple[str, int] | None:
         md5 = hash_file(path, progress, overlap)
         size = os.stat(path).st_size
-        if self.reuse(md5):
+        if self.reuse(md5) and self._verified_object(md5):
             return md5, size
         tmp = _tmp_name(self._tmp_dir() / "object")
         try:
@@ -380,7 +385,7 @@ class ObjectStore:
         import hashlib
 
         md5 = hashlib.md5(data).hexdigest() + suffix
-        if self.reuse(md5):
+        if self.reuse(md5) and self._verified_object(md5):
             return md5
         tmp = _tmp_name(self._tmp_dir() / "object")
         try:
@@ -398,6 +403,13 @@ class ObjectStore:
     def _objpath(self, md5: str) -> str:
         """The object's path for an md5 we computed or validated (no Path, no check)."""
         return f"{self.objects}/{md5[:2]}/{md5[2:]}"
+
+    def _verified_object(self, md5: str) -> bool:
+        """Whether object md5 was written or verified by gitmodel since it last changed."""
+        try:
+            return self.state.is_verified(md5, os.stat(self._objpath(md5)))
+        except OSError:
+            return False
 
     def _has_object(self, md5: str) -> bool:
         try:
