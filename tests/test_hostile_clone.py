@@ -386,6 +386,47 @@ def test_add_does_not_keep_a_planted_object(world: World, size: int) -> None:
     world.check()
 
 
+@pytest.mark.parametrize("what", ["model.bin", "data"])  # a file, a directory's member
+def test_add_replaces_a_planted_recipe(world: World, what: str) -> None:
+    """A clone commits a recipe under the md5 of bytes its victim will add, naming chunks
+    that are there (another file's). The victim's add must leave the recipe of its own
+    bytes: with the planted one kept, gc dropped the whole object as rebuildable, and the
+    victim's file could never be checked out again."""
+    attacker = world.attacker
+    (attacker / ".gitmodel.toml").write_text(
+        (attacker / ".gitmodel.toml").read_text() + "\n[storage]\ndedup = true\n"
+    )
+    write_bytes(attacker / "other.bin", 300_000, seed=7)
+    world.sh.gm("add", "other.bin", cwd=attacker)
+    other = md5_of(attacker / "other.bin")
+    recipes = attacker / ".dvc" / "cache" / "gitmodel" / "recipes"
+    public = bytes(range(256)) * 1172  # 300,032 bytes the victim will add
+    md5 = hashlib.md5(public).hexdigest()
+    body = json.loads((recipes / other[:2] / other[2:]).read_bytes())
+    body["md5"], body["size"] = md5, 300_000  # the other file's chunks, under this name
+    (recipes / md5[:2]).mkdir(exist_ok=True)
+    (recipes / md5[:2] / md5[2:]).write_text(json.dumps(body))
+    for p in (attacker / ".dvc" / "cache" / "files").rglob("*"):
+        if p.is_file():
+            p.chmod(0o644)
+            p.unlink()  # only the chunk store is committed
+    (attacker / "other.bin").unlink()
+    (attacker / "other.bin.dvc").unlink()
+    world.commit("a planted recipe")
+    world.push()
+    victim = world.clone()
+    added = victim / ("model.bin" if what == "model.bin" else "data/public.bin")
+    added.parent.mkdir(exist_ok=True)
+    added.write_bytes(public)
+    world.sh.gm("commit", what, "-m", "the base model", cwd=victim)
+    world.sh.gm("gc", "--grace", "0", "--chunks-only", cwd=victim)
+    added.unlink()
+    r = world.gm("checkout")
+    assert r.returncode == 0, r.stderr
+    assert md5_of(added) == md5
+    world.check()
+
+
 def test_a_chunk_of_a_huge_declared_size_is_one_line(world: World) -> None:
     """A committed pack whose entry declares a chunk of 2**62 bytes, and a recipe of that
     size for the pointer's md5: checkout refuses it in one line (the rebuild's file could

@@ -122,11 +122,11 @@ class ChunkStore:
     def write_recipe(self, recipe: Recipe, vouch: bool = False) -> bool:
         """Publish a recipe (once its chunks are in published packs); False if one was
         there already. vouch: the recipe was made from the object's own bytes, so it is
-        vouched for (vouch_recipe) as written, or the one there if it is the same."""
+        vouched for (vouch_recipe) as written, or the one there if it is the same, and
+        replaces one that is not: a clone may commit a recipe under the md5 of bytes its
+        victim will add, and kept, gc would drop the object as rebuildable from it."""
         path = self.recipe_path(recipe.md5)
-        if path.exists():
-            if vouch:
-                self._vouch_if_same(recipe)
+        if path.exists() and (not vouch or self._vouch_if_same(recipe)):
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
         self.real_dir(path.parent, create=True)
@@ -163,15 +163,18 @@ class ChunkStore:
         if self.state is not None:
             self.state.forget_verified(_VOUCHED + md5)
 
-    def _vouch_if_same(self, recipe: Recipe) -> None:
+    def _vouch_if_same(self, recipe: Recipe) -> bool:
+        """Vouch for the recipe there if it is recipe's bytes; whether it was."""
         try:
-            fd = os.open(self.recipe_path(recipe.md5), os.O_RDONLY)
+            fd = os.open(self.recipe_path(recipe.md5), os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
-            return
+            return False
         try:
             st = os.fstat(fd)
             if st.st_size == len(data := recipe.to_bytes()) and _read_all(fd, st.st_size) == data:
                 self.vouch_recipe(recipe.md5, st)
+                return True
+            return False
         finally:
             os.close(fd)
 
@@ -457,7 +460,10 @@ class ChunkStore:
         writer: PackWriter,
     ) -> tuple[StoreStats, Recipe | None]:
         stats = StoreStats()
-        if self.can_rebuild(md5):
+        # skipped when a recipe vouched for is there; another (from a remote, or one a
+        # clone committed) may list other bytes: write_recipe replaces it if it does
+        found = self._vouched_recipe(md5)
+        if found is not None and found[1] and self.can_rebuild(md5):
             return stats, None
         chunking, specs = plan_chunks(path)
         stats.chunks = len(specs)
