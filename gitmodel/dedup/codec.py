@@ -32,6 +32,7 @@ import struct
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeAlias
 
 from gitmodel.errors import GitModelError
@@ -387,7 +388,6 @@ def iter_dense_planes(
     frames, at = _frames(view, 1, [rows] * n)
     if at != len(view):
         raise CodecError("trailing bytes in chunk payload")
-    zstandard: Any = _zstd()
     step = max(1, piece // n)
     slots = getattr(_local, "pieces", None)
     if slots is None:
@@ -395,12 +395,7 @@ def iter_dense_planes(
     bufs = slots.get(slot)
     if bufs is None or len(bufs[0]) < step * n:
         bufs = slots[slot] = [bytearray(step * n) for _ in range(9)]  # 8 planes at most
-    readers: list[Any] = []
-    try:
-        for i, (kind, data) in enumerate(frames):
-            # a reader per plane, each with its own decompressor: a reader decodes
-            # through its decompressor's context, which two readers cannot share
-            readers.append(_decompressor(8 * slot + i).stream_reader(data) if kind == 1 else None)
+    with _plane_readers(frames, 8 * slot) as readers:
         for r0 in range(0, rows, step):
             m = min(step, rows - r0)
             parts: list[Buffer] = []
@@ -413,6 +408,21 @@ def iter_dense_planes(
                     raise CodecError("chunk plane has the wrong length")
                 parts.append(dst)
             yield parts
+
+
+@contextmanager
+def _plane_readers(frames: list[tuple[int, Buffer]], first: int) -> Iterator[list[Any]]:
+    """A zstd reader for each compressed plane of frames (None for a stored one), on
+    decompressors first, first + 1, ...: a reader decodes through its decompressor's
+    context, which two readers cannot share. Leaving the block normally, a plane with
+    bytes left over is refused; a zstd error in it is a CodecError; the readers are
+    closed however it is left."""
+    zstandard: Any = _zstd()
+    readers: list[Any] = []
+    try:
+        for i, (kind, data) in enumerate(frames):
+            readers.append(_decompressor(first + i).stream_reader(data) if kind == 1 else None)
+        yield readers
         if any(r is not None and r.read(1) for r in readers):
             raise CodecError("chunk plane has the wrong length")
     except zstandard.ZstdError as exc:
@@ -458,7 +468,6 @@ def iter_sparse(
     frames, at = _frames(view, 1 + _COUNT.size, [(n + 7) // 8] + [k] * width)
     if at != len(view):
         raise CodecError("trailing bytes in chunk payload")
-    zstandard: Any = _zstd()
     per = piece // width  # elements per piece, a multiple of 8
     slots = getattr(_local, "sparse", None)
     if slots is None:
@@ -468,7 +477,7 @@ def iter_sparse(
         # the bitmap's share, a value plane's share (one per byte of an element), the join
         bufs = slots[slot] = [bytearray(per // 8)] + [bytearray(per) for _ in range(8)]
         bufs.append(bytearray(piece))
-    readers: list[Any] = []
+    readers: list[Any] = []  # the planes' zstd readers, below
     done = [0] * len(frames)  # bytes of each plane taken so far
 
     def take(i: int, count: int) -> Buffer:
@@ -483,10 +492,8 @@ def iter_sparse(
         return part
 
     taken = 0
-    try:
-        for i, (kind, data) in enumerate(frames):
-            number = _SPARSE_SLOTS + 16 * slot + i
-            readers.append(_decompressor(number).stream_reader(data) if kind == 1 else None)
+    with _plane_readers(frames, _SPARSE_SLOTS + 16 * slot) as opened:
+        readers[:] = opened
         for e0 in range(0, n, per):
             m = min(per, n - e0)
             bits = np.unpackbits(
@@ -505,14 +512,6 @@ def iter_sparse(
             yield m * width, index, np.frombuffer(joined, dtype=f"<u{width}", count=c)
         if taken != k:
             raise CodecError("sparse chunk bitmap does not match its element count")
-        if any(r is not None and r.read(1) for r in readers):
-            raise CodecError("chunk plane has the wrong length")
-    except zstandard.ZstdError as exc:
-        raise CodecError(f"bad zstd frame in chunk payload ({exc})") from None
-    finally:
-        for r in readers:
-            if r is not None:
-                r.close()
 
 
 def _scratch_plane(scratch: int, i: int, size: int) -> memoryview:
