@@ -455,16 +455,11 @@ def iter_sparse(
     np = import_numpy()
     view, kind = _kind(payload, raw_len)
     width = kind & ~SPARSE
-    if not kind & SPARSE or width not in _SPARSE_WIDTHS or raw_len % width:
+    if not kind & SPARSE:
         raise CodecError("bad element width in sparse chunk payload")
+    n, k = _sparse_counts(view, raw_len, width)
     if piece <= 0 or piece % (8 * width):
         raise ValueError(f"piece {piece} is not a multiple of {8 * width}")
-    n = raw_len // width
-    if 1 + _COUNT.size > len(view):
-        raise CodecError("truncated chunk payload")
-    (k,) = _COUNT.unpack_from(view, 1)
-    if k > n:
-        raise CodecError("sparse chunk payload counts more elements than it has")
     frames, at = _frames(view, 1 + _COUNT.size, [(n + 7) // 8] + [k] * width)
     if at != len(view):
         raise CodecError("trailing bytes in chunk payload")
@@ -536,9 +531,9 @@ def _decompress_into(decompressor: Any, frame: memoryview, out: memoryview) -> m
     return out
 
 
-def _decode_sparse(view: memoryview, raw_len: int, width: int, scratch: int | None) -> Sparse:
-    np = import_numpy()
-
+def _sparse_counts(view: memoryview, raw_len: int, width: int) -> tuple[int, int]:
+    """A sparse payload's element count and nonzero count, checked against its width,
+    its raw length and each other."""
     if width not in _SPARSE_WIDTHS or raw_len % width:
         raise CodecError("bad element width in sparse chunk payload")
     n = raw_len // width
@@ -547,6 +542,13 @@ def _decode_sparse(view: memoryview, raw_len: int, width: int, scratch: int | No
     (k,) = _COUNT.unpack_from(view, 1)
     if k > n:
         raise CodecError("sparse chunk payload counts more elements than it has")
+    return n, k
+
+
+def _decode_sparse(view: memoryview, raw_len: int, width: int, scratch: int | None) -> Sparse:
+    np = import_numpy()
+
+    n, k = _sparse_counts(view, raw_len, width)
     (bitmap, *planes), at = _read_planes(
         view, 1 + _COUNT.size, [(n + 7) // 8] + [k] * width, scratch
     )
