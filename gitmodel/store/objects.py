@@ -187,6 +187,17 @@ class ObjectStore:
         with self.objects_lock(exclusive=False):
             return _refresh_object(path)
 
+    def reuse_verified(self, oid: str) -> bool:
+        """reuse(oid) for an object gitmodel wrote or checked since it last changed: one
+        that is merely there may hold any bytes (a clone may commit one under the name of
+        bytes its victim will add), so the caller's bytes, just hashed, replace it."""
+        if not self.reuse(oid):
+            return False
+        try:
+            return self.state.is_verified(oid, os.stat(self._objpath(oid)))
+        except OSError:
+            return False
+
     def objects_lock(self, exclusive: bool) -> _ObjectsLock:
         """flock on the objects directory: gc holds it exclusively while it removes, a
         re-use holds it shared for its check-and-refresh, so neither sees half the other."""
@@ -232,7 +243,7 @@ class ObjectStore:
         taken = time_ns()  # before the stat: see gitmodel.tree.RACY_NS
         st = os.stat(path)
         cached = self.state.lookup(st)
-        if cached and self.reuse(cached) and self._verified_object(cached):
+        if cached and self.reuse_verified(cached):
             if progress:
                 progress(st.st_size)
             return cached, st.st_size
@@ -327,7 +338,7 @@ class ObjectStore:
 
     def _place_from_tmpdir(self, tmp: Path, md5: str) -> None:
         final = self.oid_to_path(md5)
-        if self.reuse(md5) and self._verified_object(md5):
+        if self.reuse_verified(md5):
             tmp.unlink()
             return
         # absent, or there but neither written nor checked by us (it may hold any bytes:
@@ -367,7 +378,7 @@ class ObjectStore:
     ) -> tuple[str, int] | None:
         md5 = hash_file(path, progress, overlap)
         size = os.stat(path).st_size
-        if self.reuse(md5) and self._verified_object(md5):
+        if self.reuse_verified(md5):
             return md5, size
         tmp = _tmp_name(self._tmp_dir() / "object")
         try:
@@ -385,7 +396,7 @@ class ObjectStore:
         import hashlib
 
         md5 = hashlib.md5(data).hexdigest() + suffix
-        if self.reuse(md5) and self._verified_object(md5):
+        if self.reuse_verified(md5):
             return md5
         tmp = _tmp_name(self._tmp_dir() / "object")
         try:
@@ -403,13 +414,6 @@ class ObjectStore:
     def _objpath(self, md5: str) -> str:
         """The object's path for an md5 we computed or validated (no Path, no check)."""
         return f"{self.objects}/{md5[:2]}/{md5[2:]}"
-
-    def _verified_object(self, md5: str) -> bool:
-        """Whether object md5 was written or verified by gitmodel since it last changed."""
-        try:
-            return self.state.is_verified(md5, os.stat(self._objpath(md5)))
-        except OSError:
-            return False
 
     def _has_object(self, md5: str) -> bool:
         try:
