@@ -101,18 +101,8 @@ def rebuildable(store: Store, oid: str) -> bool:
 
 
 def available(store: Store, oid: str) -> bool:
-    """A whole object in the cache, or one the chunk store can rebuild (then numpy and
-    zstandard start loading on a thread of their own: checkout asks this while it plans,
-    so the import overlaps the planning and git's subprocesses instead of holding up the
-    rebuild's first chunks, about 0.1 s on one core)."""
-    if store.exists(oid):
-        return True
-    if not rebuildable(store, oid):
-        return False
-    from gitmodel.dedup.chunkstore import _preload_codec
-
-    _preload_codec()
-    return True
+    """A whole object in the cache, or one the chunk store can rebuild."""
+    return store.exists(oid) or rebuildable(store, oid)
 
 
 def ensure_object(store: Store, oid: str, progress: Progress | None = None) -> bool:
