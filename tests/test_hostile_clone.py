@@ -129,6 +129,13 @@ def world(tmp_path: Path, sh: Shell) -> World:
     return World(tmp_path, sh)
 
 
+def failed_cleanly(r: object) -> None:
+    """Exit 1 or 2 (refused, or bad input), no traceback and no internal error."""
+    rc, err = r.returncode, r.stderr  # type: ignore[attr-defined]
+    assert rc in (1, 2), f"exit {rc}: {err}"
+    assert "Traceback" not in err and "internal error" not in err, err
+
+
 def refused(r: object, *names: str) -> str:
     """Exit 2 with one `git model:` line naming each of names; no traceback."""
     rc, err = r.returncode, r.stderr  # type: ignore[attr-defined]
@@ -353,8 +360,7 @@ def test_chunk_store_links_are_never_followed(world: World, planted: str) -> Non
         check=False,
         timeout=120,
     )
-    assert r.returncode in (1, 2), f"exit {r.returncode}: {r.stderr}"
-    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    failed_cleanly(r)
     assert len([x for x in r.stderr.splitlines() if x.startswith("git model:")]) == 1, r.stderr
     assert not (world.victim / "m.bin").exists()
     world.check()
@@ -449,8 +455,7 @@ def test_a_chunk_of_a_huge_declared_size_is_one_line(world: World) -> None:
     world.push()
     world.clone()
     r = world.gm("checkout")
-    assert r.returncode in (1, 2), f"exit {r.returncode}: {r.stderr}"
-    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    failed_cleanly(r)
     assert not (world.victim / "m.bin").exists()
     world.check()
 
@@ -483,8 +488,7 @@ def test_the_remote_index_cache_is_never_followed(world: World, tmp_path: Path) 
     world.push()
     world.clone()
     r = world.gm("pull")
-    assert r.returncode in (1, 2), f"exit {r.returncode}: {r.stderr}"
-    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    failed_cleanly(r)
     world.check()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -199,25 +200,39 @@ def _hostile_payloads() -> list[object]:
     return [pytest.param(payload, raw_len, id=name) for name, payload, raw_len in cases]
 
 
+def _decode_streamed(payload: bytes, raw_len: int, piece: int = 64 * 1024) -> None:
+    """Decode a sparse payload through the streamed decoder, to its end."""
+    for _ in codec.iter_sparse(payload, raw_len, piece=piece):
+        pass
+
+
+@pytest.mark.parametrize("decoder", [decode, _decode_streamed], ids=["whole", "streamed"])
 @pytest.mark.parametrize("payload,raw_len", _hostile_payloads())
-def test_a_hostile_payload_refuses_in_one_line(payload: bytes, raw_len: int) -> None:
+def test_a_hostile_payload_refuses_in_one_line(
+    decoder: Callable[[bytes, int], object], payload: bytes, raw_len: int
+) -> None:
     with pytest.raises(CodecError) as err:
-        decode(payload, raw_len)
+        decoder(payload, raw_len)
     assert "\n" not in err.value.message and err.value.message
 
 
-def test_flipped_bytes_never_escape_as_another_error() -> None:
-    _, delta = fine_tune_delta(n=4000)
+def _flip_bytes(decoder: Callable[[bytes, int], object], n: int, seed: int, trials: int) -> None:
+    """Decode a fine-tune delta of n elements with three bytes flipped, trials times."""
+    _, delta = fine_tune_delta(n=n)
     good = encode(delta, 2)
-    rng = np.random.default_rng(1)
-    for _ in range(400):
+    rng = np.random.default_rng(seed)
+    for _ in range(trials):
         bad = bytearray(good)
         for at in rng.integers(0, len(bad), 3):
             bad[at] ^= int(rng.integers(1, 256))
         try:
-            decode(bytes(bad), len(delta))
+            decoder(bytes(bad), len(delta))
         except CodecError:
             pass  # a damaged payload that decodes is caught by the chunk's sha256
+
+
+def test_flipped_bytes_never_escape_as_another_error() -> None:
+    _flip_bytes(decode, 4000, seed=1, trials=400)
 
 
 def test_a_corrupt_sparse_entry_in_a_pack_refuses_with_its_name(tmp_path: Path) -> None:
@@ -449,24 +464,5 @@ def test_a_chain_with_sparse_links_streams_in_pieces(tmp_path: Path) -> None:
     assert "\n" not in err.value.message
 
 
-@pytest.mark.parametrize("payload,raw_len", _hostile_payloads())
-def test_a_hostile_payload_streamed_refuses_in_one_line(payload: bytes, raw_len: int) -> None:
-    with pytest.raises(CodecError) as err:
-        for _ in codec.iter_sparse(payload, raw_len, piece=64 * 1024):
-            pass
-    assert "\n" not in err.value.message and err.value.message
-
-
 def test_flipped_bytes_streamed_never_escape_as_another_error() -> None:
-    _, delta = fine_tune_delta(n=40_000)
-    good = encode(delta, 2)
-    rng = np.random.default_rng(2)
-    for _ in range(300):
-        bad = bytearray(good)
-        for at in rng.integers(0, len(bad), 3):
-            bad[at] ^= int(rng.integers(1, 256))
-        try:
-            for _ in codec.iter_sparse(bytes(bad), len(delta), piece=16 * 1024):
-                pass
-        except CodecError:
-            pass  # a damaged payload that decodes is caught by the chunk's sha256
+    _flip_bytes(lambda p, n: _decode_streamed(p, n, piece=16 * 1024), 40_000, seed=2, trials=300)

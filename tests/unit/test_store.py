@@ -556,6 +556,27 @@ def _objects(cache: Path) -> dict[str, os.stat_result]:
     return {d.name + f.name: f.stat() for d in md5s.iterdir() for f in d.iterdir()}
 
 
+def _fork_from_four_files(
+    monkeypatch: pytest.MonkeyPatch, threshold: str, batch_from: str, child: str
+) -> list[int]:
+    """Make store/dirs.py fork a child from 4 files on (its threshold named), and the list
+    that counts the forks; child "dies" sees its parent gone, "sends garbage" has its
+    result (read by batch_from) refused."""
+    from gitmodel import forking
+    from gitmodel.store import dirs
+
+    monkeypatch.setattr(dirs, threshold, 4)
+    monkeypatch.setattr(forking, "may_fork", lambda: True)
+    forks: list[int] = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    if child == "dies":
+        monkeypatch.setattr(os, "getppid", lambda: -1)  # as if its parent were gone
+    elif child == "sends garbage":
+        monkeypatch.setattr(dirs, batch_from, lambda data, n: None)
+    return forks
+
+
 @pytest.mark.parametrize("child", ["stores its half", "dies", "sends garbage"])
 def test_a_directory_stored_by_two_processes_is_stored_as_by_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
@@ -574,15 +595,7 @@ def test_a_directory_stored_by_two_processes_is_stored_as_by_one(
         alone = _store(tmp_path / "alone")
         want = alone.store_dir(root)
 
-    monkeypatch.setattr(dirs, "FORK_SMALL_FILES", 4)
-    monkeypatch.setattr(forking, "may_fork", lambda: True)
-    forks = []
-    real_fork = os.fork
-    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
-    if child == "dies":
-        monkeypatch.setattr(os, "getppid", lambda: -1)  # as if its parent were gone
-    elif child == "sends garbage":
-        monkeypatch.setattr(dirs, "_batch_from", lambda data, n: None)
+    forks = _fork_from_four_files(monkeypatch, "FORK_SMALL_FILES", "_batch_from", child)
     two = _store(tmp_path / "two")
     assert two.store_dir(root) == want
     assert forks, "no child stored a half"
@@ -628,15 +641,7 @@ def test_files_checked_out_by_two_processes_are_as_by_one(
     obj = tmp_path / ".dvc" / "cache" / "files" / "md5" / bad[:2] / bad[2:]
     os.chmod(obj, 0o644)
     obj.write_bytes(b"rotten" + want[bad_rel][6:])
-    monkeypatch.setattr(dirs, "FORK_CHECKOUT_FILES", 4)
-    monkeypatch.setattr(forking, "may_fork", lambda: True)
-    forks = []
-    real_fork = os.fork
-    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
-    if child == "dies":
-        monkeypatch.setattr(os, "getppid", lambda: -1)  # as if its parent were gone
-    elif child == "sends garbage":
-        monkeypatch.setattr(dirs, "_checkout_batch_from", lambda data, n: None)
+    forks = _fork_from_four_files(monkeypatch, "FORK_CHECKOUT_FILES", "_checkout_batch_from", child)
     # A new stat cache: no object is marked verified, so both processes hash them.
     store = Store(tmp_path / ".dvc" / "cache", tmp_path / "fresh.db", ("copy",), jobs=2)
     here = []  # the files this process wrote (a child's count stays in the child)
